@@ -1,0 +1,166 @@
+//! Loading and validating `sidetop.toml`. A config either loads whole and valid, or fails
+//! with one [`ConfigError`] naming file, line, column and key; nothing is started on error.
+
+mod error;
+mod raw;
+mod validate;
+pub mod values;
+
+pub use error::ConfigError;
+pub use values::{RestartPolicy, parse_signal};
+
+use nix::sys::signal::Signal;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// Where `sidetop` looks when no `--config` is given.
+pub const DEFAULT_CONFIG_PATH: &str = "config/sidetop.toml";
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The file it was loaded from.
+    pub path: PathBuf,
+    pub sidecars: Vec<SidecarConfig>,
+}
+
+#[derive(Debug, Clone)]
+pub struct SidecarConfig {
+    pub name: String,
+    /// What is executed: argv[0] is looked up in PATH. With `shell = true` this is
+    /// `["sh", "-c", <string>]`.
+    pub argv: Vec<String>,
+    pub shell: bool,
+    /// Resolved against the config file's folder when relative.
+    pub cwd: PathBuf,
+    /// Added to the inherited environment (or to an empty one without `inherit_env`).
+    pub env: Vec<(String, String)>,
+    pub inherit_env: bool,
+    pub autostart: bool,
+    pub restart: RestartPolicy,
+    pub backoff: Backoff,
+    pub crash_loop: CrashLoop,
+    pub stop_signal: Signal,
+    pub stop_timeout: Duration,
+    /// Names of sidecars that must be running before this one starts.
+    pub depends_on: Vec<String>,
+    pub output: OutputLimits,
+    pub log_file: Option<LogFileConfig>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Backoff {
+    pub initial: Duration,
+    pub max: Duration,
+    pub multiplier: f64,
+    /// Uptime after which the next crash starts again from `initial`.
+    pub reset_after: Duration,
+}
+
+impl Default for Backoff {
+    fn default() -> Self {
+        Backoff {
+            initial: Duration::from_millis(100),
+            max: Duration::from_secs(30),
+            multiplier: 2.0,
+            reset_after: Duration::from_secs(10),
+        }
+    }
+}
+
+/// `max_exits` exits within `window` and the sidecar is left alone until an operator acts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CrashLoop {
+    pub max_exits: u32,
+    pub window: Duration,
+}
+
+impl Default for CrashLoop {
+    fn default() -> Self {
+        CrashLoop { max_exits: 5, window: Duration::from_secs(60) }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OutputLimits {
+    /// Lines kept in memory for display (older ones are dropped and counted).
+    pub scrollback_lines: usize,
+    pub scrollback_bytes: u64,
+    /// Longer lines are cut here and marked as cut.
+    pub max_line: usize,
+}
+
+impl Default for OutputLimits {
+    fn default() -> Self {
+        OutputLimits { scrollback_lines: 10_000, scrollback_bytes: 4 << 20, max_line: 64 << 10 }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogFileConfig {
+    pub path: PathBuf,
+    /// Rotate when the file would grow past this.
+    pub max_size: u64,
+    /// Rotated files kept: `name.1` (newest) .. `name.N`.
+    pub keep: usize,
+}
+
+pub const DEFAULT_LOG_FILE_MAX_SIZE: u64 = 10 << 20;
+pub const DEFAULT_LOG_FILE_KEEP: usize = 5;
+pub const DEFAULT_STOP_TIMEOUT: Duration = Duration::from_secs(5);
+
+impl Config {
+    /// Reads and validates a config file.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let source = std::fs::read_to_string(path)
+            .map_err(|e| ConfigError::whole_file(path, format!("cannot read config: {e}")))?;
+        Config::parse(path, &source)
+    }
+
+    /// Validates config text; `path` is used for messages and to resolve relative paths.
+    pub fn parse(path: &Path, source: &str) -> Result<Config, ConfigError> {
+        validate::parse(path, source)
+    }
+
+    pub fn sidecar(&self, name: &str) -> Option<&SidecarConfig> {
+        self.sidecars.iter().find(|s| s.name == name)
+    }
+}
+
+impl SidecarConfig {
+    /// The command as a person would type it, for listings.
+    pub fn command_line(&self) -> String {
+        if self.shell {
+            self.argv.last().cloned().unwrap_or_default()
+        } else {
+            self.argv
+                .iter()
+                .map(|a| if a.contains(' ') || a.is_empty() { format!("{a:?}") } else { a.clone() })
+                .collect::<Vec<_>>()
+                .join(" ")
+        }
+    }
+
+    /// A minimal sidecar for tests and programmatic use: defaults everywhere.
+    pub fn new(name: &str, argv: &[&str]) -> SidecarConfig {
+        SidecarConfig {
+            name: name.to_string(),
+            argv: argv.iter().map(|s| s.to_string()).collect(),
+            shell: false,
+            cwd: std::env::current_dir().unwrap_or_else(|_| PathBuf::from(".")),
+            env: Vec::new(),
+            inherit_env: true,
+            autostart: true,
+            restart: RestartPolicy::OnFailure,
+            backoff: Backoff::default(),
+            crash_loop: CrashLoop::default(),
+            stop_signal: Signal::SIGTERM,
+            stop_timeout: DEFAULT_STOP_TIMEOUT,
+            depends_on: Vec::new(),
+            output: OutputLimits::default(),
+            log_file: None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

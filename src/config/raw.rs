@@ -1,0 +1,59 @@
+//! The config file as written, before defaults are applied and cross-references checked.
+//! Every per-sidecar setting is optional so `[defaults]` and `[[sidecar]]` share one shape.
+
+use super::values::{ByteSize, CommandSpec, DurationValue, RestartPolicy, SignalName};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use toml::Spanned;
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawFile {
+    #[serde(default)]
+    pub defaults: Option<Spanned<RawSidecar>>,
+    #[serde(default)]
+    pub sidecar: Vec<Spanned<RawSidecar>>,
+}
+
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSidecar {
+    // Identity: only meaningful per sidecar.
+    pub name: Option<Spanned<String>>,
+    pub command: Option<Spanned<CommandSpec>>,
+    pub depends_on: Option<Vec<Spanned<String>>>,
+    pub log_file: Option<Spanned<String>>,
+
+    // Settings that `[defaults]` may also give.
+    pub shell: Option<bool>,
+    pub cwd: Option<String>,
+    pub env: Option<BTreeMap<String, String>>,
+    pub inherit_env: Option<bool>,
+    pub autostart: Option<bool>,
+    pub restart: Option<RestartPolicy>,
+    pub backoff: Option<RawBackoff>,
+    pub crash_loop: Option<RawCrashLoop>,
+    pub stop_signal: Option<SignalName>,
+    pub stop_timeout: Option<DurationValue>,
+    pub scrollback_lines: Option<Spanned<usize>>,
+    pub scrollback_bytes: Option<ByteSize>,
+    pub max_line: Option<Spanned<ByteSize>>,
+    pub log_file_max_size: Option<ByteSize>,
+    pub log_file_keep: Option<usize>,
+}
+
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawBackoff {
+    pub initial: Option<DurationValue>,
+    pub max: Option<DurationValue>,
+    pub multiplier: Option<Spanned<f64>>,
+    pub reset_after: Option<DurationValue>,
+}
+
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCrashLoop {
+    pub max_exits: Option<Spanned<u32>>,
+    pub window: Option<DurationValue>,
+}

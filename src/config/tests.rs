@@ -1,0 +1,118 @@
+//! Loader tests: each mistake a person makes names the right line, column and key.
+
+use super::*;
+
+fn err(src: &str) -> ConfigError {
+    Config::parse(Path::new("t.toml"), src).expect_err("should fail")
+}
+
+fn ok(src: &str) -> Config {
+    Config::parse(Path::new("dir/t.toml"), src).expect("should load")
+}
+
+#[test]
+fn defaults_apply_and_sidecars_override() {
+    let c = ok(r#"
+[defaults]
+restart = "always"
+stop_timeout = "2s"
+env = { A = "1", B = "2" }
+backoff = { initial = "50ms" }
+
+[[sidecar]]
+name = "a"
+command = ["echo", "hi"]
+env = { B = "3" }
+backoff = { multiplier = 3.0 }
+
+[[sidecar]]
+name = "b"
+command = "echo $HOME"
+shell = true
+restart = "never"
+cwd = "/tmp"
+depends_on = ["a"]
+"#);
+    let a = &c.sidecars[0];
+    assert_eq!(a.restart, RestartPolicy::Always);
+    assert_eq!(a.stop_timeout, Duration::from_secs(2));
+    assert_eq!(a.env, vec![("A".into(), "1".into()), ("B".into(), "3".into())]);
+    assert_eq!(a.backoff.initial, Duration::from_millis(50));
+    assert_eq!(a.backoff.multiplier, 3.0);
+    assert_eq!(a.cwd, Path::new("dir/."));
+    let b = &c.sidecars[1];
+    assert_eq!(b.argv, vec!["sh", "-c", "echo $HOME"]);
+    assert_eq!(b.restart, RestartPolicy::Never);
+    assert_eq!(b.cwd, Path::new("/tmp"));
+    assert_eq!(b.depends_on, vec!["a"]);
+}
+
+#[test]
+fn unknown_key_names_line_column_and_key() {
+    let e = err("[[sidecar]]\nname = \"a\"\ncommand = [\"x\"]\nrestrat = \"always\"\n");
+    assert_eq!((e.line, e.column), (4, 1), "{e}");
+    assert!(e.message.contains("unknown field `restrat`"), "{e}");
+    assert!(e.key.starts_with("sidecar[0]"), "{e}");
+}
+
+#[test]
+fn wrong_type_names_the_key() {
+    let e = err("[[sidecar]]\nname = \"a\"\ncommand = [\"x\"]\nautostart = \"yes\"\n");
+    assert_eq!((e.line, e.column, e.key.as_str()), (4, 13, "sidecar[0].autostart"), "{e}");
+}
+
+#[test]
+fn bad_duration_and_signal() {
+    let e = err("[[sidecar]]\nname = \"a\"\ncommand = [\"x\"]\nstop_timeout = \"5 parsecs\"\n");
+    assert_eq!((e.line, e.key.as_str()), (4, "sidecar[0].stop_timeout"), "{e}");
+    let e = err("[[sidecar]]\nname = \"a\"\ncommand = [\"x\"]\nstop_signal = \"SIGNOPE\"\n");
+    assert_eq!((e.line, e.column, e.key.as_str()), (4, 15, "sidecar[0].stop_signal"), "{e}");
+    assert!(e.message.contains("unknown signal"));
+}
+
+#[test]
+fn duplicate_names_point_at_the_second() {
+    let e = err("[[sidecar]]\nname = \"a\"\ncommand = [\"x\"]\n[[sidecar]]\nname = \"a\"\ncommand = [\"y\"]\n");
+    assert_eq!((e.line, e.column, e.key.as_str()), (5, 8, "sidecar[1].name"), "{e}");
+}
+
+#[test]
+fn missing_command_and_shell_string_without_shell() {
+    let e = err("[[sidecar]]\nname = \"a\"\n");
+    assert_eq!(e.line, 1, "{e}");
+    assert!(e.message.contains("no `command`"), "{e}");
+    let e = err("[[sidecar]]\nname = \"a\"\ncommand = \"echo hi\"\n");
+    assert_eq!((e.line, e.key.as_str()), (3, "sidecar[0].command"), "{e}");
+}
+
+#[test]
+fn unknown_dependency_and_cycle() {
+    let e = err("[[sidecar]]\nname = \"a\"\ncommand = [\"x\"]\ndepends_on = [\"ghost\"]\n");
+    assert_eq!((e.line, e.column, e.key.as_str()), (4, 15, "sidecar[0].depends_on[0]"), "{e}");
+    let e = err(
+        "[[sidecar]]\nname = \"a\"\ncommand = [\"x\"]\ndepends_on = [\"b\"]\n\
+         [[sidecar]]\nname = \"b\"\ncommand = [\"x\"]\ndepends_on = [\"a\"]\n",
+    );
+    assert!(e.message.contains("dependency cycle: a -> b -> a"), "{e}");
+    assert_eq!(e.line, 8, "{e}");
+}
+
+#[test]
+fn not_toml_at_all() {
+    let e = err("this is not toml\n");
+    assert_eq!(e.line, 1, "{e}");
+    let e = err("[[sidecar]]\nname = \"a\ncommand = [\"x\"]\n");
+    assert_eq!(e.line, 2, "{e}");
+}
+
+#[test]
+fn per_sidecar_keys_are_refused_in_defaults() {
+    let e = err("[defaults]\nname = \"a\"\n[[sidecar]]\nname = \"a\"\ncommand = [\"x\"]\n");
+    assert_eq!((e.line, e.key.as_str()), (2, "defaults.name"), "{e}");
+}
+
+#[test]
+fn unreadable_file_names_the_file() {
+    let e = Config::load(Path::new("/nonexistent/sidetop.toml")).unwrap_err();
+    assert!(e.to_string().starts_with("/nonexistent/sidetop.toml: cannot read config"), "{e}");
+}
