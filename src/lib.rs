@@ -3,3 +3,5 @@
 //! The engine ([`supervisor`]) knows nothing of any front end; [`headless`] is one front end.
 
 pub mod config;
+pub mod logs;
+pub mod supervisor;

@@ -1,0 +1,188 @@
+//! What the engine tells the outside: each sidecar's current [`Status`] and the
+//! timestamped [`Event`]s of every state change an operator cares about.
+
+use super::exit::ExitInfo;
+use nix::sys::signal::Signal;
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum State {
+    /// Not started yet (autostart = false) or never asked to run.
+    Idle,
+    /// Waiting for the sidecars it depends on.
+    Waiting,
+    Starting,
+    Running,
+    /// Stop signal sent; waiting for the grace period.
+    Stopping,
+    /// Stopped by an operator or by shutdown.
+    Stopped,
+    /// Exited on its own and its policy does not restart it.
+    Exited,
+    /// Exited; the next start is scheduled (`Status::next_start`).
+    Backoff,
+    /// Too many exits in the window: left alone until an operator starts it.
+    CrashLoop,
+    /// Could not be spawned (`Status::error` has the OS error).
+    Failed,
+}
+
+impl State {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            State::Idle => "idle",
+            State::Waiting => "waiting",
+            State::Starting => "starting",
+            State::Running => "running",
+            State::Stopping => "stopping",
+            State::Stopped => "stopped",
+            State::Exited => "exited",
+            State::Backoff => "backoff",
+            State::CrashLoop => "crash-loop",
+            State::Failed => "failed",
+        }
+    }
+
+    /// A process of this sidecar exists.
+    pub fn has_process(&self) -> bool {
+        matches!(self, State::Starting | State::Running | State::Stopping)
+    }
+
+    /// Nothing more will happen without an operator.
+    pub fn is_settled(&self) -> bool {
+        matches!(self, State::Idle | State::Stopped | State::Exited | State::CrashLoop | State::Failed)
+    }
+}
+
+impl fmt::Display for State {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Status {
+    pub state: State,
+    pub pid: Option<u32>,
+    /// When the current process started (monotonic, for uptime).
+    pub started_at: Option<Instant>,
+    /// Starts after the first one, automatic or by an operator.
+    pub restarts: u32,
+    pub last_exit: Option<ExitInfo>,
+    /// In `Backoff`: when the next start is due.
+    pub next_start: Option<Instant>,
+    /// In `Failed`: why the spawn failed.
+    pub error: Option<String>,
+}
+
+impl Default for Status {
+    fn default() -> Self {
+        Status { state: State::Idle, pid: None, started_at: None, restarts: 0, last_exit: None, next_start: None, error: None }
+    }
+}
+
+impl Status {
+    pub fn uptime(&self) -> Option<Duration> {
+        self.started_at.filter(|_| self.state.has_process()).map(|t| t.elapsed())
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Event {
+    pub sidecar: Arc<str>,
+    pub at: SystemTime,
+    pub kind: EventKind,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum EventKind {
+    WaitingFor(Vec<String>),
+    Started { pid: u32 },
+    SpawnFailed { error: String },
+    Exited { exit: ExitInfo, uptime: Duration },
+    Restarting { delay: Duration, restart: u32 },
+    CrashLoop { exits: u32, window: Duration },
+    Stopping { signal: Signal, timeout: Duration },
+    /// The grace period ran out: SIGKILL went to the process group.
+    StopTimedOut { timeout: Duration },
+    Stopped,
+    KilledByOperator,
+    Signalled { signal: Signal },
+    OperatorRestart,
+    OperatorStart,
+}
+
+impl fmt::Display for EventKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            EventKind::WaitingFor(deps) => write!(f, "waiting for {}", deps.join(", ")),
+            EventKind::Started { pid } => write!(f, "started (pid {pid})"),
+            EventKind::SpawnFailed { error } => write!(f, "failed to start: {error}"),
+            EventKind::Exited { exit, uptime } => write!(f, "exited: {exit} after {}", short_duration(*uptime)),
+            EventKind::Restarting { delay, restart } => {
+                write!(f, "restarting in {} (restart {restart})", short_duration(*delay))
+            }
+            EventKind::CrashLoop { exits, window } => {
+                write!(f, "crash loop: gave up after {exits} exits in {}", short_duration(*window))
+            }
+            EventKind::Stopping { signal, timeout } => {
+                write!(f, "stopping: sent {} (SIGKILL in {})", signal.as_str(), short_duration(*timeout))
+            }
+            EventKind::StopTimedOut { timeout } => {
+                write!(f, "still running {} after stop: sent SIGKILL to its process group", short_duration(*timeout))
+            }
+            EventKind::Stopped => write!(f, "stopped"),
+            EventKind::KilledByOperator => write!(f, "killed by operator (SIGKILL to its process group)"),
+            EventKind::Signalled { signal } => write!(f, "sent {}", signal.as_str()),
+            EventKind::OperatorRestart => write!(f, "restart requested"),
+            EventKind::OperatorStart => write!(f, "start requested"),
+        }
+    }
+}
+
+impl fmt::Display for Event {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.sidecar, self.kind)
+    }
+}
+
+/// `400ms`, `2.31s`, `1m05s`: compact and exact enough for operators.
+pub fn short_duration(d: Duration) -> String {
+    let ms = d.as_millis();
+    if ms < 1000 {
+        format!("{ms}ms")
+    } else if ms % 1000 == 0 && ms < 600_000 {
+        format!("{}s", ms / 1000)
+    } else if ms < 60_000 {
+        let s = d.as_secs_f64();
+        format!("{s:.2}s")
+    } else if ms < 3_600_000 {
+        format!("{}m{:02}s", ms / 60_000, (ms / 1000) % 60)
+    } else {
+        format!("{}h{:02}m", ms / 3_600_000, (ms / 60_000) % 60)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_read_well() {
+        assert_eq!(short_duration(Duration::from_millis(400)), "400ms");
+        assert_eq!(short_duration(Duration::from_millis(2310)), "2.31s");
+        assert_eq!(short_duration(Duration::from_secs(60)), "60s");
+        assert_eq!(short_duration(Duration::from_millis(90_500)), "1m30s");
+        assert_eq!(short_duration(Duration::from_secs(5)), "5s");
+    }
+
+    #[test]
+    fn events_read_like_the_docs() {
+        let e = EventKind::Exited { exit: ExitInfo::Signal { signal: 11, core_dumped: true }, uptime: Duration::from_millis(2310) };
+        assert_eq!(e.to_string(), "exited: SIGSEGV (core dumped) after 2.31s");
+        let e = EventKind::CrashLoop { exits: 5, window: Duration::from_secs(60) };
+        assert_eq!(e.to_string(), "crash loop: gave up after 5 exits in 60s");
+    }
+}
