@@ -2,6 +2,11 @@
 //!
 //! The engine ([`supervisor`]) knows nothing of any front end; [`headless`] is one front end.
 
+pub mod check;
+pub mod cli;
 pub mod config;
+pub mod headless;
+pub mod logging;
 pub mod logs;
+pub mod sanitize;
 pub mod supervisor;

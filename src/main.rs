@@ -1,1 +1,63 @@
-fn main() {}
+use clap::Parser;
+use sidetop::cli::{Cli, Command};
+use sidetop::config::Config;
+use sidetop::headless::{self, HeadlessOptions};
+use std::process::ExitCode;
+
+/// Exit status for a config that does not load.
+const EXIT_CONFIG: u8 = 2;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let config = match Config::load(&cli.config) {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("error: {}", e.render());
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    if let Some(Command::Check) = cli.command {
+        print!("{}", sidetop::check::listing(&config));
+        return ExitCode::SUCCESS;
+    }
+
+    let log_dir = sidetop::logging::log_dir(cli.log_dir.as_deref());
+    let _log_guard = match sidetop::logging::init(&log_dir) {
+        Ok(guard) => Some(guard),
+        Err(e) => {
+            eprintln!(
+                "warning: cannot write sidetop's log in {}: {e}",
+                log_dir.display()
+            );
+            None
+        }
+    };
+    tracing::info!(
+        "sidetop {} starting with {}",
+        env!("CARGO_PKG_VERSION"),
+        cli.config.display()
+    );
+
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    // Until the dashboard lands, every front end is headless.
+    let options = HeadlessOptions {
+        exit_when_done: cli.exit_when_done,
+    };
+    match runtime.block_on(headless::run(&config, options)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

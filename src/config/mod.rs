@@ -76,7 +76,10 @@ pub struct CrashLoop {
 
 impl Default for CrashLoop {
     fn default() -> Self {
-        CrashLoop { max_exits: 5, window: Duration::from_secs(60) }
+        CrashLoop {
+            max_exits: 5,
+            window: Duration::from_secs(60),
+        }
     }
 }
 
@@ -91,7 +94,11 @@ pub struct OutputLimits {
 
 impl Default for OutputLimits {
     fn default() -> Self {
-        OutputLimits { scrollback_lines: 10_000, scrollback_bytes: 4 << 20, max_line: 64 << 10 }
+        OutputLimits {
+            scrollback_lines: 10_000,
+            scrollback_bytes: 4 << 20,
+            max_line: 64 << 10,
+        }
     }
 }
 
@@ -134,7 +141,13 @@ impl SidecarConfig {
         } else {
             self.argv
                 .iter()
-                .map(|a| if a.contains(' ') || a.is_empty() { format!("{a:?}") } else { a.clone() })
+                .map(|a| {
+                    if a.contains(' ') || a.is_empty() {
+                        format!("{a:?}")
+                    } else {
+                        a.clone()
+                    }
+                })
                 .collect::<Vec<_>>()
                 .join(" ")
         }

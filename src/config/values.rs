@@ -3,8 +3,8 @@
 //! what was expected, so the loader can point at the value.
 
 use nix::sys::signal::Signal;
-use serde::de::{self, Deserializer, SeqAccess, Visitor};
 use serde::Deserialize;
+use serde::de::{self, Deserializer, SeqAccess, Visitor};
 use std::fmt;
 use std::str::FromStr;
 use std::time::Duration;
@@ -22,7 +22,9 @@ impl FromStr for DurationValue {
         }
         humantime::parse_duration(s)
             .map(DurationValue)
-            .map_err(|e| format!("invalid duration {s:?} ({e}); write it like \"250ms\", \"5s\" or \"1m\""))
+            .map_err(|e| {
+                format!("invalid duration {s:?} ({e}); write it like \"250ms\", \"5s\" or \"1m\"")
+            })
     }
 }
 
@@ -43,9 +45,9 @@ impl FromStr for ByteSize {
         let t = s.trim();
         let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
         let (digits, unit) = t.split_at(split);
-        let number: u64 = digits
-            .parse()
-            .map_err(|_| format!("invalid size {s:?}; write it like 65536, \"64KiB\" or \"10MB\""))?;
+        let number: u64 = digits.parse().map_err(|_| {
+            format!("invalid size {s:?}; write it like 65536, \"64KiB\" or \"10MB\"")
+        })?;
         let multiplier: u64 = match unit.trim().to_ascii_lowercase().as_str() {
             "" | "b" => 1,
             "k" | "kb" => 1_000,
@@ -54,7 +56,11 @@ impl FromStr for ByteSize {
             "mib" => 1 << 20,
             "g" | "gb" => 1_000_000_000,
             "gib" => 1 << 30,
-            other => return Err(format!("unknown size unit {other:?} in {s:?}; use B, KB, KiB, MB, MiB, GB or GiB")),
+            other => {
+                return Err(format!(
+                    "unknown size unit {other:?} in {s:?}; use B, KB, KiB, MB, MiB, GB or GiB"
+                ));
+            }
         };
         number
             .checked_mul(multiplier)
@@ -72,7 +78,9 @@ impl<'de> Deserialize<'de> for ByteSize {
                 f.write_str("a byte count such as 65536 or \"64KiB\"")
             }
             fn visit_i64<E: de::Error>(self, v: i64) -> Result<ByteSize, E> {
-                u64::try_from(v).map(ByteSize).map_err(|_| E::custom("a size cannot be negative"))
+                u64::try_from(v)
+                    .map(ByteSize)
+                    .map_err(|_| E::custom("a size cannot be negative"))
             }
             fn visit_u64<E: de::Error>(self, v: u64) -> Result<ByteSize, E> {
                 Ok(ByteSize(v))
@@ -91,8 +99,14 @@ pub struct SignalName(pub Signal);
 
 pub fn parse_signal(s: &str) -> Result<Signal, String> {
     let upper = s.trim().to_ascii_uppercase();
-    let full = if upper.starts_with("SIG") { upper } else { format!("SIG{upper}") };
-    Signal::from_str(&full).map_err(|_| format!("unknown signal {s:?}; use a name such as \"SIGTERM\", \"SIGINT\" or \"SIGQUIT\""))
+    let full = if upper.starts_with("SIG") {
+        upper
+    } else {
+        format!("SIG{upper}")
+    };
+    Signal::from_str(&full).map_err(|_| {
+        format!("unknown signal {s:?}; use a name such as \"SIGTERM\", \"SIGINT\" or \"SIGQUIT\"")
+    })
 }
 
 impl<'de> Deserialize<'de> for SignalName {
@@ -157,8 +171,14 @@ mod tests {
 
     #[test]
     fn durations() {
-        assert_eq!("250ms".parse::<DurationValue>().unwrap().0, Duration::from_millis(250));
-        assert_eq!("1m".parse::<DurationValue>().unwrap().0, Duration::from_secs(60));
+        assert_eq!(
+            "250ms".parse::<DurationValue>().unwrap().0,
+            Duration::from_millis(250)
+        );
+        assert_eq!(
+            "1m".parse::<DurationValue>().unwrap().0,
+            Duration::from_secs(60)
+        );
         assert_eq!("0".parse::<DurationValue>().unwrap().0, Duration::ZERO);
         assert!("5 parsecs".parse::<DurationValue>().is_err());
     }

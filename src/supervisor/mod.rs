@@ -90,12 +90,20 @@ impl SidecarHandle {
     }
 
     pub fn events(&self) -> Vec<Event> {
-        self.history.lock().unwrap_or_else(|e| e.into_inner()).iter().cloned().collect()
+        self.history
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .cloned()
+            .collect()
     }
 
     async fn command(&self, make: impl FnOnce(sidecar::Reply) -> Command) -> Result<(), OpError> {
         let (reply, answer) = oneshot::channel();
-        self.commands.send(make(reply)).await.map_err(|_| OpError::EngineGone)?;
+        self.commands
+            .send(make(reply))
+            .await
+            .map_err(|_| OpError::EngineGone)?;
         answer.await.map_err(|_| OpError::EngineGone)?
     }
 
@@ -123,7 +131,10 @@ impl SidecarHandle {
         let writer = self.stdin.lock().unwrap_or_else(|e| e.into_inner()).clone();
         match writer {
             None => Err(OpError::NotRunning(self.name.to_string())),
-            Some(w) => w.write(bytes.into()).await.map_err(|e| OpError::Io(e.to_string())),
+            Some(w) => w
+                .write(bytes.into())
+                .await
+                .map_err(|e| OpError::Io(e.to_string())),
         }
     }
 }
@@ -138,7 +149,11 @@ impl Supervisor {
     /// Starts the engine (inside a tokio runtime): one task per sidecar; those with
     /// `autostart` start now, in dependency order.
     pub fn start(config: &Config, options: Options) -> std::io::Result<Supervisor> {
-        let reaper = if options.no_reaper { None } else { Some(Arc::new(Reaper::start()?)) };
+        let reaper = if options.no_reaper {
+            None
+        } else {
+            Some(Arc::new(Reaper::start()?))
+        };
         let (events, _) = broadcast::channel(4096);
         let changed = Arc::new(Notify::new());
         let mut statuses = Vec::new();
@@ -146,15 +161,29 @@ impl Supervisor {
         let mut runners = Vec::new();
         for (index, cfg) in config.sidecars.iter().enumerate() {
             let name: Arc<str> = Arc::from(cfg.name.as_str());
-            let (status_tx, status_rx) = watch::channel(Status::default());
+            let initial = if cfg.autostart {
+                State::Starting
+            } else {
+                State::Idle
+            };
+            let (status_tx, status_rx) = watch::channel(Status {
+                state: initial,
+                ..Status::default()
+            });
             let (cmd_tx, cmd_rx) = mpsc::channel(64);
-            let logs = Arc::new(Mutex::new(LogBuffer::new(cfg.output.scrollback_lines, cfg.output.scrollback_bytes)));
+            let logs = Arc::new(Mutex::new(LogBuffer::new(
+                cfg.output.scrollback_lines,
+                cfg.output.scrollback_bytes,
+            )));
             let history = Arc::new(Mutex::new(VecDeque::new()));
             let stdin = Arc::new(Mutex::new(None));
             let log_file = match &cfg.log_file {
                 None => None,
                 Some(lf) => Some(logfile::start(lf, &cfg.name).map_err(|e| {
-                    std::io::Error::new(e.kind(), format!("{}: log file {}: {e}", cfg.name, lf.path.display()))
+                    std::io::Error::new(
+                        e.kind(),
+                        format!("{}: log file {}: {e}", cfg.name, lf.path.display()),
+                    )
                 })?),
             };
             let output = Arc::new(OutputSink {
@@ -178,7 +207,12 @@ impl Supervisor {
             runners.push(Runner {
                 config: cfg.clone(),
                 status: status_tx,
-                events: EventSink { name, history, broadcast: events.clone(), changed: changed.clone() },
+                events: EventSink {
+                    name,
+                    history,
+                    broadcast: events.clone(),
+                    changed: changed.clone(),
+                },
                 output,
                 stdin,
                 deps: Vec::new(),
@@ -199,7 +233,11 @@ impl Supervisor {
         for runner in runners {
             tokio::spawn(runner.run());
         }
-        Ok(Supervisor { sidecars: handles, events, changed })
+        Ok(Supervisor {
+            sidecars: handles,
+            events,
+            changed,
+        })
     }
 
     pub fn sidecars(&self) -> &[Arc<SidecarHandle>] {
@@ -207,7 +245,10 @@ impl Supervisor {
     }
 
     pub fn get(&self, name: &str) -> Result<&Arc<SidecarHandle>, OpError> {
-        self.sidecars.iter().find(|s| &*s.name == name).ok_or_else(|| OpError::UnknownSidecar(name.to_string()))
+        self.sidecars
+            .iter()
+            .find(|s| &*s.name == name)
+            .ok_or_else(|| OpError::UnknownSidecar(name.to_string()))
     }
 
     /// Every event from now on. A receiver that falls 4096 events behind skips ahead.
@@ -226,8 +267,12 @@ impl Supervisor {
         let mut tasks = tokio::task::JoinSet::new();
         for handle in &self.sidecars {
             let handle = handle.clone();
-            let dependents: Vec<_> =
-                self.sidecars.iter().filter(|s| s.config.depends_on.iter().any(|d| **d == *handle.name)).map(|s| s.watch()).collect();
+            let dependents: Vec<_> = self
+                .sidecars
+                .iter()
+                .filter(|s| s.config.depends_on.iter().any(|d| **d == *handle.name))
+                .map(|s| s.watch())
+                .collect();
             tasks.spawn(async move {
                 for mut dependent in dependents {
                     let _ = dependent.wait_for(|s| s.state.is_settled()).await;
@@ -241,6 +286,8 @@ impl Supervisor {
 
     /// True when no sidecar has a process or a pending restart.
     pub fn all_settled(&self) -> bool {
-        self.sidecars.iter().all(|s| s.status.borrow().state.is_settled())
+        self.sidecars
+            .iter()
+            .all(|s| s.status.borrow().state.is_settled())
     }
 }

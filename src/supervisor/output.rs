@@ -34,20 +34,33 @@ impl OutputSink {
         if lines.is_empty() {
             return;
         }
-        self.logs.lock().unwrap_or_else(|e| e.into_inner()).extend(&lines);
+        self.logs
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .extend(&lines);
         self.changed.notify_one();
         if let Some(file) = &self.log_file {
             // A full disk must not stop the child: the writer reports, we move on.
             let _ = file.send(lines.clone()).await;
         }
         if let Some(subscriber) = &self.subscriber {
-            let _ = subscriber.send(LineBatch { sidecar: self.sidecar, lines }).await;
+            let _ = subscriber
+                .send(LineBatch {
+                    sidecar: self.sidecar,
+                    lines,
+                })
+                .await;
         }
     }
 }
 
 /// Reads until end of stream. Returns when the last process holding the pipe closed it.
-pub async fn pump<R: AsyncRead + Unpin>(mut reader: R, stream: Stream, max_line: usize, sink: Arc<OutputSink>) {
+pub async fn pump<R: AsyncRead + Unpin>(
+    mut reader: R,
+    stream: Stream,
+    max_line: usize,
+    sink: Arc<OutputSink>,
+) {
     let mut splitter = LineSplitter::new(max_line);
     let mut buf = BytesMut::with_capacity(READ_SIZE);
     let mut pieces = Vec::new();
@@ -69,7 +82,15 @@ pub async fn pump<R: AsyncRead + Unpin>(mut reader: R, stream: Stream, max_line:
             splitter.split(&mut buf, &mut pieces);
         }
         let at = SystemTime::now();
-        let lines = pieces.drain(..).map(|(bytes, cut)| LogLine { at, stream, cut, bytes }).collect();
+        let lines = pieces
+            .drain(..)
+            .map(|(bytes, cut)| LogLine {
+                at,
+                stream,
+                cut,
+                bytes,
+            })
+            .collect();
         sink.deliver(lines).await;
         if n == 0 {
             return;

@@ -2,6 +2,7 @@
 //! operator commands, the child's exit, the backoff timer, the stop grace timer and its
 //! dependencies coming up, and publishes [`Status`] and [`Event`]s.
 
+use super::OpError;
 use super::exit::ExitInfo;
 use super::output::{self, OutputSink};
 use super::policy::{Decision, RestartTracker, wants_restart};
@@ -9,7 +10,6 @@ use super::reaper::Reaper;
 use super::spawn::{self, signal_group};
 use super::status::{Event, EventKind, State, Status};
 use super::stdin::StdinWriter;
-use super::OpError;
 use crate::config::SidecarConfig;
 use crate::logs::Stream;
 use nix::sys::signal::Signal;
@@ -44,7 +44,11 @@ pub struct EventSink {
 
 impl EventSink {
     fn emit(&self, kind: EventKind) {
-        let event = Event { sidecar: self.name.clone(), at: SystemTime::now(), kind };
+        let event = Event {
+            sidecar: self.name.clone(),
+            at: SystemTime::now(),
+            kind,
+        };
         tracing::info!("{event}");
         {
             let mut history = self.history.lock().unwrap_or_else(|e| e.into_inner());
@@ -77,7 +81,11 @@ enum Phase {
     Waiting,
     Backoff(Instant),
     Running(Running),
-    Stopping { run: Running, deadline: Option<Instant>, then: AfterExit },
+    Stopping {
+        run: Running,
+        deadline: Option<Instant>,
+        then: AfterExit,
+    },
 }
 
 enum Wake {
@@ -101,7 +109,11 @@ pub struct Runner {
 
 impl Runner {
     pub async fn run(mut self) {
-        let mut phase = if self.config.autostart { self.begin_start() } else { Phase::Idle };
+        let mut phase = if self.config.autostart {
+            self.begin_start()
+        } else {
+            Phase::Idle
+        };
         loop {
             let wake = match &mut phase {
                 Phase::Idle => Wake::Command(self.commands.recv().await),
@@ -146,8 +158,14 @@ impl Runner {
                     Phase::Backoff(_) => self.spawn_now(),
                     Phase::Stopping { run, then, .. } => {
                         self.kill_group(&run);
-                        self.events.emit(EventKind::StopTimedOut { timeout: self.config.stop_timeout });
-                        Phase::Stopping { run, deadline: None, then }
+                        self.events.emit(EventKind::StopTimedOut {
+                            timeout: self.config.stop_timeout,
+                        });
+                        Phase::Stopping {
+                            run,
+                            deadline: None,
+                            then,
+                        }
                     }
                     other => other,
                 },
@@ -166,8 +184,12 @@ impl Runner {
     }
 
     fn begin_start(&mut self) -> Phase {
-        let waiting: Vec<String> =
-            self.deps.iter().filter(|(_, rx)| !dep_is_up(&rx.borrow())).map(|(name, _)| name.clone()).collect();
+        let waiting: Vec<String> = self
+            .deps
+            .iter()
+            .filter(|(_, rx)| !dep_is_up(&rx.borrow()))
+            .map(|(name, _)| name.clone())
+            .collect();
         if waiting.is_empty() {
             return self.spawn_now();
         }
@@ -177,7 +199,8 @@ impl Runner {
     }
 
     fn spawn_now(&mut self) -> Phase {
-        let first_start = self.status.borrow().started_at.is_none() && self.status.borrow().last_exit.is_none();
+        let first_start =
+            self.status.borrow().started_at.is_none() && self.status.borrow().last_exit.is_none();
         self.set(|s| {
             s.state = State::Starting;
             s.next_start = None;
@@ -199,9 +222,20 @@ impl Runner {
                     reaper.watch(pid);
                 }
                 let max_line = self.config.output.max_line;
-                tokio::spawn(output::pump(spawned.stdout, Stream::Stdout, max_line, self.output.clone()));
-                tokio::spawn(output::pump(spawned.stderr, Stream::Stderr, max_line, self.output.clone()));
-                *self.stdin.lock().unwrap_or_else(|e| e.into_inner()) = Some(StdinWriter::start(spawned.stdin));
+                tokio::spawn(output::pump(
+                    spawned.stdout,
+                    Stream::Stdout,
+                    max_line,
+                    self.output.clone(),
+                ));
+                tokio::spawn(output::pump(
+                    spawned.stderr,
+                    Stream::Stderr,
+                    max_line,
+                    self.output.clone(),
+                ));
+                *self.stdin.lock().unwrap_or_else(|e| e.into_inner()) =
+                    Some(StdinWriter::start(spawned.stdin));
                 let started = Instant::now();
                 self.set(|s| {
                     s.state = State::Running;
@@ -213,12 +247,21 @@ impl Runner {
                     }
                 });
                 self.events.emit(EventKind::Started { pid });
-                Phase::Running(Running { child: spawned.child, pid, started })
+                Phase::Running(Running {
+                    child: spawned.child,
+                    pid,
+                    started,
+                })
             }
         }
     }
 
-    fn on_exit(&mut self, mut run: Running, status: std::io::Result<std::process::ExitStatus>, then: Option<AfterExit>) -> Phase {
+    fn on_exit(
+        &mut self,
+        mut run: Running,
+        status: std::io::Result<std::process::ExitStatus>,
+        then: Option<AfterExit>,
+    ) -> Phase {
         let exit = match status {
             Ok(status) => ExitInfo::from_status(status),
             Err(e) => {
@@ -249,26 +292,34 @@ impl Runner {
                 self.events.emit(EventKind::Stopped);
                 Phase::Idle
             }
-            None if wants_restart(self.config.restart, &exit) => match self.tracker.on_exit(Instant::now(), uptime) {
-                Decision::RestartIn(delay) if delay.is_zero() => {
-                    self.events.emit(EventKind::Restarting { delay, restart: self.status.borrow().restarts + 1 });
-                    self.spawn_now()
+            None if wants_restart(self.config.restart, &exit) => {
+                match self.tracker.on_exit(Instant::now(), uptime) {
+                    Decision::RestartIn(delay) if delay.is_zero() => {
+                        self.events.emit(EventKind::Restarting {
+                            delay,
+                            restart: self.status.borrow().restarts + 1,
+                        });
+                        self.spawn_now()
+                    }
+                    Decision::RestartIn(delay) => {
+                        let at = Instant::now() + delay;
+                        self.set(|s| {
+                            s.state = State::Backoff;
+                            s.next_start = Some(at);
+                        });
+                        self.events.emit(EventKind::Restarting {
+                            delay,
+                            restart: self.status.borrow().restarts + 1,
+                        });
+                        Phase::Backoff(at)
+                    }
+                    Decision::GiveUp { exits, window } => {
+                        self.set(|s| s.state = State::CrashLoop);
+                        self.events.emit(EventKind::CrashLoop { exits, window });
+                        Phase::Idle
+                    }
                 }
-                Decision::RestartIn(delay) => {
-                    let at = Instant::now() + delay;
-                    self.set(|s| {
-                        s.state = State::Backoff;
-                        s.next_start = Some(at);
-                    });
-                    self.events.emit(EventKind::Restarting { delay, restart: self.status.borrow().restarts + 1 });
-                    Phase::Backoff(at)
-                }
-                Decision::GiveUp { exits, window } => {
-                    self.set(|s| s.state = State::CrashLoop);
-                    self.events.emit(EventKind::CrashLoop { exits, window });
-                    Phase::Idle
-                }
-            },
+            }
             None => {
                 self.set(|s| s.state = State::Exited);
                 Phase::Idle
@@ -286,7 +337,11 @@ impl Runner {
                         self.begin_start()
                     }
                     Phase::Backoff(_) => self.spawn_now(),
-                    Phase::Stopping { run, deadline, .. } => Phase::Stopping { run, deadline, then: AfterExit::Restart },
+                    Phase::Stopping { run, deadline, .. } => Phase::Stopping {
+                        run,
+                        deadline,
+                        then: AfterExit::Restart,
+                    },
                     other => other,
                 };
                 (reply, Ok(()), phase)
@@ -296,7 +351,11 @@ impl Runner {
                 self.events.emit(EventKind::OperatorRestart);
                 let phase = match phase {
                     Phase::Running(run) => self.begin_stop(run, AfterExit::Restart),
-                    Phase::Stopping { run, deadline, .. } => Phase::Stopping { run, deadline, then: AfterExit::Restart },
+                    Phase::Stopping { run, deadline, .. } => Phase::Stopping {
+                        run,
+                        deadline,
+                        then: AfterExit::Restart,
+                    },
                     Phase::Idle | Phase::Backoff(_) => self.begin_start(),
                     Phase::Waiting => Phase::Waiting,
                 };
@@ -313,7 +372,11 @@ impl Runner {
                         self.events.emit(EventKind::Stopped);
                         Phase::Idle
                     }
-                    Phase::Stopping { run, deadline, .. } => Phase::Stopping { run, deadline, then: AfterExit::Stop },
+                    Phase::Stopping { run, deadline, .. } => Phase::Stopping {
+                        run,
+                        deadline,
+                        then: AfterExit::Stop,
+                    },
                     Phase::Idle => Phase::Idle,
                 };
                 (reply, Ok(()), phase)
@@ -323,20 +386,37 @@ impl Runner {
                     self.kill_group(&run);
                     self.events.emit(EventKind::KilledByOperator);
                     self.set(|s| s.state = State::Stopping);
-                    (reply, Ok(()), Phase::Stopping { run, deadline: None, then: AfterExit::Kill })
+                    (
+                        reply,
+                        Ok(()),
+                        Phase::Stopping {
+                            run,
+                            deadline: None,
+                            then: AfterExit::Kill,
+                        },
+                    )
                 }
-                other => (reply, Err(OpError::NotRunning(self.events.name.to_string())), other),
+                other => (
+                    reply,
+                    Err(OpError::NotRunning(self.events.name.to_string())),
+                    other,
+                ),
             },
             Command::Signal(signal, reply) => match &phase {
                 Phase::Running(run) | Phase::Stopping { run, .. } => {
-                    let result = nix::sys::signal::kill(nix::unistd::Pid::from_raw(run.pid as i32), signal)
-                        .map_err(|e| OpError::Io(e.to_string()));
+                    let result =
+                        nix::sys::signal::kill(nix::unistd::Pid::from_raw(run.pid as i32), signal)
+                            .map_err(|e| OpError::Io(e.to_string()));
                     if result.is_ok() {
                         self.events.emit(EventKind::Signalled { signal });
                     }
                     (reply, result, phase)
                 }
-                _ => (reply, Err(OpError::NotRunning(self.events.name.to_string())), phase),
+                _ => (
+                    reply,
+                    Err(OpError::NotRunning(self.events.name.to_string())),
+                    phase,
+                ),
             },
         };
         let _ = reply.send(result);
@@ -351,7 +431,11 @@ impl Runner {
         }
         self.set(|s| s.state = State::Stopping);
         self.events.emit(EventKind::Stopping { signal, timeout });
-        Phase::Stopping { run, deadline: Some(Instant::now() + timeout), then }
+        Phase::Stopping {
+            run,
+            deadline: Some(Instant::now() + timeout),
+            then,
+        }
     }
 
     fn kill_group(&self, run: &Running) {

@@ -38,7 +38,14 @@ pub fn spawn(config: &SidecarConfig) -> io::Result<Spawned> {
     // SAFETY: runs between fork and exec; only async-signal-safe calls (prctl, getppid, _exit).
     unsafe {
         cmd.pre_exec(move || {
-            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong, 0, 0, 0) != 0 {
+            if libc::prctl(
+                libc::PR_SET_PDEATHSIG,
+                libc::SIGKILL as libc::c_ulong,
+                0,
+                0,
+                0,
+            ) != 0
+            {
                 return Err(io::Error::last_os_error());
             }
             // sidetop may have died between fork and prctl: then nobody would signal us.
@@ -50,7 +57,9 @@ pub fn spawn(config: &SidecarConfig) -> io::Result<Spawned> {
     }
 
     let mut child = cmd.spawn()?;
-    let pid = child.id().ok_or_else(|| io::Error::other("child exited before its pid was read"))?;
+    let pid = child
+        .id()
+        .ok_or_else(|| io::Error::other("child exited before its pid was read"))?;
     let stdin = child.stdin.take().expect("piped stdin");
     let stdout = child.stdout.take().expect("piped stdout");
     let stderr = child.stderr.take().expect("piped stderr");
@@ -58,7 +67,13 @@ pub fn spawn(config: &SidecarConfig) -> io::Result<Spawned> {
         // Best effort: the kernel may cap it (fs.pipe-max-size) and that is fine.
         unsafe { libc::fcntl(fd, libc::F_SETPIPE_SZ, PIPE_SIZE) };
     }
-    Ok(Spawned { child, pid, stdin, stdout, stderr })
+    Ok(Spawned {
+        child,
+        pid,
+        stdin,
+        stdout,
+        stderr,
+    })
 }
 
 /// Signals a whole process group. `ESRCH` (group already gone) is not an error.

@@ -52,7 +52,10 @@ impl State {
 
     /// Nothing more will happen without an operator.
     pub fn is_settled(&self) -> bool {
-        matches!(self, State::Idle | State::Stopped | State::Exited | State::CrashLoop | State::Failed)
+        matches!(
+            self,
+            State::Idle | State::Stopped | State::Exited | State::CrashLoop | State::Failed
+        )
     }
 }
 
@@ -79,13 +82,23 @@ pub struct Status {
 
 impl Default for Status {
     fn default() -> Self {
-        Status { state: State::Idle, pid: None, started_at: None, restarts: 0, last_exit: None, next_start: None, error: None }
+        Status {
+            state: State::Idle,
+            pid: None,
+            started_at: None,
+            restarts: 0,
+            last_exit: None,
+            next_start: None,
+            error: None,
+        }
     }
 }
 
 impl Status {
     pub fn uptime(&self) -> Option<Duration> {
-        self.started_at.filter(|_| self.state.has_process()).map(|t| t.elapsed())
+        self.started_at
+            .filter(|_| self.state.has_process())
+            .map(|t| t.elapsed())
     }
 }
 
@@ -99,17 +112,37 @@ pub struct Event {
 #[derive(Debug, Clone, PartialEq)]
 pub enum EventKind {
     WaitingFor(Vec<String>),
-    Started { pid: u32 },
-    SpawnFailed { error: String },
-    Exited { exit: ExitInfo, uptime: Duration },
-    Restarting { delay: Duration, restart: u32 },
-    CrashLoop { exits: u32, window: Duration },
-    Stopping { signal: Signal, timeout: Duration },
+    Started {
+        pid: u32,
+    },
+    SpawnFailed {
+        error: String,
+    },
+    Exited {
+        exit: ExitInfo,
+        uptime: Duration,
+    },
+    Restarting {
+        delay: Duration,
+        restart: u32,
+    },
+    CrashLoop {
+        exits: u32,
+        window: Duration,
+    },
+    Stopping {
+        signal: Signal,
+        timeout: Duration,
+    },
     /// The grace period ran out: SIGKILL went to the process group.
-    StopTimedOut { timeout: Duration },
+    StopTimedOut {
+        timeout: Duration,
+    },
     Stopped,
     KilledByOperator,
-    Signalled { signal: Signal },
+    Signalled {
+        signal: Signal,
+    },
     OperatorRestart,
     OperatorStart,
 }
@@ -120,21 +153,42 @@ impl fmt::Display for EventKind {
             EventKind::WaitingFor(deps) => write!(f, "waiting for {}", deps.join(", ")),
             EventKind::Started { pid } => write!(f, "started (pid {pid})"),
             EventKind::SpawnFailed { error } => write!(f, "failed to start: {error}"),
-            EventKind::Exited { exit, uptime } => write!(f, "exited: {exit} after {}", short_duration(*uptime)),
+            EventKind::Exited { exit, uptime } => {
+                write!(f, "exited: {exit} after {}", short_duration(*uptime))
+            }
             EventKind::Restarting { delay, restart } => {
-                write!(f, "restarting in {} (restart {restart})", short_duration(*delay))
+                write!(
+                    f,
+                    "restarting in {} (restart {restart})",
+                    short_duration(*delay)
+                )
             }
             EventKind::CrashLoop { exits, window } => {
-                write!(f, "crash loop: gave up after {exits} exits in {}", short_duration(*window))
+                write!(
+                    f,
+                    "crash loop: gave up after {exits} exits in {}",
+                    short_duration(*window)
+                )
             }
             EventKind::Stopping { signal, timeout } => {
-                write!(f, "stopping: sent {} (SIGKILL in {})", signal.as_str(), short_duration(*timeout))
+                write!(
+                    f,
+                    "stopping: sent {} (SIGKILL in {})",
+                    signal.as_str(),
+                    short_duration(*timeout)
+                )
             }
             EventKind::StopTimedOut { timeout } => {
-                write!(f, "still running {} after stop: sent SIGKILL to its process group", short_duration(*timeout))
+                write!(
+                    f,
+                    "still running {} after stop: sent SIGKILL to its process group",
+                    short_duration(*timeout)
+                )
             }
             EventKind::Stopped => write!(f, "stopped"),
-            EventKind::KilledByOperator => write!(f, "killed by operator (SIGKILL to its process group)"),
+            EventKind::KilledByOperator => {
+                write!(f, "killed by operator (SIGKILL to its process group)")
+            }
             EventKind::Signalled { signal } => write!(f, "sent {}", signal.as_str()),
             EventKind::OperatorRestart => write!(f, "restart requested"),
             EventKind::OperatorStart => write!(f, "start requested"),
@@ -153,7 +207,7 @@ pub fn short_duration(d: Duration) -> String {
     let ms = d.as_millis();
     if ms < 1000 {
         format!("{ms}ms")
-    } else if ms % 1000 == 0 && ms < 600_000 {
+    } else if ms.is_multiple_of(1000) && ms < 600_000 {
         format!("{}s", ms / 1000)
     } else if ms < 60_000 {
         let s = d.as_secs_f64();
@@ -180,9 +234,18 @@ mod tests {
 
     #[test]
     fn events_read_like_the_docs() {
-        let e = EventKind::Exited { exit: ExitInfo::Signal { signal: 11, core_dumped: true }, uptime: Duration::from_millis(2310) };
+        let e = EventKind::Exited {
+            exit: ExitInfo::Signal {
+                signal: 11,
+                core_dumped: true,
+            },
+            uptime: Duration::from_millis(2310),
+        };
         assert_eq!(e.to_string(), "exited: SIGSEGV (core dumped) after 2.31s");
-        let e = EventKind::CrashLoop { exits: 5, window: Duration::from_secs(60) };
+        let e = EventKind::CrashLoop {
+            exits: 5,
+            window: Duration::from_secs(60),
+        };
         assert_eq!(e.to_string(), "crash loop: gave up after 5 exits in 60s");
     }
 }

@@ -36,7 +36,10 @@ impl StdinWriter {
                         Ok(result) => result,
                         // Part of the data may have gone out: later writes could splice
                         // into it, so the pipe is treated as broken from here on.
-                        Err(_) => Err(io::Error::new(io::ErrorKind::TimedOut, "the sidecar is not reading its stdin")),
+                        Err(_) => Err(io::Error::new(
+                            io::ErrorKind::TimedOut,
+                            "the sidecar is not reading its stdin",
+                        )),
                     },
                 };
                 if let Err(e) = &result {
@@ -54,6 +57,7 @@ impl StdinWriter {
         self.jobs
             .try_send((bytes, reply))
             .map_err(|_| io::Error::new(io::ErrorKind::WouldBlock, "stdin queue is full"))?;
-        done.await.unwrap_or_else(|_| Err(io::Error::new(io::ErrorKind::BrokenPipe, "stdin closed")))
+        done.await
+            .unwrap_or_else(|_| Err(io::Error::new(io::ErrorKind::BrokenPipe, "stdin closed")))
     }
 }

@@ -1,0 +1,52 @@
+//! `sidetop check`: what the config would start, as a table.
+
+use crate::config::Config;
+use std::fmt::Write;
+
+pub fn listing(config: &Config) -> String {
+    let mut out = format!(
+        "{}: {} sidecars\n",
+        config.path.display(),
+        config.sidecars.len()
+    );
+    let rows: Vec<[String; 4]> = config
+        .sidecars
+        .iter()
+        .map(|s| {
+            let mut policy = s.restart.to_string();
+            if !s.autostart {
+                policy.push_str(", manual start");
+            }
+            let deps = if s.depends_on.is_empty() {
+                "-".to_string()
+            } else {
+                s.depends_on.join(",")
+            };
+            [s.name.clone(), policy, deps, s.command_line()]
+        })
+        .collect();
+    let header = ["NAME", "RESTART", "DEPENDS ON", "COMMAND"];
+    let widths: Vec<usize> = (0..3)
+        .map(|i| {
+            rows.iter()
+                .map(|r| r[i].len())
+                .chain([header[i].len()])
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    for row in std::iter::once(header.map(String::from)).chain(rows) {
+        let _ = writeln!(
+            out,
+            "{:<w0$}  {:<w1$}  {:<w2$}  {}",
+            row[0],
+            row[1],
+            row[2],
+            row[3],
+            w0 = widths[0],
+            w1 = widths[1],
+            w2 = widths[2]
+        );
+    }
+    out
+}

@@ -1,0 +1,164 @@
+//! The no-TUI front end: every captured line as `HH:MM:SS.mmm name  | text` (stderr as
+//! `name !| text`) and every lifecycle event on its own line, on stdout. Nothing is
+//! dropped: a slow stdout slows the sidecars, as any pipe would. Stops everything
+//! gracefully on SIGINT/SIGTERM/SIGHUP.
+
+use crate::config::Config;
+use crate::logs::{LogLine, Stream};
+use crate::sanitize::sanitize_into;
+use crate::supervisor::{Event, LineBatch, Options, Supervisor};
+use std::io::{self, Write};
+use std::time::{Duration, SystemTime};
+use tokio::signal::unix::{SignalKind, signal};
+use tokio::sync::{broadcast, mpsc};
+
+enum Printable {
+    Lines(LineBatch),
+    Event(Event),
+}
+
+pub struct HeadlessOptions {
+    /// Exit once no sidecar is running or due to restart.
+    pub exit_when_done: bool,
+}
+
+pub async fn run(config: &Config, options: HeadlessOptions) -> io::Result<()> {
+    let (lines_tx, mut lines_rx) = mpsc::channel::<LineBatch>(64);
+    let supervisor = Supervisor::start(
+        config,
+        Options {
+            lines: Some(lines_tx),
+            ..Options::default()
+        },
+    )?;
+    let mut events = supervisor.subscribe();
+
+    let names: Vec<String> = config.sidecars.iter().map(|s| s.name.clone()).collect();
+    let (print_tx, print_rx) = mpsc::channel::<Printable>(64);
+    let printer = std::thread::Builder::new()
+        .name("printer".into())
+        .spawn(move || print_loop(print_rx, names))?;
+
+    // One ordered stream for the printer: lines and events as they come.
+    let forwarder = tokio::spawn(async move {
+        let (mut lines_open, mut events_open) = (true, true);
+        while lines_open || events_open {
+            let item = tokio::select! {
+                batch = lines_rx.recv(), if lines_open => match batch {
+                    Some(b) => Printable::Lines(b),
+                    None => { lines_open = false; continue; }
+                },
+                event = events.recv(), if events_open => match event {
+                    Ok(e) => Printable::Event(e),
+                    Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                    Err(broadcast::error::RecvError::Closed) => { events_open = false; continue; }
+                },
+            };
+            if print_tx.send(item).await.is_err() {
+                break;
+            }
+        }
+    });
+
+    let mut sigint = signal(SignalKind::interrupt())?;
+    let mut sigterm = signal(SignalKind::terminate())?;
+    let mut sighup = signal(SignalKind::hangup())?;
+    let changed = supervisor.changed();
+    loop {
+        tokio::select! {
+            _ = sigint.recv() => break,
+            _ = sigterm.recv() => break,
+            _ = sighup.recv() => break,
+            _ = changed.notified(), if options.exit_when_done => {
+                if supervisor.all_settled() {
+                    break;
+                }
+            }
+        }
+    }
+    supervisor.shutdown().await;
+    drop(supervisor);
+    // Output still in the pipes drains now; a grandchild that escaped its process group
+    // could hold a pipe open forever, so this wait is bounded.
+    if tokio::time::timeout(Duration::from_secs(2), forwarder)
+        .await
+        .is_err()
+    {
+        tracing::warn!("output did not drain within 2s after shutdown");
+        return Ok(());
+    }
+    let _ = tokio::task::spawn_blocking(move || printer.join()).await;
+    Ok(())
+}
+
+fn print_loop(mut rx: mpsc::Receiver<Printable>, names: Vec<String>) {
+    let width = names.iter().map(|n| n.len()).max().unwrap_or(0);
+    let padded: Vec<String> = names.iter().map(|n| format!("{n:<width$}")).collect();
+    let stdout = io::stdout();
+    let mut out = stdout.lock();
+    let mut buf: Vec<u8> = Vec::with_capacity(1 << 20);
+    let mut stamp = Stamp::default();
+    while let Some(item) = rx.blocking_recv() {
+        match item {
+            Printable::Lines(batch) => {
+                let name = &padded[batch.sidecar];
+                for line in &batch.lines {
+                    format_line(&mut buf, stamp.get(line.at), name, line);
+                }
+            }
+            Printable::Event(event) => {
+                buf.extend_from_slice(stamp.get(event.at).as_bytes());
+                buf.push(b' ');
+                buf.extend_from_slice(event.to_string().as_bytes());
+                buf.push(b'\n');
+            }
+        }
+        // Write when the queue is empty or the buffer is big: few syscalls under load,
+        // no delay when idle.
+        if rx.is_empty() || buf.len() >= 1 << 20 {
+            if out.write_all(&buf).and_then(|_| out.flush()).is_err() {
+                // stdout is gone (closed pipe): keep draining so sidecars never block.
+                buf.clear();
+                continue;
+            }
+            buf.clear();
+        }
+    }
+    let _ = out.write_all(&buf);
+    let _ = out.flush();
+}
+
+fn format_line(buf: &mut Vec<u8>, stamp: &str, name: &str, line: &LogLine) {
+    buf.extend_from_slice(stamp.as_bytes());
+    buf.push(b' ');
+    buf.extend_from_slice(name.as_bytes());
+    buf.extend_from_slice(match line.stream {
+        Stream::Stdout => b"  | ",
+        Stream::Stderr => b" !| ",
+    });
+    sanitize_into(&line.bytes, buf);
+    if line.cut {
+        buf.extend_from_slice(" [line cut]".as_bytes());
+    }
+    buf.push(b'\n');
+}
+
+/// `HH:MM:SS.mmm` in local time, formatted once per distinct instant (lines of one read
+/// share their arrival time).
+#[derive(Default)]
+struct Stamp {
+    at: Option<SystemTime>,
+    text: String,
+}
+
+impl Stamp {
+    fn get(&mut self, at: SystemTime) -> &str {
+        if self.at != Some(at) {
+            self.at = Some(at);
+            self.text = chrono::DateTime::<chrono::Local>::from(at)
+                .format("%H:%M:%S%.3f")
+                .to_string();
+        }
+        &self.text
+    }
+}

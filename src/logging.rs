@@ -1,0 +1,37 @@
+//! sidetop's own diagnostics: a daily-rolling file via tracing-appender's non-blocking
+//! writer, never the terminal (the terminal belongs to the dashboard or to sidecar output).
+
+use std::fs::DirBuilder;
+use std::os::unix::fs::DirBuilderExt;
+use std::path::{Path, PathBuf};
+use tracing_appender::non_blocking::WorkerGuard;
+use tracing_subscriber::EnvFilter;
+
+/// `--log-dir`, else `$XDG_STATE_HOME/sidetop`, else `~/.local/state/sidetop`.
+pub fn log_dir(explicit: Option<&Path>) -> PathBuf {
+    if let Some(dir) = explicit {
+        return dir.to_path_buf();
+    }
+    if let Some(state) = std::env::var_os("XDG_STATE_HOME").filter(|v| !v.is_empty()) {
+        return PathBuf::from(state).join("sidetop");
+    }
+    let home = std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(std::env::temp_dir);
+    home.join(".local/state/sidetop")
+}
+
+/// Starts file logging; keep the guard alive until exit so buffered records are written.
+/// Level and targets come from `SIDETOP_LOG` (EnvFilter syntax, default `info`).
+pub fn init(dir: &Path) -> std::io::Result<WorkerGuard> {
+    DirBuilder::new().recursive(true).mode(0o700).create(dir)?;
+    let appender = tracing_appender::rolling::daily(dir, "sidetop.log");
+    let (writer, guard) = tracing_appender::non_blocking(appender);
+    let filter = EnvFilter::try_from_env("SIDETOP_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(writer)
+        .with_ansi(false)
+        .init();
+    Ok(guard)
+}

@@ -1,0 +1,175 @@
+//! Making untrusted sidecar output safe to print on the operator's terminal: printable
+//! text and SGR colour sequences pass; every other escape sequence (cursor moves, screen
+//! clears, title and clipboard writes, device control strings), C0/C1 controls and bells
+//! are removed; invalid UTF-8 becomes U+FFFD; a `\r` redraw keeps only its last state.
+//! Works per line, so an unterminated sequence can swallow at most the rest of its line.
+
+/// Longest CSI parameter string kept; longer ones are consumed and dropped.
+const MAX_CSI: usize = 64;
+
+#[derive(Clone, Copy, PartialEq)]
+enum St {
+    Ground,
+    Esc,
+    EscIntermediate,
+    Csi,
+    Osc,
+    OscEsc,
+    /// DCS, SOS, PM, APC: a string terminated by ST.
+    Str,
+    StrEsc,
+}
+
+/// Appends the printable form of `line` to `out`.
+pub fn sanitize_into(line: &[u8], out: &mut Vec<u8>) {
+    // What a terminal shows after `a\rb` is `b` over `a`: keep the last redraw only.
+    let line = match memchr::memrchr(b'\r', line) {
+        Some(i) => &line[i + 1..],
+        None => line,
+    };
+    if line
+        .iter()
+        .all(|&b| (0x20..0x7f).contains(&b) || b == b'\t')
+    {
+        out.extend_from_slice(line);
+        return;
+    }
+    let mut st = St::Ground;
+    let mut csi = String::new();
+    let mut csi_ok = true;
+    let mut buf = [0u8; 4];
+    for chunk in line.utf8_chunks() {
+        let invalid = (!chunk.invalid().is_empty()).then_some('\u{FFFD}');
+        for c in chunk.valid().chars().chain(invalid) {
+            st = match st {
+                St::Ground => match c {
+                    '\x1b' => St::Esc,
+                    '\u{9b}' => {
+                        csi.clear();
+                        csi_ok = true;
+                        St::Csi
+                    }
+                    '\u{9d}' => St::Osc,
+                    '\u{90}' | '\u{98}' | '\u{9e}' | '\u{9f}' => St::Str,
+                    '\t' => {
+                        out.push(b'\t');
+                        St::Ground
+                    }
+                    c if c.is_control() => St::Ground,
+                    c => {
+                        out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
+                        St::Ground
+                    }
+                },
+                St::Esc => match c {
+                    '[' => {
+                        csi.clear();
+                        csi_ok = true;
+                        St::Csi
+                    }
+                    ']' => St::Osc,
+                    'P' | 'X' | '^' | '_' => St::Str,
+                    '\x20'..='\x2f' => St::EscIntermediate,
+                    _ => St::Ground,
+                },
+                St::EscIntermediate => match c {
+                    '\x20'..='\x2f' => St::EscIntermediate,
+                    _ => St::Ground,
+                },
+                St::Csi => match c {
+                    '\x20'..='\x3f' => {
+                        if csi.len() < MAX_CSI && (c.is_ascii_digit() || c == ';' || c == ':') {
+                            csi.push(c);
+                        } else {
+                            csi_ok = false;
+                        }
+                        St::Csi
+                    }
+                    '\x40'..='\x7e' => {
+                        if c == 'm' && csi_ok {
+                            out.extend_from_slice(b"\x1b[");
+                            out.extend_from_slice(csi.as_bytes());
+                            out.push(b'm');
+                        }
+                        St::Ground
+                    }
+                    // Anything else aborts the sequence.
+                    _ => St::Ground,
+                },
+                St::Osc => match c {
+                    '\x07' | '\u{9c}' => St::Ground,
+                    '\x1b' => St::OscEsc,
+                    _ => St::Osc,
+                },
+                St::OscEsc => match c {
+                    '\\' => St::Ground,
+                    _ => St::Osc,
+                },
+                St::Str => match c {
+                    '\u{9c}' => St::Ground,
+                    '\x1b' => St::StrEsc,
+                    _ => St::Str,
+                },
+                St::StrEsc => match c {
+                    '\\' => St::Ground,
+                    _ => St::Str,
+                },
+            };
+        }
+    }
+}
+
+pub fn sanitize(line: &[u8]) -> String {
+    let mut out = Vec::with_capacity(line.len());
+    sanitize_into(line, &mut out);
+    String::from_utf8(out).expect("sanitizer emits UTF-8")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::sanitize;
+
+    #[test]
+    fn plain_text_and_sgr_pass() {
+        assert_eq!(sanitize(b"hello\tworld"), "hello\tworld");
+        assert_eq!(sanitize(b"\x1b[31mred\x1b[0m"), "\x1b[31mred\x1b[0m");
+        assert_eq!(
+            sanitize(b"\x1b[38;5;208morange\x1b[m"),
+            "\x1b[38;5;208morange\x1b[m"
+        );
+    }
+
+    #[test]
+    fn hostile_sequences_are_removed() {
+        assert_eq!(sanitize(b"a\x1b]52;c;aGk=\x07b"), "ab", "OSC 52 clipboard");
+        assert_eq!(
+            sanitize(b"a\x1b]0;pwned\x1b\\b"),
+            "ab",
+            "OSC 0 title with ST"
+        );
+        assert_eq!(
+            sanitize(b"a\x1b[2Jb\x1b[10;10Hc"),
+            "abc",
+            "clear and cursor move"
+        );
+        assert_eq!(sanitize(b"a\x1b[?1049hb"), "ab", "alternate screen");
+        assert_eq!(sanitize(b"a\x1bPq#0;2;0;0;0\x1b\\b"), "ab", "DCS");
+        assert_eq!(sanitize(b"ding\x07\x07\x07"), "ding", "bells");
+        assert_eq!(sanitize(b"a\x1b(Bb"), "ab", "charset designation");
+        assert_eq!(sanitize("a\u{9b}2Jb".as_bytes()), "ab", "8-bit CSI");
+        assert_eq!(sanitize(b"a\x1b[1;31;2Jm"), "am", "SGR-looking but not SGR");
+    }
+
+    #[test]
+    fn unterminated_sequence_swallows_only_its_line() {
+        assert_eq!(sanitize(b"ok\x1b]0;never ends"), "ok");
+        assert_eq!(sanitize(b"ok\x1b[12;"), "ok");
+    }
+
+    #[test]
+    fn invalid_utf8_and_nul_and_carriage_returns() {
+        assert_eq!(sanitize(b"a\xffb\x00c"), "a\u{FFFD}bc");
+        assert_eq!(sanitize(b"10%\r50%\r100%"), "100%");
+        assert_eq!(sanitize("héllo ✓".as_bytes()), "héllo ✓");
+    }
+}
