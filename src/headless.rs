@@ -6,7 +6,7 @@
 use crate::config::Config;
 use crate::logs::{LogLine, Stream};
 use crate::sanitize::sanitize_into;
-use crate::supervisor::{Event, LineBatch, Options, Supervisor};
+use crate::supervisor::{EVENT_BACKLOG, Event, LineBatch, Options, Supervisor};
 use std::io::{self, Write};
 use std::time::{Duration, SystemTime};
 use tokio::signal::unix::{SignalKind, signal};
@@ -24,14 +24,15 @@ pub struct HeadlessOptions {
 
 pub async fn run(config: &Config, options: HeadlessOptions) -> io::Result<()> {
     let (lines_tx, mut lines_rx) = mpsc::channel::<LineBatch>(64);
+    let (events_tx, mut events) = broadcast::channel(EVENT_BACKLOG);
     let supervisor = Supervisor::start(
         config,
         Options {
             lines: Some(lines_tx),
+            events: Some(events_tx),
             ..Options::default()
         },
     )?;
-    let mut events = supervisor.subscribe();
 
     let names: Vec<String> = config.sidecars.iter().map(|s| s.name.clone()).collect();
     let (print_tx, print_rx) = mpsc::channel::<Printable>(64);

@@ -59,6 +59,9 @@ pub struct Options {
     /// Receives every captured line, in order, with backpressure: a slow receiver slows
     /// the children (headless mode wants that: nothing is lost).
     pub lines: Option<mpsc::Sender<LineBatch>>,
+    /// Where events go. Pass a sender you already subscribed to, to see the very first
+    /// events (they can happen before `start` returns); by default a new channel.
+    pub events: Option<broadcast::Sender<Event>>,
     /// Skip the orphan-reaper process (only for tests of the reaper's absence).
     pub no_reaper: bool,
 }
@@ -139,6 +142,9 @@ impl SidecarHandle {
     }
 }
 
+/// Events a subscriber may fall behind by before it skips ahead.
+pub const EVENT_BACKLOG: usize = 4096;
+
 pub struct Supervisor {
     sidecars: Vec<Arc<SidecarHandle>>,
     events: broadcast::Sender<Event>,
@@ -154,7 +160,10 @@ impl Supervisor {
         } else {
             Some(Arc::new(Reaper::start()?))
         };
-        let (events, _) = broadcast::channel(4096);
+        let events = options
+            .events
+            .clone()
+            .unwrap_or_else(|| broadcast::channel(EVENT_BACKLOG).0);
         let changed = Arc::new(Notify::new());
         let mut statuses = Vec::new();
         let mut handles = Vec::new();

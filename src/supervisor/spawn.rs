@@ -35,7 +35,8 @@ pub fn spawn(config: &SidecarConfig) -> io::Result<Spawned> {
     cmd.envs(config.env.iter().map(|(k, v)| (k, v)));
 
     let parent = std::process::id() as libc::pid_t;
-    // SAFETY: runs between fork and exec; only async-signal-safe calls (prctl, getppid, _exit).
+    // SAFETY: runs between fork and exec; only async-signal-safe calls (prctl, getppid,
+    // close_range, fcntl, _exit).
     unsafe {
         cmd.pre_exec(move || {
             if libc::prctl(
@@ -51,6 +52,24 @@ pub fn spawn(config: &SidecarConfig) -> io::Result<Spawned> {
             // sidetop may have died between fork and prctl: then nobody would signal us.
             if libc::getppid() != parent {
                 libc::_exit(1);
+            }
+            // Descriptors sidetop itself inherited without close-on-exec (from a shell, a
+            // CI harness) must not reach the sidecar either. Marking them close-on-exec
+            // rather than closing keeps std's exec-error pipe working until exec.
+            const CLOSE_RANGE_CLOEXEC: libc::c_uint = 1 << 2;
+            if libc::syscall(
+                libc::SYS_close_range,
+                3 as libc::c_uint,
+                libc::c_uint::MAX,
+                CLOSE_RANGE_CLOEXEC,
+            ) != 0
+            {
+                for fd in 3..4096 {
+                    let flags = libc::fcntl(fd, libc::F_GETFD);
+                    if flags >= 0 {
+                        libc::fcntl(fd, libc::F_SETFD, flags | libc::FD_CLOEXEC);
+                    }
+                }
             }
             Ok(())
         });

@@ -1,0 +1,357 @@
+//! The `sidetop` binary as a person or a script runs it: `check`, bad configs, headless
+//! output, and what happens to sidecars when sidetop is signalled or SIGKILLed.
+
+mod common;
+
+use common::*;
+use std::io::{BufRead, BufReader, Read};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+fn sidetop(args: &[&str]) -> Command {
+    let mut cmd = Command::new(bin());
+    cmd.args(args).env("SIDETOP_LOG", "debug");
+    cmd
+}
+
+#[test]
+fn check_lists_the_default_config() {
+    let out = sidetop(&["check"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.starts_with("config/sidetop.toml: "), "{text}");
+    for name in ["chatty", "crashy", "stubborn", "forker"] {
+        assert!(
+            text.lines().any(|l| l.starts_with(name)),
+            "{name} missing from\n{text}"
+        );
+    }
+}
+
+/// Each mistake: (config text, expected `line:col`, a fragment of the message).
+const BAD_CONFIGS: &[(&str, &str, &str)] = &[
+    (
+        "[[sidecar]]\nname = \"a\"\ncommand = [\"true\"]\nrestrat = \"always\"\n",
+        ":4:1: sidecar[0]",
+        "unknown field `restrat`",
+    ),
+    (
+        "[[sidecar]]\nname = \"a\"\ncommand = [\"true\"]\nautostart = \"yes\"\n",
+        ":4:13: sidecar[0].autostart",
+        "invalid type",
+    ),
+    (
+        "[[sidecar]]\nname = \"a\"\n",
+        ":1:1: sidecar[0]",
+        "has no `command`",
+    ),
+    (
+        "[[sidecar]]\nname = \"a\"\ncommand = [\"true\"]\nstop_timeout = \"soon\"\n",
+        ":4:16: sidecar[0].stop_timeout",
+        "invalid duration",
+    ),
+    (
+        "[[sidecar]]\nname = \"a\"\ncommand = [\"true\"]\nstop_signal = \"SIGSTAHP\"\n",
+        ":4:15: sidecar[0].stop_signal",
+        "unknown signal",
+    ),
+    (
+        "[[sidecar]]\nname = \"a\"\ncommand = [\"true\"]\n[[sidecar]]\nname = \"a\"\ncommand = [\"true\"]\n",
+        ":5:8: sidecar[1].name",
+        "duplicate sidecar name",
+    ),
+    (
+        "[[sidecar]]\nname = \"a\"\ncommand = [\"true\"]\ndepends_on = [\"b\"]\n",
+        ":4:15: sidecar[0].depends_on[0]",
+        "unknown sidecar \"b\"",
+    ),
+    (
+        "[[sidecar]]\nname = \"a\"\ncommand = [\"true\"]\ndepends_on = [\"b\"]\n[[sidecar]]\nname = \"b\"\ncommand = [\"true\"]\ndepends_on = [\"a\"]\n",
+        ":8:15: sidecar[1].depends_on[0]",
+        "dependency cycle: a -> b -> a",
+    ),
+    (
+        "[[sidecar]]\nname = \"a\"\ncommand = \"echo hi\"\n",
+        ":3:11: sidecar[0].command",
+        "set `shell = true`",
+    ),
+    ("[[sidecar]\nname = \"a\"\n", ":1:", "unclosed array table"),
+    (
+        "[[sidecar]]\nname = \"a\"\ncommand = [\"true\"]\nrestart = \"sometimes\"\n",
+        ":4:11: sidecar[0].restart",
+        "unknown variant `sometimes`",
+    ),
+];
+
+#[test]
+fn bad_configs_name_file_line_column_and_key_and_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    for (i, (text, place, message)) in BAD_CONFIGS.iter().enumerate() {
+        let path = dir.path().join(format!("bad{i}.toml"));
+        std::fs::write(&path, text).unwrap();
+        for args in [vec!["check"], vec!["--headless"]] {
+            let mut full = args.clone();
+            full.extend(["--config", path.to_str().unwrap()]);
+            let out = sidetop(&full).output().unwrap();
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(2), "{args:?} on {text:?}: {stderr}");
+            let expected = format!("error: {}{place}", path.display());
+            assert!(
+                stderr.starts_with(&expected),
+                "{args:?}: expected {expected:?} in\n{stderr}"
+            );
+            assert!(
+                stderr.contains(message),
+                "expected {message:?} in\n{stderr}"
+            );
+            assert!(
+                out.stdout.is_empty(),
+                "nothing started or printed on stdout"
+            );
+        }
+    }
+}
+
+#[test]
+fn unreadable_and_missing_config_exit_2() {
+    let out = sidetop(&["check", "--config", "/nonexistent/x.toml"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("/nonexistent/x.toml: cannot read config: No such file")
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let out = sidetop(&["--headless", "--config", dir.path().to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "a directory is not a config file"
+    );
+}
+
+/// A headless sidetop whose stdout lines arrive on a channel.
+struct Headless {
+    child: Child,
+    lines: mpsc::Receiver<String>,
+    seen: Vec<String>,
+    _dir: tempfile::TempDir,
+}
+
+impl Headless {
+    fn start(toml: &str, marker: &str) -> Headless {
+        let dir = tempfile::tempdir().unwrap();
+        let path = write_config(dir.path(), toml, marker);
+        let log_dir = dir.path().join("own-logs");
+        let mut child = sidetop(&[
+            "--headless",
+            "--config",
+            path.to_str().unwrap(),
+            "--log-dir",
+            log_dir.to_str().unwrap(),
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Headless {
+            child,
+            lines,
+            seen: Vec::new(),
+            _dir: dir,
+        }
+    }
+
+    /// Waits for a line containing `needle`; returns it.
+    fn wait_for(&mut self, needle: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        if let Some(l) = self.seen.iter().find(|l| l.contains(needle)) {
+            return l.clone();
+        }
+        while let Ok(line) = self
+            .lines
+            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+        {
+            self.seen.push(line.clone());
+            if line.contains(needle) {
+                return line;
+            }
+        }
+        panic!("no line with {needle:?} in:\n{}", self.seen.join("\n"));
+    }
+
+    fn signal(&self, signal: nix::sys::signal::Signal) {
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(self.child.id() as i32), signal).unwrap();
+    }
+
+    fn wait_exit(&mut self, timeout: Duration) -> std::process::ExitStatus {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                while let Ok(line) = self.lines.recv_timeout(Duration::from_millis(500)) {
+                    self.seen.push(line);
+                }
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "sidetop did not exit in {timeout:?}:\n{}",
+                self.seen.join("\n")
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn stderr(&mut self) -> String {
+        let mut s = String::new();
+        if let Some(mut e) = self.child.stderr.take() {
+            let _ = e.read_to_string(&mut s);
+        }
+        s
+    }
+}
+
+const FAMILY: &str = r#"
+[[sidecar]]
+name = "forker"
+command = ["sh", "{sidecars}/forker.sh"]
+
+[[sidecar]]
+name = "stubborn"
+command = ["sh", "{sidecars}/stubborn.sh"]
+stop_timeout = "1s"
+
+[[sidecar]]
+name = "talker"
+command = ["sh", "-c", "echo 'to stdout'; echo 'to stderr' >&2; printf '\\033]0;pwned\\007\\033[2Jclear \\033[31mred\\033[0m\\n'; exec sleep 1000"]
+"#;
+
+#[test]
+fn headless_prints_lines_and_events_and_exits_0_on_sigterm_with_no_children_left() {
+    for signal in [
+        nix::sys::signal::Signal::SIGTERM,
+        nix::sys::signal::Signal::SIGINT,
+        nix::sys::signal::Signal::SIGHUP,
+    ] {
+        let m = marker();
+        let mut h = Headless::start(FAMILY, &m);
+        let started = h.wait_for("talker: started (pid ");
+        assert!(
+            started.len() > 13 && started.as_bytes()[2] == b':' && started.as_bytes()[8] == b'.',
+            "timestamp: {started}"
+        );
+        let out = h.wait_for("to stdout");
+        assert!(out.ends_with(" talker    | to stdout"), "{out:?}");
+        let err = h.wait_for("to stderr");
+        assert!(err.ends_with(" talker   !| to stderr"), "{err:?}");
+        let red = h.wait_for("red");
+        assert!(
+            red.ends_with(" talker    | clear \x1b[31mred\x1b[0m"),
+            "only SGR survives: {red:?}"
+        );
+        h.wait_for("forker    | forker: pid");
+        h.wait_for("stubborn: started");
+        assert!(marked_pids(&m).len() >= 4);
+
+        let begun = Instant::now();
+        h.signal(signal);
+        let status = h.wait_exit(Duration::from_secs(5));
+        assert_eq!(status.code(), Some(0), "{signal}: {}", h.stderr());
+        assert!(
+            begun.elapsed() < Duration::from_millis(1000 + 1500),
+            "longest grace (1s) plus slack"
+        );
+        h.wait_for("stubborn: still running 1s after stop: sent SIGKILL");
+        h.wait_for("forker: stopped");
+        assert!(
+            marked_pids(&m).is_empty(),
+            "{signal}: left behind {:?}",
+            marked_pids(&m)
+        );
+    }
+}
+
+#[test]
+fn sigkilled_sidetop_leaves_no_sidecar_or_grandchild_alive() {
+    let m = marker();
+    let mut h = Headless::start(FAMILY, &m);
+    h.wait_for("forker    | forker: pid");
+    h.wait_for("stubborn  | stubborn: pid");
+    h.wait_for("talker: started");
+    let before = marked_pids(&m);
+    assert!(
+        before.len() >= 4,
+        "forker, its grandchild, stubborn (+ sleep), talker: {before:?}"
+    );
+    h.signal(nix::sys::signal::Signal::SIGKILL);
+    h.wait_exit(Duration::from_secs(5));
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while !marked_pids(&m).is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(
+        marked_pids(&m).is_empty(),
+        "alive 2s after SIGKILL: {:?}",
+        marked_pids(&m)
+    );
+}
+
+#[test]
+fn exit_when_done_returns_after_the_last_sidecar_settles() {
+    let m = marker();
+    let mut h = Headless::start(
+        "[[sidecar]]\nname = \"once\"\ncommand = [\"sh\", \"-c\", \"echo done\"]\nrestart = \"never\"\n",
+        &m,
+    );
+    drop(h.child.stdin.take());
+    // Not --exit-when-done: still running after the sidecar exits.
+    h.wait_for("once: exited: exit code 0");
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(h.child.try_wait().unwrap().is_none());
+    h.signal(nix::sys::signal::Signal::SIGTERM);
+    assert!(h.wait_exit(Duration::from_secs(5)).success());
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_config(
+        dir.path(),
+        "[[sidecar]]\nname = \"once\"\ncommand = [\"sh\", \"-c\", \"echo done\"]\nrestart = \"never\"\n",
+        &m,
+    );
+    let out = sidetop(&[
+        "--headless",
+        "--exit-when-done",
+        "--config",
+        path.to_str().unwrap(),
+        "--log-dir",
+        dir.path().to_str().unwrap(),
+    ])
+    .output()
+    .unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("once  | done") && text.contains("once: exited: exit code 0"),
+        "{text}"
+    );
+}

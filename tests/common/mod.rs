@@ -1,0 +1,126 @@
+//! Helpers for tests that run real sidecars: configs in temp dirs, waiting on states,
+//! and finding every process a test started (through a marker in their environment,
+//! which children and grandchildren inherit).
+#![allow(dead_code)]
+
+use sidetop::config::Config;
+use sidetop::supervisor::{SidecarHandle, Status};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+pub fn sidecars_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("sidecars")
+}
+
+pub fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_sidetop")
+}
+
+/// A unique value for `SIDETOP_TEST_MARKER`, so a test finds its own processes only.
+pub fn marker() -> String {
+    static N: AtomicU32 = AtomicU32::new(0);
+    format!(
+        "m{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// Writes `toml` as `sidetop.toml` in a fresh temp dir (with `{sidecars}` and
+/// `{marker}` substituted) and loads it.
+pub fn config(toml: &str, marker: &str) -> (tempfile::TempDir, Config) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = write_config(dir.path(), toml, marker);
+    let config = Config::load(&path).unwrap_or_else(|e| panic!("{}", e.render()));
+    (dir, config)
+}
+
+pub fn write_config(dir: &Path, toml: &str, marker: &str) -> PathBuf {
+    let text = toml
+        .replace("{sidecars}", &sidecars_dir().display().to_string())
+        .replace("{marker}", marker);
+    let text = format!("[defaults]\nenv = {{ SIDETOP_TEST_MARKER = \"{marker}\" }}\n{text}");
+    let path = dir.join("sidetop.toml");
+    std::fs::write(&path, text).expect("write config");
+    path
+}
+
+/// Live (non-zombie) processes whose environment carries this marker.
+pub fn marked_pids(marker: &str) -> Vec<i32> {
+    let needle = format!("SIDETOP_TEST_MARKER={marker}");
+    let mut pids = Vec::new();
+    for entry in std::fs::read_dir("/proc").expect("/proc").flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let Ok(environ) = std::fs::read(entry.path().join("environ")) else {
+            continue;
+        };
+        let zombie = std::fs::read_to_string(entry.path().join("stat"))
+            .map(|s| {
+                s.rsplit(')')
+                    .next()
+                    .unwrap_or("")
+                    .trim_start()
+                    .starts_with('Z')
+            })
+            .unwrap_or(true);
+        if !zombie && environ.split(|&b| b == 0).any(|kv| kv == needle.as_bytes()) {
+            pids.push(pid);
+        }
+    }
+    pids
+}
+
+pub fn pid_alive(pid: i32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => !stat
+            .rsplit(')')
+            .next()
+            .unwrap_or("")
+            .trim_start()
+            .starts_with('Z'),
+        Err(_) => false,
+    }
+}
+
+/// Polls `cond` until true or the timeout; returns whether it became true.
+pub async fn eventually(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if cond() {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Waits for a status that satisfies `pred`, panicking with the last status on timeout.
+pub async fn wait_status(
+    handle: &SidecarHandle,
+    timeout: Duration,
+    pred: impl Fn(&Status) -> bool,
+) -> Status {
+    let mut rx = handle.watch();
+    match tokio::time::timeout(timeout, rx.wait_for(|s| pred(s))).await {
+        Ok(Ok(status)) => status.clone(),
+        _ => panic!(
+            "{}: timed out; last status {:?}; events: {:#?}",
+            handle.name,
+            handle.status(),
+            handle.events()
+        ),
+    }
+}
+
+pub fn log_texts(handle: &SidecarHandle) -> Vec<String> {
+    handle
+        .logs()
+        .iter()
+        .map(|l| l.text_lossy().into_owned())
+        .collect()
+}
