@@ -23,7 +23,7 @@ pub struct HeadlessOptions {
 }
 
 pub async fn run(config: &Config, options: HeadlessOptions) -> io::Result<()> {
-    let (lines_tx, mut lines_rx) = mpsc::channel::<LineBatch>(64);
+    let (lines_tx, mut lines_rx) = mpsc::channel::<LineBatch>(8);
     let (events_tx, mut events) = broadcast::channel(EVENT_BACKLOG);
     let supervisor = Supervisor::start(
         config,
@@ -35,7 +35,7 @@ pub async fn run(config: &Config, options: HeadlessOptions) -> io::Result<()> {
     )?;
 
     let names: Vec<String> = config.sidecars.iter().map(|s| s.name.clone()).collect();
-    let (print_tx, print_rx) = mpsc::channel::<Printable>(64);
+    let (print_tx, print_rx) = mpsc::channel::<Printable>(8);
     let printer = std::thread::Builder::new()
         .name("printer".into())
         .spawn(move || print_loop(print_rx, names))?;
