@@ -41,12 +41,7 @@ fn sidetop() -> &'static str {
 /// utime + stime of one process (not its children), in seconds.
 fn cpu_seconds(pid: u32) -> f64 {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("stat");
-    let fields: Vec<&str> = stat
-        .rsplit(')')
-        .next()
-        .unwrap()
-        .split_whitespace()
-        .collect();
+    let fields: Vec<&str> = stat.rsplit(')').next().unwrap().split_whitespace().collect();
     let ticks: f64 = fields[11].parse::<f64>().unwrap() + fields[12].parse::<f64>().unwrap();
     ticks / unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64
 }
@@ -89,11 +84,7 @@ fn wait_for_file(path: &Path, timeout: Duration) -> String {
         {
             return text;
         }
-        assert!(
-            Instant::now() < deadline,
-            "{} never appeared",
-            path.display()
-        );
+        assert!(Instant::now() < deadline, "{} never appeared", path.display());
         std::thread::sleep(Duration::from_millis(10));
     }
 }
@@ -125,13 +116,7 @@ fn drain(dir: &Path) {
             .status()
             .unwrap();
         assert!(status.success());
-        through_cat.push(
-            wait_for_file(&out, Duration::from_secs(60))
-                .trim()
-                .parse::<f64>()
-                .unwrap()
-                / 1e9,
-        );
+        through_cat.push(wait_for_file(&out, Duration::from_secs(60)).trim().parse::<f64>().unwrap() / 1e9);
 
         let out = dir.join(format!("drain-sidetop-{run}"));
         let config = write_config(
@@ -143,11 +128,7 @@ fn drain(dir: &Path) {
             ),
         );
         let child = start_headless(&config, &dir.join("logs"));
-        let secs = wait_for_file(&out, Duration::from_secs(120))
-            .trim()
-            .parse::<f64>()
-            .unwrap()
-            / 1e9;
+        let secs = wait_for_file(&out, Duration::from_secs(120)).trim().parse::<f64>().unwrap() / 1e9;
         // Let sidetop finish printing what is still in the pipe before reading its CPU.
         std::thread::sleep(Duration::from_millis(500));
         through_sidetop.push(secs);
@@ -159,14 +140,8 @@ fn drain(dir: &Path) {
     println!("\n== drain: {LINES} lines x 100 bytes, median of {RUNS} runs");
     println!("child wall time through cat:     {c:.3} s   (runs: {through_cat:.3?})");
     println!("child wall time through sidetop: {s:.3} s   (runs: {through_sidetop:.3?})");
-    println!(
-        "ratio sidetop / cat:             {:.2}   (target <= 1.5)",
-        s / c
-    );
-    println!(
-        "sidetop CPU:                     {:.2} s   (runs: {cpu:.2?})",
-        median(cpu.clone())
-    );
+    println!("ratio sidetop / cat:             {:.2}   (target <= 1.5)", s / c);
+    println!("sidetop CPU:                     {:.2} s   (runs: {cpu:.2?})", median(cpu.clone()));
     println!(
         "sidetop peak RSS:                {:.1} MB  (runs: {hwm:.1?}; target <= 30 MB)",
         median(hwm.clone())
@@ -176,9 +151,7 @@ fn drain(dir: &Path) {
 fn idle(dir: &Path, window_secs: u64) {
     let mut body = String::new();
     for i in 0..50 {
-        body.push_str(&format!(
-            "[[sidecar]]\nname = \"sleeper{i}\"\ncommand = [\"sleep\", \"100000\"]\n"
-        ));
+        body.push_str(&format!("[[sidecar]]\nname = \"sleeper{i}\"\ncommand = [\"sleep\", \"100000\"]\n"));
     }
     let config = write_config(dir, "idle.toml", &body);
     let child = start_headless(&config, &dir.join("logs"));
@@ -204,11 +177,7 @@ fn ns(t: SystemTime) -> f64 {
 }
 
 fn exit_stamps(path: &Path) -> Vec<f64> {
-    std::fs::read_to_string(path)
-        .unwrap_or_default()
-        .lines()
-        .map(|l| l.parse().unwrap())
-        .collect()
+    std::fs::read_to_string(path).unwrap_or_default().lines().map(|l| l.parse().unwrap()).collect()
 }
 
 fn restart_latency(dir: &Path, restarts: usize) {
@@ -219,26 +188,16 @@ fn restart_latency(dir: &Path, restarts: usize) {
     let stamps = dir.join("baseline-exits");
     let (mut starts, mut waited) = (Vec::new(), Vec::new());
     for _ in 0..restarts {
-        let mut child = Command::new("python3")
-            .arg(&script)
-            .arg(&stamps)
-            .spawn()
-            .unwrap();
+        let mut child = Command::new("python3").arg(&script).arg(&stamps).spawn().unwrap();
         starts.push(ns(SystemTime::now()));
         child.wait().unwrap();
         waited.push(ns(SystemTime::now()));
     }
     let base_stamps = exit_stamps(&stamps);
-    let mut baseline: Vec<f64> = base_stamps
-        .iter()
-        .zip(&starts[1..])
-        .map(|(exit, start)| (start - exit) / 1e6)
-        .collect();
-    let mut base_detect: Vec<f64> = base_stamps
-        .iter()
-        .zip(&waited)
-        .map(|(exit, seen)| (seen - exit) / 1e6)
-        .collect();
+    let mut baseline: Vec<f64> =
+        base_stamps.iter().zip(&starts[1..]).map(|(exit, start)| (start - exit) / 1e6).collect();
+    let mut base_detect: Vec<f64> =
+        base_stamps.iter().zip(&waited).map(|(exit, seen)| (seen - exit) / 1e6).collect();
 
     // Through the engine.
     let stamps = dir.join("engine-exits");
@@ -248,20 +207,11 @@ fn restart_latency(dir: &Path, restarts: usize) {
         stamps.display().to_string()
     );
     let config = Config::parse(&dir.join("restart.toml"), &toml).expect("config");
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     let (starts, exits): (Vec<f64>, Vec<f64>) = runtime.block_on(async {
         let sup = Supervisor::start(&config, Options::default()).unwrap();
         let h = sup.get("exiter").unwrap().clone();
-        let count = || {
-            h.events()
-                .iter()
-                .filter(|e| matches!(e.kind, EventKind::Started { .. }))
-                .count()
-        };
+        let count = || h.events().iter().filter(|e| matches!(e.kind, EventKind::Started { .. })).count();
         while count() < restarts + 1 {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
@@ -280,26 +230,14 @@ fn restart_latency(dir: &Path, restarts: usize) {
         (of(true), of(false))
     });
     let stamps_seen = exit_stamps(&stamps);
-    let mut detect: Vec<f64> = stamps_seen
-        .iter()
-        .zip(&exits)
-        .map(|(exit, seen)| (seen - exit) / 1e6)
-        .collect();
-    let mut respawn: Vec<f64> = exits
-        .iter()
-        .zip(&starts[1..])
-        .map(|(seen, start)| (start - seen) / 1e6)
-        .collect();
-    let mut engine: Vec<f64> = exit_stamps(&stamps)
-        .iter()
-        .zip(&starts[1..])
-        .map(|(exit, start)| (start - exit) / 1e6)
-        .collect();
+    let mut detect: Vec<f64> =
+        stamps_seen.iter().zip(&exits).map(|(exit, seen)| (seen - exit) / 1e6).collect();
+    let mut respawn: Vec<f64> =
+        exits.iter().zip(&starts[1..]).map(|(seen, start)| (start - seen) / 1e6).collect();
+    let mut engine: Vec<f64> =
+        exit_stamps(&stamps).iter().zip(&starts[1..]).map(|(exit, start)| (start - exit) / 1e6).collect();
 
-    println!(
-        "\n== restart latency: child exit -> next child spawned, {} restarts",
-        engine.len()
-    );
+    println!("\n== restart latency: child exit -> next child spawned, {} restarts", engine.len());
     println!(
         "bare spawn/wait loop: median {:.2} ms, p90 {:.2} ms",
         percentile(&mut baseline, 0.5),

@@ -4,11 +4,7 @@ use crate::config::Config;
 use std::fmt::Write;
 
 pub fn listing(config: &Config) -> String {
-    let mut out = format!(
-        "{}: {} sidecars\n",
-        config.path.display(),
-        config.sidecars.len()
-    );
+    let mut out = format!("{}: {} sidecars\n", config.path.display(), config.sidecars.len());
     let rows: Vec<[String; 4]> = config
         .sidecars
         .iter()
@@ -17,24 +13,13 @@ pub fn listing(config: &Config) -> String {
             if !s.autostart {
                 policy.push_str(", manual start");
             }
-            let deps = if s.depends_on.is_empty() {
-                "-".to_string()
-            } else {
-                s.depends_on.join(",")
-            };
+            let deps = if s.depends_on.is_empty() { "-".to_string() } else { s.depends_on.join(",") };
             [s.name.clone(), policy, deps, s.command_line()]
         })
         .collect();
     let header = ["NAME", "RESTART", "DEPENDS ON", "COMMAND"];
-    let widths: Vec<usize> = (0..3)
-        .map(|i| {
-            rows.iter()
-                .map(|r| r[i].len())
-                .chain([header[i].len()])
-                .max()
-                .unwrap_or(0)
-        })
-        .collect();
+    let widths: Vec<usize> =
+        (0..3).map(|i| rows.iter().map(|r| r[i].len()).chain([header[i].len()]).max().unwrap_or(0)).collect();
     for row in std::iter::once(header.map(String::from)).chain(rows) {
         let _ = writeln!(
             out,

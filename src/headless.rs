@@ -27,18 +27,13 @@ pub async fn run(config: &Config, options: HeadlessOptions) -> io::Result<()> {
     let (events_tx, mut events) = broadcast::channel(EVENT_BACKLOG);
     let supervisor = Supervisor::start(
         config,
-        Options {
-            lines: Some(lines_tx),
-            events: Some(events_tx),
-            ..Options::default()
-        },
+        Options { lines: Some(lines_tx), events: Some(events_tx), ..Options::default() },
     )?;
 
     let names: Vec<String> = config.sidecars.iter().map(|s| s.name.clone()).collect();
     let (print_tx, print_rx) = mpsc::channel::<Printable>(8);
-    let printer = std::thread::Builder::new()
-        .name("printer".into())
-        .spawn(move || print_loop(print_rx, names))?;
+    let printer =
+        std::thread::Builder::new().name("printer".into()).spawn(move || print_loop(print_rx, names))?;
 
     // One ordered stream for the printer: lines and events as they come.
     let forwarder = tokio::spawn(async move {
@@ -81,10 +76,7 @@ pub async fn run(config: &Config, options: HeadlessOptions) -> io::Result<()> {
     drop(supervisor);
     // Output still in the pipes drains now; a grandchild that escaped its process group
     // could hold a pipe open forever, so this wait is bounded.
-    if tokio::time::timeout(Duration::from_secs(2), forwarder)
-        .await
-        .is_err()
-    {
+    if tokio::time::timeout(Duration::from_secs(2), forwarder).await.is_err() {
         tracing::warn!("output did not drain within 2s after shutdown");
         return Ok(());
     }
@@ -156,9 +148,7 @@ impl Stamp {
     fn get(&mut self, at: SystemTime) -> &str {
         if self.at != Some(at) {
             self.at = Some(at);
-            self.text = chrono::DateTime::<chrono::Local>::from(at)
-                .format("%H:%M:%S%.3f")
-                .to_string();
+            self.text = chrono::DateTime::<chrono::Local>::from(at).format("%H:%M:%S%.3f").to_string();
         }
         &self.text
     }

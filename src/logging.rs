@@ -15,9 +15,7 @@ pub fn log_dir(explicit: Option<&Path>) -> PathBuf {
     if let Some(state) = std::env::var_os("XDG_STATE_HOME").filter(|v| !v.is_empty()) {
         return PathBuf::from(state).join("sidetop");
     }
-    let home = std::env::var_os("HOME")
-        .map(PathBuf::from)
-        .unwrap_or_else(std::env::temp_dir);
+    let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(std::env::temp_dir);
     home.join(".local/state/sidetop")
 }
 
@@ -28,10 +26,6 @@ pub fn init(dir: &Path) -> std::io::Result<WorkerGuard> {
     let appender = tracing_appender::rolling::daily(dir, "sidetop.log");
     let (writer, guard) = tracing_appender::non_blocking(appender);
     let filter = EnvFilter::try_from_env("SIDETOP_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(writer)
-        .with_ansi(false)
-        .init();
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(writer).with_ansi(false).init();
     Ok(guard)
 }

@@ -69,9 +69,7 @@ impl LogBuffer {
         self.cut_lines += u64::from(line.cut);
         self.bytes += cost;
         self.lines.push_back(line);
-        while self.lines.len() > self.max_lines
-            || (self.bytes > self.max_bytes && self.lines.len() > 1)
-        {
+        while self.lines.len() > self.max_lines || (self.bytes > self.max_bytes && self.lines.len() > 1) {
             let old = self.lines.pop_front().expect("non-empty");
             self.bytes -= old.bytes.len() as u64 + LINE_OVERHEAD;
             self.dropped_lines += 1;
@@ -137,12 +135,7 @@ mod tests {
             b.push(line(&i.to_string()));
         }
         assert_eq!(b.len(), 3);
-        assert_eq!(
-            b.iter()
-                .map(|l| l.text_lossy().into_owned())
-                .collect::<Vec<_>>(),
-            ["7", "8", "9"]
-        );
+        assert_eq!(b.iter().map(|l| l.text_lossy().into_owned()).collect::<Vec<_>>(), ["7", "8", "9"]);
         assert_eq!((b.total_lines, b.dropped_lines, b.first_seq()), (10, 7, 7));
     }
 

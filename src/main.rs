@@ -25,24 +25,13 @@ fn main() -> ExitCode {
     let _log_guard = match sidetop::logging::init(&log_dir) {
         Ok(guard) => Some(guard),
         Err(e) => {
-            eprintln!(
-                "warning: cannot write sidetop's log in {}: {e}",
-                log_dir.display()
-            );
+            eprintln!("warning: cannot write sidetop's log in {}: {e}", log_dir.display());
             None
         }
     };
-    tracing::info!(
-        "sidetop {} starting with {}",
-        env!("CARGO_PKG_VERSION"),
-        cli.config.display()
-    );
+    tracing::info!("sidetop {} starting with {}", env!("CARGO_PKG_VERSION"), cli.config.display());
 
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
+    let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -50,9 +39,7 @@ fn main() -> ExitCode {
         }
     };
     // Until the dashboard lands, every front end is headless.
-    let options = HeadlessOptions {
-        exit_when_done: cli.exit_when_done,
-    };
+    let options = HeadlessOptions { exit_when_done: cli.exit_when_done };
     match runtime.block_on(headless::run(&config, options)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

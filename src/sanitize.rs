@@ -27,10 +27,7 @@ pub fn sanitize_into(line: &[u8], out: &mut Vec<u8>) {
         Some(i) => &line[i + 1..],
         None => line,
     };
-    if line
-        .iter()
-        .all(|&b| (0x20..0x7f).contains(&b) || b == b'\t')
-    {
+    if line.iter().all(|&b| (0x20..0x7f).contains(&b) || b == b'\t') {
         out.extend_from_slice(line);
         return;
     }
@@ -133,25 +130,14 @@ mod tests {
     fn plain_text_and_sgr_pass() {
         assert_eq!(sanitize(b"hello\tworld"), "hello\tworld");
         assert_eq!(sanitize(b"\x1b[31mred\x1b[0m"), "\x1b[31mred\x1b[0m");
-        assert_eq!(
-            sanitize(b"\x1b[38;5;208morange\x1b[m"),
-            "\x1b[38;5;208morange\x1b[m"
-        );
+        assert_eq!(sanitize(b"\x1b[38;5;208morange\x1b[m"), "\x1b[38;5;208morange\x1b[m");
     }
 
     #[test]
     fn hostile_sequences_are_removed() {
         assert_eq!(sanitize(b"a\x1b]52;c;aGk=\x07b"), "ab", "OSC 52 clipboard");
-        assert_eq!(
-            sanitize(b"a\x1b]0;pwned\x1b\\b"),
-            "ab",
-            "OSC 0 title with ST"
-        );
-        assert_eq!(
-            sanitize(b"a\x1b[2Jb\x1b[10;10Hc"),
-            "abc",
-            "clear and cursor move"
-        );
+        assert_eq!(sanitize(b"a\x1b]0;pwned\x1b\\b"), "ab", "OSC 0 title with ST");
+        assert_eq!(sanitize(b"a\x1b[2Jb\x1b[10;10Hc"), "abc", "clear and cursor move");
         assert_eq!(sanitize(b"a\x1b[?1049hb"), "ab", "alternate screen");
         assert_eq!(sanitize(b"a\x1bPq#0;2;0;0;0\x1b\\b"), "ab", "DCS");
         assert_eq!(sanitize(b"ding\x07\x07\x07"), "ding", "bells");

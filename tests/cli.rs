@@ -17,22 +17,12 @@ fn sidetop(args: &[&str]) -> Command {
 
 #[test]
 fn check_lists_the_default_config() {
-    let out = sidetop(&["check"])
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = sidetop(&["check"]).current_dir(env!("CARGO_MANIFEST_DIR")).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.starts_with("config/sidetop.toml: "), "{text}");
     for name in ["chatty", "crashy", "stubborn", "forker"] {
-        assert!(
-            text.lines().any(|l| l.starts_with(name)),
-            "{name} missing from\n{text}"
-        );
+        assert!(text.lines().any(|l| l.starts_with(name)), "{name} missing from\n{text}");
     }
 }
 
@@ -48,11 +38,7 @@ const BAD_CONFIGS: &[(&str, &str, &str)] = &[
         ":4:13: sidecar[0].autostart",
         "invalid type",
     ),
-    (
-        "[[sidecar]]\nname = \"a\"\n",
-        ":1:1: sidecar[0]",
-        "has no `command`",
-    ),
+    ("[[sidecar]]\nname = \"a\"\n", ":1:1: sidecar[0]", "has no `command`"),
     (
         "[[sidecar]]\nname = \"a\"\ncommand = [\"true\"]\nstop_timeout = \"soon\"\n",
         ":4:16: sidecar[0].stop_timeout",
@@ -78,11 +64,7 @@ const BAD_CONFIGS: &[(&str, &str, &str)] = &[
         ":8:15: sidecar[1].depends_on[0]",
         "dependency cycle: a -> b -> a",
     ),
-    (
-        "[[sidecar]]\nname = \"a\"\ncommand = \"echo hi\"\n",
-        ":3:11: sidecar[0].command",
-        "set `shell = true`",
-    ),
+    ("[[sidecar]]\nname = \"a\"\ncommand = \"echo hi\"\n", ":3:11: sidecar[0].command", "set `shell = true`"),
     ("[[sidecar]\nname = \"a\"\n", ":1:", "unclosed array table"),
     (
         "[[sidecar]]\nname = \"a\"\ncommand = [\"true\"]\nrestart = \"sometimes\"\n",
@@ -104,41 +86,24 @@ fn bad_configs_name_file_line_column_and_key_and_exit_2() {
             let stderr = String::from_utf8_lossy(&out.stderr);
             assert_eq!(out.status.code(), Some(2), "{args:?} on {text:?}: {stderr}");
             let expected = format!("error: {}{place}", path.display());
-            assert!(
-                stderr.starts_with(&expected),
-                "{args:?}: expected {expected:?} in\n{stderr}"
-            );
-            assert!(
-                stderr.contains(message),
-                "expected {message:?} in\n{stderr}"
-            );
-            assert!(
-                out.stdout.is_empty(),
-                "nothing started or printed on stdout"
-            );
+            assert!(stderr.starts_with(&expected), "{args:?}: expected {expected:?} in\n{stderr}");
+            assert!(stderr.contains(message), "expected {message:?} in\n{stderr}");
+            assert!(out.stdout.is_empty(), "nothing started or printed on stdout");
         }
     }
 }
 
 #[test]
 fn unreadable_and_missing_config_exit_2() {
-    let out = sidetop(&["check", "--config", "/nonexistent/x.toml"])
-        .output()
-        .unwrap();
+    let out = sidetop(&["check", "--config", "/nonexistent/x.toml"]).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(
         String::from_utf8_lossy(&out.stderr)
             .contains("/nonexistent/x.toml: cannot read config: No such file")
     );
     let dir = tempfile::tempdir().unwrap();
-    let out = sidetop(&["--headless", "--config", dir.path().to_str().unwrap()])
-        .output()
-        .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(2),
-        "a directory is not a config file"
-    );
+    let out = sidetop(&["--headless", "--config", dir.path().to_str().unwrap()]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "a directory is not a config file");
 }
 
 /// A headless sidetop whose stdout lines arrive on a channel.
@@ -175,12 +140,7 @@ impl Headless {
                 }
             }
         });
-        Headless {
-            child,
-            lines,
-            seen: Vec::new(),
-            _dir: dir,
-        }
+        Headless { child, lines, seen: Vec::new(), _dir: dir }
     }
 
     /// Waits for a line containing `needle`; returns it.
@@ -189,10 +149,7 @@ impl Headless {
         if let Some(l) = self.seen.iter().find(|l| l.contains(needle)) {
             return l.clone();
         }
-        while let Ok(line) = self
-            .lines
-            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
-        {
+        while let Ok(line) = self.lines.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
             self.seen.push(line.clone());
             if line.contains(needle) {
                 return line;
@@ -266,10 +223,7 @@ fn headless_prints_lines_and_events_and_exits_0_on_sigterm_with_no_children_left
         let err = h.wait_for("to stderr");
         assert!(err.ends_with(" talker   !| to stderr"), "{err:?}");
         let red = h.wait_for("red");
-        assert!(
-            red.ends_with(" talker    | clear \x1b[31mred\x1b[0m"),
-            "only SGR survives: {red:?}"
-        );
+        assert!(red.ends_with(" talker    | clear \x1b[31mred\x1b[0m"), "only SGR survives: {red:?}");
         h.wait_for("forker    | forker: pid");
         h.wait_for("stubborn: started");
         assert!(marked_pids(&m).len() >= 4);
@@ -278,17 +232,10 @@ fn headless_prints_lines_and_events_and_exits_0_on_sigterm_with_no_children_left
         h.signal(signal);
         let status = h.wait_exit(Duration::from_secs(5));
         assert_eq!(status.code(), Some(0), "{signal}: {}", h.stderr());
-        assert!(
-            begun.elapsed() < Duration::from_millis(1000 + 1500),
-            "longest grace (1s) plus slack"
-        );
+        assert!(begun.elapsed() < Duration::from_millis(1000 + 1500), "longest grace (1s) plus slack");
         h.wait_for("stubborn: still running 1s after stop: sent SIGKILL");
         h.wait_for("forker: stopped");
-        assert!(
-            marked_pids(&m).is_empty(),
-            "{signal}: left behind {:?}",
-            marked_pids(&m)
-        );
+        assert!(marked_pids(&m).is_empty(), "{signal}: left behind {:?}", marked_pids(&m));
     }
 }
 
@@ -300,21 +247,14 @@ fn sigkilled_sidetop_leaves_no_sidecar_or_grandchild_alive() {
     h.wait_for("stubborn  | stubborn: pid");
     h.wait_for("talker: started");
     let before = marked_pids(&m);
-    assert!(
-        before.len() >= 4,
-        "forker, its grandchild, stubborn (+ sleep), talker: {before:?}"
-    );
+    assert!(before.len() >= 4, "forker, its grandchild, stubborn (+ sleep), talker: {before:?}");
     h.signal(nix::sys::signal::Signal::SIGKILL);
     h.wait_exit(Duration::from_secs(5));
     let deadline = Instant::now() + Duration::from_secs(2);
     while !marked_pids(&m).is_empty() && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(20));
     }
-    assert!(
-        marked_pids(&m).is_empty(),
-        "alive 2s after SIGKILL: {:?}",
-        marked_pids(&m)
-    );
+    assert!(marked_pids(&m).is_empty(), "alive 2s after SIGKILL: {:?}", marked_pids(&m));
 }
 
 #[test]
@@ -350,8 +290,5 @@ fn exit_when_done_returns_after_the_last_sidecar_settles() {
     .unwrap();
     assert!(out.status.success());
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        text.contains("once  | done") && text.contains("once: exited: exit code 0"),
-        "{text}"
-    );
+    assert!(text.contains("once  | done") && text.contains("once: exited: exit code 0"), "{text}");
 }

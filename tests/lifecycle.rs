@@ -10,10 +10,7 @@ use std::time::{Duration, Instant};
 const T: Duration = Duration::from_secs(10);
 
 fn starts(events: &[sidetop::supervisor::Event]) -> usize {
-    events
-        .iter()
-        .filter(|e| matches!(e.kind, EventKind::Started { .. }))
-        .count()
+    events.iter().filter(|e| matches!(e.kind, EventKind::Started { .. })).count()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -57,38 +54,19 @@ restart = "never"
     let sup = Supervisor::start(&config, Options::default()).unwrap();
     let always = sup.get("always-ok").unwrap();
     let s = wait_status(always, T, |s| s.state == State::CrashLoop).await;
-    assert_eq!(
-        s.restarts, 2,
-        "exit 0 restarted under `always` until the crash-loop limit"
-    );
+    assert_eq!(s.restarts, 2, "exit 0 restarted under `always` until the crash-loop limit");
     assert_eq!(s.last_exit, Some(ExitInfo::Code(0)));
 
-    let s = wait_status(sup.get("onfail-ok").unwrap(), T, |s| {
-        s.state == State::Exited
-    })
-    .await;
+    let s = wait_status(sup.get("onfail-ok").unwrap(), T, |s| s.state == State::Exited).await;
     assert_eq!((s.restarts, s.last_exit), (0, Some(ExitInfo::Code(0))));
 
-    let s = wait_status(sup.get("onfail-bad").unwrap(), T, |s| {
-        s.state == State::CrashLoop
-    })
-    .await;
+    let s = wait_status(sup.get("onfail-bad").unwrap(), T, |s| s.state == State::CrashLoop).await;
     assert_eq!((s.restarts, s.last_exit), (2, Some(ExitInfo::Code(3))));
 
-    let s = wait_status(sup.get("onfail-signal").unwrap(), T, |s| {
-        s.state == State::CrashLoop
-    })
-    .await;
-    assert_eq!(
-        s.last_exit.unwrap().to_string(),
-        "SIGTERM",
-        "a signal exit counts as failure"
-    );
+    let s = wait_status(sup.get("onfail-signal").unwrap(), T, |s| s.state == State::CrashLoop).await;
+    assert_eq!(s.last_exit.unwrap().to_string(), "SIGTERM", "a signal exit counts as failure");
 
-    let s = wait_status(sup.get("never-bad").unwrap(), T, |s| {
-        s.state == State::Exited
-    })
-    .await;
+    let s = wait_status(sup.get("never-bad").unwrap(), T, |s| s.state == State::Exited).await;
     assert_eq!((s.restarts, s.last_exit), (0, Some(ExitInfo::Code(1))));
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert_eq!(starts(&sup.get("never-bad").unwrap().events()), 1);
@@ -101,10 +79,7 @@ async fn backoff_grows_then_resets_after_stable_uptime() {
     let flag = dir.path().join("stable");
     // Crashes at once, except on the run after the flag file appears: then it stays up
     // past reset_after before crashing again.
-    let script = format!(
-        "if [ -e {f} ]; then rm {f}; sleep 0.6; fi; exit 1",
-        f = flag.display()
-    );
+    let script = format!("if [ -e {f} ]; then rm {f}; sleep 0.6; fi; exit 1", f = flag.display());
     let (_cdir, config) = config(
         &format!(
             r#"
@@ -128,25 +103,14 @@ crash_loop = {{ max_exits = 100, window = "1m" }}
             })
             .collect()
     };
-    assert!(
-        eventually(T, || delays(h).len() >= 5).await,
-        "{:?}",
-        h.events()
-    );
+    assert!(eventually(T, || delays(h).len() >= 5).await, "{:?}", h.events());
     assert_eq!(delays(h)[..5], [50, 100, 200, 400, 400]);
 
     // Measured spacing between starts follows the delays (generous bounds for a busy box).
-    let started: Vec<_> = h
-        .events()
-        .iter()
-        .filter(|e| matches!(e.kind, EventKind::Started { .. }))
-        .map(|e| e.at)
-        .collect();
+    let started: Vec<_> =
+        h.events().iter().filter(|e| matches!(e.kind, EventKind::Started { .. })).map(|e| e.at).collect();
     let gap = started[4].duration_since(started[3]).unwrap();
-    assert!(
-        gap >= Duration::from_millis(400) && gap < Duration::from_millis(2000),
-        "gap {gap:?}"
-    );
+    assert!(gap >= Duration::from_millis(400) && gap < Duration::from_millis(2000), "gap {gap:?}");
 
     std::fs::write(&flag, "").unwrap();
     let before = delays(h).len();
@@ -178,35 +142,18 @@ crash_loop = { max_exits = 3, window = "30s" }
     let sup = Supervisor::start(&config, Options::default()).unwrap();
     let h = sup.get("crashy").unwrap();
     let s = wait_status(h, T, |s| s.state == State::CrashLoop).await;
-    assert_eq!(
-        s.last_exit.unwrap().signal_name().as_deref(),
-        Some("SIGSEGV")
-    );
+    assert_eq!(s.last_exit.unwrap().signal_name().as_deref(), Some("SIGSEGV"));
     let last = h.events().last().unwrap().kind.to_string();
     assert_eq!(last, "crash loop: gave up after 3 exits in 30s");
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(
-        h.status().state,
-        State::CrashLoop,
-        "no restarts while in crash loop"
-    );
+    assert_eq!(h.status().state, State::CrashLoop, "no restarts while in crash loop");
     assert_eq!(starts(&h.events()), 3);
 
     h.restart().await.unwrap();
-    wait_status(h, T, |s| {
-        s.state == State::Running || s.state == State::Backoff
-    })
-    .await;
-    assert!(
-        h.events()
-            .iter()
-            .any(|e| e.kind == EventKind::OperatorRestart)
-    );
+    wait_status(h, T, |s| s.state == State::Running || s.state == State::Backoff).await;
+    assert!(h.events().iter().any(|e| e.kind == EventKind::OperatorRestart));
     let s = wait_status(h, T, |s| s.state == State::CrashLoop).await;
-    assert_eq!(
-        s.restarts, 5,
-        "after the operator restart, three more exits were allowed"
-    );
+    assert_eq!(s.restarts, 5, "after the operator restart, three more exits were allowed");
     assert_eq!(starts(&h.events()), 6);
 }
 
@@ -225,26 +172,14 @@ stop_timeout = "700ms"
     let sup = Supervisor::start(&config, Options::default()).unwrap();
     let h = sup.get("stubborn").unwrap();
     wait_status(h, T, |s| s.state == State::Running).await;
-    assert!(
-        eventually(T, || log_texts(h)
-            .iter()
-            .any(|l| l.contains("ignoring SIGTERM")))
-        .await
-    );
+    assert!(eventually(T, || log_texts(h).iter().any(|l| l.contains("ignoring SIGTERM"))).await);
     let begun = Instant::now();
     h.stop().await.unwrap();
     let s = wait_status(h, T, |s| s.state == State::Stopped).await;
     let took = begun.elapsed();
-    assert!(
-        took >= Duration::from_millis(650) && took < Duration::from_millis(700 + 1000),
-        "took {took:?}"
-    );
+    assert!(took >= Duration::from_millis(650) && took < Duration::from_millis(700 + 1000), "took {took:?}");
     assert_eq!(s.last_exit.unwrap().to_string(), "SIGKILL");
-    assert!(
-        h.events()
-            .iter()
-            .any(|e| matches!(e.kind, EventKind::StopTimedOut { .. }))
-    );
+    assert!(h.events().iter().any(|e| matches!(e.kind, EventKind::StopTimedOut { .. })));
     assert!(
         eventually(Duration::from_secs(2), || marked_pids(&m).is_empty()).await,
         "left: {:?}",
@@ -265,24 +200,14 @@ command = ["sh", "{sidecars}/forker.sh"]
     );
     let sup = Supervisor::start(&config, Options::default()).unwrap();
     let h = sup.get("forker").unwrap();
-    let pid = wait_status(h, T, |s| s.state == State::Running)
-        .await
-        .pid
-        .unwrap() as i32;
-    assert!(
-        eventually(T, || marked_pids(&m).len() >= 2).await,
-        "grandchild started"
-    );
+    let pid = wait_status(h, T, |s| s.state == State::Running).await.pid.unwrap() as i32;
+    assert!(eventually(T, || marked_pids(&m).len() >= 2).await, "grandchild started");
     let grandchild = *marked_pids(&m).iter().find(|&&p| p != pid).unwrap();
 
     h.kill().await.unwrap();
     let s = wait_status(h, T, |s| s.state == State::Stopped).await;
     assert_eq!(s.last_exit.unwrap().to_string(), "SIGKILL");
-    assert!(
-        h.events()
-            .iter()
-            .any(|e| e.kind == EventKind::KilledByOperator)
-    );
+    assert!(h.events().iter().any(|e| e.kind == EventKind::KilledByOperator));
     assert!(
         eventually(Duration::from_secs(2), || !pid_alive(grandchild)).await,
         "grandchild {grandchild} survived"
@@ -315,10 +240,7 @@ command = ["sh", "-c", "echo up; exec sleep 30"]
     );
     let sup = Supervisor::start(&config, Options::default()).unwrap();
     let s = wait_status(sup.get("ghost").unwrap(), T, |s| s.state == State::Failed).await;
-    assert_eq!(
-        s.error.as_deref(),
-        Some("No such file or directory (os error 2)")
-    );
+    assert_eq!(s.error.as_deref(), Some("No such file or directory (os error 2)"));
     let alive = sup.get("alive").unwrap();
     wait_status(alive, T, |s| s.state == State::Running).await;
     assert!(eventually(T, || log_texts(alive) == ["up"]).await);
@@ -326,9 +248,9 @@ command = ["sh", "-c", "echo up; exec sleep 30"]
     assert_eq!(alive.status().state, State::Running);
     let failed = sup.get("ghost").unwrap().events();
     assert!(
-        failed.iter().any(
-            |e| e.kind.to_string() == "failed to start: No such file or directory (os error 2)"
-        )
+        failed
+            .iter()
+            .any(|e| e.kind.to_string() == "failed to start: No such file or directory (os error 2)")
     );
     sup.shutdown().await;
 }
@@ -355,11 +277,7 @@ stop_timeout = "2s"
     let (app, db) = (sup.get("app").unwrap(), sup.get("db").unwrap());
     wait_status(app, T, |s| s.state == State::Waiting).await;
     tokio::time::sleep(Duration::from_millis(200)).await;
-    assert_eq!(
-        app.status().state,
-        State::Waiting,
-        "db is not started (autostart = false)"
-    );
+    assert_eq!(app.status().state, State::Waiting, "db is not started (autostart = false)");
     assert_eq!(db.status().state, State::Idle);
 
     db.start().await.unwrap();
@@ -368,22 +286,10 @@ stop_timeout = "2s"
 
     sup.shutdown().await;
     let stopped_at = |h: &sidetop::supervisor::SidecarHandle| {
-        h.events()
-            .iter()
-            .find(|e| e.kind == EventKind::Stopped)
-            .map(|e| e.at)
-            .expect("stopped")
+        h.events().iter().find(|e| e.kind == EventKind::Stopped).map(|e| e.at).expect("stopped")
     };
-    let db_stopping = db
-        .events()
-        .iter()
-        .find(|e| matches!(e.kind, EventKind::Stopping { .. }))
-        .unwrap()
-        .at;
-    assert!(
-        stopped_at(app) <= db_stopping,
-        "app stopped before db was asked to stop"
-    );
+    let db_stopping = db.events().iter().find(|e| matches!(e.kind, EventKind::Stopping { .. })).unwrap().at;
+    assert!(stopped_at(app) <= db_stopping, "app stopped before db was asked to stop");
     assert!(marked_pids(&m).is_empty());
 }
 
@@ -404,10 +310,7 @@ async fn shutdown_is_parallel_and_bounded_by_the_longest_grace() {
     let begun = Instant::now();
     sup.shutdown().await;
     let took = begun.elapsed();
-    assert!(
-        took < Duration::from_secs(2),
-        "4 sidecars x 1s grace took {took:?}"
-    );
+    assert!(took < Duration::from_secs(2), "4 sidecars x 1s grace took {took:?}");
     assert!(eventually(Duration::from_secs(1), || marked_pids(&m).is_empty()).await);
 }
 
@@ -427,10 +330,7 @@ command = ["sh", "-c", "trap 'echo got-usr1' USR1; ls /proc/$$/fd | tr '\\n' ' '
     wait_status(h, T, |s| s.state == State::Running).await;
     assert!(eventually(T, || !log_texts(h).is_empty()).await);
     // The shell's own fds: 0, 1, 2, plus the one `ls` reads through; nothing of sidetop's.
-    let fds: Vec<u32> = log_texts(h)[0]
-        .split_whitespace()
-        .map(|f| f.parse().unwrap())
-        .collect();
+    let fds: Vec<u32> = log_texts(h)[0].split_whitespace().map(|f| f.parse().unwrap()).collect();
     assert!(fds.iter().all(|&fd| fd <= 3), "leaked descriptors: {fds:?}");
 
     h.write_stdin("hello\n").await.unwrap();
@@ -439,11 +339,7 @@ command = ["sh", "-c", "trap 'echo got-usr1' USR1; ls /proc/$$/fd | tr '\\n' ' '
         .await
         .unwrap_or_else(|e| panic!("{e}: {:?} {:?}", h.events(), log_texts(h)));
     h.write_stdin("after\n").await.unwrap();
-    assert!(
-        eventually(T, || log_texts(h).contains(&"got-usr1".to_string())).await,
-        "{:?}",
-        log_texts(h)
-    );
+    assert!(eventually(T, || log_texts(h).contains(&"got-usr1".to_string())).await, "{:?}", log_texts(h));
     sup.shutdown().await;
     assert!(h.write_stdin("late\n").await.is_err());
     assert!(h.signal(nix::sys::signal::Signal::SIGUSR1).await.is_err());

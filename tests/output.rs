@@ -33,18 +33,12 @@ scrollback_bytes = "64KiB"
     assert_eq!(s.last_exit, Some(ExitInfo::Code(0)));
     // The reader may still be finishing the last megabyte after the exit.
     assert!(
-        eventually(Duration::from_secs(10), || h.logs().total_lines
-            == 2_000_000)
-        .await,
+        eventually(Duration::from_secs(10), || h.logs().total_lines == 2_000_000).await,
         "lines {}",
         h.logs().total_lines
     );
     let logs = h.logs();
-    assert_eq!(
-        logs.total_bytes,
-        200_000_000 - 2_000_000,
-        "every byte but the newlines was seen"
-    );
+    assert_eq!(logs.total_bytes, 200_000_000 - 2_000_000, "every byte but the newlines was seen");
     assert!(
         logs.len() <= 1000 && logs.held_bytes() <= 64 << 10,
         "ring holds {} lines, {} bytes",
@@ -70,21 +64,11 @@ restart = "never"
     let sup = Supervisor::start(&config, Options::default()).unwrap();
     let h = sup.get("slow").unwrap();
     wait_status(h, T, |s| s.state == State::Exited).await;
-    assert!(
-        eventually(Duration::from_secs(5), || h.logs().len() == 4).await,
-        "{:?}",
-        log_texts(h)
-    );
+    assert!(eventually(Duration::from_secs(5), || h.logs().len() == 4).await, "{:?}", log_texts(h));
     let logs = h.logs();
-    let lines: Vec<(String, Stream)> = logs
-        .iter()
-        .map(|l| (l.text_lossy().into_owned(), l.stream))
-        .collect();
-    let stdout: Vec<&str> = lines
-        .iter()
-        .filter(|(_, s)| *s == Stream::Stdout)
-        .map(|(t, _)| t.as_str())
-        .collect();
+    let lines: Vec<(String, Stream)> = logs.iter().map(|l| (l.text_lossy().into_owned(), l.stream)).collect();
+    let stdout: Vec<&str> =
+        lines.iter().filter(|(_, s)| *s == Stream::Stdout).map(|(t, _)| t.as_str()).collect();
     assert_eq!(stdout, ["hello", "world", "no newline at end"]);
     assert!(lines.contains(&("oops".to_string(), Stream::Stderr)));
 }
@@ -104,27 +88,15 @@ restart = "never"
     let sup = Supervisor::start(&config, Options::default()).unwrap();
     let h = sup.get("bytes").unwrap();
     wait_status(h, T, |s| s.state == State::Exited).await;
-    assert!(
-        eventually(Duration::from_secs(10), || h.logs().len() == 4).await,
-        "{} lines",
-        h.logs().len()
-    );
+    assert!(eventually(Duration::from_secs(10), || h.logs().len() == 4).await, "{} lines", h.logs().len());
     let logs = h.logs();
     let lines: Vec<_> = logs.iter().collect();
-    assert_eq!(
-        &lines[0].bytes[..],
-        b"ok \xff\xfe bad",
-        "raw bytes are kept"
-    );
+    assert_eq!(&lines[0].bytes[..], b"ok \xff\xfe bad", "raw bytes are kept");
     assert_eq!(lines[0].text_lossy(), "ok \u{FFFD}\u{FFFD} bad");
     let max = config.sidecars[0].output.max_line;
-    assert!(
-        lines[1].cut && lines[1].bytes.len() == max && lines[1].bytes.iter().all(|&b| b == b'y')
-    );
+    assert!(lines[1].cut && lines[1].bytes.len() == max && lines[1].bytes.iter().all(|&b| b == b'y'));
     assert_eq!((&lines[2].bytes[..], lines[2].cut), (&b"after"[..], false));
-    assert!(
-        lines[3].cut && lines[3].bytes.len() == max && lines[3].bytes.iter().all(|&b| b == b'z')
-    );
+    assert!(lines[3].cut && lines[3].bytes.len() == max && lines[3].bytes.iter().all(|&b| b == b'z'));
     assert_eq!(logs.cut_lines, 2);
 }
 
@@ -146,11 +118,7 @@ log_file = "logs/logged.log"
     wait_status(h, T, |s| s.state == State::Exited).await;
     let path = dir.path().join("logs/logged.log");
     let read = || std::fs::read_to_string(&path).unwrap_or_default();
-    assert!(
-        eventually(Duration::from_secs(5), || read().lines().count() == 6).await,
-        "{}",
-        read()
-    );
+    assert!(eventually(Duration::from_secs(5), || read().lines().count() == 6).await, "{}", read());
     let text = read();
     for i in 1..=3 {
         assert!(

@@ -67,9 +67,7 @@ impl ConfigError {
                 .take(self.column.saturating_sub(1))
                 .map(|c| if c == '\t' { '\t' } else { ' ' })
                 .collect();
-            out.push_str(&format!(
-                "\n{pad} |\n{gutter} | {text}\n{pad} | {caret_pad}^"
-            ));
+            out.push_str(&format!("\n{pad} |\n{gutter} | {text}\n{pad} | {caret_pad}^"));
         }
         out
     }
@@ -96,14 +94,8 @@ pub fn line_col(source: &str, offset: usize) -> (usize, usize) {
     let offset = offset.min(source.len());
     let before = &source.as_bytes()[..offset];
     let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
-    let line_start = before
-        .iter()
-        .rposition(|&b| b == b'\n')
-        .map_or(0, |i| i + 1);
-    let column = String::from_utf8_lossy(&before[line_start..])
-        .chars()
-        .count()
-        + 1;
+    let line_start = before.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+    let column = String::from_utf8_lossy(&before[line_start..]).chars().count() + 1;
     (line, column)
 }
 
@@ -124,9 +116,6 @@ mod tests {
         let src = "x = 1\nrestart = \"sometimes\"\n";
         let e = ConfigError::at(Path::new("c.toml"), src, Some(16..27), "restart", "bad");
         assert_eq!(e.to_string(), "c.toml:2:11: restart: bad");
-        assert!(
-            e.render()
-                .ends_with("2 | restart = \"sometimes\"\n  |           ^")
-        );
+        assert!(e.render().ends_with("2 | restart = \"sometimes\"\n  |           ^"));
     }
 }

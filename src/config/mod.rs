@@ -2,8 +2,10 @@
 //! with one [`ConfigError`] naming file, line, column and key; nothing is started on error.
 
 mod error;
+pub mod ipc;
 mod raw;
 mod validate;
+mod validate_ipc;
 pub mod values;
 
 pub use error::ConfigError;
@@ -45,6 +47,11 @@ pub struct SidecarConfig {
     pub depends_on: Vec<String>,
     pub output: OutputLimits,
     pub log_file: Option<LogFileConfig>,
+    /// How to talk to it; `None`: supervised and logged only.
+    pub ipc: Option<ipc::IpcConfig>,
+    pub health: Option<ipc::HealthConfig>,
+    /// Named test requests; the first is the default.
+    pub requests: Vec<ipc::RequestTemplate>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -76,10 +83,7 @@ pub struct CrashLoop {
 
 impl Default for CrashLoop {
     fn default() -> Self {
-        CrashLoop {
-            max_exits: 5,
-            window: Duration::from_secs(60),
-        }
+        CrashLoop { max_exits: 5, window: Duration::from_secs(60) }
     }
 }
 
@@ -94,11 +98,7 @@ pub struct OutputLimits {
 
 impl Default for OutputLimits {
     fn default() -> Self {
-        OutputLimits {
-            scrollback_lines: 10_000,
-            scrollback_bytes: 4 << 20,
-            max_line: 64 << 10,
-        }
+        OutputLimits { scrollback_lines: 10_000, scrollback_bytes: 4 << 20, max_line: 64 << 10 }
     }
 }
 
@@ -141,13 +141,7 @@ impl SidecarConfig {
         } else {
             self.argv
                 .iter()
-                .map(|a| {
-                    if a.contains(' ') || a.is_empty() {
-                        format!("{a:?}")
-                    } else {
-                        a.clone()
-                    }
-                })
+                .map(|a| if a.contains(' ') || a.is_empty() { format!("{a:?}") } else { a.clone() })
                 .collect::<Vec<_>>()
                 .join(" ")
         }
@@ -171,6 +165,9 @@ impl SidecarConfig {
             depends_on: Vec::new(),
             output: OutputLimits::default(),
             log_file: None,
+            ipc: None,
+            health: None,
+            requests: Vec::new(),
         }
     }
 }

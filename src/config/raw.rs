@@ -1,6 +1,7 @@
 //! The config file as written, before defaults are applied and cross-references checked.
 //! Every per-sidecar setting is optional so `[defaults]` and `[[sidecar]]` share one shape.
 
+use super::ipc::{RawHealth, RawIpc, RawRequestFields};
 use super::values::{ByteSize, CommandSpec, DurationValue, RestartPolicy, SignalName};
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -23,6 +24,9 @@ pub struct RawSidecar {
     pub command: Option<Spanned<CommandSpec>>,
     pub depends_on: Option<Vec<Spanned<String>>>,
     pub log_file: Option<Spanned<String>>,
+    pub ipc: Option<Spanned<RawIpc>>,
+    pub health: Option<Spanned<RawHealth>>,
+    pub request: Option<Vec<Spanned<RawRequestFields>>>,
 
     // Settings that `[defaults]` may also give.
     pub shell: Option<bool>,

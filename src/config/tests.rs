@@ -36,10 +36,7 @@ depends_on = ["a"]
     let a = &c.sidecars[0];
     assert_eq!(a.restart, RestartPolicy::Always);
     assert_eq!(a.stop_timeout, Duration::from_secs(2));
-    assert_eq!(
-        a.env,
-        vec![("A".into(), "1".into()), ("B".into(), "3".into())]
-    );
+    assert_eq!(a.env, vec![("A".into(), "1".into()), ("B".into(), "3".into())]);
     assert_eq!(a.backoff.initial, Duration::from_millis(50));
     assert_eq!(a.backoff.multiplier, 3.0);
     assert_eq!(a.cwd, Path::new("dir/."));
@@ -61,40 +58,23 @@ fn unknown_key_names_line_column_and_key() {
 #[test]
 fn wrong_type_names_the_key() {
     let e = err("[[sidecar]]\nname = \"a\"\ncommand = [\"x\"]\nautostart = \"yes\"\n");
-    assert_eq!(
-        (e.line, e.column, e.key.as_str()),
-        (4, 13, "sidecar[0].autostart"),
-        "{e}"
-    );
+    assert_eq!((e.line, e.column, e.key.as_str()), (4, 13, "sidecar[0].autostart"), "{e}");
 }
 
 #[test]
 fn bad_duration_and_signal() {
     let e = err("[[sidecar]]\nname = \"a\"\ncommand = [\"x\"]\nstop_timeout = \"5 parsecs\"\n");
-    assert_eq!(
-        (e.line, e.key.as_str()),
-        (4, "sidecar[0].stop_timeout"),
-        "{e}"
-    );
+    assert_eq!((e.line, e.key.as_str()), (4, "sidecar[0].stop_timeout"), "{e}");
     let e = err("[[sidecar]]\nname = \"a\"\ncommand = [\"x\"]\nstop_signal = \"SIGNOPE\"\n");
-    assert_eq!(
-        (e.line, e.column, e.key.as_str()),
-        (4, 15, "sidecar[0].stop_signal"),
-        "{e}"
-    );
+    assert_eq!((e.line, e.column, e.key.as_str()), (4, 15, "sidecar[0].stop_signal"), "{e}");
     assert!(e.message.contains("unknown signal"));
 }
 
 #[test]
 fn duplicate_names_point_at_the_second() {
-    let e = err(
-        "[[sidecar]]\nname = \"a\"\ncommand = [\"x\"]\n[[sidecar]]\nname = \"a\"\ncommand = [\"y\"]\n",
-    );
-    assert_eq!(
-        (e.line, e.column, e.key.as_str()),
-        (5, 8, "sidecar[1].name"),
-        "{e}"
-    );
+    let e =
+        err("[[sidecar]]\nname = \"a\"\ncommand = [\"x\"]\n[[sidecar]]\nname = \"a\"\ncommand = [\"y\"]\n");
+    assert_eq!((e.line, e.column, e.key.as_str()), (5, 8, "sidecar[1].name"), "{e}");
 }
 
 #[test]
@@ -109,15 +89,9 @@ fn missing_command_and_shell_string_without_shell() {
 #[test]
 fn unknown_dependency_and_cycle() {
     let e = err("[[sidecar]]\nname = \"a\"\ncommand = [\"x\"]\ndepends_on = [\"ghost\"]\n");
-    assert_eq!(
-        (e.line, e.column, e.key.as_str()),
-        (4, 15, "sidecar[0].depends_on[0]"),
-        "{e}"
-    );
-    let e = err(
-        "[[sidecar]]\nname = \"a\"\ncommand = [\"x\"]\ndepends_on = [\"b\"]\n\
-         [[sidecar]]\nname = \"b\"\ncommand = [\"x\"]\ndepends_on = [\"a\"]\n",
-    );
+    assert_eq!((e.line, e.column, e.key.as_str()), (4, 15, "sidecar[0].depends_on[0]"), "{e}");
+    let e = err("[[sidecar]]\nname = \"a\"\ncommand = [\"x\"]\ndepends_on = [\"b\"]\n\
+         [[sidecar]]\nname = \"b\"\ncommand = [\"x\"]\ndepends_on = [\"a\"]\n");
     assert!(e.message.contains("dependency cycle: a -> b -> a"), "{e}");
     assert_eq!(e.line, 8, "{e}");
 }
@@ -139,9 +113,5 @@ fn per_sidecar_keys_are_refused_in_defaults() {
 #[test]
 fn unreadable_file_names_the_file() {
     let e = Config::load(Path::new("/nonexistent/sidetop.toml")).unwrap_err();
-    assert!(
-        e.to_string()
-            .starts_with("/nonexistent/sidetop.toml: cannot read config"),
-        "{e}"
-    );
+    assert!(e.to_string().starts_with("/nonexistent/sidetop.toml: cannot read config"), "{e}");
 }

@@ -45,25 +45,19 @@ fn key_path(path: &serde_path_to_error::Path) -> String {
     out
 }
 
-struct Checker<'a> {
+pub(super) struct Checker<'a> {
     path: &'a Path,
     source: &'a str,
 }
 
 impl Checker<'_> {
-    fn error<T>(
+    pub(super) fn error<T>(
         &self,
         span: std::ops::Range<usize>,
         key: String,
         msg: impl Into<String>,
     ) -> Result<T, ConfigError> {
-        Err(ConfigError::at(
-            self.path,
-            self.source,
-            Some(span),
-            key,
-            msg,
-        ))
+        Err(ConfigError::at(self.path, self.source, Some(span), key, msg))
     }
 
     fn check(&self, raw: RawFile) -> Result<Config, ConfigError> {
@@ -75,10 +69,7 @@ impl Checker<'_> {
             None => RawSidecar::default(),
         };
         if raw.sidecar.is_empty() {
-            return Err(ConfigError::whole_file(
-                self.path,
-                "no [[sidecar]] tables: nothing to supervise",
-            ));
+            return Err(ConfigError::whole_file(self.path, "no [[sidecar]] tables: nothing to supervise"));
         }
         let mut sidecars = Vec::new();
         let mut seen: HashMap<String, usize> = HashMap::new();
@@ -95,33 +86,23 @@ impl Checker<'_> {
             sidecars.push(sidecar);
         }
         self.check_dependencies(&raw.sidecar, &seen)?;
-        Ok(Config {
-            path: self.path.to_path_buf(),
-            sidecars,
-        })
+        Ok(Config { path: self.path.to_path_buf(), sidecars })
     }
 
     fn check_defaults(&self, defaults: &Spanned<RawSidecar>) -> Result<(), ConfigError> {
         let d = defaults.get_ref();
-        let per_sidecar: [(&str, Option<std::ops::Range<usize>>); 4] = [
+        let per_sidecar: [(&str, Option<std::ops::Range<usize>>); 7] = [
             ("name", d.name.as_ref().map(|v| v.span())),
             ("command", d.command.as_ref().map(|v| v.span())),
-            (
-                "depends_on",
-                d.depends_on
-                    .as_ref()
-                    .and_then(|v| v.first())
-                    .map(|v| v.span()),
-            ),
+            ("depends_on", d.depends_on.as_ref().and_then(|v| v.first()).map(|v| v.span())),
             ("log_file", d.log_file.as_ref().map(|v| v.span())),
+            ("ipc", d.ipc.as_ref().map(|v| v.span())),
+            ("health", d.health.as_ref().map(|v| v.span())),
+            ("request", d.request.as_ref().and_then(|v| v.first()).map(|v| v.span())),
         ];
         for (key, span) in per_sidecar {
             if let Some(span) = span {
-                return self.error(
-                    span,
-                    format!("defaults.{key}"),
-                    "only allowed in a [[sidecar]] table",
-                );
+                return self.error(span, format!("defaults.{key}"), "only allowed in a [[sidecar]] table");
             }
         }
         Ok(())
@@ -138,24 +119,13 @@ impl Checker<'_> {
         let name = match &s.name {
             Some(n) => n,
             None => {
-                return self.error(
-                    entry.span(),
-                    format!("sidecar[{index}]"),
-                    "missing key `name`",
-                );
+                return self.error(entry.span(), format!("sidecar[{index}]"), "missing key `name`");
             }
         };
         if name.get_ref().is_empty()
-            || !name
-                .get_ref()
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+            || !name.get_ref().chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
         {
-            return self.error(
-                name.span(),
-                key("name"),
-                "a name is one or more of A-Z a-z 0-9 - _ .",
-            );
+            return self.error(name.span(), key("name"), "a name is one or more of A-Z a-z 0-9 - _ .");
         }
         let shell = s.shell.or(defaults.shell).unwrap_or(false);
         let argv = match &s.command {
@@ -166,49 +136,38 @@ impl Checker<'_> {
                     format!("sidecar {:?} has no `command`", name.get_ref()),
                 );
             }
-            Some(c) => match (c.get_ref(), shell) {
-                (CommandSpec::Argv(argv), false) if argv.is_empty() || argv[0].is_empty() => {
-                    return self.error(c.span(), key("command"), "the command is empty");
+            Some(c) => {
+                match (c.get_ref(), shell) {
+                    (CommandSpec::Argv(argv), false) if argv.is_empty() || argv[0].is_empty() => {
+                        return self.error(c.span(), key("command"), "the command is empty");
+                    }
+                    (CommandSpec::Argv(argv), false) => argv.clone(),
+                    (CommandSpec::Argv(_), true) => {
+                        return self.error(
+                            c.span(),
+                            key("command"),
+                            "with shell = true, give the command as one string",
+                        );
+                    }
+                    (CommandSpec::Shell(_), false) => {
+                        return self.error(c.span(), key("command"), "a command string runs through a shell: set `shell = true`, or give an argv array");
+                    }
+                    (CommandSpec::Shell(line), true) if line.trim().is_empty() => {
+                        return self.error(c.span(), key("command"), "the command is empty");
+                    }
+                    (CommandSpec::Shell(line), true) => vec!["sh".into(), "-c".into(), line.clone()],
                 }
-                (CommandSpec::Argv(argv), false) => argv.clone(),
-                (CommandSpec::Argv(_), true) => {
-                    return self.error(
-                        c.span(),
-                        key("command"),
-                        "with shell = true, give the command as one string",
-                    );
-                }
-                (CommandSpec::Shell(_), false) => {
-                    return self.error(c.span(), key("command"), "a command string runs through a shell: set `shell = true`, or give an argv array");
-                }
-                (CommandSpec::Shell(line), true) if line.trim().is_empty() => {
-                    return self.error(c.span(), key("command"), "the command is empty");
-                }
-                (CommandSpec::Shell(line), true) => vec!["sh".into(), "-c".into(), line.clone()],
-            },
+            }
         };
 
-        let config_dir = self
-            .path
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-            .unwrap_or(Path::new("."));
+        let config_dir = self.path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
         let resolve = |p: &str| {
             let p = Path::new(p);
-            if p.is_absolute() {
-                p.to_path_buf()
-            } else {
-                config_dir.join(p)
-            }
+            if p.is_absolute() { p.to_path_buf() } else { config_dir.join(p) }
         };
         let cwd = resolve(s.cwd.as_deref().or(defaults.cwd.as_deref()).unwrap_or("."));
 
-        let mut env: Vec<(String, String)> = defaults
-            .env
-            .clone()
-            .unwrap_or_default()
-            .into_iter()
-            .collect();
+        let mut env: Vec<(String, String)> = defaults.env.clone().unwrap_or_default().into_iter().collect();
         for (k, v) in s.env.clone().unwrap_or_default() {
             env.retain(|(existing, _)| existing != &k);
             env.push((k, v));
@@ -224,11 +183,21 @@ impl Checker<'_> {
                 .log_file_max_size
                 .or(defaults.log_file_max_size)
                 .map_or(DEFAULT_LOG_FILE_MAX_SIZE, |b| b.0.max(1)),
-            keep: s
-                .log_file_keep
-                .or(defaults.log_file_keep)
-                .unwrap_or(DEFAULT_LOG_FILE_KEEP),
+            keep: s.log_file_keep.or(defaults.log_file_keep).unwrap_or(DEFAULT_LOG_FILE_KEEP),
         });
+
+        let sidecar_key = format!("sidecar[{index}]");
+        let ipc = match &s.ipc {
+            Some(raw) => Some(super::validate_ipc::ipc(self, &sidecar_key, raw, resolve)?),
+            None => None,
+        };
+        let protocol = ipc.as_ref().map(|i| &i.protocol);
+        let health = match &s.health {
+            Some(raw) => Some(super::validate_ipc::health(self, &sidecar_key, raw, protocol)?),
+            None => None,
+        };
+        let requests =
+            super::validate_ipc::requests(self, &sidecar_key, s.request.as_deref().unwrap_or(&[]), protocol)?;
 
         Ok(SidecarConfig {
             name: name.get_ref().clone(),
@@ -238,41 +207,23 @@ impl Checker<'_> {
             env,
             inherit_env: s.inherit_env.or(defaults.inherit_env).unwrap_or(true),
             autostart: s.autostart.or(defaults.autostart).unwrap_or(true),
-            restart: s
-                .restart
-                .or(defaults.restart)
-                .unwrap_or(RestartPolicy::OnFailure),
+            restart: s.restart.or(defaults.restart).unwrap_or(RestartPolicy::OnFailure),
             backoff,
             crash_loop,
-            stop_signal: s
-                .stop_signal
-                .or(defaults.stop_signal)
-                .map_or(Signal::SIGTERM, |s| s.0),
-            stop_timeout: s
-                .stop_timeout
-                .or(defaults.stop_timeout)
-                .map_or(DEFAULT_STOP_TIMEOUT, |d| d.0),
-            depends_on: s
-                .depends_on
-                .iter()
-                .flatten()
-                .map(|d| d.get_ref().clone())
-                .collect(),
+            stop_signal: s.stop_signal.or(defaults.stop_signal).map_or(Signal::SIGTERM, |s| s.0),
+            stop_timeout: s.stop_timeout.or(defaults.stop_timeout).map_or(DEFAULT_STOP_TIMEOUT, |d| d.0),
+            depends_on: s.depends_on.iter().flatten().map(|d| d.get_ref().clone()).collect(),
             output,
             log_file,
+            ipc,
+            health,
+            requests,
         })
     }
 
-    fn backoff(
-        &self,
-        index: usize,
-        s: &RawSidecar,
-        defaults: &RawSidecar,
-    ) -> Result<Backoff, ConfigError> {
-        let (own, def) = (
-            s.backoff.clone().unwrap_or_default(),
-            defaults.backoff.clone().unwrap_or_default(),
-        );
+    fn backoff(&self, index: usize, s: &RawSidecar, defaults: &RawSidecar) -> Result<Backoff, ConfigError> {
+        let (own, def) =
+            (s.backoff.clone().unwrap_or_default(), defaults.backoff.clone().unwrap_or_default());
         let base = Backoff::default();
         let multiplier = own.multiplier.or(def.multiplier);
         if let Some(m) = &multiplier
@@ -288,15 +239,9 @@ impl Checker<'_> {
             initial: own.initial.or(def.initial).map_or(base.initial, |d| d.0),
             max: own.max.or(def.max).map_or(base.max, |d| d.0),
             multiplier: multiplier.map_or(base.multiplier, |m| *m.get_ref()),
-            reset_after: own
-                .reset_after
-                .or(def.reset_after)
-                .map_or(base.reset_after, |d| d.0),
+            reset_after: own.reset_after.or(def.reset_after).map_or(base.reset_after, |d| d.0),
         };
-        Ok(Backoff {
-            max: backoff.max.max(backoff.initial),
-            ..backoff
-        })
+        Ok(Backoff { max: backoff.max.max(backoff.initial), ..backoff })
     }
 
     fn crash_loop(
@@ -305,10 +250,8 @@ impl Checker<'_> {
         s: &RawSidecar,
         defaults: &RawSidecar,
     ) -> Result<CrashLoop, ConfigError> {
-        let (own, def) = (
-            s.crash_loop.clone().unwrap_or_default(),
-            defaults.crash_loop.clone().unwrap_or_default(),
-        );
+        let (own, def) =
+            (s.crash_loop.clone().unwrap_or_default(), defaults.crash_loop.clone().unwrap_or_default());
         let base = CrashLoop::default();
         let max_exits = own.max_exits.or(def.max_exits);
         if let Some(m) = &max_exits
@@ -333,10 +276,7 @@ impl Checker<'_> {
         defaults: &RawSidecar,
     ) -> Result<OutputLimits, ConfigError> {
         let base = OutputLimits::default();
-        let lines = s
-            .scrollback_lines
-            .clone()
-            .or(defaults.scrollback_lines.clone());
+        let lines = s.scrollback_lines.clone().or(defaults.scrollback_lines.clone());
         if let Some(l) = &lines
             && *l.get_ref() == 0
         {
@@ -371,29 +311,15 @@ impl Checker<'_> {
         raw: &[Spanned<RawSidecar>],
         index_of: &HashMap<String, usize>,
     ) -> Result<(), ConfigError> {
-        let deps: Vec<Vec<&Spanned<String>>> = raw
-            .iter()
-            .map(|s| s.get_ref().depends_on.iter().flatten().collect())
-            .collect();
-        let name_of = |i: usize| {
-            raw[i]
-                .get_ref()
-                .name
-                .as_ref()
-                .expect("checked")
-                .get_ref()
-                .as_str()
-        };
+        let deps: Vec<Vec<&Spanned<String>>> =
+            raw.iter().map(|s| s.get_ref().depends_on.iter().flatten().collect()).collect();
+        let name_of = |i: usize| raw[i].get_ref().name.as_ref().expect("checked").get_ref().as_str();
         for (i, list) in deps.iter().enumerate() {
             for (j, dep) in list.iter().enumerate() {
                 let key = format!("sidecar[{i}].depends_on[{j}]");
                 match index_of.get(dep.get_ref()) {
                     None => {
-                        return self.error(
-                            dep.span(),
-                            key,
-                            format!("unknown sidecar {:?}", dep.get_ref()),
-                        );
+                        return self.error(dep.span(), key, format!("unknown sidecar {:?}", dep.get_ref()));
                     }
                     Some(&d) if d == i => {
                         return self.error(dep.span(), key, "a sidecar cannot depend on itself");
@@ -441,8 +367,7 @@ impl Checker<'_> {
         }
         for start in 0..raw.len() {
             if marks[start] == Mark::White
-                && let Some((node, j, cycle)) =
-                    visit(start, &deps, index_of, &mut marks, &mut stack)
+                && let Some((node, j, cycle)) = visit(start, &deps, index_of, &mut marks, &mut stack)
             {
                 let mut names: Vec<&str> = cycle.iter().map(|&n| name_of(n)).collect();
                 names.push(name_of(cycle[0]));

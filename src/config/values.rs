@@ -22,9 +22,7 @@ impl FromStr for DurationValue {
         }
         humantime::parse_duration(s)
             .map(DurationValue)
-            .map_err(|e| {
-                format!("invalid duration {s:?} ({e}); write it like \"250ms\", \"5s\" or \"1m\"")
-            })
+            .map_err(|e| format!("invalid duration {s:?} ({e}); write it like \"250ms\", \"5s\" or \"1m\""))
     }
 }
 
@@ -45,9 +43,9 @@ impl FromStr for ByteSize {
         let t = s.trim();
         let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
         let (digits, unit) = t.split_at(split);
-        let number: u64 = digits.parse().map_err(|_| {
-            format!("invalid size {s:?}; write it like 65536, \"64KiB\" or \"10MB\"")
-        })?;
+        let number: u64 = digits
+            .parse()
+            .map_err(|_| format!("invalid size {s:?}; write it like 65536, \"64KiB\" or \"10MB\""))?;
         let multiplier: u64 = match unit.trim().to_ascii_lowercase().as_str() {
             "" | "b" => 1,
             "k" | "kb" => 1_000,
@@ -62,10 +60,7 @@ impl FromStr for ByteSize {
                 ));
             }
         };
-        number
-            .checked_mul(multiplier)
-            .map(ByteSize)
-            .ok_or_else(|| format!("size {s:?} is too large"))
+        number.checked_mul(multiplier).map(ByteSize).ok_or_else(|| format!("size {s:?} is too large"))
     }
 }
 
@@ -78,9 +73,7 @@ impl<'de> Deserialize<'de> for ByteSize {
                 f.write_str("a byte count such as 65536 or \"64KiB\"")
             }
             fn visit_i64<E: de::Error>(self, v: i64) -> Result<ByteSize, E> {
-                u64::try_from(v)
-                    .map(ByteSize)
-                    .map_err(|_| E::custom("a size cannot be negative"))
+                u64::try_from(v).map(ByteSize).map_err(|_| E::custom("a size cannot be negative"))
             }
             fn visit_u64<E: de::Error>(self, v: u64) -> Result<ByteSize, E> {
                 Ok(ByteSize(v))
@@ -99,11 +92,7 @@ pub struct SignalName(pub Signal);
 
 pub fn parse_signal(s: &str) -> Result<Signal, String> {
     let upper = s.trim().to_ascii_uppercase();
-    let full = if upper.starts_with("SIG") {
-        upper
-    } else {
-        format!("SIG{upper}")
-    };
+    let full = if upper.starts_with("SIG") { upper } else { format!("SIG{upper}") };
     Signal::from_str(&full).map_err(|_| {
         format!("unknown signal {s:?}; use a name such as \"SIGTERM\", \"SIGINT\" or \"SIGQUIT\"")
     })
@@ -171,14 +160,8 @@ mod tests {
 
     #[test]
     fn durations() {
-        assert_eq!(
-            "250ms".parse::<DurationValue>().unwrap().0,
-            Duration::from_millis(250)
-        );
-        assert_eq!(
-            "1m".parse::<DurationValue>().unwrap().0,
-            Duration::from_secs(60)
-        );
+        assert_eq!("250ms".parse::<DurationValue>().unwrap().0, Duration::from_millis(250));
+        assert_eq!("1m".parse::<DurationValue>().unwrap().0, Duration::from_secs(60));
         assert_eq!("0".parse::<DurationValue>().unwrap().0, Duration::ZERO);
         assert!("5 parsecs".parse::<DurationValue>().is_err());
     }

@@ -15,10 +15,7 @@ impl ExitInfo {
     pub fn from_status(status: ExitStatus) -> ExitInfo {
         match (status.code(), status.signal()) {
             (Some(code), _) => ExitInfo::Code(code),
-            (None, Some(signal)) => ExitInfo::Signal {
-                signal,
-                core_dumped: status.core_dumped(),
-            },
+            (None, Some(signal)) => ExitInfo::Signal { signal, core_dumped: status.core_dumped() },
             // Stopped/continued statuses are not exits; `wait` never returns them.
             (None, None) => ExitInfo::Code(-1),
         }
@@ -45,10 +42,7 @@ impl fmt::Display for ExitInfo {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             ExitInfo::Code(code) => write!(f, "exit code {code}"),
-            ExitInfo::Signal {
-                signal,
-                core_dumped,
-            } => {
+            ExitInfo::Signal { signal, core_dumped } => {
                 write!(f, "{}", signal_name(*signal))?;
                 if *core_dumped {
                     write!(f, " (core dumped)")?;
@@ -66,18 +60,12 @@ mod tests {
     #[test]
     fn classifies_raw_wait_statuses() {
         // Raw wait(2) statuses: exit code in the high byte; signal in the low 7 bits; 0x80 = core.
-        assert_eq!(
-            ExitInfo::from_status(ExitStatus::from_raw(3 << 8)).to_string(),
-            "exit code 3"
-        );
+        assert_eq!(ExitInfo::from_status(ExitStatus::from_raw(3 << 8)).to_string(), "exit code 3");
         assert_eq!(
             ExitInfo::from_status(ExitStatus::from_raw(11 | 0x80)).to_string(),
             "SIGSEGV (core dumped)"
         );
-        assert_eq!(
-            ExitInfo::from_status(ExitStatus::from_raw(9)).to_string(),
-            "SIGKILL"
-        );
+        assert_eq!(ExitInfo::from_status(ExitStatus::from_raw(9)).to_string(), "SIGKILL");
         assert!(!ExitInfo::from_status(ExitStatus::from_raw(15)).is_success());
         assert!(ExitInfo::from_status(ExitStatus::from_raw(0)).is_success());
     }

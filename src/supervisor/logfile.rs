@@ -14,27 +14,25 @@ pub fn start(config: &LogFileConfig, sidecar: &str) -> io::Result<mpsc::Sender<V
     let mut writer = RotatingFile::open(config.clone())?;
     let (tx, mut rx) = mpsc::channel::<Vec<LogLine>>(256);
     let name = sidecar.to_string();
-    std::thread::Builder::new()
-        .name(format!("log-{sidecar}"))
-        .spawn(move || {
-            let mut failed = false;
-            while let Some(lines) = rx.blocking_recv() {
-                let mut result = lines.iter().try_for_each(|l| writer.write_line(l));
-                // Flush once the queue is drained, not per line.
-                if rx.is_empty() {
-                    result = result.and_then(|_| writer.flush());
-                }
-                match (result, failed) {
-                    (Err(e), false) => {
-                        tracing::error!("log file for {name}: {e}");
-                        failed = true;
-                    }
-                    (Ok(()), true) => failed = false,
-                    _ => {}
-                }
+    std::thread::Builder::new().name(format!("log-{sidecar}")).spawn(move || {
+        let mut failed = false;
+        while let Some(lines) = rx.blocking_recv() {
+            let mut result = lines.iter().try_for_each(|l| writer.write_line(l));
+            // Flush once the queue is drained, not per line.
+            if rx.is_empty() {
+                result = result.and_then(|_| writer.flush());
             }
-            let _ = writer.flush();
-        })?;
+            match (result, failed) {
+                (Err(e), false) => {
+                    tracing::error!("log file for {name}: {e}");
+                    failed = true;
+                }
+                (Ok(()), true) => failed = false,
+                _ => {}
+            }
+        }
+        let _ = writer.flush();
+    })?;
     Ok(tx)
 }
 
@@ -51,16 +49,11 @@ impl RotatingFile {
         }
         let file = open_append(&config.path)?;
         let size = file.metadata()?.len();
-        Ok(RotatingFile {
-            config,
-            file: BufWriter::with_capacity(64 << 10, file),
-            size,
-        })
+        Ok(RotatingFile { config, file: BufWriter::with_capacity(64 << 10, file), size })
     }
 
     fn write_line(&mut self, line: &LogLine) -> io::Result<()> {
-        let stamp =
-            chrono::DateTime::<chrono::Local>::from(line.at).format("%Y-%m-%dT%H:%M:%S%.3f%:z");
+        let stamp = chrono::DateTime::<chrono::Local>::from(line.at).format("%Y-%m-%dT%H:%M:%S%.3f%:z");
         let tag = match line.stream {
             Stream::Stdout => "out",
             Stream::Stderr => "err",
@@ -107,11 +100,7 @@ impl RotatingFile {
 }
 
 fn open_append(path: &Path) -> io::Result<File> {
-    OpenOptions::new()
-        .create(true)
-        .append(true)
-        .mode(0o600)
-        .open(path)
+    OpenOptions::new().create(true).append(true).mode(0o600).open(path)
 }
 
 #[cfg(test)]
@@ -124,12 +113,8 @@ mod tests {
     fn rotates_by_size_and_keeps_n_files() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("x.log");
-        let mut f = RotatingFile::open(LogFileConfig {
-            path: path.clone(),
-            max_size: 1000,
-            keep: 2,
-        })
-        .unwrap();
+        let mut f =
+            RotatingFile::open(LogFileConfig { path: path.clone(), max_size: 1000, keep: 2 }).unwrap();
         let line = LogLine {
             at: SystemTime::now(),
             stream: Stream::Stderr,
@@ -140,20 +125,11 @@ mod tests {
             f.write_line(&line).unwrap();
         }
         f.flush().unwrap();
-        assert!(
-            path.exists()
-                && dir.path().join("x.log.1").exists()
-                && dir.path().join("x.log.2").exists()
-        );
+        assert!(path.exists() && dir.path().join("x.log.1").exists() && dir.path().join("x.log.2").exists());
         assert!(!dir.path().join("x.log.3").exists());
         for p in [&path, &dir.path().join("x.log.1")] {
             let meta = std::fs::metadata(p).unwrap();
-            assert!(
-                meta.len() <= 1000,
-                "{} is {} bytes",
-                p.display(),
-                meta.len()
-            );
+            assert!(meta.len() <= 1000, "{} is {} bytes", p.display(), meta.len());
             use std::os::unix::fs::PermissionsExt;
             assert_eq!(meta.permissions().mode() & 0o777, 0o600);
         }

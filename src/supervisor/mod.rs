@@ -1,9 +1,12 @@
 //! The engine: starts every sidecar from a [`Config`], keeps each alive by its policy,
-//! captures its output, and stops them all. One [`Supervisor`] handle serves every
-//! front end (headless, the dashboard, tests, a future control socket); it knows
-//! nothing about any of them.
+//! captures its output, talks to it over IPC, and stops them all. One [`Supervisor`]
+//! serves every front end (headless, the dashboard, tests, a future control socket); it
+//! knows nothing about any of them.
 
 pub mod exit;
+mod handle;
+mod health;
+mod lifecycle;
 mod logfile;
 mod output;
 pub mod policy;
@@ -12,47 +15,28 @@ mod sidecar;
 pub mod spawn;
 pub mod splitter;
 pub mod status;
-mod stdin;
+pub mod stdin;
 
 pub use exit::ExitInfo;
+pub use handle::{OpError, SidecarHandle};
 pub use output::LineBatch;
 pub use status::{Event, EventKind, State, Status};
 
-use crate::config::{Config, SidecarConfig};
+use crate::config::Config;
+use crate::ipc::Ipc;
+use crate::ipc::protocol::Exchange;
 use crate::logs::LogBuffer;
-use bytes::Bytes;
-use nix::sys::signal::Signal;
+use health::ReadySignal;
 use output::OutputSink;
 use policy::RestartTracker;
 use reaper::Reaper;
-use sidecar::{Command, EventSink, Runner};
+use sidecar::{EventSink, Runner};
 use std::collections::VecDeque;
-use std::fmt;
-use std::sync::{Arc, Mutex, MutexGuard};
-use stdin::StdinWriter;
-use tokio::sync::{Notify, broadcast, mpsc, oneshot, watch};
+use std::sync::{Arc, Mutex};
+use tokio::sync::{Notify, broadcast, mpsc, watch};
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum OpError {
-    UnknownSidecar(String),
-    NotRunning(String),
-    /// The engine task is gone (sidetop is shutting down).
-    EngineGone,
-    Io(String),
-}
-
-impl fmt::Display for OpError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            OpError::UnknownSidecar(name) => write!(f, "no sidecar named {name:?}"),
-            OpError::NotRunning(name) => write!(f, "{name} is not running"),
-            OpError::EngineGone => write!(f, "the supervisor is shutting down"),
-            OpError::Io(e) => write!(f, "{e}"),
-        }
-    }
-}
-
-impl std::error::Error for OpError {}
+/// Events (and exchanges) a subscriber may fall behind by before it skips ahead.
+pub const EVENT_BACKLOG: usize = 4096;
 
 #[derive(Default)]
 pub struct Options {
@@ -62,92 +46,16 @@ pub struct Options {
     /// Where events go. Pass a sender you already subscribed to, to see the very first
     /// events (they can happen before `start` returns); by default a new channel.
     pub events: Option<broadcast::Sender<Event>>,
+    /// Where IPC exchanges go (same idea as `events`).
+    pub exchanges: Option<broadcast::Sender<Arc<Exchange>>>,
     /// Skip the orphan-reaper process (only for tests of the reaper's absence).
     pub no_reaper: bool,
 }
 
-/// What everyone can see of one sidecar.
-pub struct SidecarHandle {
-    pub index: usize,
-    pub name: Arc<str>,
-    pub config: SidecarConfig,
-    status: watch::Receiver<Status>,
-    commands: mpsc::Sender<Command>,
-    logs: Arc<Mutex<LogBuffer>>,
-    history: Arc<Mutex<VecDeque<Event>>>,
-    stdin: Arc<Mutex<Option<StdinWriter>>>,
-}
-
-impl SidecarHandle {
-    pub fn status(&self) -> Status {
-        self.status.borrow().clone()
-    }
-
-    /// A receiver that sees every status change (for waiting on a state).
-    pub fn watch(&self) -> watch::Receiver<Status> {
-        self.status.clone()
-    }
-
-    pub fn logs(&self) -> MutexGuard<'_, LogBuffer> {
-        self.logs.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    pub fn events(&self) -> Vec<Event> {
-        self.history
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .iter()
-            .cloned()
-            .collect()
-    }
-
-    async fn command(&self, make: impl FnOnce(sidecar::Reply) -> Command) -> Result<(), OpError> {
-        let (reply, answer) = oneshot::channel();
-        self.commands
-            .send(make(reply))
-            .await
-            .map_err(|_| OpError::EngineGone)?;
-        answer.await.map_err(|_| OpError::EngineGone)?
-    }
-
-    pub async fn start(&self) -> Result<(), OpError> {
-        self.command(Command::Start).await
-    }
-    /// Graceful: stop signal to the process group, SIGKILL after `stop_timeout`.
-    pub async fn stop(&self) -> Result<(), OpError> {
-        self.command(Command::Stop).await
-    }
-    pub async fn restart(&self) -> Result<(), OpError> {
-        self.command(Command::Restart).await
-    }
-    /// SIGKILL to the whole process group, now.
-    pub async fn kill(&self) -> Result<(), OpError> {
-        self.command(Command::Kill).await
-    }
-    /// Any signal, to the sidecar's main process.
-    pub async fn signal(&self, signal: Signal) -> Result<(), OpError> {
-        self.command(|r| Command::Signal(signal, r)).await
-    }
-
-    /// Writes to the sidecar's stdin; waits until written (bounded by a timeout).
-    pub async fn write_stdin(&self, bytes: impl Into<Bytes>) -> Result<(), OpError> {
-        let writer = self.stdin.lock().unwrap_or_else(|e| e.into_inner()).clone();
-        match writer {
-            None => Err(OpError::NotRunning(self.name.to_string())),
-            Some(w) => w
-                .write(bytes.into())
-                .await
-                .map_err(|e| OpError::Io(e.to_string())),
-        }
-    }
-}
-
-/// Events a subscriber may fall behind by before it skips ahead.
-pub const EVENT_BACKLOG: usize = 4096;
-
 pub struct Supervisor {
     sidecars: Vec<Arc<SidecarHandle>>,
     events: broadcast::Sender<Event>,
+    exchanges: broadcast::Sender<Arc<Exchange>>,
     changed: Arc<Notify>,
 }
 
@@ -155,30 +63,17 @@ impl Supervisor {
     /// Starts the engine (inside a tokio runtime): one task per sidecar; those with
     /// `autostart` start now, in dependency order.
     pub fn start(config: &Config, options: Options) -> std::io::Result<Supervisor> {
-        let reaper = if options.no_reaper {
-            None
-        } else {
-            Some(Arc::new(Reaper::start()?))
-        };
-        let events = options
-            .events
-            .clone()
-            .unwrap_or_else(|| broadcast::channel(EVENT_BACKLOG).0);
+        let reaper = if options.no_reaper { None } else { Some(Arc::new(Reaper::start()?)) };
+        let events = options.events.clone().unwrap_or_else(|| broadcast::channel(EVENT_BACKLOG).0);
+        let exchanges = options.exchanges.clone().unwrap_or_else(|| broadcast::channel(EVENT_BACKLOG).0);
         let changed = Arc::new(Notify::new());
         let mut statuses = Vec::new();
         let mut handles = Vec::new();
         let mut runners = Vec::new();
         for (index, cfg) in config.sidecars.iter().enumerate() {
             let name: Arc<str> = Arc::from(cfg.name.as_str());
-            let initial = if cfg.autostart {
-                State::Starting
-            } else {
-                State::Idle
-            };
-            let (status_tx, status_rx) = watch::channel(Status {
-                state: initial,
-                ..Status::default()
-            });
+            let initial = if cfg.autostart { State::Starting } else { State::Idle };
+            let (status_tx, status_rx) = watch::channel(Status { state: initial, ..Status::default() });
             let (cmd_tx, cmd_rx) = mpsc::channel(64);
             let logs = Arc::new(Mutex::new(LogBuffer::new(
                 cfg.output.scrollback_lines,
@@ -195,12 +90,21 @@ impl Supervisor {
                     )
                 })?),
             };
+            let ipc = cfg
+                .ipc
+                .clone()
+                .map(|ipc| Arc::new(Ipc::new(name.clone(), ipc, exchanges.clone(), changed.clone())));
+            let ready_log = cfg.health.as_ref().and_then(|h| h.ready_log.clone());
+            let ready_signal = ready_log.as_ref().map(|_| Arc::new(ReadySignal::default()));
             let output = Arc::new(OutputSink {
                 sidecar: index,
+                max_line: cfg.output.max_line,
                 logs: logs.clone(),
                 subscriber: options.lines.clone(),
                 log_file,
                 changed: changed.clone(),
+                ipc: ipc.clone().filter(|i| i.uses_stdio()),
+                ready_log: ready_log.zip(ready_signal.clone()),
             });
             statuses.push(status_rx.clone());
             handles.push(Arc::new(SidecarHandle {
@@ -208,26 +112,30 @@ impl Supervisor {
                 name: name.clone(),
                 config: cfg.clone(),
                 status: status_rx,
-                commands: cmd_tx,
+                commands: cmd_tx.clone(),
                 logs,
                 history: history.clone(),
                 stdin: stdin.clone(),
+                ipc: ipc.clone(),
             }));
             runners.push(Runner {
                 config: cfg.clone(),
-                status: status_tx,
-                events: EventSink {
+                status: Arc::new(status_tx),
+                events: Arc::new(EventSink {
                     name,
                     history,
                     broadcast: events.clone(),
                     changed: changed.clone(),
-                },
+                }),
                 output,
                 stdin,
                 deps: Vec::new(),
                 reaper: reaper.clone(),
                 commands: cmd_rx,
+                self_commands: cmd_tx.downgrade(),
                 tracker: RestartTracker::new(cfg.backoff, cfg.crash_loop),
+                ipc,
+                ready_signal,
             });
         }
         for runner in &mut runners {
@@ -242,11 +150,7 @@ impl Supervisor {
         for runner in runners {
             tokio::spawn(runner.run());
         }
-        Ok(Supervisor {
-            sidecars: handles,
-            events,
-            changed,
-        })
+        Ok(Supervisor { sidecars: handles, events, exchanges, changed })
     }
 
     pub fn sidecars(&self) -> &[Arc<SidecarHandle>] {
@@ -260,12 +164,17 @@ impl Supervisor {
             .ok_or_else(|| OpError::UnknownSidecar(name.to_string()))
     }
 
-    /// Every event from now on. A receiver that falls 4096 events behind skips ahead.
+    /// Every event from now on. A receiver that falls behind by `EVENT_BACKLOG` skips ahead.
     pub fn subscribe(&self) -> broadcast::Receiver<Event> {
         self.events.subscribe()
     }
 
-    /// Notified (coalesced) whenever any status, event or log changes.
+    /// Every IPC exchange from now on (requests, health checks, messages from sidecars).
+    pub fn subscribe_exchanges(&self) -> broadcast::Receiver<Arc<Exchange>> {
+        self.exchanges.subscribe()
+    }
+
+    /// Notified (coalesced) whenever any status, event, exchange or log changes.
     pub fn changed(&self) -> Arc<Notify> {
         self.changed.clone()
     }
@@ -293,10 +202,14 @@ impl Supervisor {
         while tasks.join_next().await.is_some() {}
     }
 
-    /// True when no sidecar has a process or a pending restart.
+    /// True when no sidecar has a process or a pending restart, and none waits for a
+    /// dependency that could still come up.
     pub fn all_settled(&self) -> bool {
-        self.sidecars
-            .iter()
-            .all(|s| s.status.borrow().state.is_settled())
+        let settled = |s: &SidecarHandle| s.status.borrow().state.is_settled();
+        self.sidecars.iter().all(|s| {
+            settled(s)
+                || (s.status.borrow().state == State::Waiting
+                    && s.config.depends_on.iter().all(|d| self.get(d).is_ok_and(|d| settled(d))))
+        })
     }
 }

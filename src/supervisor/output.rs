@@ -1,12 +1,16 @@
-//! Draining a child's stdout/stderr: large reads, split into lines, delivered in batches
-//! to the bounded ring (never blocks), an optional log file, and an optional lossless
-//! subscriber (headless mode), which is the only thing allowed to slow the child down.
+//! Draining a child's stdout/stderr: large reads, split into lines (or protocol frames),
+//! delivered in batches to the bounded ring (never blocks), an optional log file, and an
+//! optional lossless subscriber (headless mode), the only thing allowed to slow the
+//! child down. On stdio IPC sidecars, stdout frames that parse as the protocol go to IPC
+//! and everything else to the log.
 
-use super::splitter::LineSplitter;
+use super::health::ReadySignal;
+use crate::ipc::Ipc;
+use crate::ipc::framing::{Decoder, Piece};
 use crate::logs::{LogBuffer, LogLine, Stream};
 use bytes::BytesMut;
 use std::sync::{Arc, Mutex};
-use std::time::SystemTime;
+use std::time::{Instant, SystemTime};
 use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::sync::{Notify, mpsc};
 
@@ -23,10 +27,14 @@ pub struct LineBatch {
 /// Where one sidecar's lines go. Lives as long as the sidecar, across restarts.
 pub struct OutputSink {
     pub sidecar: usize,
+    pub max_line: usize,
     pub logs: Arc<Mutex<LogBuffer>>,
     pub subscriber: Option<mpsc::Sender<LineBatch>>,
     pub log_file: Option<mpsc::Sender<Vec<LogLine>>>,
     pub changed: Arc<Notify>,
+    /// Stdout carries protocol frames for this sidecar's IPC.
+    pub ipc: Option<Arc<Ipc>>,
+    pub ready_log: Option<(regex::Regex, Arc<ReadySignal>)>,
 }
 
 impl OutputSink {
@@ -34,34 +42,70 @@ impl OutputSink {
         if lines.is_empty() {
             return;
         }
-        self.logs
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .extend(&lines);
+        if let Some((regex, signal)) = &self.ready_log
+            && signal.is_armed()
+            && lines.iter().any(|l| regex.is_match(&crate::sanitize::sanitize(&l.bytes)))
+        {
+            signal.fire();
+        }
+        self.logs.lock().unwrap_or_else(|e| e.into_inner()).extend(&lines);
         self.changed.notify_one();
         if let Some(file) = &self.log_file {
-            // A full disk must not stop the child: the writer reports, we move on.
-            let _ = file.send(lines.clone()).await;
+            // A stalled disk must not stall the child: drop the batch for the file and
+            // say so in sidetop's log rather than wait.
+            if file.try_send(lines.clone()).is_err() {
+                tracing::warn!(
+                    "sidecar {}: log file writer is behind; {} lines not written to the file",
+                    self.sidecar,
+                    lines.len()
+                );
+            }
         }
         if let Some(subscriber) = &self.subscriber {
-            let _ = subscriber
-                .send(LineBatch {
-                    sidecar: self.sidecar,
-                    lines,
-                })
-                .await;
+            let _ = subscriber.send(LineBatch { sidecar: self.sidecar, lines }).await;
         }
+    }
+
+    /// Sorts decoded pieces into IPC frames and log lines.
+    fn to_lines(&self, pieces: &mut Vec<Piece>, stream: Stream, read_at: Instant) -> Vec<LogLine> {
+        let at = SystemTime::now();
+        let mut lines = Vec::with_capacity(pieces.len());
+        let ipc = if stream == Stream::Stdout { self.ipc.as_ref() } else { None };
+        for piece in pieces.drain(..) {
+            let (mut bytes, mut cut) = match piece {
+                Piece::Oversize(len) => {
+                    if let Some(ipc) = ipc {
+                        ipc.on_oversize(len);
+                    }
+                    continue;
+                }
+                Piece::Frame(bytes) => (bytes, false),
+                Piece::Line(bytes, cut) => (bytes, cut),
+            };
+            if let Some(ipc) = ipc
+                && !cut
+                && ipc.on_frame(&bytes, read_at)
+            {
+                continue;
+            }
+            // Frames may be longer than log lines are allowed to be.
+            if bytes.len() > self.max_line {
+                bytes.truncate(self.max_line);
+                cut = true;
+            }
+            lines.push(LogLine { at, stream, cut, bytes });
+        }
+        lines
     }
 }
 
 /// Reads until end of stream. Returns when the last process holding the pipe closed it.
-pub async fn pump<R: AsyncRead + Unpin>(
-    mut reader: R,
-    stream: Stream,
-    max_line: usize,
-    sink: Arc<OutputSink>,
-) {
-    let mut splitter = LineSplitter::new(max_line);
+pub async fn pump<R: AsyncRead + Unpin>(mut reader: R, stream: Stream, sink: Arc<OutputSink>) {
+    let framing = match (&sink.ipc, stream) {
+        (Some(ipc), Stream::Stdout) => Some(ipc.config.framing),
+        _ => None,
+    };
+    let mut decoder = Decoder::new(framing, sink.max_line);
     let mut buf = BytesMut::with_capacity(READ_SIZE);
     let mut pieces = Vec::new();
     loop {
@@ -76,21 +120,9 @@ pub async fn pump<R: AsyncRead + Unpin>(
                 0
             }
         };
-        if n == 0 {
-            splitter.finish(&mut buf, &mut pieces);
-        } else {
-            splitter.split(&mut buf, &mut pieces);
-        }
-        let at = SystemTime::now();
-        let lines = pieces
-            .drain(..)
-            .map(|(bytes, cut)| LogLine {
-                at,
-                stream,
-                cut,
-                bytes,
-            })
-            .collect();
+        let read_at = Instant::now();
+        decoder.decode(&mut buf, &mut pieces, n == 0);
+        let lines = sink.to_lines(&mut pieces, stream, read_at);
         sink.deliver(lines).await;
         if n == 0 {
             return;

@@ -31,12 +31,7 @@ pub struct RestartTracker {
 
 impl RestartTracker {
     pub fn new(backoff: Backoff, crash_loop: CrashLoop) -> Self {
-        RestartTracker {
-            backoff,
-            crash_loop,
-            attempt: 0,
-            recent_exits: VecDeque::new(),
-        }
+        RestartTracker { backoff, crash_loop, attempt: 0, recent_exits: VecDeque::new() }
     }
 
     /// Called for an exit that the policy would restart.
@@ -65,8 +60,7 @@ impl RestartTracker {
 
     fn delay(&self, attempt: u32) -> Duration {
         let factor = self.backoff.multiplier.powi(attempt.min(64) as i32);
-        let secs =
-            (self.backoff.initial.as_secs_f64() * factor).min(self.backoff.max.as_secs_f64());
+        let secs = (self.backoff.initial.as_secs_f64() * factor).min(self.backoff.max.as_secs_f64());
         Duration::from_secs_f64(secs)
     }
 
@@ -89,10 +83,7 @@ mod tests {
                 multiplier: 2.0,
                 reset_after: Duration::from_secs(10),
             },
-            CrashLoop {
-                max_exits,
-                window: Duration::from_secs(60),
-            },
+            CrashLoop { max_exits, window: Duration::from_secs(60) },
         )
     }
 
@@ -108,55 +99,31 @@ mod tests {
             })
             .collect();
         assert_eq!(delays, [100, 200, 400, 800, 1000, 1000]);
-        assert_eq!(
-            t.on_exit(now, Duration::from_secs(11)),
-            Decision::RestartIn(Duration::from_millis(100))
-        );
-        assert_eq!(
-            t.on_exit(now, quick),
-            Decision::RestartIn(Duration::from_millis(200))
-        );
+        assert_eq!(t.on_exit(now, Duration::from_secs(11)), Decision::RestartIn(Duration::from_millis(100)));
+        assert_eq!(t.on_exit(now, quick), Decision::RestartIn(Duration::from_millis(200)));
     }
 
     #[test]
     fn gives_up_after_max_exits_in_window_and_forgets_old_ones() {
         let mut t = tracker(3);
         let start = Instant::now();
-        assert!(matches!(
-            t.on_exit(start, Duration::ZERO),
-            Decision::RestartIn(_)
-        ));
+        assert!(matches!(t.on_exit(start, Duration::ZERO), Decision::RestartIn(_)));
         // Outside the window by the time of the next exits.
         let later = start + Duration::from_secs(61);
-        assert!(matches!(
-            t.on_exit(later, Duration::ZERO),
-            Decision::RestartIn(_)
-        ));
-        assert!(matches!(
-            t.on_exit(later, Duration::ZERO),
-            Decision::RestartIn(_)
-        ));
+        assert!(matches!(t.on_exit(later, Duration::ZERO), Decision::RestartIn(_)));
+        assert!(matches!(t.on_exit(later, Duration::ZERO), Decision::RestartIn(_)));
         assert_eq!(
             t.on_exit(later, Duration::ZERO),
-            Decision::GiveUp {
-                exits: 3,
-                window: Duration::from_secs(60)
-            }
+            Decision::GiveUp { exits: 3, window: Duration::from_secs(60) }
         );
         t.reset();
-        assert!(matches!(
-            t.on_exit(later, Duration::ZERO),
-            Decision::RestartIn(_)
-        ));
+        assert!(matches!(t.on_exit(later, Duration::ZERO), Decision::RestartIn(_)));
     }
 
     #[test]
     fn policies() {
         let ok = ExitInfo::Code(0);
-        let fail = ExitInfo::Signal {
-            signal: 11,
-            core_dumped: false,
-        };
+        let fail = ExitInfo::Signal { signal: 11, core_dumped: false };
         assert!(wants_restart(RestartPolicy::Always, &ok));
         assert!(!wants_restart(RestartPolicy::OnFailure, &ok));
         assert!(wants_restart(RestartPolicy::OnFailure, &fail));

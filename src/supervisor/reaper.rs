@@ -23,18 +23,14 @@ impl Reaper {
             return Err(io::Error::last_os_error());
         }
         // SAFETY: both descriptors were just created and are owned here.
-        let (read_end, write_end) =
-            unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+        let (read_end, write_end) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
         // SAFETY: the child only makes async-signal-safe calls and never returns.
         match unsafe { libc::fork() } {
             -1 => Err(io::Error::last_os_error()),
             0 => unsafe { reaper_main(read_end.as_raw_fd()) },
             pid => {
                 drop(read_end);
-                Ok(Reaper {
-                    pipe: Mutex::new(std::fs::File::from(write_end)),
-                    pid,
-                })
+                Ok(Reaper { pipe: Mutex::new(std::fs::File::from(write_end)), pid })
             }
         }
     }
@@ -75,22 +71,10 @@ impl Drop for Reaper {
 unsafe fn reaper_main(fd: libc::c_int) -> ! {
     unsafe {
         libc::setpgid(0, 0);
-        for sig in [
-            libc::SIGINT,
-            libc::SIGTERM,
-            libc::SIGHUP,
-            libc::SIGQUIT,
-            libc::SIGPIPE,
-        ] {
+        for sig in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP, libc::SIGQUIT, libc::SIGPIPE] {
             libc::signal(sig, libc::SIG_IGN);
         }
-        libc::prctl(
-            libc::PR_SET_NAME,
-            c"sidetop-reaper".as_ptr() as libc::c_ulong,
-            0,
-            0,
-            0,
-        );
+        libc::prctl(libc::PR_SET_NAME, c"sidetop-reaper".as_ptr() as libc::c_ulong, 0, 0, 0);
         let devnull = libc::open(c"/dev/null".as_ptr(), libc::O_RDWR);
         if devnull >= 0 {
             for target in 0..3 {
@@ -109,11 +93,7 @@ unsafe fn reaper_main(fd: libc::c_int) -> ! {
         let mut buf = [0u8; RECORD * 64];
         let mut filled = 0usize;
         loop {
-            let n = libc::read(
-                3,
-                buf.as_mut_ptr().add(filled) as *mut libc::c_void,
-                buf.len() - filled,
-            );
+            let n = libc::read(3, buf.as_mut_ptr().add(filled) as *mut libc::c_void, buf.len() - filled);
             if n < 0 && *libc::__errno_location() == libc::EINTR {
                 continue;
             }

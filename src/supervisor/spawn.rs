@@ -39,14 +39,7 @@ pub fn spawn(config: &SidecarConfig) -> io::Result<Spawned> {
     // close_range, fcntl, _exit).
     unsafe {
         cmd.pre_exec(move || {
-            if libc::prctl(
-                libc::PR_SET_PDEATHSIG,
-                libc::SIGKILL as libc::c_ulong,
-                0,
-                0,
-                0,
-            ) != 0
-            {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong, 0, 0, 0) != 0 {
                 return Err(io::Error::last_os_error());
             }
             // sidetop may have died between fork and prctl: then nobody would signal us.
@@ -57,12 +50,8 @@ pub fn spawn(config: &SidecarConfig) -> io::Result<Spawned> {
             // CI harness) must not reach the sidecar either. Marking them close-on-exec
             // rather than closing keeps std's exec-error pipe working until exec.
             const CLOSE_RANGE_CLOEXEC: libc::c_uint = 1 << 2;
-            if libc::syscall(
-                libc::SYS_close_range,
-                3 as libc::c_uint,
-                libc::c_uint::MAX,
-                CLOSE_RANGE_CLOEXEC,
-            ) != 0
+            if libc::syscall(libc::SYS_close_range, 3 as libc::c_uint, libc::c_uint::MAX, CLOSE_RANGE_CLOEXEC)
+                != 0
             {
                 for fd in 3..4096 {
                     let flags = libc::fcntl(fd, libc::F_GETFD);
@@ -76,9 +65,7 @@ pub fn spawn(config: &SidecarConfig) -> io::Result<Spawned> {
     }
 
     let mut child = cmd.spawn()?;
-    let pid = child
-        .id()
-        .ok_or_else(|| io::Error::other("child exited before its pid was read"))?;
+    let pid = child.id().ok_or_else(|| io::Error::other("child exited before its pid was read"))?;
     let stdin = child.stdin.take().expect("piped stdin");
     let stdout = child.stdout.take().expect("piped stdout");
     let stderr = child.stderr.take().expect("piped stderr");
@@ -86,13 +73,7 @@ pub fn spawn(config: &SidecarConfig) -> io::Result<Spawned> {
         // Best effort: the kernel may cap it (fs.pipe-max-size) and that is fine.
         unsafe { libc::fcntl(fd, libc::F_SETPIPE_SZ, PIPE_SIZE) };
     }
-    Ok(Spawned {
-        child,
-        pid,
-        stdin,
-        stdout,
-        stderr,
-    })
+    Ok(Spawned { child, pid, stdin, stdout, stderr })
 }
 
 /// Signals a whole process group. `ESRCH` (group already gone) is not an error.

@@ -19,11 +19,7 @@ pub type SplitLine = (Bytes, bool);
 
 impl LineSplitter {
     pub fn new(max_line: usize) -> Self {
-        LineSplitter {
-            max_line: max_line.max(1),
-            discarding: false,
-            scanned: 0,
-        }
+        LineSplitter { max_line: max_line.max(1), discarding: false, scanned: 0 }
     }
 
     /// Takes every complete line out of `buf` (which the caller appends reads to) and
@@ -97,9 +93,7 @@ mod tests {
             s.split(&mut buf, &mut out);
         }
         s.finish(&mut buf, &mut out);
-        out.into_iter()
-            .map(|(b, cut)| (String::from_utf8_lossy(&b).into_owned(), cut))
-            .collect()
+        out.into_iter().map(|(b, cut)| (String::from_utf8_lossy(&b).into_owned(), cut)).collect()
     }
 
     #[test]
@@ -107,12 +101,7 @@ mod tests {
         let got = run(&[b"hel", b"lo\r\nwor", b"ld\n", b"\n", b"tail"], 100);
         assert_eq!(
             got,
-            [
-                ("hello".into(), false),
-                ("world".into(), false),
-                ("".into(), false),
-                ("tail".into(), false)
-            ]
+            [("hello".into(), false), ("world".into(), false), ("".into(), false), ("tail".into(), false)]
         );
     }
 

@@ -52,10 +52,7 @@ impl State {
 
     /// Nothing more will happen without an operator.
     pub fn is_settled(&self) -> bool {
-        matches!(
-            self,
-            State::Idle | State::Stopped | State::Exited | State::CrashLoop | State::Failed
-        )
+        matches!(self, State::Idle | State::Stopped | State::Exited | State::CrashLoop | State::Failed)
     }
 }
 
@@ -78,6 +75,10 @@ pub struct Status {
     pub next_start: Option<Instant>,
     /// In `Failed`: why the spawn failed.
     pub error: Option<String>,
+    /// The current process passed its handshake and readiness check.
+    pub ready: bool,
+    /// The current process failed its health check `failures` times in a row.
+    pub unhealthy: bool,
 }
 
 impl Default for Status {
@@ -90,15 +91,25 @@ impl Default for Status {
             last_exit: None,
             next_start: None,
             error: None,
+            ready: false,
+            unhealthy: false,
         }
     }
 }
 
 impl Status {
+    /// The state as operators read it: a running process is `ready` or `unhealthy`
+    /// once its readiness is known.
+    pub fn label(&self) -> &'static str {
+        match self.state {
+            State::Running if self.unhealthy => "unhealthy",
+            State::Running if self.ready => "ready",
+            other => other.as_str(),
+        }
+    }
+
     pub fn uptime(&self) -> Option<Duration> {
-        self.started_at
-            .filter(|_| self.state.has_process())
-            .map(|t| t.elapsed())
+        self.started_at.filter(|_| self.state.has_process()).map(|t| t.elapsed())
     }
 }
 
@@ -145,6 +156,23 @@ pub enum EventKind {
     },
     OperatorRestart,
     OperatorStart,
+    Ready,
+    HandshakeDone {
+        steps: usize,
+    },
+    HandshakeFailed {
+        error: String,
+    },
+    HealthFailed {
+        failures: u32,
+        threshold: u32,
+        reason: String,
+    },
+    Unhealthy {
+        failures: u32,
+    },
+    Healthy,
+    RestartUnhealthy,
 }
 
 impl fmt::Display for EventKind {
@@ -157,26 +185,13 @@ impl fmt::Display for EventKind {
                 write!(f, "exited: {exit} after {}", short_duration(*uptime))
             }
             EventKind::Restarting { delay, restart } => {
-                write!(
-                    f,
-                    "restarting in {} (restart {restart})",
-                    short_duration(*delay)
-                )
+                write!(f, "restarting in {} (restart {restart})", short_duration(*delay))
             }
             EventKind::CrashLoop { exits, window } => {
-                write!(
-                    f,
-                    "crash loop: gave up after {exits} exits in {}",
-                    short_duration(*window)
-                )
+                write!(f, "crash loop: gave up after {exits} exits in {}", short_duration(*window))
             }
             EventKind::Stopping { signal, timeout } => {
-                write!(
-                    f,
-                    "stopping: sent {} (SIGKILL in {})",
-                    signal.as_str(),
-                    short_duration(*timeout)
-                )
+                write!(f, "stopping: sent {} (SIGKILL in {})", signal.as_str(), short_duration(*timeout))
             }
             EventKind::StopTimedOut { timeout } => {
                 write!(
@@ -192,6 +207,17 @@ impl fmt::Display for EventKind {
             EventKind::Signalled { signal } => write!(f, "sent {}", signal.as_str()),
             EventKind::OperatorRestart => write!(f, "restart requested"),
             EventKind::OperatorStart => write!(f, "start requested"),
+            EventKind::Ready => write!(f, "ready"),
+            EventKind::HandshakeDone { steps } => write!(f, "handshake done ({steps} steps)"),
+            EventKind::HandshakeFailed { error } => write!(f, "handshake failed: {error}"),
+            EventKind::HealthFailed { failures, threshold, reason } => {
+                write!(f, "health check failed {failures}/{threshold}: {reason}")
+            }
+            EventKind::Unhealthy { failures } => {
+                write!(f, "unhealthy: {failures} health checks failed in a row")
+            }
+            EventKind::Healthy => write!(f, "healthy again"),
+            EventKind::RestartUnhealthy => write!(f, "restarting because it is unhealthy"),
         }
     }
 }
@@ -235,17 +261,11 @@ mod tests {
     #[test]
     fn events_read_like_the_docs() {
         let e = EventKind::Exited {
-            exit: ExitInfo::Signal {
-                signal: 11,
-                core_dumped: true,
-            },
+            exit: ExitInfo::Signal { signal: 11, core_dumped: true },
             uptime: Duration::from_millis(2310),
         };
         assert_eq!(e.to_string(), "exited: SIGSEGV (core dumped) after 2.31s");
-        let e = EventKind::CrashLoop {
-            exits: 5,
-            window: Duration::from_secs(60),
-        };
+        let e = EventKind::CrashLoop { exits: 5, window: Duration::from_secs(60) };
         assert_eq!(e.to_string(), "crash loop: gave up after 5 exits in 60s");
     }
 }

@@ -1,12 +1,11 @@
-//! Writing to a child's stdin without ever blocking the engine: writes are queued to a
-//! task that owns the pipe, and each one has a deadline, so a child that stops reading
-//! costs a timeout error, not a stuck supervisor.
+//! Writing to a child's stdin (or an IPC socket) without ever blocking the engine: writes
+//! are queued to a task that owns the pipe, in order, and each one has a deadline, so a
+//! child that stops reading costs a timeout error, not a stuck supervisor.
 
 use bytes::Bytes;
 use std::io;
 use std::time::Duration;
-use tokio::io::AsyncWriteExt;
-use tokio::process::ChildStdin;
+use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tokio::sync::{mpsc, oneshot};
 
 pub const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
@@ -20,7 +19,7 @@ pub struct StdinWriter {
 }
 
 impl StdinWriter {
-    pub fn start(mut stdin: ChildStdin) -> StdinWriter {
+    pub fn start<W: AsyncWrite + Unpin + Send + 'static>(mut stdin: W) -> StdinWriter {
         let (jobs, mut rx) = mpsc::channel::<Job>(QUEUE);
         tokio::spawn(async move {
             let mut broken: Option<io::ErrorKind> = None;
@@ -53,11 +52,17 @@ impl StdinWriter {
 
     /// Queues `bytes` and waits for them to be written (or to fail).
     pub async fn write(&self, bytes: Bytes) -> io::Result<()> {
+        let done = self.submit(bytes)?;
+        done.await.unwrap_or_else(|_| Err(io::Error::new(io::ErrorKind::BrokenPipe, "stdin closed")))
+    }
+
+    /// Queues `bytes` now (so writes keep the order of `submit` calls); the receiver
+    /// says when they were written.
+    pub fn submit(&self, bytes: Bytes) -> io::Result<oneshot::Receiver<io::Result<()>>> {
         let (reply, done) = oneshot::channel();
         self.jobs
             .try_send((bytes, reply))
-            .map_err(|_| io::Error::new(io::ErrorKind::WouldBlock, "stdin queue is full"))?;
-        done.await
-            .unwrap_or_else(|_| Err(io::Error::new(io::ErrorKind::BrokenPipe, "stdin closed")))
+            .map_err(|_| io::Error::new(io::ErrorKind::WouldBlock, "write queue is full"))?;
+        Ok(done)
     }
 }

@@ -20,11 +20,7 @@ pub fn bin() -> &'static str {
 /// A unique value for `SIDETOP_TEST_MARKER`, so a test finds its own processes only.
 pub fn marker() -> String {
     static N: AtomicU32 = AtomicU32::new(0);
-    format!(
-        "m{}-{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    )
+    format!("m{}-{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed))
 }
 
 /// Writes `toml` as `sidetop.toml` in a fresh temp dir (with `{sidecars}` and
@@ -37,9 +33,7 @@ pub fn config(toml: &str, marker: &str) -> (tempfile::TempDir, Config) {
 }
 
 pub fn write_config(dir: &Path, toml: &str, marker: &str) -> PathBuf {
-    let text = toml
-        .replace("{sidecars}", &sidecars_dir().display().to_string())
-        .replace("{marker}", marker);
+    let text = toml.replace("{sidecars}", &sidecars_dir().display().to_string()).replace("{marker}", marker);
     let text = format!("[defaults]\nenv = {{ SIDETOP_TEST_MARKER = \"{marker}\" }}\n{text}");
     let path = dir.join("sidetop.toml");
     std::fs::write(&path, text).expect("write config");
@@ -58,13 +52,7 @@ pub fn marked_pids(marker: &str) -> Vec<i32> {
             continue;
         };
         let zombie = std::fs::read_to_string(entry.path().join("stat"))
-            .map(|s| {
-                s.rsplit(')')
-                    .next()
-                    .unwrap_or("")
-                    .trim_start()
-                    .starts_with('Z')
-            })
+            .map(|s| s.rsplit(')').next().unwrap_or("").trim_start().starts_with('Z'))
             .unwrap_or(true);
         if !zombie && environ.split(|&b| b == 0).any(|kv| kv == needle.as_bytes()) {
             pids.push(pid);
@@ -75,12 +63,7 @@ pub fn marked_pids(marker: &str) -> Vec<i32> {
 
 pub fn pid_alive(pid: i32) -> bool {
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(stat) => !stat
-            .rsplit(')')
-            .next()
-            .unwrap_or("")
-            .trim_start()
-            .starts_with('Z'),
+        Ok(stat) => !stat.rsplit(')').next().unwrap_or("").trim_start().starts_with('Z'),
         Err(_) => false,
     }
 }
@@ -118,9 +101,5 @@ pub async fn wait_status(
 }
 
 pub fn log_texts(handle: &SidecarHandle) -> Vec<String> {
-    handle
-        .logs()
-        .iter()
-        .map(|l| l.text_lossy().into_owned())
-        .collect()
+    handle.logs().iter().map(|l| l.text_lossy().into_owned()).collect()
 }

@@ -1,0 +1,271 @@
+//! Validation of the IPC, health and request tables: each request must have the fields
+//! its protocol needs and no others, so a template cannot silently mean nothing.
+
+use super::ConfigError;
+use super::ipc::*;
+use super::validate::Checker;
+use serde_json::Value;
+use std::ops::Range;
+use std::time::Duration;
+use toml::Spanned;
+
+pub fn ipc(
+    c: &Checker,
+    key: &str,
+    raw: &Spanned<RawIpc>,
+    resolve: impl Fn(&str) -> std::path::PathBuf,
+) -> Result<IpcConfig, ConfigError> {
+    let r = raw.get_ref();
+    let key = format!("{key}.ipc");
+    let transport_name = r.transport.as_ref().map_or(TransportName::Stdio, |t| *t.get_ref());
+    let protocol = match r.protocol {
+        ProtocolName::Jsonrpc => Protocol::JsonRpc,
+        ProtocolName::JsonLines => Protocol::JsonLines,
+        ProtocolName::Http => {
+            let Some(url) = &r.url else {
+                return c.error(
+                    raw.span(),
+                    key,
+                    "protocol = \"http\" needs `url`, like \"http://127.0.0.1:5000\"",
+                );
+            };
+            if !url.get_ref().starts_with("http://") {
+                return c.error(url.span(), format!("{key}.url"), "the url must start with http://");
+            }
+            if let Some(t) = &r.transport {
+                return c.error(
+                    t.span(),
+                    format!("{key}.transport"),
+                    "HTTP sidecars have no transport setting: use `url`",
+                );
+            }
+            if let Some(f) = &r.framing {
+                return c.error(
+                    f.span(),
+                    format!("{key}.framing"),
+                    "framing applies to jsonrpc and json-lines only",
+                );
+            }
+            Protocol::Http { url: url.get_ref().trim_end_matches('/').to_string() }
+        }
+    };
+    if !matches!(protocol, Protocol::Http { .. })
+        && let Some(url) = &r.url
+    {
+        return c.error(
+            url.span(),
+            format!("{key}.url"),
+            "`url` is for protocol = \"http\"; use transport + address",
+        );
+    }
+    let transport = match (transport_name, &r.address) {
+        (_, _) if matches!(protocol, Protocol::Http { .. }) => Transport::Stdio,
+        (TransportName::Stdio, None) => Transport::Stdio,
+        (TransportName::Stdio, Some(a)) => {
+            return c.error(
+                a.span(),
+                format!("{key}.address"),
+                "`address` needs transport = \"tcp\" or \"unix\"",
+            );
+        }
+        (TransportName::Tcp, Some(a)) => Transport::Tcp(a.get_ref().clone()),
+        (TransportName::Unix, Some(a)) => Transport::Unix(resolve(a.get_ref())),
+        (_, None) => return c.error(raw.span(), key, "transport = \"tcp\" or \"unix\" needs `address`"),
+    };
+    let max_in_flight = match &r.max_in_flight {
+        Some(m) if *m.get_ref() == 0 => {
+            return c.error(m.span(), format!("{key}.max_in_flight"), "must be at least 1");
+        }
+        Some(m) => *m.get_ref(),
+        None => DEFAULT_MAX_IN_FLIGHT,
+    };
+    let handshake = r
+        .handshake
+        .iter()
+        .flatten()
+        .map(|h| {
+            let h = h.get_ref();
+            HandshakeStep { method: h.method.clone(), params: h.params.clone(), notification: h.notification }
+        })
+        .collect::<Vec<_>>();
+    if !handshake.is_empty() && protocol != Protocol::JsonRpc {
+        let span = r.handshake.as_ref().and_then(|h| h.first()).map(|h| h.span()).unwrap_or(raw.span());
+        return c.error(span, format!("{key}.handshake"), "a handshake needs protocol = \"jsonrpc\"");
+    }
+    Ok(IpcConfig {
+        protocol,
+        transport,
+        framing: r.framing.as_ref().map_or(Framing::Newline, |f| *f.get_ref()),
+        timeout: r.timeout.map_or(DEFAULT_REQUEST_TIMEOUT, |d| d.0),
+        max_in_flight,
+        handshake,
+    })
+}
+
+/// Builds a request from the fields given, checking them against the protocol.
+fn request_spec(
+    c: &Checker,
+    key: &str,
+    whole: Range<usize>,
+    protocol: Option<&Protocol>,
+    f: &RawRequestFields,
+) -> Result<RequestSpec, ConfigError> {
+    let present = |name: &str| -> Option<Range<usize>> {
+        match name {
+            "method" => f.method.as_ref().map(|v| v.span()),
+            "params" => f.params.as_ref().map(|v| v.span()),
+            "value" => f.value.as_ref().map(|v| v.span()),
+            "path" => f.path.as_ref().map(|v| v.span()),
+            "body" => f.body.as_ref().map(|v| v.span()),
+            _ => None,
+        }
+    };
+    let refuse = |names: &[&str], why: &str| -> Result<(), ConfigError> {
+        for name in names {
+            if let Some(span) = present(name) {
+                return c.error(span, format!("{key}.{name}"), why.to_string());
+            }
+        }
+        Ok(())
+    };
+    match protocol {
+        None => c.error(
+            whole,
+            key.to_string(),
+            "requests need a [sidecar.ipc] table saying how to talk to the sidecar",
+        ),
+        Some(Protocol::JsonRpc) => {
+            refuse(&["value", "path", "body"], "not a JSON-RPC field: use `method` and `params`")?;
+            let Some(method) = &f.method else {
+                return c.error(whole, key.to_string(), "a JSON-RPC request needs `method`");
+            };
+            if let Some(p) = &f.params
+                && !matches!(p.get_ref(), Value::Object(_) | Value::Array(_))
+            {
+                return c.error(
+                    p.span(),
+                    format!("{key}.params"),
+                    "JSON-RPC params must be a table or an array",
+                );
+            }
+            Ok(RequestSpec::Rpc {
+                method: method.get_ref().clone(),
+                params: f.params.as_ref().map(|p| p.get_ref().clone()),
+            })
+        }
+        Some(Protocol::JsonLines) => {
+            refuse(&["method", "params", "path", "body"], "a json-lines request is one `value`")?;
+            let Some(value) = &f.value else {
+                return c.error(whole, key.to_string(), "a json-lines request needs `value`");
+            };
+            Ok(RequestSpec::Line { value: value.get_ref().clone() })
+        }
+        Some(Protocol::Http { .. }) => {
+            refuse(&["params", "value"], "an HTTP request has `method`, `path` and `body`")?;
+            let Some(path) = &f.path else {
+                return c.error(whole, key.to_string(), "an HTTP request needs `path`");
+            };
+            if !path.get_ref().starts_with('/') {
+                return c.error(path.span(), format!("{key}.path"), "the path must start with /");
+            }
+            let method = f.method.as_ref().map_or("GET".to_string(), |m| m.get_ref().to_ascii_uppercase());
+            if !["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"].contains(&method.as_str()) {
+                let span = f.method.as_ref().expect("non-default").span();
+                return c.error(span, format!("{key}.method"), format!("unknown HTTP method {method:?}"));
+            }
+            Ok(RequestSpec::Http {
+                method,
+                path: path.get_ref().clone(),
+                body: f.body.as_ref().map(|b| b.get_ref().clone()),
+            })
+        }
+    }
+}
+
+pub fn requests(
+    c: &Checker,
+    key: &str,
+    raw: &[Spanned<RawRequestFields>],
+    protocol: Option<&Protocol>,
+) -> Result<Vec<RequestTemplate>, ConfigError> {
+    let mut out: Vec<RequestTemplate> = Vec::new();
+    for (i, r) in raw.iter().enumerate() {
+        let k = format!("{key}.request[{i}]");
+        let spec = request_spec(c, &k, r.span(), protocol, r.get_ref())?;
+        let name = r.get_ref().name.clone().unwrap_or_else(|| spec.method_label());
+        if out.iter().any(|t| t.name == name) {
+            return c.error(r.span(), format!("{k}.name"), format!("duplicate request name {name:?}"));
+        }
+        out.push(RequestTemplate { name, spec });
+    }
+    Ok(out)
+}
+
+pub fn health(
+    c: &Checker,
+    key: &str,
+    raw: &Spanned<RawHealth>,
+    protocol: Option<&Protocol>,
+) -> Result<HealthConfig, ConfigError> {
+    let h = raw.get_ref();
+    let key = format!("{key}.health");
+    let request_fields = RawRequestFields {
+        name: None,
+        method: h.method.clone(),
+        params: h.params.clone(),
+        value: h.value.clone(),
+        path: h.path.clone(),
+        body: h.body.clone(),
+    };
+    let asks_request =
+        h.method.is_some() || h.params.is_some() || h.value.is_some() || h.path.is_some() || h.body.is_some();
+    let check = match (&h.exec, asks_request) {
+        (Some(exec), true) => {
+            return c.error(exec.span(), format!("{key}.exec"), "give either `exec` or a request, not both");
+        }
+        (Some(exec), false) if exec.get_ref().is_empty() => {
+            return c.error(exec.span(), format!("{key}.exec"), "the command is empty");
+        }
+        (Some(exec), false) => Some(HealthCheck::Exec(exec.get_ref().clone())),
+        (None, true) => {
+            let spec = request_spec(c, &key, raw.span(), protocol, &request_fields)?;
+            Some(HealthCheck::Request { spec, status: h.status.as_ref().map(|s| *s.get_ref()) })
+        }
+        (None, false) => None,
+    };
+    if let Some(s) = &h.status
+        && !matches!(check, Some(HealthCheck::Request { spec: super::ipc::RequestSpec::Http { .. }, .. }))
+    {
+        return c.error(s.span(), format!("{key}.status"), "`status` is for HTTP health checks");
+    }
+    let ready_log = match &h.ready_log {
+        None => None,
+        Some(r) => Some(
+            regex::Regex::new(r.get_ref())
+                .or_else(|e| c.error(r.span(), format!("{key}.ready_log"), format!("invalid regex: {e}")))?,
+        ),
+    };
+    if check.is_none() && ready_log.is_none() {
+        return c.error(
+            raw.span(),
+            key,
+            "a health table needs a check (method, value, path or exec) or `ready_log`",
+        );
+    }
+    let failures = match &h.failures {
+        Some(f) if *f.get_ref() == 0 => {
+            return c.error(f.span(), format!("{key}.failures"), "must be at least 1");
+        }
+        Some(f) => *f.get_ref(),
+        None => 3,
+    };
+    Ok(HealthConfig {
+        check,
+        interval: h.interval.map_or(Duration::from_secs(5), |d| d.0.max(Duration::from_millis(10))),
+        timeout: h.timeout.map_or(Duration::from_secs(2), |d| d.0),
+        failures,
+        grace: h.grace.map_or(Duration::ZERO, |d| d.0),
+        restart_on_unhealthy: h.restart_on_unhealthy.unwrap_or(false),
+        ready_log,
+    })
+}

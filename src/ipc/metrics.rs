@@ -1,0 +1,81 @@
+//! Per-sidecar IPC metrics: latency and outcomes overall and per method, counters of
+//! protocol trouble, and a bounded ring of recent exchanges for the traffic inspector.
+
+use super::protocol::{Exchange, Origin};
+use crate::metrics::latency::Stats;
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::Arc;
+use std::time::Instant;
+
+/// Distinct method names tracked; further ones share one entry.
+pub const MAX_METHODS: usize = 64;
+pub const OTHER_METHODS: &str = "(other)";
+/// Recent exchanges kept, with their (capped) request and response text.
+pub const TRAFFIC: usize = 200;
+
+pub struct IpcMetrics {
+    base: Instant,
+    pub overall: Stats,
+    pub methods: BTreeMap<String, Stats>,
+    /// Replies that came after their request timed out.
+    pub late: u64,
+    /// Malformed frames, replies with unknown ids, oversize frames.
+    pub protocol_errors: u64,
+    /// Notifications and requests the sidecar sent on its own.
+    pub incoming: u64,
+    pub traffic: VecDeque<Arc<Exchange>>,
+    /// The last handshake's exchanges, in order.
+    pub handshake: Vec<Arc<Exchange>>,
+}
+
+impl IpcMetrics {
+    pub fn new(base: Instant) -> IpcMetrics {
+        IpcMetrics {
+            base,
+            overall: Stats::new(base),
+            methods: BTreeMap::new(),
+            late: 0,
+            protocol_errors: 0,
+            incoming: 0,
+            traffic: VecDeque::new(),
+            handshake: Vec::new(),
+        }
+    }
+
+    pub fn record(&mut self, exchange: &Arc<Exchange>, now: Instant) {
+        let kind = exchange.outcome.kind();
+        self.overall.record(now, kind, exchange.latency);
+        let key = if self.methods.contains_key(&exchange.method) || self.methods.len() < MAX_METHODS {
+            exchange.method.clone()
+        } else {
+            OTHER_METHODS.to_string()
+        };
+        let base = self.base;
+        self.methods.entry(key).or_insert_with(|| Stats::new(base)).record(now, kind, exchange.latency);
+        if exchange.origin == Origin::Handshake {
+            self.handshake.push(exchange.clone());
+        }
+        self.keep(exchange);
+    }
+
+    pub fn record_unsolicited(&mut self, exchange: &Arc<Exchange>) {
+        if exchange.outcome.is_ok() {
+            self.incoming += 1;
+        } else {
+            self.protocol_errors += 1;
+        }
+        self.keep(exchange);
+    }
+
+    fn keep(&mut self, exchange: &Arc<Exchange>) {
+        if self.traffic.len() == TRAFFIC {
+            self.traffic.pop_front();
+        }
+        self.traffic.push_back(exchange.clone());
+    }
+
+    /// A new process: its handshake starts over.
+    pub fn start_handshake(&mut self) {
+        self.handshake.clear();
+    }
+}

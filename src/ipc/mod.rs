@@ -1,0 +1,279 @@
+//! Talking to sidecars in their own protocol (JSON-RPC 2.0, json-lines, HTTP), measuring
+//! every exchange. One [`Ipc`] per sidecar lives across restarts (so its histograms do);
+//! a connection is attached for each running process.
+
+pub mod framing;
+pub mod http;
+pub mod load;
+pub mod metrics;
+pub mod protocol;
+pub mod rpc;
+mod socket;
+
+use crate::config::ipc::{IpcConfig, Protocol, RequestSpec, Transport};
+use crate::supervisor::stdin::StdinWriter;
+use http::HttpClient;
+pub use metrics::IpcMetrics;
+use protocol::{Exchange, Origin, Outcome, cap_text, describe_request, rpc_message};
+use rpc::{Dialect, Routed, RpcConn};
+use serde_json::{Value, json};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant, SystemTime};
+use tokio::sync::{Notify, Semaphore, broadcast, watch};
+
+pub struct Ipc {
+    pub name: Arc<str>,
+    pub config: IpcConfig,
+    metrics: Mutex<IpcMetrics>,
+    conn: Mutex<Option<Arc<RpcConn>>>,
+    connected: watch::Sender<bool>,
+    socket_task: Mutex<Option<tokio::task::AbortHandle>>,
+    http: Option<HttpClient>,
+    permits: Semaphore,
+    exchanges: broadcast::Sender<Arc<Exchange>>,
+    changed: Arc<Notify>,
+}
+
+impl Ipc {
+    pub fn new(
+        name: Arc<str>,
+        config: IpcConfig,
+        exchanges: broadcast::Sender<Arc<Exchange>>,
+        changed: Arc<Notify>,
+    ) -> Ipc {
+        let http = match &config.protocol {
+            Protocol::Http { url } => Some(HttpClient::new(url)),
+            _ => None,
+        };
+        Ipc {
+            name,
+            permits: Semaphore::new(config.max_in_flight),
+            config,
+            metrics: Mutex::new(IpcMetrics::new(Instant::now())),
+            conn: Mutex::new(None),
+            connected: watch::channel(false).0,
+            socket_task: Mutex::new(None),
+            http,
+            exchanges,
+            changed,
+        }
+    }
+
+    fn dialect(&self) -> Option<Dialect> {
+        match self.config.protocol {
+            Protocol::JsonRpc => Some(Dialect::JsonRpc),
+            Protocol::JsonLines => Some(Dialect::JsonLines),
+            Protocol::Http { .. } => None,
+        }
+    }
+
+    /// Whether the sidecar's stdout carries protocol frames.
+    pub fn uses_stdio(&self) -> bool {
+        self.dialect().is_some() && self.config.transport == Transport::Stdio
+    }
+
+    pub fn metrics(&self) -> MutexGuard<'_, IpcMetrics> {
+        self.metrics.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn current(&self) -> Option<Arc<RpcConn>> {
+        self.conn.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    pub(crate) fn set_connection(&self, conn: Option<Arc<RpcConn>>) {
+        let connected = conn.is_some();
+        if let Some(old) = std::mem::replace(&mut *self.conn.lock().unwrap_or_else(|e| e.into_inner()), conn)
+        {
+            old.close(Outcome::Transport("connection replaced".into()));
+        }
+        self.connected.send_replace(connected);
+    }
+
+    /// A process started: talk to it over its stdin/stdout, or connect to its socket.
+    pub fn attach(self: &Arc<Self>, stdin: &StdinWriter) {
+        let Some(dialect) = self.dialect() else {
+            self.connected.send_replace(true);
+            return;
+        };
+        match &self.config.transport {
+            Transport::Stdio => {
+                self.set_connection(Some(Arc::new(RpcConn::new(dialect, self.config.framing, stdin.clone()))))
+            }
+            Transport::Tcp(_) | Transport::Unix(_) => {
+                let task = tokio::spawn(socket::connect_loop(self.clone(), dialect));
+                if let Some(old) =
+                    self.socket_task.lock().unwrap_or_else(|e| e.into_inner()).replace(task.abort_handle())
+                {
+                    old.abort();
+                }
+            }
+        }
+    }
+
+    /// The process is gone: every request in flight fails now, with `reason`.
+    pub fn detach(&self, reason: &str) {
+        if let Some(task) = self.socket_task.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            task.abort();
+        }
+        if let Some(conn) = self.conn.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            conn.close(Outcome::Exited(reason.to_string()));
+        }
+        self.connected.send_replace(false);
+    }
+
+    /// Waits until a connection exists (sockets connect after the process starts).
+    pub async fn wait_connected(&self, timeout: Duration) -> bool {
+        let mut rx = self.connected.subscribe();
+        tokio::time::timeout(timeout, rx.wait_for(|c| *c)).await.is_ok_and(|r| r.is_ok())
+    }
+
+    pub fn in_flight(&self) -> usize {
+        self.config.max_in_flight - self.permits.available_permits()
+    }
+
+    /// Sends one request and records the exchange (histograms, traffic, subscribers).
+    pub async fn request(&self, spec: &RequestSpec, origin: Origin) -> Arc<Exchange> {
+        self.request_with_timeout(spec, origin, self.config.timeout).await
+    }
+
+    pub async fn request_with_timeout(
+        &self,
+        spec: &RequestSpec,
+        origin: Origin,
+        timeout: Duration,
+    ) -> Arc<Exchange> {
+        let at = SystemTime::now();
+        let permit = tokio::time::timeout(timeout, self.permits.acquire()).await;
+        let (request, outcome, response, latency, status) = match permit {
+            Err(_) => (describe_request(spec), Outcome::Timeout(timeout), None, None, None),
+            Ok(Err(_)) => unreachable!("the semaphore is never closed"),
+            Ok(Ok(_permit)) => self.send(spec, timeout).await,
+        };
+        let exchange = Arc::new(Exchange {
+            sidecar: self.name.clone(),
+            at,
+            method: spec.method_label(),
+            origin,
+            request: Some(cap_text(request)),
+            response: response.map(cap_text),
+            latency,
+            outcome,
+            status,
+        });
+        self.record(&exchange);
+        exchange
+    }
+
+    async fn send(
+        &self,
+        spec: &RequestSpec,
+        timeout: Duration,
+    ) -> (String, Outcome, Option<String>, Option<Duration>, Option<u16>) {
+        match (spec, &self.http) {
+            (RequestSpec::Http { method, path, body }, Some(http)) => {
+                let call = http.send(method, path, body.as_ref(), timeout).await;
+                (describe_request(spec), call.outcome, call.response, call.latency, call.status)
+            }
+            (RequestSpec::Http { .. }, None) | (_, Some(_)) => (
+                describe_request(spec),
+                Outcome::Transport("request does not match the sidecar's protocol".into()),
+                None,
+                None,
+                None,
+            ),
+            (RequestSpec::Rpc { method, params }, None) => {
+                let Some(conn) = self.current() else {
+                    return (describe_request(spec), not_connected(), None, None, None);
+                };
+                let call = conn.call(|id| rpc_message(Some(id), method, params.as_ref()), timeout).await;
+                (call.request, call.outcome, call.response, call.latency, None)
+            }
+            (RequestSpec::Line { value }, None) => {
+                let Some(conn) = self.current() else {
+                    return (describe_request(spec), not_connected(), None, None, None);
+                };
+                let call = conn.call(|_| value.clone(), timeout).await;
+                (call.request, call.outcome, call.response, call.latency, None)
+            }
+        }
+    }
+
+    /// A JSON-RPC notification (no reply), as handshakes send.
+    pub async fn notify(&self, method: &str, params: Option<&Value>) -> Result<(), Outcome> {
+        let conn = self.current().ok_or_else(not_connected)?;
+        conn.send_only(&rpc_message(None, method, params)).await
+    }
+
+    fn record(&self, exchange: &Arc<Exchange>) {
+        self.metrics().record(exchange, Instant::now());
+        let _ = self.exchanges.send(exchange.clone());
+        self.changed.notify_one();
+    }
+
+    fn record_unsolicited(&self, method: String, text: &[u8], outcome: Outcome) {
+        let exchange = Arc::new(Exchange {
+            sidecar: self.name.clone(),
+            at: SystemTime::now(),
+            method,
+            origin: Origin::Sidecar,
+            request: None,
+            response: Some(cap_text(String::from_utf8_lossy(text).into_owned())),
+            latency: None,
+            outcome,
+            status: None,
+        });
+        self.metrics().record_unsolicited(&exchange);
+        let _ = self.exchanges.send(exchange);
+        self.changed.notify_one();
+    }
+
+    /// A frame from the sidecar; returns whether it was protocol (else it is log text).
+    pub fn on_frame(&self, bytes: &[u8], at: Instant) -> bool {
+        let Some(conn) = self.current() else { return false };
+        match conn.route(bytes, at) {
+            Routed::Delivered => true,
+            Routed::NotProtocol => false,
+            Routed::Late => {
+                self.metrics().late += 1;
+                true
+            }
+            Routed::UnknownId(id) => {
+                self.record_unsolicited(
+                    "(reply)".into(),
+                    bytes,
+                    Outcome::Malformed(format!("reply with unknown id {id}")),
+                );
+                true
+            }
+            Routed::Malformed(why) => {
+                self.record_unsolicited("(frame)".into(), bytes, Outcome::Malformed(why));
+                // Keep the text in the log too: nothing is lost.
+                false
+            }
+            Routed::Incoming { method, request_id } => {
+                if let Some(id) = request_id {
+                    // Answer so the sidecar is not left waiting on us.
+                    let answer = json!({"jsonrpc": "2.0", "id": id, "error": {"code": -32601, "message": "sidetop does not handle requests"}});
+                    tokio::spawn(async move {
+                        let _ = conn.send_only(&answer).await;
+                    });
+                }
+                self.record_unsolicited(method, bytes, Outcome::Ok);
+                true
+            }
+        }
+    }
+
+    /// A Content-Length frame was announced larger than sidetop accepts.
+    pub fn on_oversize(&self, len: usize) {
+        self.record_unsolicited(
+            "(frame)".into(),
+            b"",
+            Outcome::Malformed(format!("frame of {len} bytes exceeds the {} byte cap", framing::MAX_FRAME)),
+        );
+    }
+}
+
+fn not_connected() -> Outcome {
+    Outcome::Transport("not connected".into())
+}

@@ -1,0 +1,289 @@
+//! One live connection to a JSON-RPC or json-lines sidecar (its stdio, or a socket):
+//! writes requests in order, matches replies (by id, or in order for json-lines), times
+//! requests out, and never lets a late reply land on another request.
+
+use super::protocol::{Incoming, Outcome, classify, encode};
+use crate::config::ipc::Framing;
+use crate::supervisor::stdin::StdinWriter;
+use bytes::Bytes;
+use serde_json::Value;
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+use tokio::sync::oneshot;
+
+/// Timed-out ids remembered so their late replies are recognised.
+const LATE_MEMORY: usize = 4096;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    JsonRpc,
+    JsonLines,
+}
+
+#[derive(Debug)]
+pub struct Reply {
+    pub text: String,
+    pub at: Instant,
+    pub outcome: Outcome,
+}
+
+/// How an incoming frame was handled, for the caller's metrics and log routing.
+#[derive(Debug, PartialEq)]
+pub enum Routed {
+    Delivered,
+    Late,
+    UnknownId(String),
+    /// A notification, or a request (with its id) from the sidecar.
+    Incoming {
+        method: String,
+        request_id: Option<Value>,
+    },
+    /// Looked like protocol but was not valid; the text still belongs in the log.
+    Malformed(String),
+    /// Not a protocol frame (a stray print): the log's.
+    NotProtocol,
+}
+
+#[derive(Default)]
+struct Pending {
+    by_id: HashMap<u64, oneshot::Sender<Reply>>,
+    /// json-lines: replies come in request order; `None` marks a request that timed out.
+    fifo: VecDeque<(u64, Option<oneshot::Sender<Reply>>)>,
+    timed_out: VecDeque<u64>,
+    timed_out_set: HashSet<u64>,
+    closed: Option<Outcome>,
+}
+
+pub struct RpcConn {
+    dialect: Dialect,
+    framing: Framing,
+    writer: StdinWriter,
+    pending: Mutex<Pending>,
+    next_id: AtomicU64,
+}
+
+/// The result of one call: what was sent, and how it ended.
+pub struct Call {
+    pub request: String,
+    pub outcome: Outcome,
+    pub response: Option<String>,
+    pub latency: Option<Duration>,
+}
+
+impl RpcConn {
+    pub fn new(dialect: Dialect, framing: Framing, writer: StdinWriter) -> RpcConn {
+        RpcConn {
+            dialect,
+            framing,
+            writer,
+            pending: Mutex::new(Pending::default()),
+            next_id: AtomicU64::new(1),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Pending> {
+        self.pending.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Sends a message without waiting for anything back (a JSON-RPC notification, or
+    /// our answer to a request from the sidecar).
+    pub async fn send_only(&self, message: &Value) -> Result<(), Outcome> {
+        let done = self
+            .writer
+            .submit(Bytes::from(encode(message, self.framing)))
+            .map_err(|e| Outcome::Transport(e.to_string()))?;
+        match done.await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(Outcome::Transport(e.to_string())),
+            Err(_) => Err(Outcome::Transport("connection closed".into())),
+        }
+    }
+
+    /// `make` builds the message given the id (JSON-RPC) or ignores it (json-lines).
+    pub async fn call(&self, make: impl FnOnce(u64) -> Value, timeout: Duration) -> Call {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let message = make(id);
+        let request = message.to_string();
+        let bytes = Bytes::from(encode(&message, self.framing));
+        let (tx, mut rx) = oneshot::channel();
+        let fail = |outcome| Call { request: request.clone(), outcome, response: None, latency: None };
+        let (start, mut written) = {
+            let mut p = self.lock();
+            if let Some(reason) = &p.closed {
+                return fail(reason.clone());
+            }
+            match self.dialect {
+                Dialect::JsonRpc => {
+                    p.by_id.insert(id, tx);
+                }
+                Dialect::JsonLines => p.fifo.push_back((id, Some(tx))),
+            }
+            // Submitted under the lock so the write order is the fifo order.
+            let start = Instant::now();
+            match self.writer.submit(bytes) {
+                Ok(done) => (start, done),
+                Err(e) => {
+                    self.forget(&mut p, id);
+                    return fail(Outcome::Transport(e.to_string()));
+                }
+            }
+        };
+        let deadline = tokio::time::Instant::from_std(start + timeout);
+        let mut write_pending = true;
+        loop {
+            tokio::select! {
+                reply = &mut rx => {
+                    return match reply {
+                        Ok(reply) => Call {
+                            request,
+                            outcome: reply.outcome,
+                            response: Some(reply.text),
+                            latency: Some(reply.at.saturating_duration_since(start)),
+                        },
+                        // Dropped without a reply: the connection closed.
+                        Err(_) => fail(self.lock().closed.clone().unwrap_or(Outcome::Transport("connection closed".into()))),
+                    };
+                }
+                written = &mut written, if write_pending => {
+                    write_pending = false;
+                    let error = match written {
+                        Ok(Ok(())) => continue,
+                        Ok(Err(e)) => e.to_string(),
+                        Err(_) => "connection closed".to_string(),
+                    };
+                    self.forget(&mut self.lock(), id);
+                    return fail(Outcome::Transport(error));
+                }
+                _ = tokio::time::sleep_until(deadline) => {
+                    let mut p = self.lock();
+                    self.forget(&mut p, id);
+                    if self.dialect == Dialect::JsonRpc {
+                        p.timed_out.push_back(id);
+                        p.timed_out_set.insert(id);
+                        if p.timed_out.len() > LATE_MEMORY {
+                            let old = p.timed_out.pop_front().expect("non-empty");
+                            p.timed_out_set.remove(&old);
+                        }
+                    }
+                    drop(p);
+                    // A reply may have raced the timer.
+                    if let Ok(reply) = rx.try_recv() {
+                        return Call { request, outcome: reply.outcome, response: Some(reply.text), latency: Some(reply.at.saturating_duration_since(start)) };
+                    }
+                    return fail(Outcome::Timeout(timeout));
+                }
+            }
+        }
+    }
+
+    /// Stops waiting for `id`: JSON-RPC forgets it; json-lines keeps its place in the
+    /// order (the reply may still come) but nobody receives it.
+    fn forget(&self, p: &mut Pending, id: u64) {
+        match self.dialect {
+            Dialect::JsonRpc => {
+                p.by_id.remove(&id);
+            }
+            Dialect::JsonLines => {
+                if let Some(entry) = p.fifo.iter_mut().find(|(i, _)| *i == id) {
+                    entry.1 = None;
+                }
+                // A sidecar that never answers must not grow this without bound.
+                while p.fifo.len() > LATE_MEMORY && p.fifo.front().is_some_and(|(_, tx)| tx.is_none()) {
+                    p.fifo.pop_front();
+                }
+            }
+        }
+    }
+
+    /// Fails every request in flight with `outcome`, now, and refuses new ones.
+    pub fn close(&self, outcome: Outcome) {
+        let mut guard = self.lock();
+        let p = &mut *guard;
+        p.closed = Some(outcome.clone());
+        let waiters: Vec<_> =
+            p.by_id.drain().map(|(_, tx)| tx).chain(p.fifo.drain(..).filter_map(|(_, tx)| tx)).collect();
+        drop(guard);
+        let at = Instant::now();
+        for tx in waiters {
+            let _ = tx.send(Reply { text: String::new(), at, outcome: outcome.clone() });
+        }
+    }
+
+    pub fn in_flight(&self) -> usize {
+        let p = self.lock();
+        p.by_id.len() + p.fifo.iter().filter(|(_, tx)| tx.is_some()).count()
+    }
+
+    /// Handles one frame (a stdout line, or a Content-Length body).
+    pub fn route(&self, bytes: &[u8], at: Instant) -> Routed {
+        let text = bytes.trim_ascii();
+        if !matches!(text.first(), Some(b'{') | Some(b'[')) {
+            return Routed::NotProtocol;
+        }
+        let parsed: Result<Value, _> = serde_json::from_slice(text);
+        match self.dialect {
+            Dialect::JsonRpc => match parsed {
+                Err(e) => Routed::Malformed(format!("invalid JSON: {e}")),
+                Ok(Value::Array(batch)) => {
+                    let mut last = Routed::NotProtocol;
+                    for item in batch {
+                        last = self.route_rpc(&item, at);
+                    }
+                    last
+                }
+                Ok(msg) => self.route_rpc(&msg, at),
+            },
+            Dialect::JsonLines => {
+                let mut p = self.lock();
+                let Some((_, waiter)) = p.fifo.pop_front() else {
+                    return Routed::NotProtocol;
+                };
+                drop(p);
+                let (outcome, routed) = match &parsed {
+                    Ok(_) => (Outcome::Ok, Routed::Delivered),
+                    Err(e) => (
+                        Outcome::Malformed(format!("invalid JSON: {e}")),
+                        Routed::Malformed(format!("invalid JSON: {e}")),
+                    ),
+                };
+                match waiter {
+                    Some(tx) => {
+                        let _ =
+                            tx.send(Reply { text: String::from_utf8_lossy(text).into_owned(), at, outcome });
+                        routed
+                    }
+                    None => Routed::Late,
+                }
+            }
+        }
+    }
+
+    fn route_rpc(&self, msg: &Value, at: Instant) -> Routed {
+        match classify(msg) {
+            Incoming::Response { id, raw_id, result } => {
+                let mut p = self.lock();
+                let waiter = id.and_then(|id| p.by_id.remove(&id));
+                let late = id.is_some_and(|id| p.timed_out_set.contains(&id));
+                drop(p);
+                match waiter {
+                    Some(tx) => {
+                        let outcome = match result {
+                            Ok(_) => Outcome::Ok,
+                            Err((code, message)) => Outcome::RpcError { code, message },
+                        };
+                        let _ = tx.send(Reply { text: msg.to_string(), at, outcome });
+                        Routed::Delivered
+                    }
+                    None if late => Routed::Late,
+                    None => Routed::UnknownId(raw_id.to_string()),
+                }
+            }
+            Incoming::Notification { method } => Routed::Incoming { method, request_id: None },
+            Incoming::Request { id, method } => Routed::Incoming { method, request_id: Some(id) },
+            Incoming::Invalid(why) => Routed::Malformed(why),
+            Incoming::NotRpc => Routed::NotProtocol,
+        }
+    }
+}

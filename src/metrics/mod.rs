@@ -1,0 +1,4 @@
+//! Measurements: request latency histograms and outcome counts (this module), and the
+//! per-sidecar IPC metrics built from them.
+
+pub mod latency;

@@ -1,0 +1,137 @@
+//! [`SidecarHandle`]: what every front end can see of one sidecar and do to it.
+
+use super::sidecar::{self, Command};
+use super::status::{Event, Status};
+use super::stdin::StdinWriter;
+use crate::config::SidecarConfig;
+use crate::config::ipc::{RequestSpec, RequestTemplate};
+use crate::ipc::Ipc;
+use crate::ipc::protocol::{Exchange, Origin};
+use crate::logs::LogBuffer;
+use bytes::Bytes;
+use nix::sys::signal::Signal;
+use std::collections::VecDeque;
+use std::fmt;
+use std::sync::{Arc, Mutex, MutexGuard};
+use tokio::sync::{mpsc, oneshot, watch};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OpError {
+    UnknownSidecar(String),
+    NotRunning(String),
+    /// The engine task is gone (sidetop is shutting down).
+    EngineGone,
+    NoIpc(String),
+    UnknownTemplate {
+        sidecar: String,
+        template: String,
+        known: Vec<String>,
+    },
+    Io(String),
+}
+
+impl fmt::Display for OpError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            OpError::UnknownSidecar(name) => write!(f, "no sidecar named {name:?}"),
+            OpError::NotRunning(name) => write!(f, "{name} is not running"),
+            OpError::EngineGone => write!(f, "the supervisor is shutting down"),
+            OpError::NoIpc(name) => write!(f, "{name} has no [sidecar.ipc]: sidetop cannot send it requests"),
+            OpError::UnknownTemplate { sidecar, template, known } => {
+                write!(f, "{sidecar} has no request template {template:?}")?;
+                if known.is_empty() {
+                    write!(f, " (it has none)")
+                } else {
+                    write!(f, " (it has: {})", known.join(", "))
+                }
+            }
+            OpError::Io(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl std::error::Error for OpError {}
+
+pub struct SidecarHandle {
+    pub index: usize,
+    pub name: Arc<str>,
+    pub config: SidecarConfig,
+    pub(super) status: watch::Receiver<Status>,
+    pub(super) commands: mpsc::Sender<Command>,
+    pub(super) logs: Arc<Mutex<LogBuffer>>,
+    pub(super) history: Arc<Mutex<VecDeque<Event>>>,
+    pub(super) stdin: Arc<Mutex<Option<StdinWriter>>>,
+    pub(super) ipc: Option<Arc<Ipc>>,
+}
+
+impl SidecarHandle {
+    pub fn status(&self) -> Status {
+        self.status.borrow().clone()
+    }
+
+    /// A receiver that sees every status change (for waiting on a state).
+    pub fn watch(&self) -> watch::Receiver<Status> {
+        self.status.clone()
+    }
+
+    pub fn logs(&self) -> MutexGuard<'_, LogBuffer> {
+        self.logs.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn events(&self) -> Vec<Event> {
+        self.history.lock().unwrap_or_else(|e| e.into_inner()).iter().cloned().collect()
+    }
+
+    /// Its IPC client (metrics, traffic), when it has `[sidecar.ipc]`.
+    pub fn ipc(&self) -> Option<&Arc<Ipc>> {
+        self.ipc.as_ref()
+    }
+
+    async fn command(&self, make: impl FnOnce(sidecar::Reply) -> Command) -> Result<(), OpError> {
+        let (reply, answer) = oneshot::channel();
+        self.commands.send(make(reply)).await.map_err(|_| OpError::EngineGone)?;
+        answer.await.map_err(|_| OpError::EngineGone)?
+    }
+
+    pub async fn start(&self) -> Result<(), OpError> {
+        self.command(Command::Start).await
+    }
+    /// Graceful: stop signal to the process group, SIGKILL after `stop_timeout`.
+    pub async fn stop(&self) -> Result<(), OpError> {
+        self.command(Command::Stop).await
+    }
+    pub async fn restart(&self) -> Result<(), OpError> {
+        self.command(Command::Restart).await
+    }
+    /// SIGKILL to the whole process group, now.
+    pub async fn kill(&self) -> Result<(), OpError> {
+        self.command(Command::Kill).await
+    }
+    /// Any signal, to the sidecar's main process.
+    pub async fn signal(&self, signal: Signal) -> Result<(), OpError> {
+        self.command(|r| Command::Signal(signal, r)).await
+    }
+
+    /// Writes to the sidecar's stdin; waits until written (bounded by a timeout).
+    pub async fn write_stdin(&self, bytes: impl Into<Bytes>) -> Result<(), OpError> {
+        let writer = self.stdin.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        match writer {
+            None => Err(OpError::NotRunning(self.name.to_string())),
+            Some(w) => w.write(bytes.into()).await.map_err(|e| OpError::Io(e.to_string())),
+        }
+    }
+
+    pub fn template(&self, name: &str) -> Result<&RequestTemplate, OpError> {
+        self.config.requests.iter().find(|t| t.name == name).ok_or_else(|| OpError::UnknownTemplate {
+            sidecar: self.name.to_string(),
+            template: name.to_string(),
+            known: self.config.requests.iter().map(|t| t.name.clone()).collect(),
+        })
+    }
+
+    /// Sends one request (recorded like any other) and returns the exchange.
+    pub async fn request(&self, spec: &RequestSpec) -> Result<Arc<Exchange>, OpError> {
+        let ipc = self.ipc.as_ref().ok_or_else(|| OpError::NoIpc(self.name.to_string()))?;
+        Ok(ipc.request(spec, Origin::Operator).await)
+    }
+}

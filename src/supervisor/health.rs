@@ -1,0 +1,203 @@
+//! Per-process readiness and health: the handshake (LSP/MCP `initialize` and friends),
+//! then ready on the first passing check, a `ready_log` match, or at once; unhealthy after
+//! N failures in a row, with an optional restart through the normal restart path.
+
+use super::sidecar::{Command, EventSink};
+use super::status::{EventKind, Status};
+use crate::config::SidecarConfig;
+use crate::config::ipc::{HealthCheck, HealthConfig, RequestSpec, Transport};
+use crate::ipc::Ipc;
+use crate::ipc::protocol::Origin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+use tokio::sync::{Notify, mpsc, watch};
+
+/// How long a socket sidecar may take to accept the first connection.
+const CONNECT_GRACE: Duration = Duration::from_secs(30);
+
+/// Raised by the output reader when a line matches `ready_log` while armed.
+#[derive(Default)]
+pub struct ReadySignal {
+    armed: AtomicBool,
+    notify: Notify,
+}
+
+impl ReadySignal {
+    pub fn arm(&self) {
+        self.armed.store(true, Ordering::Release);
+    }
+    pub fn is_armed(&self) -> bool {
+        self.armed.load(Ordering::Relaxed)
+    }
+    /// Called by the reader on a matching line.
+    pub fn fire(&self) {
+        if self.armed.swap(false, Ordering::AcqRel) {
+            self.notify.notify_one();
+        }
+    }
+}
+
+pub struct HealthTask {
+    pub pid: u32,
+    pub config: SidecarConfig,
+    pub ipc: Option<Arc<Ipc>>,
+    pub status: Arc<watch::Sender<Status>>,
+    pub events: Arc<EventSink>,
+    pub ready_signal: Option<Arc<ReadySignal>>,
+    pub commands: mpsc::WeakSender<Command>,
+}
+
+impl HealthTask {
+    /// Runs for the life of one process; the runner aborts it when the process exits.
+    pub async fn run(self) {
+        if let Some(signal) = &self.ready_signal {
+            signal.arm();
+        }
+        if !self.handshake().await {
+            return;
+        }
+        let health = self.config.health.clone();
+        let check = health.as_ref().and_then(|h| h.check.clone());
+        let signal = self.ready_signal.clone();
+        let ready_by_log = async move {
+            match signal {
+                Some(s) => s.notify.notified().await,
+                None => std::future::pending().await,
+            }
+        };
+        match (check, health) {
+            (Some(check), Some(health)) => {
+                tokio::select! {
+                    _ = self.check_loop(&check, &health) => {}
+                    _ = async { ready_by_log.await; self.mark_ready(); std::future::pending::<()>().await } => {}
+                }
+            }
+            _ if self.ready_signal.is_some() => {
+                ready_by_log.await;
+                self.mark_ready();
+            }
+            _ => self.mark_ready(),
+        }
+    }
+
+    fn mine(&self, s: &Status) -> bool {
+        s.pid == Some(self.pid)
+    }
+
+    fn mark_ready(&self) {
+        if self.status.send_if_modified(|s| {
+            let change = self.mine(s) && !s.ready;
+            s.ready |= change;
+            change
+        }) {
+            self.events.emit(EventKind::Ready);
+        }
+    }
+
+    fn set_unhealthy(&self, unhealthy: bool) -> bool {
+        self.status.send_if_modified(|s| {
+            let change = self.mine(s) && s.unhealthy != unhealthy;
+            if change {
+                s.unhealthy = unhealthy;
+            }
+            change
+        })
+    }
+
+    /// Sends the configured handshake in order; false (with an event) when it fails.
+    async fn handshake(&self) -> bool {
+        let Some(ipc) = &self.ipc else { return true };
+        if ipc.config.transport != Transport::Stdio && !ipc.wait_connected(CONNECT_GRACE).await {
+            self.events.emit(EventKind::HandshakeFailed {
+                error: format!("could not connect within {}s", CONNECT_GRACE.as_secs()),
+            });
+            return false;
+        }
+        if ipc.config.handshake.is_empty() {
+            return true;
+        }
+        ipc.metrics().start_handshake();
+        for step in &ipc.config.handshake {
+            let result = if step.notification {
+                ipc.notify(&step.method, step.params.as_ref()).await.map_err(|o| o.to_string())
+            } else {
+                let spec = RequestSpec::Rpc { method: step.method.clone(), params: step.params.clone() };
+                let exchange = ipc.request(&spec, Origin::Handshake).await;
+                if exchange.outcome.is_ok() { Ok(()) } else { Err(exchange.outcome.to_string()) }
+            };
+            if let Err(error) = result {
+                self.events.emit(EventKind::HandshakeFailed { error: format!("{}: {error}", step.method) });
+                return false;
+            }
+        }
+        self.events.emit(EventKind::HandshakeDone { steps: ipc.config.handshake.len() });
+        true
+    }
+
+    async fn check_loop(&self, check: &HealthCheck, health: &HealthConfig) {
+        tokio::time::sleep(health.grace).await;
+        let mut failures = 0u32;
+        loop {
+            match self.check_once(check, health.timeout).await {
+                Ok(()) => {
+                    failures = 0;
+                    if self.set_unhealthy(false) {
+                        self.events.emit(EventKind::Healthy);
+                    }
+                    self.mark_ready();
+                }
+                Err(reason) => {
+                    failures += 1;
+                    self.events.emit(EventKind::HealthFailed {
+                        failures,
+                        threshold: health.failures,
+                        reason,
+                    });
+                    if failures >= health.failures && self.set_unhealthy(true) {
+                        self.events.emit(EventKind::Unhealthy { failures });
+                        if health.restart_on_unhealthy {
+                            if let Some(commands) = self.commands.upgrade() {
+                                let _ = commands.send(Command::Unhealthy(self.pid)).await;
+                            }
+                            return;
+                        }
+                    }
+                }
+            }
+            tokio::time::sleep(health.interval).await;
+        }
+    }
+
+    async fn check_once(&self, check: &HealthCheck, timeout: Duration) -> Result<(), String> {
+        match check {
+            HealthCheck::Request { spec, status } => {
+                let Some(ipc) = &self.ipc else { return Err("no IPC configured".into()) };
+                let exchange = ipc.request_with_timeout(spec, Origin::Health, timeout).await;
+                match (status, exchange.status) {
+                    (Some(want), Some(got)) if *want == got => Ok(()),
+                    (Some(want), Some(got)) => Err(format!("HTTP {got} (expected {want})")),
+                    _ if exchange.outcome.is_ok() => Ok(()),
+                    _ => Err(exchange.outcome.to_string()),
+                }
+            }
+            HealthCheck::Exec(argv) => {
+                let mut cmd = tokio::process::Command::new(&argv[0]);
+                cmd.args(&argv[1..])
+                    .current_dir(&self.config.cwd)
+                    .envs(self.config.env.iter().map(|(k, v)| (k, v)))
+                    .stdin(std::process::Stdio::null())
+                    .stdout(std::process::Stdio::null())
+                    .stderr(std::process::Stdio::null())
+                    .kill_on_drop(true);
+                let mut child = cmd.spawn().map_err(|e| format!("{}: {e}", argv[0]))?;
+                match tokio::time::timeout(timeout, child.wait()).await {
+                    Ok(Ok(status)) if status.success() => Ok(()),
+                    Ok(Ok(status)) => Err(super::exit::ExitInfo::from_status(status).to_string()),
+                    Ok(Err(e)) => Err(e.to_string()),
+                    Err(_) => Err(format!("timeout after {}", super::status::short_duration(timeout))),
+                }
+            }
+        }
+    }
+}

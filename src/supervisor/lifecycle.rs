@@ -1,0 +1,184 @@
+//! What the runner does to its process: spawn it (with output readers, IPC and the health
+//! checker), handle its exit (cleanup, restart policy), stop it gracefully, kill it.
+
+use super::exit::ExitInfo;
+use super::health::HealthTask;
+use super::output;
+use super::policy::{Decision, wants_restart};
+use super::sidecar::{AfterExit, Phase, Runner, Running};
+use super::spawn::{self, signal_group};
+use super::status::{EventKind, State};
+use super::stdin::StdinWriter;
+use crate::logs::Stream;
+use nix::sys::signal::Signal;
+use std::time::{Duration, Instant};
+
+impl Runner {
+    pub(super) fn spawn_now(&mut self) -> Phase {
+        let first_start = {
+            let s = self.status.borrow();
+            s.started_at.is_none() && s.last_exit.is_none()
+        };
+        self.set(|s| {
+            s.state = State::Starting;
+            s.next_start = None;
+        });
+        let spawned = match spawn::spawn(&self.config) {
+            Ok(spawned) => spawned,
+            Err(e) => {
+                let error = e.to_string();
+                self.set(|s| {
+                    s.state = State::Failed;
+                    s.pid = None;
+                    s.error = Some(error.clone());
+                });
+                self.events.emit(EventKind::SpawnFailed { error });
+                return Phase::Idle;
+            }
+        };
+        let pid = spawned.pid;
+        if let Some(reaper) = &self.reaper {
+            reaper.watch(pid);
+        }
+        let stdin = StdinWriter::start(spawned.stdin);
+        if let Some(ipc) = &self.ipc {
+            ipc.attach(&stdin);
+        }
+        tokio::spawn(output::pump(spawned.stdout, Stream::Stdout, self.output.clone()));
+        tokio::spawn(output::pump(spawned.stderr, Stream::Stderr, self.output.clone()));
+        *self.stdin.lock().unwrap_or_else(|e| e.into_inner()) = Some(stdin);
+        let started = Instant::now();
+        self.set(|s| {
+            s.state = State::Running;
+            s.pid = Some(pid);
+            s.started_at = Some(started);
+            s.error = None;
+            s.ready = false;
+            s.unhealthy = false;
+            if !first_start {
+                s.restarts += 1;
+            }
+        });
+        self.events.emit(EventKind::Started { pid });
+        let health = tokio::spawn(
+            HealthTask {
+                pid,
+                config: self.config.clone(),
+                ipc: self.ipc.clone(),
+                status: self.status.clone(),
+                events: self.events.clone(),
+                ready_signal: self.ready_signal.clone(),
+                commands: self.self_commands.clone(),
+            }
+            .run(),
+        );
+        Phase::Running(Running { child: spawned.child, pid, started, health })
+    }
+
+    pub(super) fn on_exit(
+        &mut self,
+        mut run: Running,
+        status: std::io::Result<std::process::ExitStatus>,
+        then: Option<AfterExit>,
+    ) -> Phase {
+        let exit = match status {
+            Ok(status) => ExitInfo::from_status(status),
+            Err(e) => {
+                tracing::error!("waiting for {} (pid {}): {e}", self.events.name, run.pid);
+                let _ = run.child.start_kill();
+                ExitInfo::Code(-1)
+            }
+        };
+        // Whatever the leader left behind in its group goes with it: no orphans.
+        if spawn::group_alive(run.pid) {
+            let _ = signal_group(run.pid, Signal::SIGKILL);
+        }
+        if let Some(reaper) = &self.reaper {
+            reaper.forget(run.pid);
+        }
+        *self.stdin.lock().unwrap_or_else(|e| e.into_inner()) = None;
+        run.health.abort();
+        if let Some(ipc) = &self.ipc {
+            ipc.detach(&format!("sidecar exited ({exit}) with the request in flight"));
+        }
+        let uptime = run.started.elapsed();
+        self.set(|s| {
+            s.pid = None;
+            s.last_exit = Some(exit);
+            s.ready = false;
+            s.unhealthy = false;
+        });
+        self.events.emit(EventKind::Exited { exit, uptime });
+
+        match then {
+            Some(AfterExit::Restart) => self.begin_start(),
+            Some(AfterExit::Stop) | Some(AfterExit::Kill) => {
+                self.set(|s| s.state = State::Stopped);
+                self.events.emit(EventKind::Stopped);
+                Phase::Idle
+            }
+            Some(AfterExit::Unhealthy) => self.schedule_restart(uptime),
+            None if wants_restart(self.config.restart, &exit) => self.schedule_restart(uptime),
+            None => {
+                self.set(|s| s.state = State::Exited);
+                Phase::Idle
+            }
+        }
+    }
+
+    /// After a crash: backoff, or give up when exits come too fast.
+    fn schedule_restart(&mut self, uptime: Duration) -> Phase {
+        let restart = self.status.borrow().restarts + 1;
+        match self.tracker.on_exit(Instant::now(), uptime) {
+            Decision::RestartIn(delay) if delay.is_zero() => {
+                self.events.emit(EventKind::Restarting { delay, restart });
+                self.begin_start()
+            }
+            Decision::RestartIn(delay) => {
+                let at = Instant::now() + delay;
+                self.set(|s| {
+                    s.state = State::Backoff;
+                    s.next_start = Some(at);
+                });
+                self.events.emit(EventKind::Restarting { delay, restart });
+                Phase::Backoff(at)
+            }
+            Decision::GiveUp { exits, window } => {
+                self.set(|s| s.state = State::CrashLoop);
+                self.events.emit(EventKind::CrashLoop { exits, window });
+                Phase::Idle
+            }
+        }
+    }
+
+    /// Stop signal to the whole group, then SIGKILL when the grace period runs out.
+    pub(super) fn begin_stop(&mut self, run: Running, then: AfterExit) -> Phase {
+        let (signal, timeout) = (self.config.stop_signal, self.config.stop_timeout);
+        if let Err(e) = signal_group(run.pid, signal) {
+            tracing::warn!("{}: sending {signal}: {e}", self.events.name);
+        }
+        // A stopped (SIGSTOP) group would hold the signal pending until SIGKILL.
+        let _ = signal_group(run.pid, Signal::SIGCONT);
+        self.set(|s| s.state = State::Stopping);
+        self.events.emit(EventKind::Stopping { signal, timeout });
+        Phase::Stopping { run, deadline: Some(Instant::now() + timeout), then }
+    }
+
+    pub(super) fn kill_group(&self, run: &Running) {
+        if let Err(e) = signal_group(run.pid, Signal::SIGKILL) {
+            tracing::warn!("{}: SIGKILL to group {}: {e}", self.events.name, run.pid);
+        }
+    }
+
+    /// The supervisor is gone: leave nothing running.
+    pub(super) async fn abandon(&mut self, phase: Phase) {
+        if let Phase::Running(mut run) | Phase::Stopping { mut run, .. } = phase {
+            self.kill_group(&run);
+            run.health.abort();
+            let _ = run.child.wait().await;
+            if let Some(reaper) = &self.reaper {
+                reaper.forget(run.pid);
+            }
+        }
+    }
+}
