@@ -12,7 +12,7 @@ use std::path::PathBuf;
 )]
 pub struct Cli {
     /// Config file.
-    #[arg(long, short = 'c', global = true, default_value = DEFAULT_CONFIG_PATH)]
+    #[arg(long, global = true, default_value = DEFAULT_CONFIG_PATH)]
     pub config: PathBuf,
 
     /// No dashboard: print every output line and lifecycle event to stdout.
@@ -35,4 +35,56 @@ pub struct Cli {
 pub enum Command {
     /// Validate the config and list the sidecars it would start.
     Check,
+    /// Start one sidecar (and what it depends on), wait until it is ready, send it
+    /// requests, print the reply (one request) or a summary (many), stop it.
+    Request(RequestArgs),
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct RequestArgs {
+    /// The sidecar to talk to.
+    pub sidecar: String,
+    /// A `[[sidecar.request]]` template by name (default: the first one).
+    #[arg(long, short = 't', conflicts_with_all = ["method", "params", "value", "path", "body"])]
+    pub template: Option<String>,
+    /// JSON-RPC method, or HTTP method (with --path).
+    #[arg(long, short = 'm')]
+    pub method: Option<String>,
+    /// JSON-RPC params, as JSON.
+    #[arg(long, short = 'p')]
+    pub params: Option<String>,
+    /// The json-lines value to send, as JSON.
+    #[arg(long)]
+    pub value: Option<String>,
+    /// HTTP path, like /price.
+    #[arg(long)]
+    pub path: Option<String>,
+    /// HTTP body, as JSON.
+    #[arg(long)]
+    pub body: Option<String>,
+    /// How many requests.
+    #[arg(short = 'n', long = "requests", default_value_t = 1)]
+    pub requests: u64,
+    /// How many at once.
+    #[arg(short = 'c', long, default_value_t = 1)]
+    pub concurrency: usize,
+    /// Keep sending for this long instead (like "10s").
+    #[arg(long, value_parser = parse_duration)]
+    pub duration: Option<std::time::Duration>,
+    /// How long to wait for the sidecar to become ready.
+    #[arg(long, default_value = "30s", value_parser = parse_duration)]
+    pub ready_timeout: std::time::Duration,
+}
+
+fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    s.parse::<crate::config::values::DurationValue>().map(|d| d.0)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_cli_definition_is_consistent() {
+        use clap::CommandFactory;
+        super::Cli::command().debug_assert();
+    }
 }

@@ -4,10 +4,12 @@
 //! gracefully on SIGINT/SIGTERM/SIGHUP.
 
 use crate::config::Config;
+use crate::ipc::protocol::{Exchange, Origin};
 use crate::logs::{LogLine, Stream};
 use crate::sanitize::sanitize_into;
 use crate::supervisor::{EVENT_BACKLOG, Event, LineBatch, Options, Supervisor};
 use std::io::{self, Write};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::{broadcast, mpsc};
@@ -15,6 +17,17 @@ use tokio::sync::{broadcast, mpsc};
 enum Printable {
     Lines(LineBatch),
     Event(Event),
+    Exchange(Arc<Exchange>),
+}
+
+/// Exchanges worth a line: those sidetop made (not health checks: their state changes
+/// are events), and anything wrong that the sidecar sent on its own.
+fn worth_printing(exchange: &Exchange) -> bool {
+    match exchange.origin {
+        Origin::Health => false,
+        Origin::Sidecar => !exchange.outcome.is_ok(),
+        Origin::Operator | Origin::Load | Origin::Handshake => true,
+    }
 }
 
 pub struct HeadlessOptions {
@@ -25,9 +38,15 @@ pub struct HeadlessOptions {
 pub async fn run(config: &Config, options: HeadlessOptions) -> io::Result<()> {
     let (lines_tx, mut lines_rx) = mpsc::channel::<LineBatch>(8);
     let (events_tx, mut events) = broadcast::channel(EVENT_BACKLOG);
+    let (exchanges_tx, mut exchanges) = broadcast::channel(EVENT_BACKLOG);
     let supervisor = Supervisor::start(
         config,
-        Options { lines: Some(lines_tx), events: Some(events_tx), ..Options::default() },
+        Options {
+            lines: Some(lines_tx),
+            events: Some(events_tx),
+            exchanges: Some(exchanges_tx),
+            ..Options::default()
+        },
     )?;
 
     let names: Vec<String> = config.sidecars.iter().map(|s| s.name.clone()).collect();
@@ -37,8 +56,8 @@ pub async fn run(config: &Config, options: HeadlessOptions) -> io::Result<()> {
 
     // One ordered stream for the printer: lines and events as they come.
     let forwarder = tokio::spawn(async move {
-        let (mut lines_open, mut events_open) = (true, true);
-        while lines_open || events_open {
+        let (mut lines_open, mut events_open, mut exchanges_open) = (true, true, true);
+        while lines_open || events_open || exchanges_open {
             let item = tokio::select! {
                 batch = lines_rx.recv(), if lines_open => match batch {
                     Some(b) => Printable::Lines(b),
@@ -48,6 +67,11 @@ pub async fn run(config: &Config, options: HeadlessOptions) -> io::Result<()> {
                     Ok(e) => Printable::Event(e),
                     Err(broadcast::error::RecvError::Lagged(_)) => continue,
                     Err(broadcast::error::RecvError::Closed) => { events_open = false; continue; }
+                },
+                exchange = exchanges.recv(), if exchanges_open => match exchange {
+                    Ok(e) if worth_printing(&e) => Printable::Exchange(e),
+                    Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                    Err(broadcast::error::RecvError::Closed) => { exchanges_open = false; continue; }
                 },
             };
             if print_tx.send(item).await.is_err() {
@@ -103,6 +127,15 @@ fn print_loop(mut rx: mpsc::Receiver<Printable>, names: Vec<String>) {
                 buf.extend_from_slice(stamp.get(event.at).as_bytes());
                 buf.push(b' ');
                 buf.extend_from_slice(event.to_string().as_bytes());
+                buf.push(b'\n');
+            }
+            Printable::Exchange(exchange) => {
+                let name = names.iter().position(|n| **n == *exchange.sidecar).map_or("?", |i| &padded[i]);
+                buf.extend_from_slice(stamp.get(exchange.at).as_bytes());
+                buf.push(b' ');
+                buf.extend_from_slice(name.as_bytes());
+                buf.extend_from_slice(b"  ");
+                sanitize_into(exchange.summary().as_bytes(), &mut buf);
                 buf.push(b'\n');
             }
         }

@@ -10,5 +10,6 @@ pub mod ipc;
 pub mod logging;
 pub mod logs;
 pub mod metrics;
+pub mod request_cli;
 pub mod sanitize;
 pub mod supervisor;

@@ -20,6 +20,15 @@ fn main() -> ExitCode {
         print!("{}", sidetop::check::listing(&config));
         return ExitCode::SUCCESS;
     }
+    // `request` checks its arguments before anything is started.
+    if let Some(Command::Request(args)) = &cli.command {
+        if let Some(sidecar) = config.sidecar(&args.sidecar) {
+            if let Err(e) = sidetop::request_cli::build_spec(sidecar, args) {
+                eprintln!("error: {e}");
+                return ExitCode::from(sidetop::request_cli::EXIT_USAGE);
+            }
+        }
+    }
 
     let log_dir = sidetop::logging::log_dir(cli.log_dir.as_deref());
     let _log_guard = match sidetop::logging::init(&log_dir) {
@@ -38,6 +47,9 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    if let Some(Command::Request(args)) = &cli.command {
+        return runtime.block_on(sidetop::request_cli::run(&config, args));
+    }
     // Until the dashboard lands, every front end is headless.
     let options = HeadlessOptions { exit_when_done: cli.exit_when_done };
     match runtime.block_on(headless::run(&config, options)) {
