@@ -37,7 +37,7 @@ pub enum Command {
     Check,
     /// Start one sidecar (and what it depends on), wait until it is ready, send it
     /// requests, print the reply (one request) or a summary (many), stop it.
-    Request(RequestArgs),
+    Request(Box<RequestArgs>),
 }
 
 #[derive(Debug, Clone, clap::Args)]

@@ -21,13 +21,12 @@ fn main() -> ExitCode {
         return ExitCode::SUCCESS;
     }
     // `request` checks its arguments before anything is started.
-    if let Some(Command::Request(args)) = &cli.command {
-        if let Some(sidecar) = config.sidecar(&args.sidecar) {
-            if let Err(e) = sidetop::request_cli::build_spec(sidecar, args) {
-                eprintln!("error: {e}");
-                return ExitCode::from(sidetop::request_cli::EXIT_USAGE);
-            }
-        }
+    if let Some(Command::Request(args)) = &cli.command
+        && let Some(sidecar) = config.sidecar(&args.sidecar)
+        && let Err(e) = sidetop::request_cli::build_spec(sidecar, args)
+    {
+        eprintln!("error: {e}");
+        return ExitCode::from(sidetop::request_cli::EXIT_USAGE);
     }
 
     let log_dir = sidetop::logging::log_dir(cli.log_dir.as_deref());

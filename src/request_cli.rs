@@ -70,10 +70,10 @@ pub fn build_spec(sidecar: &SidecarConfig, args: &RequestArgs) -> Result<Request
             )?;
             let method = args.method.clone().ok_or("a JSON-RPC request needs --method")?;
             let params = json("--params", &args.params)?;
-            if let Some(p) = &params {
-                if !matches!(p, Value::Object(_) | Value::Array(_)) {
-                    return Err(format!("--params must be a JSON object or array, not {p}"));
-                }
+            if let Some(p) = &params
+                && !matches!(p, Value::Object(_) | Value::Array(_))
+            {
+                return Err(format!("--params must be a JSON object or array, not {p}"));
             }
             Ok(RequestSpec::Rpc { method, params })
         }
@@ -110,10 +110,10 @@ fn needed(config: &Config, name: &str) -> BTreeSet<String> {
     let mut out = BTreeSet::new();
     let mut todo = vec![name.to_string()];
     while let Some(n) = todo.pop() {
-        if out.insert(n.clone()) {
-            if let Some(s) = config.sidecar(&n) {
-                todo.extend(s.depends_on.iter().cloned());
-            }
+        if out.insert(n.clone())
+            && let Some(s) = config.sidecar(&n)
+        {
+            todo.extend(s.depends_on.iter().cloned());
         }
     }
     out

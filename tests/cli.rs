@@ -292,3 +292,131 @@ fn exit_when_done_returns_after_the_last_sidecar_settles() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("once  | done") && text.contains("once: exited: exit code 0"), "{text}");
 }
+
+const REQUEST_CONFIG: &str = r#"
+[[sidecar]]
+name = "echo"
+command = ["python3", "-u", "{sidecars}/jsonrpc_echo.py"]
+depends_on = ["helper"]
+[sidecar.ipc]
+protocol = "jsonrpc"
+[[sidecar.request]]
+name = "hello"
+method = "echo"
+params = { hello = "world" }
+[[sidecar.request]]
+name = "fail"
+method = "fail"
+
+[[sidecar]]
+name = "helper"
+command = ["sleep", "30"]
+
+[[sidecar]]
+name = "unrelated"
+command = ["sh", "-c", "echo UNRELATED-STARTED; exec sleep 30"]
+
+[[sidecar]]
+name = "plain"
+command = ["sleep", "30"]
+autostart = false
+"#;
+
+fn request(args: &[&str], marker: &str) -> (std::process::Output, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_config(dir.path(), REQUEST_CONFIG, marker);
+    let mut full = vec!["request"];
+    full.extend(args);
+    full.extend(["--config", path.to_str().unwrap(), "--log-dir", dir.path().to_str().unwrap()]);
+    (sidetop(&full).output().unwrap(), dir)
+}
+
+#[test]
+fn request_prints_the_reply_and_exits_0() {
+    let m = marker();
+    let (out, _dir) = request(&["echo"], &m);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let reply: serde_json::Value = serde_json::from_str(&stdout).expect("pretty JSON on stdout");
+    assert_eq!(reply["result"], serde_json::json!({"hello": "world"}));
+    assert!(stdout.contains("\n  \"result\": {\n    \"hello\": \"world\"\n  }"), "pretty-printed: {stdout}");
+    assert!(stderr.contains("echo -> echo ") && stderr.trim_end().ends_with(" ok"), "{stderr}");
+    assert!(marked_pids(&m).is_empty(), "everything stopped afterwards");
+
+    let (out, _dir) = request(&["echo", "--method", "sleep", "--params", r#"{"ms": 1, "tag": "t"}"#], &m);
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("\"tag\": \"t\""));
+}
+
+#[test]
+fn request_exits_1_when_the_sidecar_answers_with_an_error() {
+    let m = marker();
+    let (out, _dir) = request(&["echo", "--template", "fail"], &m);
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("\"message\": \"requested failure\""), "{stdout}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("error -32000: requested failure"));
+}
+
+#[test]
+fn request_load_prints_a_summary() {
+    let m = marker();
+    let (out, _dir) = request(&["echo", "--method", "ping", "-n", "300", "-c", "8"], &m);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.starts_with("300 requests in "), "{text}");
+    assert!(
+        text.contains("outcomes: 300 ok") && text.contains("latency: p50 ") && text.contains(" | #"),
+        "{text}"
+    );
+}
+
+#[test]
+fn request_starts_only_the_sidecar_and_its_dependencies() {
+    let m = marker();
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_config(dir.path(), REQUEST_CONFIG, &m);
+    let mut child =
+        sidetop(&["request", "echo", "--method", "sleep", "--params", r#"{"ms": 1500}"#, "--config"])
+            .arg(&path)
+            .arg("--log-dir")
+            .arg(dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+    std::thread::sleep(Duration::from_millis(1000));
+    let cmdlines: Vec<String> = marked_pids(&m)
+        .iter()
+        .filter_map(|p| std::fs::read(format!("/proc/{p}/cmdline")).ok())
+        .map(|c| String::from_utf8_lossy(&c).replace('\0', " "))
+        .collect();
+    assert!(cmdlines.iter().any(|c| c.contains("jsonrpc_echo.py")), "{cmdlines:?}");
+    assert!(cmdlines.iter().any(|c| c.trim() == "sleep 30"), "the dependency runs: {cmdlines:?}");
+    assert!(!cmdlines.iter().any(|c| c.contains("UNRELATED")), "{cmdlines:?}");
+    assert!(child.wait().unwrap().success());
+}
+
+#[test]
+fn request_refuses_bad_arguments_with_exit_2_and_starts_nothing() {
+    let m = marker();
+    let cases: &[(&[&str], &str)] = &[
+        (
+            &["echo", "--method", "echo", "--params", "{not json"],
+            "invalid JSON in --params: key must be a string at line 1 column 2",
+        ),
+        (&["echo", "--method", "echo", "--params", "42"], "--params must be a JSON object or array"),
+        (&["echo", "--template", "nope"], "echo has no request template \"nope\" (templates: hello, fail)"),
+        (&["echo", "--value", "{}"], "--value does not apply: this sidecar speaks JSON-RPC"),
+        (&["plain"], "plain has no [sidecar.ipc]"),
+        (&["ghost"], "no sidecar named \"ghost\""),
+    ];
+    for (args, message) in cases {
+        let (out, _dir) = request(args, &m);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains(message), "{args:?}: expected {message:?} in {stderr}");
+        assert!(marked_pids(&m).is_empty());
+    }
+}

@@ -115,3 +115,46 @@ fn unreadable_file_names_the_file() {
     let e = Config::load(Path::new("/nonexistent/sidetop.toml")).unwrap_err();
     assert!(e.to_string().starts_with("/nonexistent/sidetop.toml: cannot read config"), "{e}");
 }
+
+const SIDECAR: &str = "[[sidecar]]\nname = \"a\"\ncommand = [\"x\"]\n";
+
+#[test]
+fn ipc_tables_load() {
+    let c = ok(&format!(
+        "{SIDECAR}[sidecar.ipc]\nprotocol = \"jsonrpc\"\nframing = \"content-length\"\ntimeout = \"1s\"\n\
+         handshake = [{{ method = \"initialize\", params = {{}} }}, {{ method = \"initialized\", notification = true }}]\n\
+         [sidecar.health]\nmethod = \"ping\"\ninterval = \"2s\"\n\
+         [[sidecar.request]]\nname = \"p\"\nmethod = \"ping\"\n[[sidecar.request]]\nmethod = \"echo\"\nparams = [1]\n"
+    ));
+    let s = &c.sidecars[0];
+    let ipc = s.ipc.as_ref().unwrap();
+    assert_eq!(
+        (ipc.framing, ipc.timeout, ipc.handshake.len()),
+        (ipc::Framing::ContentLength, Duration::from_secs(1), 2)
+    );
+    assert!(ipc.handshake[1].notification);
+    assert_eq!(s.requests.iter().map(|r| r.name.as_str()).collect::<Vec<_>>(), ["p", "echo"]);
+    assert_eq!(s.health.as_ref().unwrap().interval, Duration::from_secs(2));
+}
+
+#[test]
+fn ipc_mistakes_point_at_the_key() {
+    let e = err(&format!("{SIDECAR}[sidecar.ipc]\nprotocol = \"grpc\"\n"));
+    assert_eq!((e.line, e.key.as_str()), (5, "sidecar[0].ipc.protocol"), "{e}");
+    let e = err(&format!("{SIDECAR}[sidecar.ipc]\nprotocol = \"http\"\n"));
+    assert!(e.message.contains("needs `url`"), "{e}");
+    let e = err(&format!("{SIDECAR}[sidecar.ipc]\nprotocol = \"jsonrpc\"\ntransport = \"tcp\"\n"));
+    assert!(e.message.contains("needs `address`"), "{e}");
+    let e = err(&format!(
+        "{SIDECAR}[sidecar.ipc]\nprotocol = \"json-lines\"\n[[sidecar.request]]\nmethod = \"x\"\n"
+    ));
+    assert_eq!((e.line, e.key.as_str()), (7, "sidecar[0].request[0].method"), "{e}");
+    let e = err(&format!("{SIDECAR}[[sidecar.request]]\nmethod = \"x\"\n"));
+    assert!(e.message.contains("need a [sidecar.ipc]"), "{e}");
+    let e = err(&format!("{SIDECAR}[sidecar.health]\nready_log = \"(unclosed\"\n"));
+    assert_eq!((e.line, e.key.as_str()), (5, "sidecar[0].health.ready_log"), "{e}");
+    let e = err(&format!(
+        "{SIDECAR}[sidecar.ipc]\nprotocol = \"jsonrpc\"\n[sidecar.health]\nmethod = \"ping\"\nparams = 3\n"
+    ));
+    assert_eq!(e.key, "sidecar[0].health.params", "{e}");
+}

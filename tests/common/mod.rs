@@ -103,3 +103,20 @@ pub async fn wait_status(
 pub fn log_texts(handle: &SidecarHandle) -> Vec<String> {
     handle.logs().iter().map(|l| l.text_lossy().into_owned()).collect()
 }
+
+/// A TCP port on 127.0.0.1 that was free a moment ago.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// Waits until the sidecar is running and ready.
+pub async fn wait_ready(handle: &SidecarHandle) -> Status {
+    wait_status(handle, Duration::from_secs(20), |s| {
+        s.state == sidetop::supervisor::State::Running && s.ready
+    })
+    .await
+}
+
+pub fn event_texts(handle: &SidecarHandle) -> Vec<String> {
+    handle.events().iter().map(|e| e.kind.to_string()).collect()
+}
