@@ -85,15 +85,14 @@ pub async fn run(config: &Config, options: HeadlessOptions) -> io::Result<()> {
     let mut sighup = signal(SignalKind::hangup())?;
     let changed = supervisor.changed();
     loop {
+        if options.exit_when_done && supervisor.all_settled() {
+            break;
+        }
         tokio::select! {
             _ = sigint.recv() => break,
             _ = sigterm.recv() => break,
             _ = sighup.recv() => break,
-            _ = changed.notified(), if options.exit_when_done => {
-                if supervisor.all_settled() {
-                    break;
-                }
-            }
+            _ = changed.notified(), if options.exit_when_done => {}
         }
     }
     supervisor.shutdown().await;

@@ -32,6 +32,8 @@ pub fn sanitize_into(line: &[u8], out: &mut Vec<u8>) {
         return;
     }
     let mut st = St::Ground;
+    // A colour left on at the end of the line would bleed into whatever is printed next.
+    let mut colour_open = false;
     let mut csi = String::new();
     let mut csi_ok = true;
     let mut buf = [0u8; 4];
@@ -87,6 +89,7 @@ pub fn sanitize_into(line: &[u8], out: &mut Vec<u8>) {
                             out.extend_from_slice(b"\x1b[");
                             out.extend_from_slice(csi.as_bytes());
                             out.push(b'm');
+                            colour_open = !(csi.is_empty() || csi == "0");
                         }
                         St::Ground
                     }
@@ -114,6 +117,9 @@ pub fn sanitize_into(line: &[u8], out: &mut Vec<u8>) {
             };
         }
     }
+    if colour_open {
+        out.extend_from_slice(b"\x1b[0m");
+    }
 }
 
 pub fn sanitize(line: &[u8]) -> String {
@@ -131,6 +137,7 @@ mod tests {
         assert_eq!(sanitize(b"hello\tworld"), "hello\tworld");
         assert_eq!(sanitize(b"\x1b[31mred\x1b[0m"), "\x1b[31mred\x1b[0m");
         assert_eq!(sanitize(b"\x1b[38;5;208morange\x1b[m"), "\x1b[38;5;208morange\x1b[m");
+        assert_eq!(sanitize(b"\x1b[8mhidden"), "\x1b[8mhidden\x1b[0m", "colour does not leak past the line");
     }
 
     #[test]

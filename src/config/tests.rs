@@ -158,3 +158,22 @@ fn ipc_mistakes_point_at_the_key() {
     ));
     assert_eq!(e.key, "sidecar[0].health.params", "{e}");
 }
+
+#[test]
+fn bad_defaults_are_reported_as_defaults() {
+    let e = err("[defaults]\nmax_line = 10\n[[sidecar]]\nname = \"a\"\ncommand = [\"x\"]\nmax_line = 1000\n");
+    assert_eq!((e.line, e.key.as_str()), (2, "defaults.max_line"), "{e}");
+    let e = err("[defaults]\ndepends_on = []\n[[sidecar]]\nname = \"a\"\ncommand = [\"x\"]\n");
+    assert_eq!(e.key, "defaults.depends_on", "{e}");
+}
+
+#[test]
+fn strings_the_kernel_refuses_and_shared_log_files() {
+    let e = err("[[sidecar]]\nname = \"a\"\ncommand = [\"x\"]\nenv = { \"A=B\" = \"1\" }\n");
+    assert_eq!(e.key, "sidecar[0].env", "{e}");
+    let e = err("[[sidecar]]\nname = \"a\"\ncommand = [\"x\\u0000y\"]\n");
+    assert!(e.message.contains("NUL"), "{e}");
+    let e = err("[[sidecar]]\nname = \"a\"\ncommand = [\"x\"]\nlog_file = \"l.log\"\n\
+         [[sidecar]]\nname = \"b\"\ncommand = [\"x\"]\nlog_file = \"l.log\"\n");
+    assert_eq!((e.line, e.key.as_str()), (8, "sidecar[1].log_file"), "{e}");
+}

@@ -86,6 +86,23 @@ impl Checker<'_> {
             sidecars.push(sidecar);
         }
         self.check_dependencies(&raw.sidecar, &seen)?;
+        for (i, a) in sidecars.iter().enumerate() {
+            let Some(path) = a.log_file.as_ref().map(|l| &l.path) else { continue };
+            if let Some(b) =
+                sidecars[..i].iter().find(|b| b.log_file.as_ref().is_some_and(|l| &l.path == path))
+            {
+                let span = raw.sidecar[i].get_ref().log_file.as_ref().expect("has one").span();
+                return self.error(
+                    span,
+                    format!("sidecar[{i}].log_file"),
+                    format!(
+                        "{} already writes to {}: two writers would rotate each other's files",
+                        b.name,
+                        path.display()
+                    ),
+                );
+            }
+        }
         Ok(Config { path: self.path.to_path_buf(), sidecars })
     }
 
@@ -94,17 +111,22 @@ impl Checker<'_> {
         let per_sidecar: [(&str, Option<std::ops::Range<usize>>); 7] = [
             ("name", d.name.as_ref().map(|v| v.span())),
             ("command", d.command.as_ref().map(|v| v.span())),
-            ("depends_on", d.depends_on.as_ref().and_then(|v| v.first()).map(|v| v.span())),
+            ("depends_on", d.depends_on.as_ref().map(|_| defaults.span())),
             ("log_file", d.log_file.as_ref().map(|v| v.span())),
             ("ipc", d.ipc.as_ref().map(|v| v.span())),
             ("health", d.health.as_ref().map(|v| v.span())),
-            ("request", d.request.as_ref().and_then(|v| v.first()).map(|v| v.span())),
+            ("request", d.request.as_ref().map(|v| v.first().map_or(defaults.span(), |r| r.span()))),
         ];
         for (key, span) in per_sidecar {
             if let Some(span) = span {
                 return self.error(span, format!("defaults.{key}"), "only allowed in a [[sidecar]] table");
             }
         }
+        // Bad values in [defaults] are reported as such, even if every sidecar overrides them.
+        let none = RawSidecar::default();
+        self.backoff("defaults", d, &none)?;
+        self.crash_loop("defaults", d, &none)?;
+        self.output("defaults", d, &none)?;
         Ok(())
     }
 
@@ -173,9 +195,11 @@ impl Checker<'_> {
             env.push((k, v));
         }
 
-        let backoff = self.backoff(index, s, defaults)?;
-        let crash_loop = self.crash_loop(index, s, defaults)?;
-        let output = self.output(index, s, defaults)?;
+        let prefix = format!("sidecar[{index}]");
+        let backoff = self.backoff(&prefix, s, defaults)?;
+        let crash_loop = self.crash_loop(&prefix, s, defaults)?;
+        let output = self.output(&prefix, s, defaults)?;
+        self.check_process_strings(&prefix, entry.span(), &argv, &env)?;
 
         let log_file = s.log_file.as_ref().map(|p| LogFileConfig {
             path: resolve(p.get_ref()),
@@ -221,7 +245,33 @@ impl Checker<'_> {
         })
     }
 
-    fn backoff(&self, index: usize, s: &RawSidecar, defaults: &RawSidecar) -> Result<Backoff, ConfigError> {
+    /// What the kernel cannot take: NUL bytes anywhere, `=` or nothing as a variable name.
+    fn check_process_strings(
+        &self,
+        prefix: &str,
+        span: std::ops::Range<usize>,
+        argv: &[String],
+        env: &[(String, String)],
+    ) -> Result<(), ConfigError> {
+        if let Some(arg) = argv.iter().find(|a| a.contains('\0')) {
+            return self.error(
+                span,
+                format!("{prefix}.command"),
+                format!("argument {arg:?} contains a NUL byte"),
+            );
+        }
+        for (name, value) in env {
+            if name.is_empty() || name.contains('=') || name.contains('\0') {
+                return self.error(span, format!("{prefix}.env"), format!("invalid variable name {name:?}"));
+            }
+            if value.contains('\0') {
+                return self.error(span, format!("{prefix}.env.{name}"), "the value contains a NUL byte");
+            }
+        }
+        Ok(())
+    }
+
+    fn backoff(&self, prefix: &str, s: &RawSidecar, defaults: &RawSidecar) -> Result<Backoff, ConfigError> {
         let (own, def) =
             (s.backoff.clone().unwrap_or_default(), defaults.backoff.clone().unwrap_or_default());
         let base = Backoff::default();
@@ -231,7 +281,7 @@ impl Checker<'_> {
         {
             return self.error(
                 m.span(),
-                format!("sidecar[{index}].backoff.multiplier"),
+                format!("{prefix}.backoff.multiplier"),
                 "the multiplier must be a number >= 1.0",
             );
         }
@@ -246,7 +296,7 @@ impl Checker<'_> {
 
     fn crash_loop(
         &self,
-        index: usize,
+        prefix: &str,
         s: &RawSidecar,
         defaults: &RawSidecar,
     ) -> Result<CrashLoop, ConfigError> {
@@ -259,7 +309,7 @@ impl Checker<'_> {
         {
             return self.error(
                 m.span(),
-                format!("sidecar[{index}].crash_loop.max_exits"),
+                format!("{prefix}.crash_loop.max_exits"),
                 "max_exits must be at least 1",
             );
         }
@@ -271,7 +321,7 @@ impl Checker<'_> {
 
     fn output(
         &self,
-        index: usize,
+        prefix: &str,
         s: &RawSidecar,
         defaults: &RawSidecar,
     ) -> Result<OutputLimits, ConfigError> {
@@ -280,21 +330,13 @@ impl Checker<'_> {
         if let Some(l) = &lines
             && *l.get_ref() == 0
         {
-            return self.error(
-                l.span(),
-                format!("sidecar[{index}].scrollback_lines"),
-                "keep at least 1 line",
-            );
+            return self.error(l.span(), format!("{prefix}.scrollback_lines"), "keep at least 1 line");
         }
         let max_line = s.max_line.clone().or(defaults.max_line.clone());
         if let Some(m) = &max_line
             && m.get_ref().0 < 80
         {
-            return self.error(
-                m.span(),
-                format!("sidecar[{index}].max_line"),
-                "max_line must be at least 80 bytes",
-            );
+            return self.error(m.span(), format!("{prefix}.max_line"), "max_line must be at least 80 bytes");
         }
         Ok(OutputLimits {
             scrollback_lines: lines.map_or(base.scrollback_lines, |l| *l.get_ref()),

@@ -20,11 +20,19 @@ impl FromStr for DurationValue {
         if s == "0" {
             return Ok(DurationValue(Duration::ZERO));
         }
-        humantime::parse_duration(s)
-            .map(DurationValue)
-            .map_err(|e| format!("invalid duration {s:?} ({e}); write it like \"250ms\", \"5s\" or \"1m\""))
+        let d = humantime::parse_duration(s).map_err(|e| {
+            format!("invalid duration {s:?} ({e}); write it like \"250ms\", \"5s\" or \"1m\"")
+        })?;
+        // Longer makes no sense here, and keeps deadline arithmetic far from overflow.
+        if d > MAX_DURATION {
+            return Err(format!("duration {s:?} is longer than a year"));
+        }
+        Ok(DurationValue(d))
     }
 }
+
+/// The longest duration any setting accepts.
+pub const MAX_DURATION: Duration = Duration::from_secs(365 * 24 * 3600);
 
 impl<'de> Deserialize<'de> for DurationValue {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -164,6 +172,7 @@ mod tests {
         assert_eq!("1m".parse::<DurationValue>().unwrap().0, Duration::from_secs(60));
         assert_eq!("0".parse::<DurationValue>().unwrap().0, Duration::ZERO);
         assert!("5 parsecs".parse::<DurationValue>().is_err());
+        assert!("300000000000y".parse::<DurationValue>().is_err());
     }
 
     #[test]

@@ -35,6 +35,8 @@ pub fn spawn(config: &SidecarConfig) -> io::Result<Spawned> {
     cmd.envs(config.env.iter().map(|(k, v)| (k, v)));
 
     let parent = std::process::id() as libc::pid_t;
+    // For kernels without close_range (before 5.11): how far to sweep, read before fork.
+    let fd_limit = open_file_limit();
     // SAFETY: runs between fork and exec; only async-signal-safe calls (prctl, getppid,
     // close_range, fcntl, _exit).
     unsafe {
@@ -53,7 +55,7 @@ pub fn spawn(config: &SidecarConfig) -> io::Result<Spawned> {
             if libc::syscall(libc::SYS_close_range, 3 as libc::c_uint, libc::c_uint::MAX, CLOSE_RANGE_CLOEXEC)
                 != 0
             {
-                for fd in 3..4096 {
+                for fd in 3..fd_limit {
                     let flags = libc::fcntl(fd, libc::F_GETFD);
                     if flags >= 0 {
                         libc::fcntl(fd, libc::F_SETFD, flags | libc::FD_CLOEXEC);
@@ -74,6 +76,15 @@ pub fn spawn(config: &SidecarConfig) -> io::Result<Spawned> {
         unsafe { libc::fcntl(fd, libc::F_SETPIPE_SZ, PIPE_SIZE) };
     }
     Ok(Spawned { child, pid, stdin, stdout, stderr })
+}
+
+fn open_file_limit() -> libc::c_int {
+    let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: plain syscall with a valid out-pointer.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
+        return 4096;
+    }
+    limit.rlim_cur.min(1 << 20) as libc::c_int
 }
 
 /// Signals a whole process group. `ESRCH` (group already gone) is not an error.
