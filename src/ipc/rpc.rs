@@ -5,7 +5,6 @@
 use super::protocol::{Incoming, Outcome, classify, encode};
 use crate::config::ipc::Framing;
 use crate::supervisor::stdin::StdinWriter;
-use bytes::Bytes;
 use serde_json::Value;
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Mutex;
@@ -90,26 +89,25 @@ impl RpcConn {
     /// Sends a message without waiting for anything back (a JSON-RPC notification, or
     /// our answer to a request from the sidecar).
     pub async fn send_only(&self, message: &Value) -> Result<(), Outcome> {
-        let done = self
-            .writer
-            .submit(Bytes::from(encode(message, self.framing)))
-            .map_err(|e| Outcome::Transport(e.to_string()))?;
-        match done.await {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(e)) => Err(Outcome::Transport(e.to_string())),
-            Err(_) => Err(Outcome::Transport("connection closed".into())),
-        }
+        self.writer.write(&encode(message, self.framing)).await.map_err(|e| Outcome::Transport(e.to_string()))
     }
 
     /// `make` builds the message given the id (JSON-RPC) or ignores it (json-lines).
     pub async fn call(&self, make: impl FnOnce(u64) -> Value, timeout: Duration) -> Call {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let message = make(id);
-        let request = message.to_string();
-        let bytes = Bytes::from(encode(&message, self.framing));
-        let (tx, mut rx) = oneshot::channel();
+        let bytes = encode(&message, self.framing);
+        let body = memchr::memmem::find(&bytes, b"\r\n\r\n").map_or(&bytes[..], |i| &bytes[i + 4..]);
+        let request = String::from_utf8_lossy(body.trim_ascii_end()).into_owned();
         let fail = |outcome| Call { request: request.clone(), outcome, response: None, latency: None };
-        let (start, mut written) = {
+        let deadline = tokio::time::Instant::now() + timeout;
+        let (tx, mut rx) = oneshot::channel();
+        // Holding the writer while registering keeps registration order = write order,
+        // which json-lines replies depend on.
+        let Ok(mut writer) = tokio::time::timeout_at(deadline, self.writer.lock()).await else {
+            return fail(Outcome::Timeout(timeout));
+        };
+        {
             let mut p = self.lock();
             if let Some(reason) = &p.closed {
                 return fail(reason.clone());
@@ -120,60 +118,52 @@ impl RpcConn {
                 }
                 Dialect::JsonLines => p.fifo.push_back((id, Some(tx))),
             }
-            // Submitted under the lock so the write order is the fifo order.
-            let start = Instant::now();
-            match self.writer.submit(bytes) {
-                Ok(done) => (start, done),
-                Err(e) => {
-                    self.forget(&mut p, id);
-                    return fail(Outcome::Transport(e.to_string()));
+        }
+        let start = Instant::now();
+        let written = tokio::time::timeout_at(deadline, writer.write(&bytes)).await;
+        drop(writer);
+        match written {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                self.forget(&mut self.lock(), id);
+                return fail(Outcome::Transport(e.to_string()));
+            }
+            Err(_) => {
+                self.forget(&mut self.lock(), id);
+                return fail(Outcome::Timeout(timeout));
+            }
+        }
+        let reply = tokio::select! {
+            reply = &mut rx => reply.ok(),
+            _ = tokio::time::sleep_until(deadline) => {
+                let mut p = self.lock();
+                self.forget(&mut p, id);
+                if self.dialect == Dialect::JsonRpc {
+                    p.timed_out.push_back(id);
+                    p.timed_out_set.insert(id);
+                    if p.timed_out.len() > LATE_MEMORY {
+                        let old = p.timed_out.pop_front().expect("non-empty");
+                        p.timed_out_set.remove(&old);
+                    }
+                }
+                drop(p);
+                // A reply may have raced the timer.
+                match rx.try_recv() {
+                    Ok(reply) => Some(reply),
+                    Err(_) => return fail(Outcome::Timeout(timeout)),
                 }
             }
         };
-        let deadline = tokio::time::Instant::from_std(start + timeout);
-        let mut write_pending = true;
-        loop {
-            tokio::select! {
-                reply = &mut rx => {
-                    return match reply {
-                        Ok(reply) => Call {
-                            request,
-                            outcome: reply.outcome,
-                            response: Some(reply.text),
-                            latency: Some(reply.at.saturating_duration_since(start)),
-                        },
-                        // Dropped without a reply: the connection closed.
-                        Err(_) => fail(self.lock().closed.clone().unwrap_or(Outcome::Transport("connection closed".into()))),
-                    };
-                }
-                written = &mut written, if write_pending => {
-                    write_pending = false;
-                    let error = match written {
-                        Ok(Ok(())) => continue,
-                        Ok(Err(e)) => e.to_string(),
-                        Err(_) => "connection closed".to_string(),
-                    };
-                    self.forget(&mut self.lock(), id);
-                    return fail(Outcome::Transport(error));
-                }
-                _ = tokio::time::sleep_until(deadline) => {
-                    let mut p = self.lock();
-                    self.forget(&mut p, id);
-                    if self.dialect == Dialect::JsonRpc {
-                        p.timed_out.push_back(id);
-                        p.timed_out_set.insert(id);
-                        if p.timed_out.len() > LATE_MEMORY {
-                            let old = p.timed_out.pop_front().expect("non-empty");
-                            p.timed_out_set.remove(&old);
-                        }
-                    }
-                    drop(p);
-                    // A reply may have raced the timer.
-                    if let Ok(reply) = rx.try_recv() {
-                        return Call { request, outcome: reply.outcome, response: Some(reply.text), latency: Some(reply.at.saturating_duration_since(start)) };
-                    }
-                    return fail(Outcome::Timeout(timeout));
-                }
+        match reply {
+            Some(reply) => Call {
+                request,
+                outcome: reply.outcome,
+                response: Some(reply.text),
+                latency: Some(reply.at.saturating_duration_since(start)),
+            },
+            // Dropped without a reply: the connection closed.
+            None => {
+                fail(self.lock().closed.clone().unwrap_or(Outcome::Transport("connection closed".into())))
             }
         }
     }
@@ -229,11 +219,11 @@ impl RpcConn {
                 Ok(Value::Array(batch)) => {
                     let mut last = Routed::NotProtocol;
                     for item in batch {
-                        last = self.route_rpc(&item, at);
+                        last = self.route_rpc(&item, None, at);
                     }
                     last
                 }
-                Ok(msg) => self.route_rpc(&msg, at),
+                Ok(msg) => self.route_rpc(&msg, Some(text), at),
             },
             Dialect::JsonLines => {
                 let mut p = self.lock();
@@ -260,7 +250,8 @@ impl RpcConn {
         }
     }
 
-    fn route_rpc(&self, msg: &Value, at: Instant) -> Routed {
+    /// `text` is the message as received, when it is the whole frame (not a batch item).
+    fn route_rpc(&self, msg: &Value, text: Option<&[u8]>, at: Instant) -> Routed {
         match classify(msg) {
             Incoming::Response { id, raw_id, result } => {
                 let mut p = self.lock();
@@ -273,7 +264,9 @@ impl RpcConn {
                             Ok(_) => Outcome::Ok,
                             Err((code, message)) => Outcome::RpcError { code, message },
                         };
-                        let _ = tx.send(Reply { text: msg.to_string(), at, outcome });
+                        let text =
+                            text.map_or_else(|| msg.to_string(), |t| String::from_utf8_lossy(t).into_owned());
+                        let _ = tx.send(Reply { text, at, outcome });
                         Routed::Delivered
                     }
                     None if late => Routed::Late,

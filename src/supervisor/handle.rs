@@ -117,7 +117,7 @@ impl SidecarHandle {
         let writer = self.stdin.lock().unwrap_or_else(|e| e.into_inner()).clone();
         match writer {
             None => Err(OpError::NotRunning(self.name.to_string())),
-            Some(w) => w.write(bytes.into()).await.map_err(|e| OpError::Io(e.to_string())),
+            Some(w) => w.write(&bytes.into()).await.map_err(|e| OpError::Io(e.to_string())),
         }
     }
 

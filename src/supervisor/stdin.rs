@@ -1,68 +1,64 @@
-//! Writing to a child's stdin (or an IPC socket) without ever blocking the engine: writes
-//! are queued to a task that owns the pipe, in order, and each one has a deadline, so a
-//! child that stops reading costs a timeout error, not a stuck supervisor.
+//! Writing to a child's stdin (or an IPC socket) without ever blocking the engine: the
+//! engine task never writes; callers do, one at a time (a fair async lock keeps their
+//! order), each write with a deadline, so a child that stops reading costs the caller a
+//! timeout error, not a stuck supervisor. Writing in the caller's task, not a writer
+//! task, saves a thread hop on every IPC request.
 
-use bytes::Bytes;
 use std::io;
+use std::pin::Pin;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncWrite, AsyncWriteExt};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{Mutex, MutexGuard};
 
 pub const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
-const QUEUE: usize = 1024;
 
-type Job = (Bytes, oneshot::Sender<io::Result<()>>);
+pub struct Sink {
+    writer: Pin<Box<dyn AsyncWrite + Send>>,
+    /// After a failed or timed-out write the stream is not trusted again: part of the
+    /// data may have gone out, and later writes would splice into it.
+    broken: Option<io::ErrorKind>,
+}
+
+impl Sink {
+    pub async fn write(&mut self, bytes: &[u8]) -> io::Result<()> {
+        if let Some(kind) = self.broken {
+            return Err(io::Error::new(kind, "stdin is no longer writable"));
+        }
+        let result = match tokio::time::timeout(WRITE_TIMEOUT, async {
+            self.writer.write_all(bytes).await?;
+            self.writer.flush().await
+        })
+        .await
+        {
+            Ok(result) => result,
+            Err(_) => Err(io::Error::new(io::ErrorKind::TimedOut, "the sidecar is not reading its input")),
+        };
+        if let Err(e) = &result {
+            self.broken = Some(e.kind());
+        }
+        result
+    }
+}
 
 #[derive(Clone)]
 pub struct StdinWriter {
-    jobs: mpsc::Sender<Job>,
+    sink: Arc<Mutex<Sink>>,
 }
 
 impl StdinWriter {
-    pub fn start<W: AsyncWrite + Unpin + Send + 'static>(mut stdin: W) -> StdinWriter {
-        let (jobs, mut rx) = mpsc::channel::<Job>(QUEUE);
-        tokio::spawn(async move {
-            let mut broken: Option<io::ErrorKind> = None;
-            while let Some((bytes, reply)) = rx.recv().await {
-                let result = match broken {
-                    Some(kind) => Err(io::Error::new(kind, "stdin is no longer writable")),
-                    None => match tokio::time::timeout(WRITE_TIMEOUT, async {
-                        stdin.write_all(&bytes).await?;
-                        stdin.flush().await
-                    })
-                    .await
-                    {
-                        Ok(result) => result,
-                        // Part of the data may have gone out: later writes could splice
-                        // into it, so the pipe is treated as broken from here on.
-                        Err(_) => Err(io::Error::new(
-                            io::ErrorKind::TimedOut,
-                            "the sidecar is not reading its stdin",
-                        )),
-                    },
-                };
-                if let Err(e) = &result {
-                    broken = Some(e.kind());
-                }
-                let _ = reply.send(result);
-            }
-        });
-        StdinWriter { jobs }
+    pub fn start<W: AsyncWrite + Send + 'static>(writer: W) -> StdinWriter {
+        StdinWriter { sink: Arc::new(Mutex::new(Sink { writer: Box::pin(writer), broken: None })) }
     }
 
-    /// Queues `bytes` and waits for them to be written (or to fail).
-    pub async fn write(&self, bytes: Bytes) -> io::Result<()> {
-        let done = self.submit(bytes)?;
-        done.await.unwrap_or_else(|_| Err(io::Error::new(io::ErrorKind::BrokenPipe, "stdin closed")))
+    /// Exclusive access, in the order asked for: what is registered and written while
+    /// holding it keeps that order.
+    pub async fn lock(&self) -> MutexGuard<'_, Sink> {
+        self.sink.lock().await
     }
 
-    /// Queues `bytes` now (so writes keep the order of `submit` calls); the receiver
-    /// says when they were written.
-    pub fn submit(&self, bytes: Bytes) -> io::Result<oneshot::Receiver<io::Result<()>>> {
-        let (reply, done) = oneshot::channel();
-        self.jobs
-            .try_send((bytes, reply))
-            .map_err(|_| io::Error::new(io::ErrorKind::WouldBlock, "write queue is full"))?;
-        Ok(done)
+    /// Writes `bytes` whole, after any writes already waiting.
+    pub async fn write(&self, bytes: &[u8]) -> io::Result<()> {
+        self.lock().await.write(bytes).await
     }
 }
