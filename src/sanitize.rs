@@ -22,15 +22,16 @@ enum St {
 
 /// Appends the printable form of `line` to `out`.
 pub fn sanitize_into(line: &[u8], out: &mut Vec<u8>) {
+    // Most lines are plain printable ASCII: copy them as they are.
+    if is_plain_ascii(line) {
+        out.extend_from_slice(line);
+        return;
+    }
     // What a terminal shows after `a\rb` is `b` over `a`: keep the last redraw only.
     let line = match memchr::memrchr(b'\r', line) {
         Some(i) => &line[i + 1..],
         None => line,
     };
-    if line.iter().all(|&b| (0x20..0x7f).contains(&b) || b == b'\t') {
-        out.extend_from_slice(line);
-        return;
-    }
     let mut st = St::Ground;
     // A colour left on at the end of the line would bleed into whatever is printed next.
     let mut colour_open = false;
@@ -122,6 +123,23 @@ pub fn sanitize_into(line: &[u8], out: &mut Vec<u8>) {
     }
 }
 
+/// Every byte in 0x20..=0x7e, checked eight at a time.
+pub fn is_plain_ascii(line: &[u8]) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let mut words = line.chunks_exact(8);
+    for word in &mut words {
+        let w = u64::from_le_bytes(word.try_into().expect("8 bytes"));
+        // A byte below 0x20, or above 0x7e (adding 1 carries it into the high bit).
+        let below = w.wrapping_sub(ONES * 0x20) & !w & HIGH;
+        let above = (w.wrapping_add(ONES) | w) & HIGH;
+        if below | above != 0 {
+            return false;
+        }
+    }
+    words.remainder().iter().all(|&b| (0x20..0x7f).contains(&b))
+}
+
 pub fn sanitize(line: &[u8]) -> String {
     let mut out = Vec::with_capacity(line.len());
     sanitize_into(line, &mut out);
@@ -131,6 +149,17 @@ pub fn sanitize(line: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::sanitize;
+
+    #[test]
+    fn the_fast_path_agrees_with_a_plain_check() {
+        for b in 0u8..=255 {
+            for pos in 0..17 {
+                let mut line = vec![b'a'; 17];
+                line[pos] = b;
+                assert_eq!(super::is_plain_ascii(&line), (0x20..0x7f).contains(&b), "byte {b:#x} at {pos}");
+            }
+        }
+    }
 
     #[test]
     fn plain_text_and_sgr_pass() {
