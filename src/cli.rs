@@ -19,6 +19,10 @@ pub struct Cli {
     #[arg(long)]
     pub headless: bool,
 
+    /// How often the dashboard samples CPU and memory (like "1s", "500ms").
+    #[arg(long, default_value = "1s", value_parser = parse_duration)]
+    pub sample_interval: std::time::Duration,
+
     /// With --headless: exit once no sidecar is running or due to restart.
     #[arg(long, requires = "headless")]
     pub exit_when_done: bool,

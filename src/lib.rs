@@ -2,6 +2,7 @@
 //!
 //! The engine ([`supervisor`]) knows nothing of any front end; [`headless`] is one front end.
 
+pub mod app;
 pub mod check;
 pub mod cli;
 pub mod config;
@@ -13,3 +14,4 @@ pub mod metrics;
 pub mod request_cli;
 pub mod sanitize;
 pub mod supervisor;
+pub mod ui;

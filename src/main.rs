@@ -2,6 +2,7 @@ use clap::Parser;
 use sidetop::cli::{Cli, Command};
 use sidetop::config::Config;
 use sidetop::headless::{self, HeadlessOptions};
+use std::io::IsTerminal;
 use std::process::ExitCode;
 
 /// Exit status for a config that does not load.
@@ -49,9 +50,18 @@ fn main() -> ExitCode {
     if let Some(Command::Request(args)) = &cli.command {
         return runtime.block_on(sidetop::request_cli::run(&config, args));
     }
-    // Until the dashboard lands, every front end is headless.
-    let options = HeadlessOptions { exit_when_done: cli.exit_when_done };
-    match runtime.block_on(headless::run(&config, options)) {
+    let result = if cli.headless {
+        runtime.block_on(headless::run(&config, HeadlessOptions { exit_when_done: cli.exit_when_done }))
+    } else if !std::io::stdout().is_terminal() || !std::io::stdin().is_terminal() {
+        eprintln!("sidetop: not a terminal, running headless (--headless says so explicitly)");
+        runtime.block_on(headless::run(&config, HeadlessOptions { exit_when_done: false }))
+    } else {
+        let options = sidetop::app::run::RunOptions { sample_interval: cli.sample_interval };
+        runtime.block_on(sidetop::app::run::run(&config, options))
+    };
+    // Leave no task or thread behind holding a sidecar.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e}");

@@ -2,3 +2,4 @@
 //! per-sidecar IPC metrics built from them.
 
 pub mod latency;
+pub mod resources;

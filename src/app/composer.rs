@@ -1,0 +1,288 @@
+//! The request composer: pick a template or start blank, edit the method and the JSON
+//! (params, json-lines value, or HTTP method/path/body) in a small multi-line editor,
+//! check the JSON (a parse error shows its line and column and nothing is sent), send,
+//! see the reply; earlier sends are recalled with Ctrl-P / Ctrl-N.
+
+use crate::config::SidecarConfig;
+use crate::config::ipc::{Protocol, RequestSpec};
+use crate::ipc::protocol::Exchange;
+use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use serde_json::Value;
+use std::sync::Arc;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Rpc,
+    Line,
+    Http,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Field {
+    Method,
+    Path,
+    Body,
+}
+
+/// A small text editor: lines and a cursor (row, column in characters).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TextArea {
+    pub lines: Vec<String>,
+    pub row: usize,
+    pub col: usize,
+}
+
+impl TextArea {
+    pub fn from(text: &str) -> TextArea {
+        let lines: Vec<String> =
+            if text.is_empty() { vec![String::new()] } else { text.lines().map(String::from).collect() };
+        let row = lines.len() - 1;
+        let col = lines[row].chars().count();
+        TextArea { lines, row, col }
+    }
+
+    pub fn text(&self) -> String {
+        self.lines.join("\n")
+    }
+
+    fn byte(&self) -> usize {
+        self.lines[self.row].char_indices().nth(self.col).map_or(self.lines[self.row].len(), |(i, _)| i)
+    }
+
+    /// Edits; returns false for keys it does not use.
+    pub fn key(&mut self, key: &KeyEvent, multiline: bool) -> bool {
+        let len = |s: &String| s.chars().count();
+        match key.code {
+            KeyCode::Char(c) if !key.modifiers.contains(KeyModifiers::CONTROL) => {
+                let at = self.byte();
+                self.lines[self.row].insert(at, c);
+                self.col += 1;
+            }
+            KeyCode::Enter if multiline => {
+                let at = self.byte();
+                let rest = self.lines[self.row].split_off(at);
+                self.lines.insert(self.row + 1, rest);
+                self.row += 1;
+                self.col = 0;
+            }
+            KeyCode::Backspace if self.col > 0 => {
+                self.col -= 1;
+                let at = self.byte();
+                self.lines[self.row].remove(at);
+            }
+            KeyCode::Backspace if self.row > 0 => {
+                let line = self.lines.remove(self.row);
+                self.row -= 1;
+                self.col = len(&self.lines[self.row]);
+                self.lines[self.row].push_str(&line);
+            }
+            KeyCode::Delete if self.col < len(&self.lines[self.row]) => {
+                let at = self.byte();
+                self.lines[self.row].remove(at);
+            }
+            KeyCode::Left if self.col > 0 => self.col -= 1,
+            KeyCode::Right if self.col < len(&self.lines[self.row]) => self.col += 1,
+            KeyCode::Up if self.row > 0 => {
+                self.row -= 1;
+                self.col = self.col.min(len(&self.lines[self.row]));
+            }
+            KeyCode::Down if self.row + 1 < self.lines.len() => {
+                self.row += 1;
+                self.col = self.col.min(len(&self.lines[self.row]));
+            }
+            KeyCode::Home => self.col = 0,
+            KeyCode::End => self.col = len(&self.lines[self.row]),
+            _ => return false,
+        }
+        true
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action {
+    None,
+    Send(RequestSpec),
+    Close,
+}
+
+#[derive(Debug, Clone)]
+pub struct Composer {
+    pub sidecar: usize,
+    pub kind: Kind,
+    /// Which template the fields came from, if any.
+    pub template: Option<usize>,
+    pub method: TextArea,
+    pub path: TextArea,
+    pub body: TextArea,
+    pub field: Field,
+    pub error: Option<String>,
+    pub reply: Option<Arc<Exchange>>,
+    pub sending: bool,
+    /// Position when recalling history (Ctrl-P/N).
+    pub recall: Option<usize>,
+}
+
+impl PartialEq for Composer {
+    fn eq(&self, other: &Self) -> bool {
+        (self.sidecar, self.kind, self.template, &self.method, &self.path, &self.body, self.field)
+            == (
+                other.sidecar,
+                other.kind,
+                other.template,
+                &other.method,
+                &other.path,
+                &other.body,
+                other.field,
+            )
+    }
+}
+
+fn pretty(v: &Option<Value>) -> String {
+    v.as_ref().map(|v| serde_json::to_string_pretty(v).expect("Value serializes")).unwrap_or_default()
+}
+
+impl Composer {
+    /// `None` when the sidecar has no IPC.
+    pub fn new(sidecar: usize, config: &SidecarConfig) -> Option<Composer> {
+        let kind = match &config.ipc.as_ref()?.protocol {
+            Protocol::JsonRpc => Kind::Rpc,
+            Protocol::JsonLines => Kind::Line,
+            Protocol::Http { .. } => Kind::Http,
+        };
+        let mut c = Composer {
+            sidecar,
+            kind,
+            template: None,
+            method: TextArea::from(if kind == Kind::Http { "GET" } else { "" }),
+            path: TextArea::from(if kind == Kind::Http { "/" } else { "" }),
+            body: TextArea::from(""),
+            field: if kind == Kind::Line { Field::Body } else { Field::Method },
+            error: None,
+            reply: None,
+            sending: false,
+            recall: None,
+        };
+        if !config.requests.is_empty() {
+            c.load_template(config, 0);
+        }
+        Some(c)
+    }
+
+    pub fn load_template(&mut self, config: &SidecarConfig, index: usize) {
+        let Some(t) = config.requests.get(index) else { return };
+        self.template = Some(index);
+        match &t.spec {
+            RequestSpec::Rpc { method, params } => {
+                self.method = TextArea::from(method);
+                self.body = TextArea::from(&pretty(params));
+            }
+            RequestSpec::Line { value } => self.body = TextArea::from(&pretty(&Some(value.clone()))),
+            RequestSpec::Http { method, path, body } => {
+                self.method = TextArea::from(method);
+                self.path = TextArea::from(path);
+                self.body = TextArea::from(&pretty(body));
+            }
+        }
+        self.error = None;
+    }
+
+    fn fields(&self) -> &'static [Field] {
+        match self.kind {
+            Kind::Rpc => &[Field::Method, Field::Body],
+            Kind::Line => &[Field::Body],
+            Kind::Http => &[Field::Method, Field::Path, Field::Body],
+        }
+    }
+
+    /// The request as typed, or why it cannot be sent.
+    pub fn build(&self) -> Result<RequestSpec, String> {
+        let text = self.body.text();
+        let body: Option<Value> = if text.trim().is_empty() {
+            None
+        } else {
+            Some(
+                serde_json::from_str(&text)
+                    .map_err(|e| format!("invalid JSON at line {}, column {}: {e}", e.line(), e.column()))?,
+            )
+        };
+        let method = self.method.text().trim().to_string();
+        match self.kind {
+            Kind::Rpc => {
+                if method.is_empty() {
+                    return Err("the method is empty".into());
+                }
+                if let Some(b) = &body
+                    && !matches!(b, Value::Object(_) | Value::Array(_))
+                {
+                    return Err("JSON-RPC params must be an object or an array".into());
+                }
+                Ok(RequestSpec::Rpc { method, params: body })
+            }
+            Kind::Line => Ok(RequestSpec::Line { value: body.ok_or("the value is empty")? }),
+            Kind::Http => {
+                let path = self.path.text().trim().to_string();
+                if !path.starts_with('/') {
+                    return Err("the path must start with /".into());
+                }
+                Ok(RequestSpec::Http { method: method.to_ascii_uppercase(), path, body })
+            }
+        }
+    }
+
+    pub fn key(&mut self, key: &KeyEvent, config: &SidecarConfig) -> Action {
+        let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
+        match key.code {
+            KeyCode::Esc => return Action::Close,
+            KeyCode::F(5) => return self.send(),
+            KeyCode::Char('s') if ctrl => return self.send(),
+            KeyCode::Enter if self.field != Field::Body => return self.send(),
+            KeyCode::Tab | KeyCode::BackTab => {
+                let fields = self.fields();
+                let at = fields.iter().position(|f| *f == self.field).unwrap_or(0);
+                let next = if key.code == KeyCode::Tab { at + 1 } else { at + fields.len() - 1 };
+                self.field = fields[next % fields.len()];
+            }
+            KeyCode::F(2) | KeyCode::Char('t') if key.code == KeyCode::F(2) || ctrl => {
+                if !config.requests.is_empty() {
+                    let next = self.template.map_or(0, |t| (t + 1) % config.requests.len());
+                    self.load_template(config, next);
+                }
+            }
+            _ => {
+                let area = match self.field {
+                    Field::Method => &mut self.method,
+                    Field::Path => &mut self.path,
+                    Field::Body => &mut self.body,
+                };
+                if area.key(key, self.field == Field::Body) {
+                    self.error = None;
+                    self.template = None;
+                }
+            }
+        }
+        Action::None
+    }
+
+    fn send(&mut self) -> Action {
+        match self.build() {
+            Ok(spec) => {
+                self.error = None;
+                self.sending = true;
+                Action::Send(spec)
+            }
+            Err(e) => {
+                self.error = Some(e);
+                Action::None
+            }
+        }
+    }
+
+    /// Replaces the fields with an earlier send's, keeping the reply pane.
+    pub fn recall_from(&mut self, earlier: &Composer) {
+        self.method = earlier.method.clone();
+        self.path = earlier.path.clone();
+        self.body = earlier.body.clone();
+        self.template = earlier.template;
+        self.error = None;
+    }
+}

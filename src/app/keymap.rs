@@ -1,0 +1,148 @@
+//! Default keys: one table used to dispatch, to draw the footer and the help overlay, so
+//! what is shown is what works.
+
+use super::state::{Focus, State, Tab};
+use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    Up,
+    Down,
+    Top,
+    Bottom,
+    PageUp,
+    PageDown,
+    NextPane,
+    PrevPane,
+    ShowTab(Tab),
+    AllLogs,
+    Restart,
+    Start,
+    Stop,
+    Kill,
+    Test,
+    Compose,
+    Load,
+    Search,
+    NextMatch,
+    PrevMatch,
+    Follow,
+    StderrOnly,
+    Wrap,
+    Clear,
+    Timestamps,
+    Sort,
+    SortReverse,
+    Open,
+    Help,
+    Quit,
+    ForceQuit,
+    Escape,
+}
+
+/// Where a binding applies, for the footer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    Everywhere,
+    Table,
+    Logs,
+    Traffic,
+}
+
+pub struct Binding {
+    pub keys: &'static str,
+    pub what: &'static str,
+    pub scope: Scope,
+    /// Shown in the footer (the rest only in `?`).
+    pub footer: bool,
+}
+
+const fn b(keys: &'static str, what: &'static str, scope: Scope, footer: bool) -> Binding {
+    Binding { keys, what, scope, footer }
+}
+
+pub const BINDINGS: &[Binding] = &[
+    b("j/k ↑/↓", "move / scroll", Scope::Everywhere, true),
+    b("g/G", "top / bottom (G resumes follow)", Scope::Everywhere, false),
+    b("PgUp/PgDn", "page up / down", Scope::Everywhere, false),
+    b("Tab/S-Tab", "switch pane", Scope::Everywhere, true),
+    b("1-5", "logs, resources, latency, traffic, events", Scope::Everywhere, true),
+    b("a", "all sidecars' logs interleaved", Scope::Logs, true),
+    b("r", "restart the selected sidecar", Scope::Table, true),
+    b("s", "start", Scope::Table, true),
+    b("x", "stop (graceful)", Scope::Table, true),
+    b("K", "kill (SIGKILL to its process group)", Scope::Table, true),
+    b("t", "send its default test request", Scope::Everywhere, true),
+    b("T", "request composer", Scope::Everywhere, true),
+    b("L", "load test", Scope::Everywhere, false),
+    b("o/O", "sort by next column / reverse", Scope::Table, false),
+    b("/", "search logs (filters and highlights)", Scope::Logs, true),
+    b("n/N", "next / previous match", Scope::Logs, false),
+    b("f", "follow on/off", Scope::Logs, true),
+    b("e", "stderr only", Scope::Logs, false),
+    b("w", "wrap", Scope::Logs, false),
+    b("d", "timestamps", Scope::Logs, false),
+    b("c", "clear the log", Scope::Logs, false),
+    b("Enter", "open / close the selected exchange", Scope::Traffic, true),
+    b("Esc", "clear search / close", Scope::Everywhere, false),
+    b("mouse", "wheel scrolls, click selects", Scope::Everywhere, false),
+    b("?", "help", Scope::Everywhere, true),
+    b("q", "quit (stops every sidecar; again to kill)", Scope::Everywhere, true),
+    b("Ctrl-C", "quit; during quit: kill what is left", Scope::Everywhere, false),
+];
+
+pub fn action_for(key: &KeyEvent) -> Option<Action> {
+    if key.modifiers.contains(KeyModifiers::CONTROL) {
+        return match key.code {
+            KeyCode::Char('c') => Some(Action::ForceQuit),
+            KeyCode::Char('d') => Some(Action::PageDown),
+            KeyCode::Char('u') => Some(Action::PageUp),
+            _ => None,
+        };
+    }
+    Some(match key.code {
+        KeyCode::Char('j') | KeyCode::Down => Action::Down,
+        KeyCode::Char('k') | KeyCode::Up => Action::Up,
+        KeyCode::Char('g') | KeyCode::Home => Action::Top,
+        KeyCode::Char('G') | KeyCode::End => Action::Bottom,
+        KeyCode::PageUp => Action::PageUp,
+        KeyCode::PageDown => Action::PageDown,
+        KeyCode::Tab => Action::NextPane,
+        KeyCode::BackTab => Action::PrevPane,
+        KeyCode::Char(c @ '1'..='5') => Action::ShowTab(Tab::ALL[c as usize - '1' as usize]),
+        KeyCode::Char('a') => Action::AllLogs,
+        KeyCode::Char('r') => Action::Restart,
+        KeyCode::Char('s') => Action::Start,
+        KeyCode::Char('x') => Action::Stop,
+        KeyCode::Char('K') => Action::Kill,
+        KeyCode::Char('t') => Action::Test,
+        KeyCode::Char('T') => Action::Compose,
+        KeyCode::Char('L') => Action::Load,
+        KeyCode::Char('/') => Action::Search,
+        KeyCode::Char('n') => Action::NextMatch,
+        KeyCode::Char('N') => Action::PrevMatch,
+        KeyCode::Char('f') => Action::Follow,
+        KeyCode::Char('e') => Action::StderrOnly,
+        KeyCode::Char('w') => Action::Wrap,
+        KeyCode::Char('c') => Action::Clear,
+        KeyCode::Char('d') => Action::Timestamps,
+        KeyCode::Char('o') => Action::Sort,
+        KeyCode::Char('O') => Action::SortReverse,
+        KeyCode::Enter => Action::Open,
+        KeyCode::Char('?') => Action::Help,
+        KeyCode::Char('q') => Action::Quit,
+        KeyCode::Esc => Action::Escape,
+        _ => return None,
+    })
+}
+
+/// The bindings the footer shows for where the focus is.
+pub fn footer_bindings(state: &State) -> Vec<&'static Binding> {
+    let here = match (state.focus, state.tab) {
+        (Focus::Table, _) => Scope::Table,
+        (Focus::Detail, Tab::Logs) => Scope::Logs,
+        (Focus::Detail, Tab::Traffic) => Scope::Traffic,
+        (Focus::Detail, _) => Scope::Everywhere,
+    };
+    BINDINGS.iter().filter(|b| b.footer && (b.scope == Scope::Everywhere || b.scope == here)).collect()
+}

@@ -1,0 +1,11 @@
+//! The dashboard: [`state::State`], [`msg::Msg`] and [`update::update`] (pure), and the
+//! run loop that owns the terminal and carries out effects.
+
+pub mod composer;
+pub mod keymap;
+pub mod msg;
+pub mod run;
+pub mod sort;
+pub mod state;
+pub mod terminal;
+pub mod update;

@@ -1,0 +1,58 @@
+//! What the dashboard reacts to ([`Msg`]) and what it asks the outside world to do
+//! ([`Effect`]). `update` turns one into the other without doing any I/O itself.
+
+use crate::config::ipc::RequestSpec;
+use crate::ipc::load::LoadPlan;
+use crate::ipc::protocol::Exchange;
+use ratatui::crossterm::event::{KeyEvent, MouseEvent};
+use std::sync::Arc;
+
+#[derive(Debug, Clone)]
+pub enum Msg {
+    Key(KeyEvent),
+    Mouse(MouseEvent),
+    Resize(u16, u16),
+    /// The result of an effect, for the status line.
+    Done(String),
+    /// A reply to a test request.
+    Reply(Arc<Exchange>),
+    /// A load run finished; its summary as text.
+    LoadDone(String),
+    /// Every sidecar has stopped: the quit can finish.
+    AllStopped,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Effect {
+    Start(usize),
+    Stop(usize),
+    Restart(usize),
+    Kill(usize),
+    ClearLogs(usize),
+    Request {
+        sidecar: usize,
+        spec: RequestSpec,
+    },
+    Load {
+        sidecar: usize,
+        spec: RequestSpec,
+        plan: LoadPlanEq,
+    },
+    /// Graceful stop of everything, then exit.
+    Shutdown,
+    /// SIGKILL what is left and exit now.
+    ForceQuit,
+}
+
+/// `LoadPlan` with equality, for tests.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LoadPlanEq {
+    pub requests: u64,
+    pub concurrency: usize,
+}
+
+impl From<LoadPlanEq> for LoadPlan {
+    fn from(p: LoadPlanEq) -> LoadPlan {
+        LoadPlan { requests: Some(p.requests), duration: None, concurrency: p.concurrency }
+    }
+}

@@ -1,0 +1,43 @@
+//! Table order: config order by default, or by a column.
+
+use super::state::{SortBy, State};
+use std::cmp::Ordering;
+use std::time::Instant;
+
+pub fn order(state: &State) -> Vec<usize> {
+    let mut idx: Vec<usize> = (0..state.sidecars.len()).collect();
+    if state.sort == SortBy::Config {
+        if state.sort_reversed {
+            idx.reverse();
+        }
+        return idx;
+    }
+    let resources = state.resources.lock().unwrap_or_else(|e| e.into_inner());
+    let now = Instant::now();
+    let key = |i: usize| -> (f64, String) {
+        let s = &state.sidecars[i];
+        let status = s.status();
+        let latest = resources.sidecars.get(i).and_then(|h| h.latest().copied()).unwrap_or_default();
+        match state.sort {
+            SortBy::Config => (i as f64, String::new()),
+            SortBy::Name => (0.0, s.name.to_string()),
+            SortBy::State => (0.0, status.label().to_string()),
+            SortBy::Cpu => (-(latest.cpu as f64), String::new()),
+            SortBy::Memory => (-(latest.rss as f64), String::new()),
+            SortBy::Restarts => (-(status.restarts as f64), String::new()),
+            SortBy::Latency => (
+                -(s.ipc().map_or(0.0, |ipc| ipc.metrics().overall.since_start(now).p99 as f64)),
+                String::new(),
+            ),
+        }
+    };
+    let keys: Vec<(f64, String)> = idx.iter().map(|&i| key(i)).collect();
+    idx.sort_by(|&a, &b| {
+        let (ka, kb) = (&keys[a], &keys[b]);
+        ka.0.partial_cmp(&kb.0).unwrap_or(Ordering::Equal).then_with(|| ka.1.cmp(&kb.1)).then(a.cmp(&b))
+    });
+    if state.sort_reversed {
+        idx.reverse();
+    }
+    idx
+}

@@ -1,0 +1,190 @@
+//! Everything the dashboard shows, in one place: the engine's handles (read, never
+//! written, by `render`) and the view state that keys change.
+
+use super::composer::Composer;
+use crate::ipc::protocol::Exchange;
+use crate::metrics::resources::Resources;
+use crate::supervisor::SidecarHandle;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tab {
+    Logs,
+    Resources,
+    Latency,
+    Traffic,
+    Events,
+}
+
+impl Tab {
+    pub const ALL: [Tab; 5] = [Tab::Logs, Tab::Resources, Tab::Latency, Tab::Traffic, Tab::Events];
+    pub fn title(&self) -> &'static str {
+        match self {
+            Tab::Logs => "Logs",
+            Tab::Resources => "Resources",
+            Tab::Latency => "Latency",
+            Tab::Traffic => "Traffic",
+            Tab::Events => "Events",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Focus {
+    Table,
+    Detail,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SortBy {
+    Config,
+    Name,
+    State,
+    Cpu,
+    Memory,
+    Restarts,
+    Latency,
+}
+
+impl SortBy {
+    pub const ALL: [SortBy; 7] = [
+        SortBy::Config,
+        SortBy::Name,
+        SortBy::State,
+        SortBy::Cpu,
+        SortBy::Memory,
+        SortBy::Restarts,
+        SortBy::Latency,
+    ];
+    pub fn label(&self) -> &'static str {
+        match self {
+            SortBy::Config => "config order",
+            SortBy::Name => "name",
+            SortBy::State => "state",
+            SortBy::Cpu => "CPU",
+            SortBy::Memory => "memory",
+            SortBy::Restarts => "restarts",
+            SortBy::Latency => "p99 latency",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct LogView {
+    /// Lines scrolled up from the newest; 0 = at the bottom.
+    pub scroll: usize,
+    pub follow: bool,
+    pub wrap: bool,
+    pub timestamps: bool,
+    pub stderr_only: bool,
+    /// Every sidecar's output interleaved, tagged by name.
+    pub all: bool,
+    /// The filter in force (lines containing it), highlighted.
+    pub search: Option<String>,
+    /// Being typed after `/`.
+    pub typing: Option<String>,
+}
+
+impl Default for LogView {
+    fn default() -> Self {
+        LogView {
+            scroll: 0,
+            follow: true,
+            wrap: false,
+            timestamps: false,
+            stderr_only: false,
+            all: false,
+            search: None,
+            typing: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct LoadDialog {
+    pub requests: String,
+    pub concurrency: String,
+    /// 0: requests, 1: concurrency.
+    pub field: usize,
+    pub error: Option<String>,
+}
+
+pub enum Overlay {
+    None,
+    Help,
+    /// The reply to `t`, or to a send from the composer.
+    Reply(Arc<Exchange>),
+    Composer(Box<Composer>),
+    Load(LoadDialog),
+    /// A load run's summary.
+    Report(String),
+}
+
+pub struct State {
+    pub config_path: String,
+    pub sidecars: Vec<Arc<SidecarHandle>>,
+    pub resources: Arc<Mutex<Resources>>,
+    /// Index into `sidecars` of the selected one.
+    pub selected: usize,
+    pub sort: SortBy,
+    pub sort_reversed: bool,
+    pub focus: Focus,
+    pub tab: Tab,
+    pub overlay: Overlay,
+    pub logs: LogView,
+    /// Scroll position in the events and traffic lists (from the newest).
+    pub list_scroll: usize,
+    /// Selected exchange in the traffic tab (index from the newest).
+    pub traffic_selected: usize,
+    pub traffic_open: bool,
+    pub status: Option<(String, Instant)>,
+    /// Set when the first `q` was pressed.
+    pub quitting: Option<Instant>,
+    pub color: bool,
+    pub size: (u16, u16),
+    /// Requests sent from the composer, newest last.
+    pub history: Vec<Composer>,
+}
+
+impl State {
+    pub fn new(
+        config_path: String,
+        sidecars: Vec<Arc<SidecarHandle>>,
+        resources: Arc<Mutex<Resources>>,
+    ) -> State {
+        State {
+            config_path,
+            sidecars,
+            resources,
+            selected: 0,
+            sort: SortBy::Config,
+            sort_reversed: false,
+            focus: Focus::Table,
+            tab: Tab::Logs,
+            overlay: Overlay::None,
+            logs: LogView::default(),
+            list_scroll: 0,
+            traffic_selected: 0,
+            traffic_open: false,
+            status: None,
+            quitting: None,
+            color: std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
+            size: (80, 24),
+            history: Vec::new(),
+        }
+    }
+
+    pub fn selected(&self) -> Option<&Arc<SidecarHandle>> {
+        self.sidecars.get(self.selected)
+    }
+
+    /// Sidecar indices in table order.
+    pub fn order(&self) -> Vec<usize> {
+        super::sort::order(self)
+    }
+
+    pub fn say(&mut self, text: impl Into<String>) {
+        self.status = Some((text.into(), Instant::now()));
+    }
+}

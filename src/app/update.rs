@@ -1,0 +1,364 @@
+//! `update`: a message in, state changed, effects out. No I/O here: the run loop carries
+//! out the effects, which keeps every key testable without a terminal or processes.
+
+use super::composer::{self, Composer};
+use super::keymap::{Action, action_for};
+use super::msg::{Effect, LoadPlanEq, Msg};
+use super::state::{Focus, LoadDialog, Overlay, SortBy, State, Tab};
+use crate::ui::layout::{areas, table_body};
+use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers, MouseButton, MouseEventKind};
+use ratatui::layout::{Position, Rect};
+
+pub fn update(state: &mut State, msg: Msg) -> Vec<Effect> {
+    match msg {
+        Msg::Key(key) if key.kind == KeyEventKind::Release => Vec::new(),
+        Msg::Key(key) => on_key(state, key),
+        Msg::Mouse(mouse) => {
+            let size = Rect::new(0, 0, state.size.0, state.size.1);
+            let a = areas(size, state.sidecars.len());
+            let at = Position::new(mouse.column, mouse.row);
+            match mouse.kind {
+                MouseEventKind::ScrollUp | MouseEventKind::ScrollDown => {
+                    let up = mouse.kind == MouseEventKind::ScrollUp;
+                    state.focus = if a.table.contains(at) { Focus::Table } else { Focus::Detail };
+                    for _ in 0..3 {
+                        act(state, if up { Action::Up } else { Action::Down });
+                    }
+                }
+                MouseEventKind::Down(MouseButton::Left) if a.table.contains(at) => {
+                    let body = table_body(a.table);
+                    let order = state.order();
+                    let offset = table_offset(state, body.height as usize, &order);
+                    if body.contains(at)
+                        && let Some(&i) = order.get(offset + (at.y - body.y) as usize)
+                    {
+                        state.selected = i;
+                        state.focus = Focus::Table;
+                    }
+                }
+                MouseEventKind::Down(MouseButton::Left) if a.detail.contains(at) => {
+                    state.focus = Focus::Detail
+                }
+                _ => {}
+            }
+            Vec::new()
+        }
+        Msg::Resize(w, h) => {
+            state.size = (w, h);
+            Vec::new()
+        }
+        Msg::Done(text) => {
+            state.say(text);
+            Vec::new()
+        }
+        Msg::Reply(exchange) => {
+            state.say(format!("{} {}", exchange.sidecar, exchange.summary()));
+            match &mut state.overlay {
+                Overlay::Composer(c) if c.sending => {
+                    c.sending = false;
+                    c.reply = Some(exchange);
+                }
+                _ => state.overlay = Overlay::Reply(exchange),
+            }
+            Vec::new()
+        }
+        Msg::LoadDone(report) => {
+            state.overlay = Overlay::Report(report);
+            Vec::new()
+        }
+        Msg::AllStopped => Vec::new(),
+    }
+}
+
+/// First table row shown, so that the selection stays visible.
+pub fn table_offset(state: &State, rows: usize, order: &[usize]) -> usize {
+    let pos = order.iter().position(|&i| i == state.selected).unwrap_or(0);
+    if rows == 0 { 0 } else { pos.saturating_sub(rows - 1) }
+}
+
+fn on_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
+    let ctrl_c = key.code == KeyCode::Char('c') && key.modifiers.contains(KeyModifiers::CONTROL);
+    if state.quitting.is_some() {
+        // Quitting: a second q (or Ctrl-C) kills what is left.
+        return if ctrl_c || key.code == KeyCode::Char('q') { vec![Effect::ForceQuit] } else { Vec::new() };
+    }
+    if ctrl_c {
+        return quit(state);
+    }
+    if let Some(typing) = &mut state.logs.typing {
+        match key.code {
+            KeyCode::Char(c) => typing.push(c),
+            KeyCode::Backspace => {
+                typing.pop();
+            }
+            KeyCode::Enter => {
+                let query = state.logs.typing.take().unwrap_or_default();
+                state.logs.search = if query.is_empty() { None } else { Some(query) };
+                state.logs.scroll = 0;
+            }
+            KeyCode::Esc => state.logs.typing = None,
+            _ => {}
+        }
+        return Vec::new();
+    }
+    match std::mem::replace(&mut state.overlay, Overlay::None) {
+        Overlay::None => {}
+        Overlay::Help | Overlay::Reply(_) | Overlay::Report(_)
+            if matches!(
+                key.code,
+                KeyCode::Esc | KeyCode::Enter | KeyCode::Char('q') | KeyCode::Char('?')
+            ) =>
+        {
+            return Vec::new();
+        }
+        overlay @ (Overlay::Help | Overlay::Reply(_) | Overlay::Report(_)) => {
+            state.overlay = overlay;
+            return Vec::new();
+        }
+        Overlay::Composer(c) => return on_composer_key(state, c, key),
+        Overlay::Load(dialog) => return on_load_key(state, dialog, key),
+    }
+    match action_for(&key) {
+        Some(action) => act(state, action),
+        None => Vec::new(),
+    }
+}
+
+fn quit(state: &mut State) -> Vec<Effect> {
+    state.quitting = Some(std::time::Instant::now());
+    state.say("stopping every sidecar… (q again or Ctrl-C to kill what is left)");
+    vec![Effect::Shutdown]
+}
+
+fn page(state: &State) -> usize {
+    (state.size.1 as usize).saturating_sub(14).max(1)
+}
+
+/// Moves by `delta` lines in whatever the focused pane scrolls.
+fn scroll(state: &mut State, delta: isize) {
+    if state.focus == Focus::Table {
+        let order = state.order();
+        if order.is_empty() {
+            return;
+        }
+        let pos = order.iter().position(|&i| i == state.selected).unwrap_or(0) as isize;
+        state.selected = order[(pos + delta).clamp(0, order.len() as isize - 1) as usize];
+        state.traffic_selected = 0;
+        state.traffic_open = false;
+        state.list_scroll = 0;
+        return;
+    }
+    match state.tab {
+        Tab::Logs => {
+            // Up is positive delta in lines from the bottom.
+            state.logs.scroll = (state.logs.scroll as isize - delta).max(0) as usize;
+            if delta < 0 {
+                state.logs.follow = false;
+            }
+        }
+        Tab::Traffic => state.traffic_selected = (state.traffic_selected as isize - delta).max(0) as usize,
+        _ => state.list_scroll = (state.list_scroll as isize - delta).max(0) as usize,
+    }
+}
+
+pub(super) fn act(state: &mut State, action: Action) -> Vec<Effect> {
+    let sel = state.selected;
+    let name = state.selected().map(|s| s.name.to_string()).unwrap_or_default();
+    match action {
+        Action::Up => scroll(state, -1),
+        Action::Down => scroll(state, 1),
+        Action::PageUp => scroll(state, -(page(state) as isize)),
+        Action::PageDown => scroll(state, page(state) as isize),
+        Action::Top => match state.focus {
+            Focus::Table => scroll(state, -(state.sidecars.len() as isize)),
+            Focus::Detail => scroll(state, -(isize::MAX / 2)),
+        },
+        Action::Bottom => match (state.focus, state.tab) {
+            (Focus::Table, _) => scroll(state, state.sidecars.len() as isize),
+            (Focus::Detail, Tab::Logs) => {
+                state.logs.scroll = 0;
+                state.logs.follow = true;
+            }
+            (Focus::Detail, Tab::Traffic) => state.traffic_selected = 0,
+            (Focus::Detail, _) => state.list_scroll = 0,
+        },
+        Action::NextPane | Action::PrevPane => {
+            state.focus = if state.focus == Focus::Table { Focus::Detail } else { Focus::Table };
+        }
+        Action::ShowTab(tab) => {
+            state.tab = tab;
+            state.list_scroll = 0;
+        }
+        Action::AllLogs => {
+            state.tab = Tab::Logs;
+            state.logs.all = !state.logs.all;
+            state.logs.scroll = 0;
+            state.say(if state.logs.all {
+                "logs: every sidecar, interleaved"
+            } else {
+                "logs: the selected sidecar"
+            });
+        }
+        Action::Restart => {
+            state.say(format!("restarting {name}…"));
+            return vec![Effect::Restart(sel)];
+        }
+        Action::Start => {
+            state.say(format!("starting {name}…"));
+            return vec![Effect::Start(sel)];
+        }
+        Action::Stop => {
+            state.say(format!("stopping {name}…"));
+            return vec![Effect::Stop(sel)];
+        }
+        Action::Kill => {
+            state.say(format!("killing {name} (SIGKILL to its process group)…"));
+            return vec![Effect::Kill(sel)];
+        }
+        Action::Test => {
+            let Some(handle) = state.selected() else { return Vec::new() };
+            if handle.config.ipc.is_none() {
+                state.say(format!("{name} has no [sidecar.ipc]: nothing to send"));
+            } else if let Some(template) = handle.config.requests.first() {
+                let spec = template.spec.clone();
+                state.say(format!("{name}: sending {}…", template.name));
+                return vec![Effect::Request { sidecar: sel, spec }];
+            } else {
+                state.say(format!("{name} has no request templates: press T to compose one"));
+            }
+        }
+        Action::Compose => match state.selected().and_then(|h| Composer::new(sel, &h.config)) {
+            Some(c) => state.overlay = Overlay::Composer(Box::new(c)),
+            None => state.say(format!("{name} has no [sidecar.ipc]: nothing to send")),
+        },
+        Action::Load => {
+            let Some(handle) = state.selected() else { return Vec::new() };
+            if handle.config.ipc.is_none() || handle.config.requests.is_empty() {
+                state.say(format!("{name}: a load test sends its default request template, and it has none"));
+            } else {
+                state.overlay = Overlay::Load(LoadDialog {
+                    requests: "1000".into(),
+                    concurrency: "8".into(),
+                    field: 0,
+                    error: None,
+                });
+            }
+        }
+        Action::Search => {
+            state.tab = Tab::Logs;
+            state.logs.typing = Some(state.logs.search.clone().unwrap_or_default());
+        }
+        Action::NextMatch | Action::PrevMatch => {
+            if state.logs.search.is_some() {
+                state.focus = Focus::Detail;
+                scroll(state, if action == Action::NextMatch { 1 } else { -1 });
+            }
+        }
+        Action::Follow => {
+            state.logs.follow = !state.logs.follow;
+            if state.logs.follow {
+                state.logs.scroll = 0;
+            }
+            state.say(if state.logs.follow { "follow on" } else { "follow paused" });
+        }
+        Action::StderrOnly => state.logs.stderr_only = !state.logs.stderr_only,
+        Action::Wrap => state.logs.wrap = !state.logs.wrap,
+        Action::Timestamps => state.logs.timestamps = !state.logs.timestamps,
+        Action::Clear => {
+            state.logs.scroll = 0;
+            return vec![Effect::ClearLogs(sel)];
+        }
+        Action::Sort => {
+            let at = SortBy::ALL.iter().position(|s| *s == state.sort).unwrap_or(0);
+            state.sort = SortBy::ALL[(at + 1) % SortBy::ALL.len()];
+            state.say(format!("sorted by {}", state.sort.label()));
+        }
+        Action::SortReverse => state.sort_reversed = !state.sort_reversed,
+        Action::Open => {
+            if state.tab == Tab::Traffic {
+                state.traffic_open = !state.traffic_open;
+            }
+        }
+        Action::Help => state.overlay = Overlay::Help,
+        Action::Quit | Action::ForceQuit => return quit(state),
+        Action::Escape => {
+            state.logs.search = None;
+            state.traffic_open = false;
+        }
+    }
+    Vec::new()
+}
+
+fn on_composer_key(state: &mut State, mut c: Box<Composer>, key: KeyEvent) -> Vec<Effect> {
+    let Some(handle) = state.sidecars.get(c.sidecar).cloned() else { return Vec::new() };
+    let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
+    if ctrl && matches!(key.code, KeyCode::Char('p') | KeyCode::Char('n')) {
+        let mine: Vec<usize> =
+            (0..state.history.len()).filter(|&i| state.history[i].sidecar == c.sidecar).collect();
+        if !mine.is_empty() {
+            let pos = match (c.recall, key.code) {
+                (None, _) => mine.len() - 1,
+                (Some(p), KeyCode::Char('p')) => p.saturating_sub(1),
+                (Some(p), _) => (p + 1).min(mine.len() - 1),
+            };
+            c.recall = Some(pos);
+            let earlier = state.history[mine[pos]].clone();
+            c.recall_from(&earlier);
+        }
+        state.overlay = Overlay::Composer(c);
+        return Vec::new();
+    }
+    let action = c.key(&key, &handle.config);
+    match action {
+        composer::Action::Close => Vec::new(),
+        composer::Action::None => {
+            state.overlay = Overlay::Composer(c);
+            Vec::new()
+        }
+        composer::Action::Send(spec) => {
+            state.history.push((*c).clone());
+            if state.history.len() > 50 {
+                state.history.remove(0);
+            }
+            c.recall = None;
+            let sidecar = c.sidecar;
+            state.overlay = Overlay::Composer(c);
+            vec![Effect::Request { sidecar, spec }]
+        }
+    }
+}
+
+fn on_load_key(state: &mut State, mut d: LoadDialog, key: KeyEvent) -> Vec<Effect> {
+    match key.code {
+        KeyCode::Esc => return Vec::new(),
+        KeyCode::Tab | KeyCode::BackTab | KeyCode::Up | KeyCode::Down => d.field = 1 - d.field,
+        KeyCode::Char(c) if c.is_ascii_digit() => {
+            if d.field == 0 { &mut d.requests } else { &mut d.concurrency }.push(c);
+        }
+        KeyCode::Backspace => {
+            if d.field == 0 { &mut d.requests } else { &mut d.concurrency }.pop();
+        }
+        KeyCode::Enter => {
+            let (n, c) =
+                (d.requests.parse::<u64>().unwrap_or(0), d.concurrency.parse::<usize>().unwrap_or(0));
+            if n == 0 || c == 0 || c > 1024 {
+                d.error = Some(
+                    "requests and concurrency must be numbers above 0 (concurrency at most 1024)".into(),
+                );
+            } else if let Some(template) = state.selected().and_then(|h| h.config.requests.first()).cloned() {
+                let spec = template.spec.clone();
+                let name = state.selected().map(|h| h.name.to_string()).unwrap_or_default();
+                state.tab = Tab::Latency;
+                state.say(format!("{name}: load test, {n} × {} at concurrency {c}…", template.name));
+                return vec![Effect::Load {
+                    sidecar: state.selected,
+                    spec,
+                    plan: LoadPlanEq { requests: n, concurrency: c },
+                }];
+            }
+        }
+        _ => {}
+    }
+    state.overlay = Overlay::Load(d);
+    Vec::new()
+}

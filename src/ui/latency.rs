@@ -1,0 +1,116 @@
+//! Latency of the selected sidecar's exchanges: percentiles per method and overall, since
+//! start and over the last minute; outcomes by kind; a histogram.
+
+use super::theme::Theme;
+use crate::app::state::State;
+use crate::metrics::latency::{OutcomeKind, Stats, format_us};
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Bar, BarChart, BarGroup, Block, Borders, Paragraph, Row, Table};
+use std::time::Instant;
+
+fn rows<'a>(name: &str, stats: &Stats, now: Instant, theme: &Theme) -> Vec<Row<'a>> {
+    let mut out = Vec::new();
+    for (window, s) in [("all", stats.since_start(now)), ("60s", stats.window(now))] {
+        let failures = s.outcomes.failures();
+        out.push(Row::new(vec![
+            Span::raw(if window == "all" { name.to_string() } else { String::new() }),
+            Span::styled(window.to_string(), theme.dim()),
+            Span::raw(s.count.to_string()),
+            Span::raw(format_us(s.p50)),
+            Span::raw(format_us(s.p90)),
+            Span::raw(format_us(s.p99)),
+            Span::raw(format_us(s.p999)),
+            Span::raw(format_us(s.max)),
+            Span::raw(format!("{:.1}", s.per_second)),
+            Span::styled(failures.to_string(), if failures > 0 { theme.error() } else { theme.dim() }),
+        ]));
+    }
+    out
+}
+
+pub fn render(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
+    let block = Block::new().borders(Borders::ALL).border_style(theme.dim()).title(" latency ");
+    let inner = block.inner(area);
+    frame.render_widget(block, area);
+    let Some(ipc) = state.selected().and_then(|h| h.ipc()) else {
+        frame.render_widget(
+            Paragraph::new("no [sidecar.ipc]: sidetop does not talk to this sidecar").style(theme.dim()),
+            inner,
+        );
+        return;
+    };
+    let m = ipc.metrics();
+    let now = Instant::now();
+    let all = m.overall.since_start(now);
+    let mut outcome_spans = vec![Span::styled("outcomes: ", theme.bold())];
+    for kind in OutcomeKind::ALL {
+        let n = all.outcomes.get(kind);
+        let style = if kind == OutcomeKind::Ok || n == 0 { theme.dim() } else { theme.error() };
+        outcome_spans.push(Span::styled(format!("{} {}  ", kind.as_str(), n), style));
+    }
+    outcome_spans.push(Span::styled(
+        format!(
+            "late {}  protocol errors {}  from sidecar {}  outliers {}",
+            m.late,
+            m.protocol_errors,
+            m.incoming,
+            m.overall.outliers()
+        ),
+        theme.dim(),
+    ));
+    let methods = m.methods.len();
+    let table_h = (2 * (methods + 1) + 1).min(inner.height as usize / 2 + 1) as u16;
+    let [outcomes, table_area, chart_area] =
+        Layout::vertical([Constraint::Length(1), Constraint::Length(table_h), Constraint::Fill(1)])
+            .areas(inner);
+    frame.render_widget(Paragraph::new(Line::from(outcome_spans)), outcomes);
+    let mut table_rows = rows("(all)", &m.overall, now, theme);
+    for (name, stats) in &m.methods {
+        table_rows.extend(rows(name, stats, now, theme));
+    }
+    let header = Row::new(["method", "", "count", "p50", "p90", "p99", "p99.9", "max", "req/s", "errors"])
+        .style(theme.bold());
+    let widths = [
+        Constraint::Min(12),
+        Constraint::Length(3),
+        Constraint::Length(7),
+        Constraint::Length(8),
+        Constraint::Length(8),
+        Constraint::Length(8),
+        Constraint::Length(8),
+        Constraint::Length(8),
+        Constraint::Length(7),
+        Constraint::Length(6),
+    ];
+    frame.render_widget(Table::new(table_rows, widths).header(header), table_area);
+
+    // Histogram of every exchange since start, in log-spaced bins.
+    let h = m.overall.histogram();
+    if h.is_empty() || chart_area.height < 3 {
+        return;
+    }
+    let bins = (chart_area.width as usize / 9).clamp(4, 16);
+    let (lo, hi) = (h.min().max(1) as f64, h.max().max(2) as f64);
+    let ratio = (hi / lo).powf(1.0 / bins as f64).max(1.0001);
+    let mut bars = Vec::with_capacity(bins);
+    let mut lower = 0u64;
+    for i in 1..=bins {
+        let upper = if i == bins { h.max() } else { (lo * ratio.powi(i as i32)).ceil() as u64 };
+        let count: u64 = h
+            .iter_recorded()
+            .filter(|v| v.value_iterated_to() > lower && v.value_iterated_to() <= upper)
+            .map(|v| v.count_at_value())
+            .sum();
+        bars.push(Bar::default().value(count).label(Line::from(format_us(upper))));
+        lower = upper;
+    }
+    let chart = BarChart::default()
+        .block(Block::new().title(Line::styled("histogram (upper bound of each bin)", theme.dim())))
+        .data(BarGroup::default().bars(&bars))
+        .bar_width(8)
+        .bar_gap(1)
+        .bar_style(theme.fg(ratatui::style::Color::Cyan));
+    frame.render_widget(chart, chart_area);
+}

@@ -1,0 +1,108 @@
+//! The sidecar table: one row each, answering "is everything OK?" at a glance.
+
+use super::theme::{Theme, bytes};
+use crate::app::state::{Focus, State};
+use crate::app::update::table_offset;
+use crate::metrics::latency::format_us;
+use crate::supervisor::status::short_duration;
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Rect};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Cell, Row, Table};
+use std::time::Instant;
+
+pub fn render(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
+    let wide = area.width >= 120;
+    let order = state.order();
+    let rows_visible = area.height.saturating_sub(3) as usize;
+    let offset = table_offset(state, rows_visible, &order);
+    let resources = state.resources.lock().unwrap_or_else(|e| e.into_inner());
+    let now = Instant::now();
+    let mut rows = Vec::new();
+    for &i in order.iter().skip(offset).take(rows_visible) {
+        let s = &state.sidecars[i];
+        let status = s.status();
+        let (symbol, label, style) = theme.state(&status);
+        let latest = resources.sidecars.get(i).and_then(|h| h.latest().copied());
+        let (p50, p99, errors) = match s.ipc() {
+            Some(ipc) => {
+                let m = ipc.metrics();
+                let sum = m.overall.since_start(now);
+                if sum.count == 0 {
+                    ("-".into(), "-".into(), m.protocol_errors.to_string())
+                } else {
+                    (
+                        format_us(sum.p50),
+                        format_us(sum.p99),
+                        (sum.outcomes.failures() + m.protocol_errors).to_string(),
+                    )
+                }
+            }
+            None => ("".into(), "".into(), "".into()),
+        };
+        let last_exit = match (&status.error, status.last_exit) {
+            (Some(e), _) if status.state == crate::supervisor::State::Failed => e.clone(),
+            (_, Some(exit)) => exit.to_string().replace("exit code ", "code "),
+            _ => String::new(),
+        };
+        let uptime = status.uptime().map(short_duration).unwrap_or_default();
+        let mut cells = vec![
+            Cell::from(s.name.to_string()),
+            Cell::from(Line::from(vec![Span::styled(format!("{symbol} {label}"), style)])),
+            Cell::from(status.pid.map(|p| p.to_string()).unwrap_or_default()),
+            Cell::from(uptime),
+            Cell::from(status.restarts.to_string()),
+            Cell::from(last_exit),
+            Cell::from(latest.map(|l| format!("{:.1}", l.cpu)).unwrap_or_default()),
+            Cell::from(latest.map(|l| bytes(l.rss)).unwrap_or_default()),
+            Cell::from(p50),
+            Cell::from(p99),
+            Cell::from(Span::styled(
+                errors.clone(),
+                if errors.is_empty() || errors == "0" { theme.dim() } else { theme.error() },
+            )),
+        ];
+        if !wide {
+            cells.remove(5); // last exit: in the events tab when narrow
+            cells.remove(2); // pid
+        }
+        let row = Row::new(cells);
+        rows.push(if i == state.selected { row.style(theme.selected()) } else { row });
+    }
+    let mut header =
+        vec!["NAME", "STATE", "PID", "UPTIME", "RST", "LAST EXIT", "CPU%", "RSS", "p50", "p99", "ERR"];
+    let mut widths = vec![
+        Constraint::Min(10),
+        Constraint::Length(13),
+        Constraint::Length(7),
+        Constraint::Length(7),
+        Constraint::Length(3),
+        Constraint::Length(24),
+        Constraint::Length(6),
+        Constraint::Length(9),
+        Constraint::Length(8),
+        Constraint::Length(8),
+        Constraint::Length(4),
+    ];
+    if !wide {
+        for i in [5, 2] {
+            header.remove(i);
+            widths.remove(i);
+        }
+    }
+    let title = format!(
+        " sidecars ({}){} ",
+        state.sidecars.len(),
+        if state.sort == crate::app::state::SortBy::Config && !state.sort_reversed {
+            String::new()
+        } else {
+            format!(" by {}{}", state.sort.label(), if state.sort_reversed { ", reversed" } else { "" })
+        }
+    );
+    let border = if state.focus == Focus::Table { theme.title() } else { theme.dim() };
+    let table = Table::new(rows, widths)
+        .header(Row::new(header).style(theme.bold()))
+        .column_spacing(1)
+        .block(Block::new().borders(Borders::ALL).border_style(border).title(title));
+    frame.render_widget(table, area);
+}

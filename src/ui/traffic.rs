@@ -1,0 +1,113 @@
+//! Recent exchanges of the selected sidecar, newest first; Enter opens one to show its
+//! request and response pretty-printed.
+
+use super::theme::Theme;
+use crate::app::state::{Focus, State};
+use crate::ipc::protocol::{Exchange, Origin};
+use crate::metrics::latency::format_us;
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Paragraph, Wrap};
+use std::sync::Arc;
+
+fn pretty(text: &str) -> String {
+    // HTTP responses carry a status line and headers before a blank line.
+    let (head, body) = match text.split_once("\n\n") {
+        Some((h, b)) if h.starts_with("HTTP ") => (Some(h), b),
+        _ => (None, text),
+    };
+    let body = serde_json::from_str::<serde_json::Value>(body)
+        .map(|v| serde_json::to_string_pretty(&v).expect("Value serializes"))
+        .unwrap_or_else(|_| body.to_string());
+    match head {
+        Some(h) => format!("{h}\n\n{body}"),
+        None => body,
+    }
+}
+
+pub fn render_exchange(frame: &mut Frame, area: Rect, exchange: &Exchange, theme: &Theme) {
+    let outcome_style = if exchange.outcome.is_ok() { theme.ok() } else { theme.error() };
+    let latency = exchange.latency.map(|l| format_us(l.as_micros() as u64)).unwrap_or_else(|| "-".into());
+    let mut lines = vec![
+        Line::from(vec![
+            Span::styled(format!("{} ", exchange.method), theme.bold()),
+            Span::styled(exchange.outcome.to_string(), outcome_style),
+            Span::styled(format!(" · {latency} · {:?}", exchange.origin), theme.dim()),
+        ]),
+        Line::raw(""),
+    ];
+    if let Some(request) = &exchange.request {
+        lines.push(Line::styled("request", theme.title()));
+        lines.extend(super::sanitize_lines(&pretty(request)));
+        lines.push(Line::raw(""));
+    }
+    lines.push(Line::styled("response", theme.title()));
+    match &exchange.response {
+        Some(response) if !response.is_empty() => lines.extend(super::sanitize_lines(&pretty(response))),
+        _ => lines.push(Line::styled("(none)", theme.dim())),
+    }
+    frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), area);
+}
+
+pub fn render(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
+    let border = if state.focus == Focus::Detail { theme.title() } else { theme.dim() };
+    let block = Block::new()
+        .borders(Borders::ALL)
+        .border_style(border)
+        .title(" traffic (newest first; Enter opens) ");
+    let inner = block.inner(area);
+    frame.render_widget(block, area);
+    let Some(ipc) = state.selected().and_then(|h| h.ipc()) else {
+        frame.render_widget(
+            Paragraph::new("no [sidecar.ipc]: sidetop does not talk to this sidecar").style(theme.dim()),
+            inner,
+        );
+        return;
+    };
+    let traffic: Vec<Arc<Exchange>> = ipc.metrics().traffic.iter().rev().cloned().collect();
+    if traffic.is_empty() {
+        frame.render_widget(
+            Paragraph::new("no exchanges yet: press t to send the default request").style(theme.dim()),
+            inner,
+        );
+        return;
+    }
+    let selected = state.traffic_selected.min(traffic.len() - 1);
+    let (list_area, detail_area) = if state.traffic_open {
+        let [l, d] =
+            Layout::vertical([Constraint::Length(inner.height / 3), Constraint::Fill(1)]).areas(inner);
+        (l, Some(d))
+    } else {
+        (inner, None)
+    };
+    let rows = list_area.height as usize;
+    let offset = selected.saturating_sub(rows.saturating_sub(1));
+    let lines: Vec<Line> = traffic
+        .iter()
+        .enumerate()
+        .skip(offset)
+        .take(rows)
+        .map(|(i, e)| {
+            let time = chrono::DateTime::<chrono::Local>::from(e.at).format("%H:%M:%S%.3f");
+            let arrow = if e.origin == Origin::Sidecar { "<-" } else { "->" };
+            let latency = e.latency.map(|l| format_us(l.as_micros() as u64)).unwrap_or_default();
+            let style = if e.outcome.is_ok() { theme.dim() } else { theme.error() };
+            let line = Line::from(vec![
+                Span::raw(format!("{time} {arrow} ")),
+                Span::styled(format!("{:<24} ", e.method), theme.bold()),
+                Span::raw(format!("{latency:>9} ")),
+                Span::styled(e.outcome.to_string(), style),
+                Span::styled(if e.origin == Origin::Health { " (health)" } else { "" }, theme.dim()),
+            ]);
+            if i == selected { line.style(theme.selected()) } else { line }
+        })
+        .collect();
+    frame.render_widget(Paragraph::new(lines), list_area);
+    if let Some(detail) = detail_area {
+        let detail_block = Block::new().borders(Borders::TOP).border_style(theme.dim());
+        let inner = detail_block.inner(detail);
+        frame.render_widget(detail_block, detail);
+        render_exchange(frame, inner, &traffic[selected], theme);
+    }
+}
