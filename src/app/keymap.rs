@@ -52,38 +52,53 @@ pub enum Scope {
 pub struct Binding {
     pub keys: &'static str,
     pub what: &'static str,
+    /// One word for the footer.
+    pub short: &'static str,
     pub scope: Scope,
     /// Shown in the footer (the rest only in `?`).
     pub footer: bool,
 }
 
 const fn b(keys: &'static str, what: &'static str, scope: Scope, footer: bool) -> Binding {
-    Binding { keys, what, scope, footer }
+    Binding { keys, what, short: first_word(what), scope, footer }
+}
+
+/// The footer's word for a binding: its description up to the first space.
+const fn first_word(s: &'static str) -> &'static str {
+    let bytes = s.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() && bytes[i] != b' ' {
+        i += 1;
+    }
+    match s.split_at_checked(i) {
+        Some((word, _)) => word,
+        None => s,
+    }
 }
 
 pub const BINDINGS: &[Binding] = &[
-    b("j/k ↑/↓", "move / scroll", Scope::Everywhere, true),
+    b("j/k ↑/↓", "move/scroll", Scope::Everywhere, true),
     b("g/G", "top / bottom (G resumes follow)", Scope::Everywhere, false),
     b("PgUp/PgDn", "page up / down", Scope::Everywhere, false),
-    b("Tab/S-Tab", "switch pane", Scope::Everywhere, true),
-    b("1-5", "logs, resources, latency, traffic, events", Scope::Everywhere, true),
-    b("a", "all sidecars' logs interleaved", Scope::Logs, true),
+    b("Tab/S-Tab", "pane switch", Scope::Everywhere, true),
+    b("1-5", "tabs: logs, resources, latency, traffic, events", Scope::Everywhere, true),
+    b("a", "all: every sidecar's logs interleaved", Scope::Logs, true),
     b("r", "restart the selected sidecar", Scope::Table, true),
     b("s", "start", Scope::Table, true),
     b("x", "stop (graceful)", Scope::Table, true),
     b("K", "kill (SIGKILL to its process group)", Scope::Table, true),
-    b("t", "send its default test request", Scope::Everywhere, true),
-    b("T", "request composer", Scope::Everywhere, true),
+    b("t", "test: send its default request", Scope::Everywhere, true),
+    b("T", "compose a request", Scope::Everywhere, true),
     b("L", "load test", Scope::Everywhere, false),
     b("o/O", "sort by next column / reverse", Scope::Table, false),
-    b("/", "search logs (filters and highlights)", Scope::Logs, true),
+    b("/", "search the logs (filters and highlights)", Scope::Logs, true),
     b("n/N", "next / previous match", Scope::Logs, false),
     b("f", "follow on/off", Scope::Logs, true),
     b("e", "stderr only", Scope::Logs, false),
     b("w", "wrap", Scope::Logs, false),
     b("d", "timestamps", Scope::Logs, false),
     b("c", "clear the log", Scope::Logs, false),
-    b("Enter", "open / close the selected exchange", Scope::Traffic, true),
+    b("Enter", "open/close the selected exchange", Scope::Traffic, true),
     b("Esc", "clear search / close", Scope::Everywhere, false),
     b("mouse", "wheel scrolls, click selects", Scope::Everywhere, false),
     b("?", "help", Scope::Everywhere, true),

@@ -79,8 +79,7 @@ fn footer(frame: &mut Frame, area: ratatui::layout::Rect, state: &State, theme: 
     let mut spans = Vec::new();
     for b in footer_bindings(state) {
         spans.push(Span::styled(b.keys.to_string(), theme.bold()));
-        let short = b.what.split([' ', '(']).next().unwrap_or(b.what);
-        spans.push(Span::styled(format!(" {short}  "), theme.dim()));
+        spans.push(Span::styled(format!(" {}  ", b.short), theme.dim()));
     }
     frame.render_widget(Paragraph::new(Line::from(spans)), area);
 }

@@ -28,7 +28,7 @@ pub fn render(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
             Some(ipc) => {
                 let m = ipc.metrics();
                 let sum = m.overall.since_start(now);
-                if sum.count == 0 {
+                if m.overall.histogram().is_empty() {
                     ("-".into(), "-".into(), m.protocol_errors.to_string())
                 } else {
                     (

@@ -34,7 +34,11 @@ pub fn config(toml: &str, marker: &str) -> (tempfile::TempDir, Config) {
 
 pub fn write_config(dir: &Path, toml: &str, marker: &str) -> PathBuf {
     let text = toml.replace("{sidecars}", &sidecars_dir().display().to_string()).replace("{marker}", marker);
-    let text = format!("[defaults]\nenv = {{ SIDETOP_TEST_MARKER = \"{marker}\" }}\n{text}");
+    let env = format!("env = {{ SIDETOP_TEST_MARKER = \"{marker}\" }}\n");
+    let text = match text.find("[defaults]\n") {
+        Some(at) => format!("{}[defaults]\n{env}{}", &text[..at], &text[at + 11..]),
+        None => format!("[defaults]\n{env}{text}"),
+    };
     let path = dir.join("sidetop.toml");
     std::fs::write(&path, text).expect("write config");
     path
