@@ -54,7 +54,8 @@ fn press(state: &mut State, keys: &str) -> Vec<Effect> {
 async fn dashboard() -> (State, Supervisor, tempfile::TempDir) {
     let (dir, config) = config(CONFIG, &marker());
     let sup = Supervisor::start(&config, Options::default()).unwrap();
-    let resources = Arc::new(Mutex::new(Resources { sidecars: vec![Default::default(); 3], ..Default::default() }));
+    let resources =
+        Arc::new(Mutex::new(Resources { sidecars: vec![Default::default(); 3], ..Default::default() }));
     let mut state = State::new("test.toml".into(), sup.sidecars().to_vec(), resources);
     state.size = (120, 40);
     (state, sup, dir)
@@ -82,7 +83,13 @@ async fn movement_tabs_and_panes() {
     update(&mut s, key(KeyCode::PageUp));
     assert_eq!(s.selected, 0);
 
-    for (c, tab) in [('1', Tab::Logs), ('2', Tab::Resources), ('3', Tab::Latency), ('4', Tab::Traffic), ('5', Tab::Events)] {
+    for (c, tab) in [
+        ('1', Tab::Logs),
+        ('2', Tab::Resources),
+        ('3', Tab::Latency),
+        ('4', Tab::Traffic),
+        ('5', Tab::Events),
+    ] {
         press(&mut s, &c.to_string());
         assert_eq!(s.tab, tab);
     }
@@ -102,7 +109,10 @@ async fn actions_on_the_selected_sidecar() {
     assert_eq!(press(&mut s, "s"), [Effect::Start(1)]);
     assert_eq!(press(&mut s, "x"), [Effect::Stop(1)]);
     assert_eq!(press(&mut s, "K"), [Effect::Kill(1)]);
-    assert_eq!(press(&mut s, "t"), [Effect::Request { sidecar: 1, spec: RequestSpec::Rpc { method: "ping".into(), params: None } }]);
+    assert_eq!(
+        press(&mut s, "t"),
+        [Effect::Request { sidecar: 1, spec: RequestSpec::Rpc { method: "ping".into(), params: None } }]
+    );
     press(&mut s, "k");
     assert_eq!(press(&mut s, "t"), [], "alpha has no IPC");
     assert!(s.status.as_ref().unwrap().0.contains("no [sidecar.ipc]"));
@@ -199,7 +209,13 @@ async fn composer_checks_json_sends_and_recalls() {
     update(&mut s, key(KeyCode::Backspace));
     let effects = update(&mut s, key(KeyCode::F(5)));
     let params = serde_json::json!({"a": 1});
-    assert_eq!(effects, [Effect::Request { sidecar: 1, spec: RequestSpec::Rpc { method: "echo".into(), params: Some(params.clone()) } }]);
+    assert_eq!(
+        effects,
+        [Effect::Request {
+            sidecar: 1,
+            spec: RequestSpec::Rpc { method: "echo".into(), params: Some(params.clone()) }
+        }]
+    );
 
     // A reply lands in the composer, not in a separate overlay.
     update(&mut s, key(KeyCode::F(2)));
@@ -207,7 +223,11 @@ async fn composer_checks_json_sends_and_recalls() {
     assert_eq!(c.method.text(), "ping");
     update(&mut s, ctrl('p'));
     let Overlay::Composer(c) = &s.overlay else { panic!() };
-    assert_eq!((c.method.text(), c.body.text()), ("echo".to_string(), "{\n  \"a\": 1\n}".to_string()), "recalled");
+    assert_eq!(
+        (c.method.text(), c.body.text()),
+        ("echo".to_string(), "{\n  \"a\": 1\n}".to_string()),
+        "recalled"
+    );
     update(&mut s, key(KeyCode::Esc));
     assert!(matches!(s.overlay, Overlay::None));
 }
@@ -224,7 +244,10 @@ async fn load_dialog_starts_a_load_run() {
     press(&mut s, "4");
     let effects = update(&mut s, key(KeyCode::Enter));
     let spec = RequestSpec::Rpc { method: "ping".into(), params: None };
-    assert_eq!(effects, [Effect::Load { sidecar: 1, spec, plan: LoadPlanEq { requests: 10, concurrency: 4 } }]);
+    assert_eq!(
+        effects,
+        [Effect::Load { sidecar: 1, spec, plan: LoadPlanEq { requests: 10, concurrency: 4 } }]
+    );
     assert_eq!(s.tab, Tab::Latency, "watch the histogram fill");
 }
 

@@ -67,7 +67,7 @@ const fn b(keys: &'static str, what: &'static str, scope: Scope, footer: bool) -
 const fn first_word(s: &'static str) -> &'static str {
     let bytes = s.as_bytes();
     let mut i = 0;
-    while i < bytes.len() && bytes[i] != b' ' {
+    while i < bytes.len() && bytes[i] != b' ' && bytes[i] != b':' && bytes[i] != b',' {
         i += 1;
     }
     match s.split_at_checked(i) {
@@ -159,5 +159,8 @@ pub fn footer_bindings(state: &State) -> Vec<&'static Binding> {
         (Focus::Detail, Tab::Traffic) => Scope::Traffic,
         (Focus::Detail, _) => Scope::Everywhere,
     };
-    BINDINGS.iter().filter(|b| b.footer && (b.scope == Scope::Everywhere || b.scope == here)).collect()
+    // Help and quit first: on a narrow terminal the end of the footer is cut off.
+    let always = |b: &&Binding| b.keys == "?" || b.keys == "q";
+    let rest = BINDINGS.iter().filter(|b| b.footer && (b.scope == Scope::Everywhere || b.scope == here));
+    BINDINGS.iter().filter(always).chain(rest.filter(|b| !always(b))).collect()
 }

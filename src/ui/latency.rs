@@ -10,9 +10,15 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Bar, BarChart, BarGroup, Block, Borders, Paragraph, Row, Table};
 use std::time::Instant;
 
-fn rows<'a>(name: &str, stats: &Stats, now: Instant, theme: &Theme) -> Vec<Row<'a>> {
+/// Rows for one method: since start, and (unless `compact`) the last minute.
+fn rows<'a>(name: &str, stats: &Stats, now: Instant, compact: bool, theme: &Theme) -> Vec<Row<'a>> {
     let mut out = Vec::new();
-    for (window, s) in [("all", stats.since_start(now)), ("60s", stats.window(now))] {
+    let windows = if compact {
+        vec![("all", stats.since_start(now))]
+    } else {
+        vec![("all", stats.since_start(now)), ("60s", stats.window(now))]
+    };
+    for (window, s) in windows {
         let failures = s.outcomes.failures();
         out.push(Row::new(vec![
             Span::raw(if window == "all" { name.to_string() } else { String::new() }),
@@ -61,27 +67,30 @@ pub fn render(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
         theme.dim(),
     ));
     let methods = m.methods.len();
-    let table_h = (2 * (methods + 1) + 1).min(inner.height as usize / 2 + 1) as u16;
+    // Short screens: one row per method (the overall row keeps its last-minute twin).
+    let compact = inner.height < 20;
+    let needed = if compact { methods + 3 } else { 2 * (methods + 1) + 1 };
+    let table_h = needed.min((inner.height as usize).saturating_sub(5).max(3)) as u16;
     let [outcomes, table_area, chart_area] =
         Layout::vertical([Constraint::Length(1), Constraint::Length(table_h), Constraint::Fill(1)])
             .areas(inner);
     frame.render_widget(Paragraph::new(Line::from(outcome_spans)), outcomes);
-    let mut table_rows = rows("(all)", &m.overall, now, theme);
+    let mut table_rows = rows("(all)", &m.overall, now, false, theme);
     for (name, stats) in &m.methods {
-        table_rows.extend(rows(name, stats, now, theme));
+        table_rows.extend(rows(name, stats, now, compact, theme));
     }
     let header = Row::new(["method", "", "count", "p50", "p90", "p99", "p99.9", "max", "req/s", "errors"])
         .style(theme.bold());
     let widths = [
-        Constraint::Min(12),
+        Constraint::Min(8),
         Constraint::Length(3),
-        Constraint::Length(7),
+        Constraint::Length(6),
         Constraint::Length(8),
         Constraint::Length(8),
         Constraint::Length(8),
         Constraint::Length(8),
         Constraint::Length(8),
-        Constraint::Length(7),
+        Constraint::Length(6),
         Constraint::Length(6),
     ];
     frame.render_widget(Table::new(table_rows, widths).header(header), table_area);

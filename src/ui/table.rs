@@ -23,7 +23,11 @@ pub fn render(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
         let s = &state.sidecars[i];
         let status = s.status();
         let (symbol, label, style) = theme.state(&status);
-        let latest = resources.sidecars.get(i).and_then(|h| h.latest().copied());
+        let latest = resources
+            .sidecars
+            .get(i)
+            .and_then(|h| h.latest().copied())
+            .filter(|_| status.state.has_process());
         let (p50, p99, errors) = match s.ipc() {
             Some(ipc) => {
                 let m = ipc.metrics();
@@ -71,13 +75,15 @@ pub fn render(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
     }
     let mut header =
         vec!["NAME", "STATE", "PID", "UPTIME", "RST", "LAST EXIT", "CPU%", "RSS", "p50", "p99", "ERR"];
+    let name_width =
+        state.sidecars.iter().map(|s| s.name.chars().count()).max().unwrap_or(4).clamp(4, 24) as u16;
     let mut widths = vec![
-        Constraint::Min(10),
+        Constraint::Length(name_width),
         Constraint::Length(13),
         Constraint::Length(7),
         Constraint::Length(7),
         Constraint::Length(3),
-        Constraint::Length(24),
+        Constraint::Min(12),
         Constraint::Length(6),
         Constraint::Length(9),
         Constraint::Length(8),

@@ -37,15 +37,16 @@ pub fn render_exchange(frame: &mut Frame, area: Rect, exchange: &Exchange, theme
         ]),
         Line::raw(""),
     ];
-    if let Some(request) = &exchange.request {
-        lines.push(Line::styled("request", theme.title()));
-        lines.extend(super::sanitize_lines(&pretty(request)));
-        lines.push(Line::raw(""));
-    }
+    // The response first: on a small screen it is what the operator came for.
     lines.push(Line::styled("response", theme.title()));
     match &exchange.response {
         Some(response) if !response.is_empty() => lines.extend(super::sanitize_lines(&pretty(response))),
         _ => lines.push(Line::styled("(none)", theme.dim())),
+    }
+    if let Some(request) = &exchange.request {
+        lines.push(Line::raw(""));
+        lines.push(Line::styled("request", theme.title()));
+        lines.extend(super::sanitize_lines(&pretty(request)));
     }
     frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), area);
 }

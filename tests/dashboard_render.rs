@@ -1,0 +1,209 @@
+//! Rendering into ratatui's TestBackend, at 80x24 and 160x48, every tab and overlay, from
+//! a dashboard over a real engine with real sidecars that have really logged, answered,
+//! crashed and been sampled.
+
+mod common;
+
+use common::*;
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use serde_json::json;
+use sidetop::app::composer::Composer;
+use sidetop::app::msg::Msg;
+use sidetop::app::state::{Focus, LoadDialog, Overlay, State, Tab};
+use sidetop::app::update::update;
+use sidetop::config::ipc::RequestSpec;
+use sidetop::metrics::resources::Sampler;
+use sidetop::supervisor::{Options, State as Life, Supervisor};
+use std::time::{Duration, Instant};
+
+const CONFIG: &str = r#"
+[[sidecar]]
+name = "echo"
+command = ["python3", "-u", "{sidecars}/jsonrpc_echo.py"]
+[sidecar.ipc]
+protocol = "jsonrpc"
+[[sidecar.request]]
+name = "ping"
+method = "ping"
+
+[[sidecar]]
+name = "crashy"
+command = ["python3", "{sidecars}/segfault.py"]
+env = { SEGFAULT_AFTER = "0" }
+backoff = { initial = "0" }
+crash_loop = { max_exits = 2, window = "1m" }
+
+[[sidecar]]
+name = "talker"
+command = ["sh", "-c", "printf '\\033[31mred alert\\033[0m\\n'; printf 'title\\033]0;pwned\\007 clear\\033[2J bell\\007 done\\n'; echo oops >&2; exec sleep 60"]
+"#;
+
+fn text(terminal: &Terminal<TestBackend>) -> String {
+    let buffer = terminal.backend().buffer();
+    let mut out = String::new();
+    for y in 0..buffer.area.height {
+        for x in 0..buffer.area.width {
+            out.push_str(buffer[(x, y)].symbol());
+        }
+        out.push('\n');
+    }
+    out
+}
+
+fn draw(state: &State, w: u16, h: u16) -> String {
+    let mut terminal = Terminal::new(TestBackend::new(w, h)).unwrap();
+    terminal.draw(|f| sidetop::ui::render(f, state)).unwrap();
+    let screen = text(&terminal);
+    assert!(
+        !screen.chars().any(|c| c.is_control() && c != '\n'),
+        "a control character reached the screen:\n{screen}"
+    );
+    screen
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_tab_and_overlay_renders_at_both_sizes() {
+    let m = marker();
+    let (_dir, config) = config(CONFIG, &m);
+    let sup = Supervisor::start(&config, Options::default()).unwrap();
+    let sampler = Sampler::start(sup.sidecars().to_vec(), Duration::from_millis(100), sup.changed());
+    let echo = sup.get("echo").unwrap();
+    wait_ready(echo).await;
+    for _ in 0..20 {
+        echo.request(&RequestSpec::Rpc { method: "ping".into(), params: None }).await.unwrap();
+    }
+    let failed = echo.request(&RequestSpec::Rpc { method: "fail".into(), params: None }).await.unwrap();
+    wait_status(sup.get("crashy").unwrap(), Duration::from_secs(10), |s| s.state == Life::CrashLoop).await;
+    let talker = sup.get("talker").unwrap();
+    assert!(eventually(Duration::from_secs(5), || talker.logs().len() == 3).await);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while sampler.data.lock().unwrap().sidecars[0].samples.len() < 3 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    let report = sidetop::ipc::load::run(
+        echo.ipc().unwrap().clone(),
+        RequestSpec::Rpc { method: "echo".into(), params: Some(json!([1])) },
+        sidetop::ipc::load::LoadPlan { requests: Some(50), duration: None, concurrency: 4 },
+    )
+    .await;
+    let fail_row =
+        echo.ipc().unwrap().metrics().traffic.iter().rev().position(|e| e.method == "fail").unwrap();
+    let mut state = State::new("test.toml".into(), sup.sidecars().to_vec(), sampler.data.clone());
+    state.color = false;
+    for (w, h) in [(80u16, 24u16), (160, 48)] {
+        state.size = (w, h);
+        state.selected = 0;
+        state.focus = Focus::Table;
+        state.tab = Tab::Logs;
+
+        let screen = draw(&state, w, h);
+        assert!(screen.starts_with("sidetop test.toml"), "{screen}");
+        for word in
+            ["echo", "crashy", "talker", "crash-loop", "ready", "1 Logs", "5 Events", "? help", "q quit"]
+        {
+            assert!(screen.contains(word), "{w}x{h}: {word:?} missing:\n{screen}");
+        }
+        if w >= 120 {
+            assert!(screen.contains("SIGSEGV"), "last exit column when wide:\n{screen}");
+        }
+
+        // Logs of the talker: colours as style, hostile sequences gone, stderr marked.
+        state.selected = 2;
+        let screen = draw(&state, w, h);
+        assert!(screen.contains("red alert"), "{screen}");
+        assert!(screen.contains("title clear bell done"), "escapes removed, text kept:\n{screen}");
+        assert!(!screen.contains("pwned"), "{screen}");
+        assert!(screen.contains("! oops"), "stderr marked:\n{screen}");
+
+        state.logs.all = true;
+        let screen = draw(&state, w, h);
+        assert!(
+            screen.contains("talker") && screen.contains("jsonrpc_echo starting"),
+            "interleaved:\n{screen}"
+        );
+        state.logs.all = false;
+        state.logs.search = Some("ALERT".into());
+        let screen = draw(&state, w, h);
+        assert!(
+            screen.contains("red alert") && !screen.contains("oops") && screen.contains("filter \"ALERT\""),
+            "{screen}"
+        );
+        state.logs.search = None;
+
+        state.selected = 0;
+        state.tab = Tab::Resources;
+        let screen = draw(&state, w, h);
+        assert!(screen.contains("CPU ") && screen.contains("RSS ") && screen.contains("threads"), "{screen}");
+
+        state.tab = Tab::Latency;
+        let screen = draw(&state, w, h);
+        let methods: &[&str] = if h >= 40 { &["ping", "fail", "echo"] } else { &["fail", "echo"] };
+        for word in ["p50", "p99.9", "(all)", "error 1"].iter().chain(methods) {
+            assert!(screen.contains(word), "{w}x{h} latency: {word:?} missing:\n{screen}");
+        }
+
+        state.tab = Tab::Traffic;
+        state.focus = Focus::Detail;
+        state.traffic_selected = fail_row;
+        let screen = draw(&state, w, h);
+        assert!(screen.contains("-> fail") && screen.contains("error -32000"), "{screen}");
+        state.traffic_open = true;
+        let screen = draw(&state, w, h);
+        assert!(screen.contains("requested failure") && screen.contains("response"), "{screen}");
+        state.traffic_open = false;
+
+        state.tab = Tab::Events;
+        state.selected = 1;
+        let screen = draw(&state, w, h);
+        assert!(screen.contains("crash loop: gave up after 2 exits in 60s"), "{screen}");
+        assert!(screen.contains("exited: SIGSEGV"), "{screen}");
+
+        state.overlay = Overlay::Help;
+        let screen = draw(&state, w, h);
+        assert!(screen.contains("keys (Esc closes)") && screen.contains("compose a request"), "{screen}");
+
+        state.overlay = Overlay::Reply(failed.clone());
+        let screen = draw(&state, w, h);
+        assert!(screen.contains("reply from echo") && screen.contains("requested failure"), "{screen}");
+
+        state.selected = 0;
+        state.overlay = Overlay::Composer(Box::new(Composer::new(0, &echo.config).unwrap()));
+        update(&mut state, Msg::Key(KeyEvent::new(KeyCode::Tab, KeyModifiers::NONE)));
+        for c in "[1,".chars() {
+            update(&mut state, Msg::Key(KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE)));
+        }
+        update(&mut state, Msg::Key(KeyEvent::new(KeyCode::F(5), KeyModifiers::NONE)));
+        let screen = draw(&state, w, h);
+        assert!(
+            screen.contains("request to echo (JSON-RPC)")
+                && screen.contains("not sent: invalid JSON at line 1"),
+            "{screen}"
+        );
+
+        state.overlay = Overlay::Load(LoadDialog {
+            requests: "1000".into(),
+            concurrency: "8".into(),
+            field: 0,
+            error: None,
+        });
+        let screen = draw(&state, w, h);
+        assert!(screen.contains("load test echo") && screen.contains("concurrency"), "{screen}");
+
+        state.overlay = Overlay::Report(report.render());
+        let screen = draw(&state, w, h);
+        assert!(screen.contains("50 requests in") && screen.contains("outcomes: 50 ok"), "{screen}");
+        state.overlay = Overlay::None;
+
+        state.quitting = Some(Instant::now());
+        let screen = draw(&state, w, h);
+        assert!(
+            screen.contains("quitting: stopping sidecars") && screen.contains("SIGKILL what is left"),
+            "{screen}"
+        );
+        state.quitting = None;
+    }
+    sup.shutdown().await;
+}
