@@ -47,10 +47,18 @@ pub async fn run(config: &Config, options: RunOptions) -> io::Result<()> {
     let mut clock = tokio::time::interval(Duration::from_secs(1));
     clock.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
 
+    // For the tests of panic handling only: panic after this long.
+    let panic_at = std::env::var("SIDETOP_TEST_PANIC_AFTER_MS")
+        .ok()
+        .and_then(|ms| ms.parse().ok())
+        .map(|ms| Instant::now() + Duration::from_millis(ms));
     let mut dirty = true;
     let mut last_draw = Instant::now() - FRAME;
     let mut terminal_ok = true;
     loop {
+        if panic_at.is_some_and(|at| Instant::now() >= at) {
+            panic!("panic requested by SIDETOP_TEST_PANIC_AFTER_MS");
+        }
         if dirty && terminal_ok && last_draw.elapsed() >= FRAME {
             if let Err(e) = terminal.draw(|f| crate::ui::render(f, &state)) {
                 // The terminal went away (SIGHUP): keep going until the sidecars are stopped.

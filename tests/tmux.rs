@@ -1,0 +1,205 @@
+//! End to end, as an operator: sidetop in a real terminal (tmux), keys sent with
+//! send-keys, the screen read back with capture-pane.
+
+mod common;
+
+use common::*;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+const CONFIG: &str = r#"
+[[sidecar]]
+name = "echo"
+command = ["python3", "-u", "{sidecars}/jsonrpc_echo.py"]
+[sidecar.ipc]
+protocol = "jsonrpc"
+[[sidecar.request]]
+name = "ping"
+method = "ping"
+
+[[sidecar]]
+name = "sleeper"
+command = ["sh", "-c", "echo hello from $$; echo other line; exec sleep 1000"]
+
+[[sidecar]]
+name = "forker"
+command = ["sh", "{sidecars}/forker.sh"]
+"#;
+
+struct Tmux {
+    session: String,
+}
+
+impl Tmux {
+    fn start(width: u16, height: u16) -> Tmux {
+        let session = format!("sidetop-test-{}", marker());
+        let status = Command::new("tmux")
+            .args(["new-session", "-d", "-s", &session, "-x", &width.to_string(), "-y", &height.to_string()])
+            .args(["env", "PS1=$ ", "TERM=xterm-256color", "sh"])
+            .status()
+            .expect("tmux is installed (.ci/run installs it)");
+        assert!(status.success());
+        Tmux { session }
+    }
+
+    fn keys(&self, keys: &[&str]) {
+        let status =
+            Command::new("tmux").args(["send-keys", "-t", &self.session]).args(keys).status().unwrap();
+        assert!(status.success());
+    }
+
+    fn type_line(&self, text: &str) {
+        self.keys(&["-l", text]);
+        self.keys(&["Enter"]);
+    }
+
+    fn screen(&self) -> String {
+        let out = Command::new("tmux").args(["capture-pane", "-p", "-t", &self.session]).output().unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Waits until the screen satisfies `check`; returns that screen.
+    fn wait(&self, what: &str, check: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            let screen = self.screen();
+            if check(&screen) {
+                return screen;
+            }
+            assert!(Instant::now() < deadline, "timed out waiting for {what}; screen:\n{screen}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn wait_for(&self, needle: &str) -> String {
+        self.wait(needle, |s| s.contains(needle))
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = Command::new("tmux").args(["kill-session", "-t", &self.session]).status();
+    }
+}
+
+/// The table row of a sidecar.
+fn row<'a>(screen: &'a str, name: &str) -> &'a str {
+    screen
+        .lines()
+        .find(|l| l.starts_with(&format!("│{name} ")))
+        .unwrap_or_else(|| panic!("no row for {name}:\n{screen}"))
+}
+
+#[test]
+fn an_operator_session_in_tmux() {
+    let m = marker();
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), CONFIG, &m);
+    let tmux = Tmux::start(120, 40);
+    tmux.type_line(&format!("{} --config {} --log-dir {}", bin(), config.display(), dir.path().display()));
+    let screen = tmux.wait("the table with every sidecar running", |s| {
+        s.contains("sidecars (3)")
+            && ["echo", "sleeper", "forker"]
+                .iter()
+                .all(|n| s.lines().any(|l| l.starts_with(&format!("│{n} ")) && l.contains("ready")))
+    });
+    let pid_of = |screen: &str, name: &str| -> u32 {
+        row(screen, name)
+            .split_whitespace()
+            .nth(3)
+            .unwrap()
+            .parse()
+            .unwrap_or_else(|_| panic!("pid in {}", row(screen, name)))
+    };
+    let first_pid = pid_of(&screen, "sleeper");
+
+    // r: restart changes the PID and the restart count.
+    tmux.keys(&["j", "r"]);
+    let screen = tmux.wait_for("restarted sleeper (pid ");
+    let second_pid = pid_of(&screen, "sleeper");
+    assert_ne!(first_pid, second_pid);
+    assert!(screen.contains(&format!("restarted sleeper (pid {first_pid} -> {second_pid})")), "{screen}");
+    let restarts: u32 = row(&screen, "sleeper").split_whitespace().nth(5).unwrap().parse().unwrap();
+    assert_eq!(restarts, 1, "{}", row(&screen, "sleeper"));
+
+    // /: the log filters to matching lines.
+    tmux.keys(&["/"]);
+    tmux.type_line("hello");
+    let screen = tmux.wait_for("filter \"hello\"");
+    assert!(screen.contains(&format!("hello from {second_pid}")), "{screen}");
+    assert!(!screen.contains("other line"), "non-matching lines are filtered out:\n{screen}");
+    tmux.keys(&["Escape"]);
+    tmux.wait_for("other line");
+
+    // K: SIGKILL, shown as such.
+    tmux.keys(&["K"]);
+    let screen = tmux.wait_for("killed sleeper");
+    let sleeper = row(&screen, "sleeper");
+    assert!(sleeper.contains("stopped") && sleeper.contains("SIGKILL"), "{sleeper}");
+
+    // t on the echo sidecar: the reply appears.
+    tmux.keys(&["k", "t"]);
+    let screen = tmux.wait_for("reply from echo");
+    assert!(screen.contains("\"result\": \"pong\""), "{screen}");
+    tmux.keys(&["Escape"]);
+
+    // q: everything stops, the terminal is a working shell again.
+    tmux.keys(&["q"]);
+    tmux.wait("the shell prompt", |s| s.trim_end().ends_with('$'));
+    assert!(marked_pids(&m).is_empty(), "left running: {:?}", marked_pids(&m));
+    tmux.type_line("echo ok");
+    tmux.wait("echo's output", |s| s.lines().any(|l| l.trim() == "ok"));
+}
+
+#[test]
+fn sigterm_and_sighup_stop_sidecars_and_restore_the_terminal() {
+    for signal in ["TERM", "HUP"] {
+        let m = marker();
+        let dir = tempfile::tempdir().unwrap();
+        let config = write_config(dir.path(), CONFIG, &m);
+        let tmux = Tmux::start(100, 30);
+        // sidetop gets its own marker; its sidecars get `m` from the config.
+        let own = format!("{m}-sidetop");
+        tmux.type_line(&format!(
+            "SIDETOP_TEST_MARKER={own} {} --config {} --log-dir {}",
+            bin(),
+            config.display(),
+            dir.path().display()
+        ));
+        tmux.wait_for("sidecars (3)");
+        tmux.wait("sidecars to run", |_| marked_pids(&m).len() >= 4);
+        let pid = marked_pids(&own).first().expect("sidetop's pid").to_string();
+        assert!(Command::new("kill").args([&format!("-{signal}"), &pid]).status().unwrap().success());
+        tmux.wait("the shell prompt", |s| s.trim_end().ends_with('$') && !s.contains("sidecars (3)"));
+        assert!(marked_pids(&m).is_empty(), "SIG{signal}: left running: {:?}", marked_pids(&m));
+        tmux.type_line("stty -a | grep -o ' echo ' ; echo ok");
+        let screen = tmux.wait("the shell answers", |s| s.lines().any(|l| l.trim() == "ok"));
+        assert!(screen.contains(" echo "), "SIG{signal}: terminal echo restored:\n{screen}");
+    }
+}
+
+#[test]
+fn a_panic_restores_the_terminal_prints_the_message_and_leaves_no_sidecar() {
+    let m = marker();
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), CONFIG, &m);
+    let tmux = Tmux::start(100, 30);
+    tmux.type_line(&format!(
+        "RUST_BACKTRACE=0 SIDETOP_TEST_PANIC_AFTER_MS=1500 {} --config {} --log-dir {}",
+        bin(),
+        config.display(),
+        dir.path().display()
+    ));
+    tmux.wait_for("sidecars (3)");
+    let screen = tmux.wait("the panic message on the restored screen", |s| s.contains("panic requested"));
+    assert!(!screen.contains("sidecars (3)"), "the alternate screen is gone:\n{screen}");
+    tmux.wait("the shell prompt", |s| s.trim_end().ends_with('$'));
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while !marked_pids(&m).is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(marked_pids(&m).is_empty(), "left running: {:?}", marked_pids(&m));
+    tmux.type_line("stty -a | grep -o ' echo ' ; echo ok");
+    let screen = tmux.wait("the shell answers", |s| s.lines().any(|l| l.trim() == "ok"));
+    assert!(screen.contains(" echo "), "terminal echo restored:\n{screen}");
+}
