@@ -42,6 +42,12 @@ pub enum Command {
     /// Start one sidecar (and what it depends on), wait until it is ready, send it
     /// requests, print the reply (one request) or a summary (many), stop it.
     Request(Box<RequestArgs>),
+    /// Regenerate the README's screenshots from a real run of this config's sidecars.
+    #[command(hide = true)]
+    Screenshots {
+        #[arg(long, default_value = "screenshots")]
+        out: std::path::PathBuf,
+    },
 }
 
 #[derive(Debug, Clone, clap::Args)]

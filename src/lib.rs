@@ -13,5 +13,7 @@ pub mod logs;
 pub mod metrics;
 pub mod request_cli;
 pub mod sanitize;
+pub mod screenshots;
 pub mod supervisor;
+pub mod svg;
 pub mod ui;

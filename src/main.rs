@@ -50,6 +50,15 @@ fn main() -> ExitCode {
     if let Some(Command::Request(args)) = &cli.command {
         return runtime.block_on(sidetop::request_cli::run(&config, args));
     }
+    if let Some(Command::Screenshots { out }) = &cli.command {
+        return match runtime.block_on(sidetop::screenshots::run(&config, out)) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     let result = if cli.headless {
         runtime.block_on(headless::run(&config, HeadlessOptions { exit_when_done: cli.exit_when_done }))
     } else if !std::io::stdout().is_terminal() || !std::io::stdin().is_terminal() {

@@ -114,6 +114,14 @@ struct Headless {
     _dir: tempfile::TempDir,
 }
 
+impl Drop for Headless {
+    fn drop(&mut self) {
+        // A failed assertion must not leave this sidetop (and its sidecars) running.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 impl Headless {
     fn start(toml: &str, marker: &str) -> Headless {
         let dir = tempfile::tempdir().unwrap();

@@ -106,7 +106,9 @@ pub async fn run(config: &Config, options: RunOptions) -> io::Result<()> {
     }
     stop_input.store(true, Ordering::Relaxed);
     terminal::restore();
-    let _ = input_thread.join();
+    // Not joined: after a hangup crossterm may sit in a read that never returns; the
+    // thread ends with the process.
+    drop(input_thread);
     drop(sampler);
     Ok(())
 }
