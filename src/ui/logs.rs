@@ -18,14 +18,85 @@ struct Shown {
     name: Option<(Arc<str>, usize)>,
 }
 
-fn matches(state: &State, line: &LogLine, lowered_query: Option<&str>) -> bool {
+/// Whether a line passes the filters; `scratch` is reused between lines so searching
+/// thousands of them allocates nothing.
+fn matches(state: &State, line: &LogLine, lowered_query: Option<&str>, scratch: &mut Vec<u8>) -> bool {
     if state.logs.stderr_only && line.stream != Stream::Stderr {
         return false;
     }
     match lowered_query {
+        // Most lines are plain ASCII: search their bytes without building strings.
+        Some(q) if q.is_ascii() && crate::sanitize::is_plain_ascii(&line.bytes) => {
+            contains_ignore_ascii_case(&line.bytes, q.as_bytes())
+        }
+        Some(q) if q.is_ascii() => {
+            scratch.clear();
+            if !ascii_without_csi(&line.bytes, scratch) {
+                scratch.clear();
+                crate::sanitize::sanitize_into(&line.bytes, scratch);
+                strip_sgr(scratch);
+            }
+            contains_ignore_ascii_case(scratch, q.as_bytes())
+        }
         Some(q) => ansi::plain(&line.bytes).to_lowercase().contains(q),
         None => true,
     }
+}
+
+/// The common coloured log line: printable ASCII and CSI sequences only. Copies the text
+/// without the sequences; false (and a partial copy) for anything else.
+fn ascii_without_csi(bytes: &[u8], out: &mut Vec<u8>) -> bool {
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            0x20..=0x7e => {
+                out.push(bytes[i]);
+                i += 1;
+            }
+            0x1b if bytes.get(i + 1) == Some(&b'[') => {
+                match bytes[i + 2..].iter().position(|b| (0x40..=0x7e).contains(b)) {
+                    Some(end) => i += end + 3,
+                    None => return false,
+                }
+            }
+            _ => return false,
+        }
+    }
+    true
+}
+
+/// Removes the SGR sequences the sanitizer kept, in place (only text is searched).
+fn strip_sgr(text: &mut Vec<u8>) {
+    let mut write = 0;
+    let mut read = 0;
+    while read < text.len() {
+        if text[read] == 0x1b {
+            match text[read..].iter().position(|&b| b == b'm') {
+                Some(end) => read += end + 1,
+                None => break,
+            }
+            continue;
+        }
+        text[write] = text[read];
+        write += 1;
+        read += 1;
+    }
+    text.truncate(write);
+}
+
+/// `needle` must be lowercase ASCII.
+fn contains_ignore_ascii_case(haystack: &[u8], needle: &[u8]) -> bool {
+    let Some(&first) = needle.first() else { return true };
+    let mut at = 0;
+    while let Some(i) = memchr::memchr2(first, first.to_ascii_uppercase(), &haystack[at..]) {
+        let start = at + i;
+        match haystack.get(start..start + needle.len()) {
+            Some(window) if window.eq_ignore_ascii_case(needle) => return true,
+            Some(_) => at = start + 1,
+            None => return false,
+        }
+    }
+    false
 }
 
 /// The newest `want` lines after skipping `skip` (all filtered), oldest first, from one
@@ -34,10 +105,11 @@ fn newest(state: &State, index: usize, skip: usize, want: usize, query: Option<&
     let handle = &state.sidecars[index];
     let logs = handle.logs();
     let name = state.logs.all.then(|| (handle.name.clone(), index));
+    let mut scratch = Vec::new();
     let mut out: Vec<Shown> = logs
         .iter()
         .rev()
-        .filter(|l| matches(state, l, query))
+        .filter(|l| matches(state, l, query, &mut scratch))
         .skip(skip)
         .take(want)
         .map(|l| Shown { line: l.clone(), name: name.clone() })
