@@ -53,6 +53,7 @@ fn main() {
         let history = ResourceHistory {
             samples: (0..300).map(|n| Sample { cpu: (n % 50) as f32, rss: 20_000_000 + n * 1000, threads: 4, processes: 1 }).collect(),
             limits: vec![("open files".into(), "1024".into())],
+            limits_pid: None,
         };
         let resources = Arc::new(Mutex::new(Resources {
             sidecars: vec![history; SIDECARS],

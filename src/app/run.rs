@@ -91,7 +91,8 @@ pub async fn run(config: &Config, options: RunOptions) -> io::Result<()> {
             _ = sighup.recv() => signal_quit(&mut state),
             _ = sigint.recv() => signal_quit(&mut state),
             _ = changed.notified() => { dirty = true; Vec::new() }
-            _ = clock.tick() => { dirty = true; Vec::new() }
+            // The clock in the header; skipped when a frame went out recently anyway.
+            _ = clock.tick() => { dirty |= last_draw.elapsed() > Duration::from_millis(900); Vec::new() }
             _ = tokio::time::sleep_until(next_frame), if dirty => Vec::new(),
         };
         for effect in effects {
@@ -125,7 +126,7 @@ fn signal_quit(state: &mut State) -> Vec<Effect> {
 fn spawn_input(tx: mpsc::Sender<Event>, stop: Arc<AtomicBool>) -> io::Result<std::thread::JoinHandle<()>> {
     std::thread::Builder::new().name("input".into()).spawn(move || {
         while !stop.load(Ordering::Relaxed) {
-            match event::poll(Duration::from_millis(100)) {
+            match event::poll(Duration::from_millis(500)) {
                 Ok(true) => match event::read() {
                     Ok(ev) => {
                         if tx.blocking_send(ev).is_err() {

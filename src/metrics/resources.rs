@@ -28,6 +28,8 @@ pub struct ResourceHistory {
     pub samples: VecDeque<Sample>,
     /// The main process's soft limits that are set (not unlimited).
     pub limits: Vec<(String, String)>,
+    /// Whose limits those are: read again only for a new process.
+    pub limits_pid: Option<u32>,
 }
 
 impl ResourceHistory {
@@ -82,13 +84,14 @@ impl Sampler {
 }
 
 fn sample(system: &mut System, sidecars: &[Arc<SidecarHandle>], data: &Mutex<Resources>) {
-    let trees: Vec<Vec<u32>> =
+    let trees: Vec<Vec<(u32, u32)>> =
         sidecars.iter().map(|s| s.status().pid.map(descendants_and_self).unwrap_or_default()).collect();
-    let pids: Vec<Pid> = trees.iter().flatten().map(|&p| Pid::from_u32(p)).collect();
+    let pids: Vec<Pid> = trees.iter().flatten().map(|&(p, _)| Pid::from_u32(p)).collect();
+    // Threads are counted during the tree walk; sysinfo reads only CPU and memory.
     system.refresh_processes_specifics(
         ProcessesToUpdate::Some(&pids),
         true,
-        ProcessRefreshKind::nothing().with_cpu().with_memory().with_tasks(),
+        ProcessRefreshKind::nothing().with_cpu().with_memory(),
     );
     system.refresh_cpu_usage();
     system.refresh_memory();
@@ -98,36 +101,44 @@ fn sample(system: &mut System, sidecars: &[Arc<SidecarHandle>], data: &Mutex<Res
     out.host_mem_total = system.total_memory();
     for (history, tree) in out.sidecars.iter_mut().zip(&trees) {
         let mut s = Sample::default();
-        for process in tree.iter().filter_map(|&p| system.process(Pid::from_u32(p))) {
+        for &(pid, threads) in tree {
+            let Some(process) = system.process(Pid::from_u32(pid)) else { continue };
             s.cpu += process.cpu_usage();
             s.rss += process.memory();
-            s.threads += process.tasks().map_or(1, |t| t.len().max(1) as u32);
+            s.threads += threads;
             s.processes += 1;
         }
         if history.samples.len() == HISTORY {
             history.samples.pop_front();
         }
         history.samples.push_back(s);
-        if let Some(&main) = tree.first() {
+        if let Some(&(main, _)) = tree.first()
+            && history.limits_pid != Some(main)
+        {
             history.limits = read_limits(main);
+            history.limits_pid = Some(main);
         }
     }
 }
 
-/// The process and every descendant, by walking `/proc/PID/task/*/children`.
-pub fn descendants_and_self(pid: u32) -> Vec<u32> {
-    let mut out = vec![pid];
+/// The process and every descendant, with each one's thread count, by walking
+/// `/proc/PID/task/*/children`.
+pub fn descendants_and_self(pid: u32) -> Vec<(u32, u32)> {
+    let mut out = vec![(pid, 0)];
     let mut i = 0;
     while i < out.len() && out.len() < 4096 {
-        let Ok(tasks) = std::fs::read_dir(format!("/proc/{}/task", out[i])) else {
+        let Ok(tasks) = std::fs::read_dir(format!("/proc/{}/task", out[i].0)) else {
             i += 1;
             continue;
         };
+        let mut threads = 0;
         for task in tasks.flatten() {
+            threads += 1;
             if let Ok(children) = std::fs::read_to_string(task.path().join("children")) {
-                out.extend(children.split_whitespace().filter_map(|c| c.parse::<u32>().ok()));
+                out.extend(children.split_whitespace().filter_map(|c| c.parse::<u32>().ok()).map(|c| (c, 0)));
             }
         }
+        out[i].1 = threads;
         i += 1;
     }
     out
@@ -164,7 +175,8 @@ mod tests {
     fn finds_children_of_this_process() {
         let mut child = std::process::Command::new("sleep").arg("5").spawn().unwrap();
         let tree = descendants_and_self(std::process::id());
-        assert!(tree.contains(&child.id()), "{tree:?}");
+        assert!(tree.iter().any(|&(p, threads)| p == child.id() && threads == 1), "{tree:?}");
+        assert!(tree[0].1 >= 1, "this process has threads: {tree:?}");
         child.kill().unwrap();
         child.wait().unwrap();
         assert!(read_limits(std::process::id()).iter().any(|(k, _)| k == "open files"));
