@@ -67,7 +67,8 @@ fn main() {
         let mut terminal = Terminal::new(TestBackend::new(200, 50)).unwrap();
 
         println!("sidetop render benchmark: {SIDECARS} sidecars x {LINES} lines, 200x50, {FRAMES} frames per case");
-        let cases: [(&str, Box<dyn Fn(&mut State)>); 7] = [
+        type Setup = Box<dyn Fn(&mut State)>;
+        let cases: [(&str, Setup); 7] = [
             ("logs (one sidecar)", Box::new(|s: &mut State| s.tab = Tab::Logs)),
             ("logs, all sidecars interleaved", Box::new(|s: &mut State| s.logs.all = true)),
             ("logs, search filter", Box::new(|s: &mut State| {
