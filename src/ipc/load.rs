@@ -4,7 +4,7 @@
 use super::Ipc;
 use super::protocol::Origin;
 use crate::config::ipc::RequestSpec;
-use crate::metrics::latency::{OutcomeKind, Stats, Summary, format_us};
+use crate::metrics::latency::{OutcomeKind, Stats, Summary, format_us, log_bins};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -57,30 +57,12 @@ pub async fn run(ipc: Arc<Ipc>, spec: RequestSpec, plan: LoadPlan) -> LoadReport
     let stats = stats.lock().unwrap();
     let mut summary = stats.since_start(Instant::now());
     summary.per_second = summary.count as f64 / elapsed.as_secs_f64().max(1e-9);
-    LoadReport { summary, elapsed, bins: bins(&stats, 10), first_error: first_error.lock().unwrap().clone() }
-}
-
-/// Splits min..max into `n` log-spaced bins.
-fn bins(stats: &Stats, n: usize) -> Vec<(u64, u64)> {
-    let h = stats.histogram();
-    if h.is_empty() {
-        return Vec::new();
+    LoadReport {
+        summary,
+        elapsed,
+        bins: log_bins(stats.histogram(), 10),
+        first_error: first_error.lock().unwrap().clone(),
     }
-    let (lo, hi) = (h.min().max(1) as f64, h.max().max(2) as f64);
-    let ratio = (hi / lo).powf(1.0 / n as f64).max(1.0001);
-    let mut out = Vec::with_capacity(n);
-    let mut lower = 0u64;
-    for i in 1..=n {
-        let upper = if i == n { h.max() } else { (lo * ratio.powi(i as i32)).ceil() as u64 };
-        let count = h
-            .iter_recorded()
-            .filter(|v| v.value_iterated_to() > lower && v.value_iterated_to() <= upper)
-            .map(|v| v.count_at_value())
-            .sum();
-        out.push((upper, count));
-        lower = upper;
-    }
-    out
 }
 
 impl LoadReport {

@@ -213,6 +213,28 @@ fn summarize(hist: &Histogram<u64>, outcomes: OutcomeCounts, over: Duration) -> 
     }
 }
 
+/// Splits a histogram's min..max into `n` log-spaced bins: (upper bound, count).
+pub fn log_bins(h: &Histogram<u64>, n: usize) -> Vec<(u64, u64)> {
+    if h.is_empty() || n == 0 {
+        return Vec::new();
+    }
+    let (lo, hi) = (h.min().max(1) as f64, h.max().max(2) as f64);
+    let ratio = (hi / lo).powf(1.0 / n as f64).max(1.0001);
+    let mut out = Vec::with_capacity(n);
+    let mut lower = 0u64;
+    for i in 1..=n {
+        let upper = if i == n { h.max() } else { (lo * ratio.powi(i as i32)).ceil() as u64 };
+        let count = h
+            .iter_recorded()
+            .filter(|v| v.value_iterated_to() > lower && v.value_iterated_to() <= upper)
+            .map(|v| v.count_at_value())
+            .sum();
+        out.push((upper, count));
+        lower = upper;
+    }
+    out
+}
+
 /// `412us`, `3.41ms`, `1.20s`.
 pub fn format_us(us: u64) -> String {
     if us < 1_000 {
@@ -244,6 +266,19 @@ mod tests {
             "{sum:?}"
         );
         assert_eq!(sum.count, 100);
+    }
+
+    #[test]
+    fn log_bins_cover_every_sample() {
+        let base = Instant::now();
+        let mut s = Stats::new(base);
+        for us in [10u64, 20, 40, 80, 160, 320, 640, 1280] {
+            s.record(base, OutcomeKind::Ok, Some(Duration::from_micros(us)));
+        }
+        let bins = log_bins(s.histogram(), 4);
+        assert_eq!(bins.len(), 4);
+        assert_eq!(bins.iter().map(|b| b.1).sum::<u64>(), 8);
+        assert!(bins.windows(2).all(|w| w[0].0 < w[1].0));
     }
 
     #[test]

@@ -3,7 +3,7 @@
 
 use super::theme::Theme;
 use crate::app::state::State;
-use crate::metrics::latency::{OutcomeKind, Stats, format_us};
+use crate::metrics::latency::{OutcomeKind, Stats, format_us, log_bins};
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
@@ -41,11 +41,7 @@ pub fn render(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
     let inner = block.inner(area);
     frame.render_widget(block, area);
     let Some(ipc) = state.selected().and_then(|h| h.ipc()) else {
-        frame.render_widget(
-            Paragraph::new("no [sidecar.ipc]: sidetop does not talk to this sidecar").style(theme.dim()),
-            inner,
-        );
-        return;
+        return super::no_ipc(frame, inner, theme);
     };
     let m = ipc.metrics();
     let now = Instant::now();
@@ -101,20 +97,10 @@ pub fn render(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
         return;
     }
     let bins = (chart_area.width as usize / 9).clamp(4, 16);
-    let (lo, hi) = (h.min().max(1) as f64, h.max().max(2) as f64);
-    let ratio = (hi / lo).powf(1.0 / bins as f64).max(1.0001);
-    let mut bars = Vec::with_capacity(bins);
-    let mut lower = 0u64;
-    for i in 1..=bins {
-        let upper = if i == bins { h.max() } else { (lo * ratio.powi(i as i32)).ceil() as u64 };
-        let count: u64 = h
-            .iter_recorded()
-            .filter(|v| v.value_iterated_to() > lower && v.value_iterated_to() <= upper)
-            .map(|v| v.count_at_value())
-            .sum();
-        bars.push(Bar::default().value(count).label(Line::from(format_us(upper))));
-        lower = upper;
-    }
+    let bars: Vec<Bar> = log_bins(h, bins)
+        .into_iter()
+        .map(|(upper, count)| Bar::default().value(count).label(Line::from(format_us(upper))))
+        .collect();
     let chart = BarChart::default()
         .block(Block::new().title(Line::styled("histogram (upper bound of each bin)", theme.dim())))
         .data(BarGroup::default().bars(&bars))

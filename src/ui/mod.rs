@@ -88,3 +88,11 @@ fn footer(frame: &mut Frame, area: ratatui::layout::Rect, state: &State, theme: 
 pub fn sanitize_lines(text: &str) -> Vec<Line<'static>> {
     text.lines().map(|l| Line::raw(ansi::plain(l.as_bytes()))).collect()
 }
+
+/// What the latency and traffic tabs say for a sidecar sidetop does not talk to.
+fn no_ipc(frame: &mut Frame, area: ratatui::layout::Rect, theme: &Theme) {
+    frame.render_widget(
+        Paragraph::new("no [sidecar.ipc]: sidetop does not talk to this sidecar").style(theme.dim()),
+        area,
+    );
+}

@@ -60,11 +60,7 @@ pub fn render(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
     let inner = block.inner(area);
     frame.render_widget(block, area);
     let Some(ipc) = state.selected().and_then(|h| h.ipc()) else {
-        frame.render_widget(
-            Paragraph::new("no [sidecar.ipc]: sidetop does not talk to this sidecar").style(theme.dim()),
-            inner,
-        );
-        return;
+        return super::no_ipc(frame, inner, theme);
     };
     let traffic: Vec<Arc<Exchange>> = ipc.metrics().traffic.iter().rev().cloned().collect();
     if traffic.is_empty() {
