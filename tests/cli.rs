@@ -243,7 +243,7 @@ fn headless_prints_lines_and_events_and_exits_0_on_sigterm_with_no_children_left
         assert!(begun.elapsed() < Duration::from_millis(1000 + 1500), "longest grace (1s) plus slack");
         h.wait_for("stubborn: still running 1s after stop: sent SIGKILL");
         h.wait_for("forker: stopped");
-        assert!(marked_pids(&m).is_empty(), "{signal}: left behind {:?}", marked_pids(&m));
+        assert!(none_left(&m), "{signal}: left behind {:?}", marked_pids(&m));
     }
 }
 
@@ -262,7 +262,7 @@ fn sigkilled_sidetop_leaves_no_sidecar_or_grandchild_alive() {
     while !marked_pids(&m).is_empty() && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(20));
     }
-    assert!(marked_pids(&m).is_empty(), "alive 2s after SIGKILL: {:?}", marked_pids(&m));
+    assert!(none_left(&m), "alive 2s after SIGKILL: {:?}", marked_pids(&m));
 }
 
 #[test]
@@ -350,7 +350,7 @@ fn request_prints_the_reply_and_exits_0() {
     assert_eq!(reply["result"], serde_json::json!({"hello": "world"}));
     assert!(stdout.contains("\n  \"result\": {\n    \"hello\": \"world\"\n  }"), "pretty-printed: {stdout}");
     assert!(stderr.contains("echo -> echo ") && stderr.trim_end().ends_with(" ok"), "{stderr}");
-    assert!(marked_pids(&m).is_empty(), "everything stopped afterwards");
+    assert!(none_left(&m), "everything stopped afterwards");
 
     let (out, _dir) = request(&["echo", "--method", "sleep", "--params", r#"{"ms": 1, "tag": "t"}"#], &m);
     assert!(out.status.success());
@@ -425,6 +425,6 @@ fn request_refuses_bad_arguments_with_exit_2_and_starts_nothing() {
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
         assert!(stderr.contains(message), "{args:?}: expected {message:?} in {stderr}");
-        assert!(marked_pids(&m).is_empty());
+        assert!(none_left(&m));
     }
 }

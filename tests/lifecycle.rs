@@ -143,8 +143,11 @@ crash_loop = { max_exits = 3, window = "30s" }
     let h = sup.get("crashy").unwrap();
     let s = wait_status(h, T, |s| s.state == State::CrashLoop).await;
     assert_eq!(s.last_exit.unwrap().signal_name().as_deref(), Some("SIGSEGV"));
-    let last = h.events().last().unwrap().kind.to_string();
-    assert_eq!(last, "crash loop: gave up after 3 exits in 30s");
+    // The state may be visible a moment before its event is recorded.
+    let gave_up = |h: &sidetop::supervisor::SidecarHandle| {
+        h.events().last().is_some_and(|e| e.kind.to_string() == "crash loop: gave up after 3 exits in 30s")
+    };
+    assert!(eventually(Duration::from_secs(2), || gave_up(h)).await, "{:?}", h.events());
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(h.status().state, State::CrashLoop, "no restarts while in crash loop");
     assert_eq!(starts(&h.events()), 3);
@@ -212,7 +215,7 @@ command = ["sh", "{sidecars}/forker.sh"]
         eventually(Duration::from_secs(2), || !pid_alive(grandchild)).await,
         "grandchild {grandchild} survived"
     );
-    assert!(marked_pids(&m).is_empty());
+    assert!(none_left(&m));
 
     // A graceful stop reaches the grandchild too (SIGTERM to the group).
     h.start().await.unwrap();
@@ -290,7 +293,8 @@ stop_timeout = "2s"
     };
     let db_stopping = db.events().iter().find(|e| matches!(e.kind, EventKind::Stopping { .. })).unwrap().at;
     assert!(stopped_at(app) <= db_stopping, "app stopped before db was asked to stop");
-    assert!(marked_pids(&m).is_empty());
+    // SIGKILLed stragglers take a moment to disappear.
+    assert!(eventually(Duration::from_secs(2), || marked_pids(&m).is_empty()).await, "{:?}", marked_pids(&m));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -321,7 +325,7 @@ async fn stdin_writes_signals_and_clean_descriptors() {
         r#"
 [[sidecar]]
 name = "cat"
-command = ["sh", "-c", "trap 'echo got-usr1' USR1; ls /proc/$$/fd | tr '\\n' ' '; echo; while read line; do echo \"echo:$line\"; done"]
+command = ["sh", "-c", "trap 'echo got-usr1' USR1; ls /proc/$$/fd | tr '\\n' ' '; echo; while true; do if read line; then echo \"echo:$line\"; elif [ $? -gt 128 ]; then continue; else break; fi; done"]
 "#,
         &m,
     );

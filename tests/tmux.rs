@@ -146,7 +146,7 @@ fn an_operator_session_in_tmux() {
     // q: everything stops, the terminal is a working shell again.
     tmux.keys(&["q"]);
     tmux.wait("the shell prompt", |s| s.trim_end().ends_with('$'));
-    assert!(marked_pids(&m).is_empty(), "left running: {:?}", marked_pids(&m));
+    assert!(none_left(&m), "left running: {:?}", marked_pids(&m));
     tmux.type_line("echo ok");
     tmux.wait("echo's output", |s| s.lines().any(|l| l.trim() == "ok"));
 }
@@ -171,7 +171,7 @@ fn sigterm_and_sighup_stop_sidecars_and_restore_the_terminal() {
         let pid = marked_pids(&own).first().expect("sidetop's pid").to_string();
         assert!(Command::new("kill").args([&format!("-{signal}"), &pid]).status().unwrap().success());
         tmux.wait("the shell prompt", |s| s.trim_end().ends_with('$') && !s.contains("sidecars (3)"));
-        assert!(marked_pids(&m).is_empty(), "SIG{signal}: left running: {:?}", marked_pids(&m));
+        assert!(none_left(&m), "SIG{signal}: left running: {:?}", marked_pids(&m));
         tmux.type_line("stty -a | grep -o ' echo ' ; echo ok");
         let screen = tmux.wait("the shell answers", |s| s.lines().any(|l| l.trim() == "ok"));
         assert!(screen.contains(" echo "), "SIG{signal}: terminal echo restored:\n{screen}");
@@ -198,7 +198,7 @@ fn a_panic_restores_the_terminal_prints_the_message_and_leaves_no_sidecar() {
     while !marked_pids(&m).is_empty() && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(50));
     }
-    assert!(marked_pids(&m).is_empty(), "left running: {:?}", marked_pids(&m));
+    assert!(none_left(&m), "left running: {:?}", marked_pids(&m));
     tmux.type_line("stty -a | grep -o ' echo ' ; echo ok");
     let screen = tmux.wait("the shell answers", |s| s.lines().any(|l| l.trim() == "ok"));
     assert!(screen.contains(" echo "), "terminal echo restored:\n{screen}");

@@ -124,3 +124,16 @@ pub async fn wait_ready(handle: &SidecarHandle) -> Status {
 pub fn event_texts(handle: &SidecarHandle) -> Vec<String> {
     handle.events().iter().map(|e| e.kind.to_string()).collect()
 }
+
+/// True once no process with this marker is left, polling for up to 2 s: a process
+/// that was just SIGKILLed takes a moment to disappear.
+pub fn none_left(marker: &str) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while !marked_pids(marker).is_empty() {
+        if Instant::now() > deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    true
+}
