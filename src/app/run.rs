@@ -45,6 +45,7 @@ pub async fn run(config: &Config, options: RunOptions) -> io::Result<()> {
     let mut sigint = signal(SignalKind::interrupt())?;
     let changed = supervisor.changed();
     let mut clock = tokio::time::interval(Duration::from_secs(1));
+    let clock_needed = options.sample_interval > Duration::from_secs(1);
     clock.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
 
     // For the tests of panic handling only: panic after this long.
@@ -91,8 +92,8 @@ pub async fn run(config: &Config, options: RunOptions) -> io::Result<()> {
             _ = sighup.recv() => signal_quit(&mut state),
             _ = sigint.recv() => signal_quit(&mut state),
             _ = changed.notified() => { dirty = true; Vec::new() }
-            // The clock in the header; skipped when a frame went out recently anyway.
-            _ = clock.tick() => { dirty |= last_draw.elapsed() > Duration::from_millis(900); Vec::new() }
+            // The clock and uptimes, when the sampler does not already redraw every second.
+            _ = clock.tick(), if clock_needed => { dirty = true; Vec::new() }
             _ = tokio::time::sleep_until(next_frame), if dirty => Vec::new(),
         };
         for effect in effects {

@@ -70,8 +70,9 @@ impl Sampler {
         let (thread_data, thread_stop) = (data.clone(), stop.clone());
         let spawned = std::thread::Builder::new().name("sampler".into()).spawn(move || {
             let Ok(mut system) = System::new() else { return };
+            let mut trees = Trees::default();
             while !thread_stop.load(Ordering::Relaxed) {
-                sample(&mut system, &sidecars, &thread_data);
+                sample(&mut system, &sidecars, &mut trees, &thread_data);
                 changed.notify_one();
                 std::thread::sleep(interval);
             }
@@ -83,9 +84,33 @@ impl Sampler {
     }
 }
 
-fn sample(system: &mut System, sidecars: &[Arc<SidecarHandle>], data: &Mutex<Resources>) {
-    let trees: Vec<Vec<(u32, u32)>> =
-        sidecars.iter().map(|s| s.status().pid.map(descendants_and_self).unwrap_or_default()).collect();
+/// Each sidecar's process tree, walked again only every few samples (or for a new main
+/// process): process trees change rarely, and the walk is most of a sample's cost.
+#[derive(Default)]
+struct Trees {
+    trees: Vec<Vec<(u32, u32)>>,
+    samples: u32,
+}
+
+const REWALK_EVERY: u32 = 5;
+
+impl Trees {
+    fn update(&mut self, sidecars: &[Arc<SidecarHandle>]) -> &[Vec<(u32, u32)>] {
+        self.trees.resize(sidecars.len(), Vec::new());
+        let rewalk = self.samples.is_multiple_of(REWALK_EVERY);
+        self.samples = self.samples.wrapping_add(1);
+        for (tree, s) in self.trees.iter_mut().zip(sidecars) {
+            let main = s.status().pid;
+            if rewalk || tree.first().map(|t| t.0) != main {
+                *tree = main.map(descendants_and_self).unwrap_or_default();
+            }
+        }
+        &self.trees
+    }
+}
+
+fn sample(system: &mut System, sidecars: &[Arc<SidecarHandle>], trees: &mut Trees, data: &Mutex<Resources>) {
+    let trees = trees.update(sidecars);
     let pids: Vec<Pid> = trees.iter().flatten().map(|&(p, _)| Pid::from_u32(p)).collect();
     // Threads are counted during the tree walk; sysinfo reads only CPU and memory.
     system.refresh_processes_specifics(
@@ -99,7 +124,7 @@ fn sample(system: &mut System, sidecars: &[Arc<SidecarHandle>], data: &Mutex<Res
     out.host_cpu = system.global_cpu_usage();
     out.host_mem_used = system.used_memory();
     out.host_mem_total = system.total_memory();
-    for (history, tree) in out.sidecars.iter_mut().zip(&trees) {
+    for (history, tree) in out.sidecars.iter_mut().zip(trees) {
         let mut s = Sample::default();
         for &(pid, threads) in tree {
             let Some(process) = system.process(Pid::from_u32(pid)) else { continue };
