@@ -264,12 +264,13 @@ impl Ipc {
         }
     }
 
-    /// A Content-Length frame was announced larger than sidetop accepts.
+    /// A frame larger than sidetop accepts (at least `len` bytes) was skipped.
     pub fn on_oversize(&self, len: usize) {
+        let size = if len > framing::MAX_FRAME { format!("{len} bytes") } else { "over the cap".to_string() };
         self.record_unsolicited(
             "(frame)".into(),
             b"",
-            Outcome::Malformed(format!("frame of {len} bytes exceeds the {} byte cap", framing::MAX_FRAME)),
+            Outcome::Malformed(format!("frame of {size} exceeds the {} byte cap", framing::MAX_FRAME)),
         );
     }
 }

@@ -82,11 +82,14 @@ impl OutputSink {
                 Piece::Frame(bytes) => (bytes, false),
                 Piece::Line(bytes, cut) => (bytes, cut),
             };
-            if let Some(ipc) = ipc
-                && !cut
-                && ipc.on_frame(&bytes, read_at)
-            {
-                continue;
+            if let Some(ipc) = ipc {
+                if !cut && ipc.on_frame(&bytes, read_at) {
+                    continue;
+                }
+                // A frame past the IPC cap arrives cut: a protocol error, and log text.
+                if cut && matches!(bytes.trim_ascii_start().first(), Some(b'{') | Some(b'[')) {
+                    ipc.on_oversize(bytes.len());
+                }
             }
             // Frames may be longer than log lines are allowed to be.
             if bytes.len() > self.max_line {
