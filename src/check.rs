@@ -20,6 +20,12 @@ pub fn listing(config: &Config) -> String {
     let header = ["NAME", "RESTART", "DEPENDS ON", "COMMAND"];
     let widths: Vec<usize> =
         (0..3).map(|i| rows.iter().map(|r| r[i].len()).chain([header[i].len()]).max().unwrap_or(0)).collect();
+    let env_lines: Vec<String> = config
+        .sidecars
+        .iter()
+        .filter(|s| !s.env.is_empty())
+        .map(|s| format!("  {} env: {}", s.name, s.shown_env().join(" ")))
+        .collect();
     for row in std::iter::once(header.map(String::from)).chain(rows) {
         let _ = writeln!(
             out,
@@ -32,6 +38,9 @@ pub fn listing(config: &Config) -> String {
             w1 = widths[1],
             w2 = widths[2]
         );
+    }
+    for line in env_lines {
+        let _ = writeln!(out, "{line}");
     }
     out
 }

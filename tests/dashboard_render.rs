@@ -22,6 +22,7 @@ const CONFIG: &str = r#"
 [[sidecar]]
 name = "echo"
 command = ["python3", "-u", "{sidecars}/jsonrpc_echo.py"]
+env = { API_TOKEN = "hunter2" }
 [sidecar.ipc]
 protocol = "jsonrpc"
 [[sidecar.request]]
@@ -137,6 +138,7 @@ async fn every_tab_and_overlay_renders_at_both_sizes() {
         state.tab = Tab::Resources;
         let screen = draw(&state, w, h);
         assert!(screen.contains("CPU ") && screen.contains("RSS ") && screen.contains("threads"), "{screen}");
+        assert!(screen.contains("API_TOKEN=********") && !screen.contains("hunter2"), "secrets masked:\n{screen}");
 
         state.tab = Tab::Latency;
         let screen = draw(&state, w, h);

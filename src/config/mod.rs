@@ -133,7 +133,23 @@ impl Config {
     }
 }
 
+/// What is shown for an environment variable: values of names that look secret
+/// (`*TOKEN*`, `*SECRET*`, `*PASSWORD*`, `*KEY*`, any case) are masked.
+pub fn shown_env_value(name: &str, value: &str) -> String {
+    let upper = name.to_ascii_uppercase();
+    if ["TOKEN", "SECRET", "PASSWORD", "KEY"].iter().any(|s| upper.contains(s)) {
+        "********".to_string()
+    } else {
+        value.to_string()
+    }
+}
+
 impl SidecarConfig {
+    /// `NAME=value` pairs as shown to people, secrets masked.
+    pub fn shown_env(&self) -> Vec<String> {
+        self.env.iter().map(|(k, v)| format!("{k}={}", shown_env_value(k, v))).collect()
+    }
+
     /// The command as a person would type it, for listings.
     pub fn command_line(&self) -> String {
         if self.shell {

@@ -177,3 +177,14 @@ fn strings_the_kernel_refuses_and_shared_log_files() {
          [[sidecar]]\nname = \"b\"\ncommand = [\"x\"]\nlog_file = \"l.log\"\n");
     assert_eq!((e.line, e.key.as_str()), (8, "sidecar[1].log_file"), "{e}");
 }
+
+#[test]
+fn secret_looking_variables_are_masked() {
+    let c = ok("[[sidecar]]\nname = \"a\"\ncommand = [\"x\"]\nenv = { PORT = \"80\", API_TOKEN = \"t0k\", db_password = \"pw\", SigningKey = \"k\", MY_SECRET_X = \"s\" }\n");
+    let shown = c.sidecars[0].shown_env().join(" ");
+    assert!(shown.contains("PORT=80"), "{shown}");
+    for secret in ["t0k", "pw", "=k", "=s "] {
+        assert!(!shown.contains(secret), "{secret} shown in {shown}");
+    }
+    assert_eq!(shown.matches("********").count(), 4, "{shown}");
+}

@@ -22,7 +22,7 @@ pub fn render(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
     let rss_max = recent.iter().map(|s| s.rss).max().unwrap_or(0);
     let span = r.interval * recent.len() as u32;
     let [info, cpu_title, cpu, rss_title, rss] = Layout::vertical([
-        Constraint::Length(2),
+        Constraint::Length(3),
         Constraint::Length(1),
         Constraint::Fill(1),
         Constraint::Length(1),
@@ -37,6 +37,8 @@ pub fn render(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
             history.limits.iter().map(|(k, v)| format!("{k} {v}")).collect::<Vec<_>>().join(", ")
         )
     };
+    let env = handle.config.shown_env();
+    let limits = if env.is_empty() { limits } else { format!("{limits}\nenv: {}", env.join(" ")) };
     let running = handle.status().pid.is_some();
     let text = if running {
         format!(
