@@ -208,6 +208,10 @@ command = ["sh", "{sidecars}/stubborn.sh"]
 stop_timeout = "1s"
 
 [[sidecar]]
+name = "escaper"
+command = ["sh", "-c", "setsid sleep 1000 & exec sleep 1000"]
+
+[[sidecar]]
 name = "talker"
 command = ["sh", "-c", "echo 'to stdout'; echo 'to stderr' >&2; printf '\\033]0;pwned\\007\\033[2Jclear \\033[31mred\\033[0m\\n'; exec sleep 1000"]
 "#;
@@ -250,12 +254,28 @@ fn headless_prints_lines_and_events_and_exits_0_on_sigterm_with_no_children_left
 #[test]
 fn sigkilled_sidetop_leaves_no_sidecar_or_grandchild_alive() {
     let m = marker();
-    let mut h = Headless::start(FAMILY, &m);
+    // Ten sidecars: the family above and six more that each start a grandchild.
+    let mut config = FAMILY.to_string();
+    for i in 0..6 {
+        config.push_str(&format!(
+            "[[sidecar]]\nname = \"forker{i}\"\ncommand = [\"sh\", \"{{sidecars}}/forker.sh\"]\n"
+        ));
+    }
+    let mut h = Headless::start(&config, &m);
+    for i in 0..6 {
+        h.wait_for(&format!("forker{i}: started"));
+    }
     h.wait_for("forker    | forker: pid");
     h.wait_for("stubborn  | stubborn: pid");
     h.wait_for("talker: started");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while marked_pids(&m).len() < 18 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
     let before = marked_pids(&m);
-    assert!(before.len() >= 4, "forker, its grandchild, stubborn (+ sleep), talker: {before:?}");
+    assert!(before.len() >= 18, "10 sidecars and their grandchildren: {before:?}");
+    // Give the supervisor its once-a-second look for processes that left their group.
+    std::thread::sleep(Duration::from_millis(1500));
     h.signal(nix::sys::signal::Signal::SIGKILL);
     h.wait_exit(Duration::from_secs(5));
     let deadline = Instant::now() + Duration::from_secs(2);

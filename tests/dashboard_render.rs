@@ -138,7 +138,10 @@ async fn every_tab_and_overlay_renders_at_both_sizes() {
         state.tab = Tab::Resources;
         let screen = draw(&state, w, h);
         assert!(screen.contains("CPU ") && screen.contains("RSS ") && screen.contains("threads"), "{screen}");
-        assert!(screen.contains("API_TOKEN=********") && !screen.contains("hunter2"), "secrets masked:\n{screen}");
+        assert!(
+            screen.contains("API_TOKEN=********") && !screen.contains("hunter2"),
+            "secrets masked:\n{screen}"
+        );
 
         state.tab = Tab::Latency;
         let screen = draw(&state, w, h);

@@ -325,7 +325,7 @@ async fn stdin_writes_signals_and_clean_descriptors() {
         r#"
 [[sidecar]]
 name = "cat"
-command = ["sh", "-c", "trap 'echo got-usr1' USR1; ls /proc/$$/fd | tr '\\n' ' '; echo; while true; do if read line; then echo \"echo:$line\"; elif [ $? -gt 128 ]; then continue; else break; fi; done"]
+command = ["python3", "-c", "import os, signal, sys\nsignal.signal(signal.SIGUSR1, lambda *a: print('got-usr1', flush=True))\nprint(' '.join(os.listdir('/proc/self/fd')), flush=True)\nfor line in sys.stdin: print('echo:' + line.strip(), flush=True)"]
 "#,
         &m,
     );
@@ -333,11 +333,11 @@ command = ["sh", "-c", "trap 'echo got-usr1' USR1; ls /proc/$$/fd | tr '\\n' ' '
     let h = sup.get("cat").unwrap();
     wait_status(h, T, |s| s.state == State::Running).await;
     assert!(eventually(T, || !log_texts(h).is_empty()).await);
-    // The shell's own fds: 0, 1, 2, plus the one `ls` reads through; nothing of sidetop's.
+    // Its own fds: 0, 1, 2, plus the one listdir reads through; nothing of sidetop's.
     let fds: Vec<u32> = log_texts(h)[0].split_whitespace().map(|f| f.parse().unwrap()).collect();
     assert!(fds.iter().all(|&fd| fd <= 3), "leaked descriptors: {fds:?}");
 
-    h.write_stdin("hello\n").await.unwrap();
+    h.write_stdin("hello\n").await.unwrap_or_else(|e| panic!("{e}: {:#?} {:?}", h.events(), log_texts(h)));
     assert!(eventually(T, || log_texts(h).contains(&"echo:hello".to_string())).await);
     h.signal(nix::sys::signal::Signal::SIGUSR1)
         .await
@@ -347,4 +347,42 @@ command = ["sh", "-c", "trap 'echo got-usr1' USR1; ls /proc/$$/fd | tr '\\n' ' '
     sup.shutdown().await;
     assert!(h.write_stdin("late\n").await.is_err());
     assert!(h.signal(nix::sys::signal::Signal::SIGUSR1).await.is_err());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_grandchild_that_calls_setsid_is_adopted_and_stopped() {
+    let m = marker();
+    let (_dir, config) = config(
+        r#"
+[[sidecar]]
+name = "escaper"
+command = ["sh", "-c", "setsid sleep 1000 & echo escaped; exec sleep 1000"]
+"#,
+        &m,
+    );
+    let sup = Supervisor::start(&config, Options::default()).unwrap();
+    let h = sup.get("escaper").unwrap();
+    assert!(eventually(T, || log_texts(h).contains(&"escaped".to_string())).await);
+    assert!(eventually(T, || marked_pids(&m).len() == 2).await);
+    // Killing the sidecar's group leaves the setsid'd grandchild: it is re-parented to us.
+    h.kill().await.unwrap();
+    wait_status(h, T, |s| s.state == State::Stopped).await;
+    assert!(eventually(T, || marked_pids(&m).len() == 1).await);
+    let escaped = marked_pids(&m)[0];
+    let ppid = std::fs::read_to_string(format!("/proc/{escaped}/stat"))
+        .unwrap()
+        .rsplit(')')
+        .next()
+        .unwrap()
+        .split_whitespace()
+        .nth(1)
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        ppid,
+        std::process::id().to_string(),
+        "adopted by the supervisor's process (a child subreaper)"
+    );
+    sup.shutdown().await;
+    assert!(none_left(&m), "shutdown kills adopted orphans too: {:?}", marked_pids(&m));
 }

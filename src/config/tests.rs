@@ -180,7 +180,9 @@ fn strings_the_kernel_refuses_and_shared_log_files() {
 
 #[test]
 fn secret_looking_variables_are_masked() {
-    let c = ok("[[sidecar]]\nname = \"a\"\ncommand = [\"x\"]\nenv = { PORT = \"80\", API_TOKEN = \"t0k\", db_password = \"pw\", SigningKey = \"k\", MY_SECRET_X = \"s\" }\n");
+    let c = ok(
+        "[[sidecar]]\nname = \"a\"\ncommand = [\"x\"]\nenv = { PORT = \"80\", API_TOKEN = \"t0k\", db_password = \"pw\", SigningKey = \"k\", MY_SECRET_X = \"s\" }\n",
+    );
     let shown = c.sidecars[0].shown_env().join(" ");
     assert!(shown.contains("PORT=80"), "{shown}");
     for secret in ["t0k", "pw", "=k", "=s "] {

@@ -37,6 +37,7 @@ impl Runner {
             }
         };
         let pid = spawned.pid;
+        super::orphans::register(pid);
         if let Some(reaper) = &self.reaper {
             reaper.watch(pid);
         }
@@ -96,6 +97,7 @@ impl Runner {
         if let Some(reaper) = &self.reaper {
             reaper.forget(run.pid);
         }
+        super::orphans::unregister(run.pid);
         *self.stdin.lock().unwrap_or_else(|e| e.into_inner()) = None;
         run.health.abort();
         if let Some(ipc) = &self.ipc {
@@ -179,6 +181,7 @@ impl Runner {
             if let Some(reaper) = &self.reaper {
                 reaper.forget(run.pid);
             }
+            super::orphans::unregister(run.pid);
         }
     }
 }

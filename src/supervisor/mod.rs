@@ -8,6 +8,7 @@ mod handle;
 mod health;
 mod lifecycle;
 mod logfile;
+mod orphans;
 mod output;
 pub mod policy;
 mod reaper;
@@ -54,6 +55,9 @@ pub struct Options {
 
 pub struct Supervisor {
     sidecars: Vec<Arc<SidecarHandle>>,
+    /// Descendants that left their sidecar's group and were re-parented to us.
+    adopted: orphans::Adopted,
+    tender: tokio::task::AbortHandle,
     events: broadcast::Sender<Event>,
     exchanges: broadcast::Sender<Arc<Exchange>>,
     changed: Arc<Notify>,
@@ -64,6 +68,11 @@ impl Supervisor {
     /// `autostart` start now, in dependency order.
     pub fn start(config: &Config, options: Options) -> std::io::Result<Supervisor> {
         let reaper = if options.no_reaper { None } else { Some(Arc::new(Reaper::start()?)) };
+        if !orphans::become_subreaper() {
+            tracing::warn!(
+                "cannot become a child subreaper: processes that leave a sidecar's group may outlive it"
+            );
+        }
         let events = options.events.clone().unwrap_or_else(|| broadcast::channel(EVENT_BACKLOG).0);
         let exchanges = options.exchanges.clone().unwrap_or_else(|| broadcast::channel(EVENT_BACKLOG).0);
         let changed = Arc::new(Notify::new());
@@ -150,7 +159,9 @@ impl Supervisor {
         for runner in runners {
             tokio::spawn(runner.run());
         }
-        Ok(Supervisor { sidecars: handles, events, exchanges, changed })
+        let adopted = orphans::Adopted::new(statuses, reaper);
+        let tender = tokio::spawn(adopted.clone().run()).abort_handle();
+        Ok(Supervisor { sidecars: handles, events, exchanges, changed, adopted, tender })
     }
 
     pub fn sidecars(&self) -> &[Arc<SidecarHandle>] {
@@ -200,6 +211,12 @@ impl Supervisor {
             });
         }
         while tasks.join_next().await.is_some() {}
+        self.adopted.kill_all().await;
+    }
+
+    /// Stops tending adopted orphans (the supervisor is going away).
+    fn stop_tending(&self) {
+        self.tender.abort();
     }
 
     /// True when no sidecar has a process or a pending restart, and none waits for a
@@ -211,5 +228,11 @@ impl Supervisor {
                 || (s.status.borrow().state == State::Waiting
                     && s.config.depends_on.iter().all(|d| self.get(d).is_ok_and(|d| settled(d))))
         })
+    }
+}
+
+impl Drop for Supervisor {
+    fn drop(&mut self) {
+        self.stop_tending();
     }
 }

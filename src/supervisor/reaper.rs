@@ -30,6 +30,7 @@ impl Reaper {
             0 => unsafe { reaper_main(read_end.as_raw_fd()) },
             pid => {
                 drop(read_end);
+                super::orphans::register(pid as u32);
                 Ok(Reaper { pipe: Mutex::new(std::fs::File::from(write_end)), pid })
             }
         }
@@ -63,6 +64,7 @@ impl Drop for Reaper {
         std::thread::spawn(move || unsafe {
             let mut status = 0;
             libc::waitpid(pid, &mut status, 0);
+            super::orphans::unregister(pid as u32);
         });
     }
 }

@@ -1,0 +1,164 @@
+//! Grandchildren that leave their sidecar's process group (`setsid`, double forks) would
+//! escape a group kill. sidetop makes itself a child subreaper (Linux), so when their
+//! parent dies they are re-parented to sidetop instead of init: this task reaps the ones
+//! that exit, tells the orphan reaper about the ones that run on (so they die with
+//! sidetop even by SIGKILL), and kills them all at shutdown. Descendants that make
+//! themselves group leaders while their parent still lives are found by walking the
+//! sidecars' process trees every second, and registered with the orphan reaper too.
+
+use super::reaper::Reaper;
+use super::status::Status;
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::signal::unix::{SignalKind, signal};
+use tokio::sync::watch;
+
+/// Every sidecar main process and orphan-reaper process of this process's supervisors:
+/// children that are *not* adopted (several supervisors can share a process, as in tests).
+static KNOWN: Mutex<Option<HashSet<u32>>> = Mutex::new(None);
+
+pub fn register(pid: u32) {
+    KNOWN.lock().unwrap_or_else(|e| e.into_inner()).get_or_insert_with(HashSet::new).insert(pid);
+}
+
+pub fn unregister(pid: u32) {
+    if let Some(known) = KNOWN.lock().unwrap_or_else(|e| e.into_inner()).as_mut() {
+        known.remove(&pid);
+    }
+}
+
+fn is_known(pid: u32) -> bool {
+    KNOWN.lock().unwrap_or_else(|e| e.into_inner()).as_ref().is_some_and(|k| k.contains(&pid))
+}
+
+/// Makes orphaned descendants our children. Returns whether the platform allowed it.
+pub fn become_subreaper() -> bool {
+    // SAFETY: plain prctl with integer arguments.
+    unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0 }
+}
+
+/// Adopted processes: our children that are neither a sidecar's main process nor the
+/// orphan reaper.
+#[derive(Clone)]
+pub struct Adopted {
+    mains: Vec<watch::Receiver<Status>>,
+    reaper: Option<Arc<Reaper>>,
+    /// Adopted or group-leaving processes seen so far.
+    told: Arc<Mutex<HashSet<u32>>>,
+    /// Seen once: acted on only if still unknown on the next pass, because a sidecar's
+    /// main process is registered a moment after it is spawned.
+    candidates: Arc<Mutex<HashSet<u32>>>,
+}
+
+fn own_children() -> Vec<u32> {
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else { return Vec::new() };
+    tasks
+        .flatten()
+        .filter_map(|t| std::fs::read_to_string(t.path().join("children")).ok())
+        .flat_map(|c| c.split_whitespace().filter_map(|p| p.parse().ok()).collect::<Vec<u32>>())
+        .collect()
+}
+
+fn is_zombie(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map(|s| s.rsplit(')').next().unwrap_or("").trim_start().starts_with('Z'))
+        .unwrap_or(false)
+}
+
+impl Adopted {
+    pub fn new(mains: Vec<watch::Receiver<Status>>, reaper: Option<Arc<Reaper>>) -> Adopted {
+        Adopted { mains, reaper, told: Arc::default(), candidates: Arc::default() }
+    }
+
+    fn list(&self) -> Vec<u32> {
+        // Children we spawned ourselves (health-check commands) share our process group;
+        // adopted ones come from a sidecar's group or their own session.
+        let ours = unsafe { libc::getpgid(0) };
+        own_children()
+            .into_iter()
+            .filter(|p| !is_known(*p))
+            .filter(|p| unsafe { libc::getpgid(*p as libc::pid_t) } != ours)
+            .collect()
+    }
+
+    /// Reaps adopted processes that exited; registers the living with the orphan reaper,
+    /// and also descendants that made themselves group leaders while their parent lives
+    /// (so a SIGKILLed sidetop still takes them along).
+    pub fn tend(&self) {
+        let mut told = self.told.lock().unwrap_or_else(|e| e.into_inner());
+        let mut candidates = self.candidates.lock().unwrap_or_else(|e| e.into_inner());
+        let previous = std::mem::take(&mut *candidates);
+        // Seen unknown on the last pass too: not a main process being registered.
+        let mut confirmed = |pid: u32| {
+            candidates.insert(pid);
+            previous.contains(&pid) && !is_known(pid)
+        };
+        for main in self.mains.iter().filter_map(|m| m.borrow().pid) {
+            for (pid, _) in crate::metrics::resources::descendants_and_self(main).into_iter().skip(1) {
+                if !is_known(pid)
+                    && unsafe { libc::getpgid(pid as libc::pid_t) } == pid as libc::pid_t
+                    && confirmed(pid)
+                    && told.insert(pid)
+                {
+                    tracing::info!("process {pid} left its sidecar's process group; watching it");
+                    if let Some(reaper) = &self.reaper {
+                        reaper.watch(pid);
+                    }
+                }
+            }
+        }
+        for pid in self.list() {
+            if is_zombie(pid) {
+                // Only pids seen alive as adopted on an earlier pass: a main process is
+                // registered right after it is spawned, so it is never among them.
+                if told.remove(&pid) {
+                    unsafe { libc::waitpid(pid as libc::pid_t, std::ptr::null_mut(), libc::WNOHANG) };
+                }
+            } else if confirmed(pid) && told.insert(pid) {
+                tracing::info!("adopted orphan process {pid} (it left its sidecar's process group)");
+                // After setsid it leads a group of its own.
+                if let Some(reaper) = &self.reaper
+                    && unsafe { libc::getpgid(pid as libc::pid_t) } == pid as libc::pid_t
+                {
+                    reaper.watch(pid);
+                }
+            }
+        }
+    }
+
+    /// At shutdown: SIGKILL every adopted process (and its group) and reap it.
+    pub async fn kill_all(&self) {
+        for _ in 0..20 {
+            // Only what this supervisor saw: other supervisors in the process have theirs.
+            let told = self.told.lock().unwrap_or_else(|e| e.into_inner()).clone();
+            let living: Vec<u32> = self.list().into_iter().filter(|p| told.contains(p)).collect();
+            if living.is_empty() {
+                return;
+            }
+            for pid in &living {
+                unsafe {
+                    if libc::getpgid(*pid as libc::pid_t) == *pid as libc::pid_t {
+                        libc::kill(-(*pid as libc::pid_t), libc::SIGKILL);
+                    }
+                    libc::kill(*pid as libc::pid_t, libc::SIGKILL);
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+            self.tend();
+        }
+    }
+
+    /// Runs for the life of the supervisor.
+    pub async fn run(self) {
+        let Ok(mut sigchld) = signal(SignalKind::child()) else { return };
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        loop {
+            tokio::select! {
+                _ = sigchld.recv() => {}
+                _ = tick.tick() => {}
+            }
+            self.tend();
+        }
+    }
+}
