@@ -448,3 +448,30 @@ fn request_refuses_bad_arguments_with_exit_2_and_starts_nothing() {
         assert!(none_left(&m));
     }
 }
+
+#[test]
+fn own_log_directory_is_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let m = marker();
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_config(
+        dir.path(),
+        "[[sidecar]]\nname = \"once\"\ncommand = [\"true\"]\nrestart = \"never\"\n",
+        &m,
+    );
+    let log_dir = dir.path().join("state/sidetop");
+    let out = sidetop(&[
+        "--headless",
+        "--exit-when-done",
+        "--config",
+        path.to_str().unwrap(),
+        "--log-dir",
+        log_dir.to_str().unwrap(),
+    ])
+    .output()
+    .unwrap();
+    assert!(out.status.success());
+    assert_eq!(std::fs::metadata(&log_dir).unwrap().permissions().mode() & 0o777, 0o700);
+    let logs: Vec<_> = std::fs::read_dir(&log_dir).unwrap().flatten().collect();
+    assert!(logs.iter().any(|e| e.file_name().to_string_lossy().starts_with("sidetop.log")), "{logs:?}");
+}

@@ -181,3 +181,26 @@ stop_timeout = "1s"
     assert!(begun.elapsed() < Duration::from_millis(1000 + 1500), "took {:?}", begun.elapsed());
     assert!(none_left(&m), "left: {}", marked_pids(&m).len());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gigabyte_written_as_fast_as_possible_drains_with_the_ring_at_its_cap() {
+    let m = marker();
+    let line = "g".repeat(99);
+    let (_dir, config) = config(
+        &format!(
+            "[[sidecar]]\nname = \"gig\"\ncommand = [\"sh\", \"-c\", \"yes {line} | head -c 1000000000\"]\nrestart = \"never\"\n"
+        ),
+        &m,
+    );
+    let sup = Supervisor::start(&config, Options::default()).unwrap();
+    let h = sup.get("gig").unwrap();
+    wait_status(h, Duration::from_secs(300), |s| s.state == State::Exited).await;
+    assert!(
+        eventually(Duration::from_secs(60), || h.logs().total_lines == 10_000_000).await,
+        "{}",
+        h.logs().total_lines
+    );
+    let logs = h.logs();
+    assert_eq!(logs.total_bytes, 1_000_000_000 - 10_000_000);
+    assert!(logs.len() <= 10_000 && logs.held_bytes() <= 4 << 20);
+}

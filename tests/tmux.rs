@@ -53,6 +53,14 @@ impl Tmux {
         self.keys(&["Enter"]);
     }
 
+    fn pane_title(&self) -> String {
+        let out = Command::new("tmux")
+            .args(["display-message", "-p", "-t", &self.session, "#{pane_title}"])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+
     fn screen(&self) -> String {
         let out = Command::new("tmux").args(["capture-pane", "-p", "-t", &self.session]).output().unwrap();
         String::from_utf8_lossy(&out.stdout).into_owned()
@@ -202,4 +210,45 @@ fn a_panic_restores_the_terminal_prints_the_message_and_leaves_no_sidecar() {
     tmux.type_line("stty -a | grep -o ' echo ' ; echo ok");
     let screen = tmux.wait("the shell answers", |s| s.lines().any(|l| l.trim() == "ok"));
     assert!(screen.contains(" echo "), "terminal echo restored:\n{screen}");
+}
+
+#[test]
+fn hostile_escape_sequences_never_reach_the_terminal() {
+    let m = marker();
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(
+        dir.path(),
+        "[[sidecar]]\nname = \"escapes\"\ncommand = [\"python3\", \"{sidecars}/hostile/escapes.py\"]\n",
+        &m,
+    );
+    let tmux = Tmux::start(120, 40);
+    let title_before = tmux.pane_title();
+    tmux.type_line(&format!("{} --config {} --log-dir {}", bin(), config.display(), dir.path().display()));
+    let screen = tmux.wait_for("HOSTILE-DONE");
+    assert!(
+        screen.contains("sidecars (1)") && screen.contains("red ok"),
+        "the dashboard is intact:\n{screen}"
+    );
+    tmux.keys(&["a"]); // the interleaved view draws the lines again
+    tmux.wait_for("HOSTILE-DONE");
+    assert_eq!(tmux.pane_title(), title_before, "the title was not changed");
+    let buffers = Command::new("tmux").args(["list-buffers"]).output().unwrap();
+    assert!(!String::from_utf8_lossy(&buffers.stdout).contains("pwned"), "nothing reached the clipboard");
+    // What the terminal holds, with attributes: only SGR sequences.
+    let out = Command::new("tmux").args(["capture-pane", "-p", "-e", "-t", &tmux.session]).output().unwrap();
+    let raw = String::from_utf8_lossy(&out.stdout);
+    let mut rest = raw.as_ref();
+    while let Some(at) = rest.find('\x1b') {
+        let seq = &rest[at..];
+        let end = seq.find(|c: char| c.is_ascii_alphabetic()).unwrap_or(seq.len() - 1);
+        assert!(
+            seq.starts_with("\x1b[") && seq.as_bytes()[end] == b'm',
+            "non-SGR sequence on screen: {:?}",
+            &seq[..end + 1]
+        );
+        rest = &seq[end + 1..];
+    }
+    tmux.keys(&["q"]);
+    tmux.wait("the shell prompt", |s| s.trim_end().ends_with('$'));
+    assert!(none_left(&m));
 }
