@@ -252,3 +252,28 @@ fn hostile_escape_sequences_never_reach_the_terminal() {
     tmux.wait("the shell prompt", |s| s.trim_end().ends_with('$'));
     assert!(none_left(&m));
 }
+
+#[test]
+fn closing_the_terminal_stops_every_sidecar() {
+    let m = marker();
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), CONFIG, &m);
+    let tmux = Tmux::start(100, 30);
+    let own = format!("{m}-sidetop");
+    tmux.type_line(&format!(
+        "SIDETOP_TEST_MARKER={own} {} --config {} --log-dir {}",
+        bin(),
+        config.display(),
+        dir.path().display()
+    ));
+    tmux.wait_for("sidecars (3)");
+    tmux.wait("sidecars to run", |_| marked_pids(&m).len() >= 4);
+    // The pane goes away: the kernel hangs up the terminal (SIGHUP).
+    let _ = Command::new("tmux").args(["kill-session", "-t", &tmux.session]).status();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !(marked_pids(&m).is_empty() && marked_pids(&own).is_empty()) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(marked_pids(&m).is_empty(), "sidecars left: {:?}", marked_pids(&m));
+    assert!(marked_pids(&own).is_empty(), "sidetop itself is still running");
+}
