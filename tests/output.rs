@@ -74,13 +74,13 @@ restart = "never"
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn invalid_utf8_and_a_10mb_line_without_newline_are_handled() {
+async fn invalid_utf8_and_a_50mb_line_without_newline_are_handled() {
     let m = marker();
     let (_dir, config) = config(
         r#"
 [[sidecar]]
 name = "bytes"
-command = ["sh", "-c", "printf 'ok \\377\\376 bad\\n'; head -c 10000000 /dev/zero | tr '\\0' 'y'; printf '\\nafter\\n'; head -c 10000000 /dev/zero | tr '\\0' 'z'"]
+command = ["sh", "-c", "printf 'ok \\377\\376 bad\\n'; head -c 10000000 /dev/zero | tr '\\0' 'y'; printf '\\nafter\\n'; head -c 50000000 /dev/zero | tr '\\0' 'z'"]
 restart = "never"
 "#,
         &m,
