@@ -90,6 +90,25 @@ impl Drop for Tmux {
     }
 }
 
+/// sidetop on CONFIG in a 100x30 pane, running: the pane, the sidecars' marker, sidetop's
+/// own marker (so its pid can be found), and the temp dir to keep alive.
+fn launch_marked() -> (Tmux, String, String, tempfile::TempDir) {
+    let m = marker();
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), CONFIG, &m);
+    let tmux = Tmux::start(100, 30);
+    let own = format!("{m}-sidetop");
+    tmux.type_line(&format!(
+        "SIDETOP_TEST_MARKER={own} {} --config {} --log-dir {}",
+        bin(),
+        config.display(),
+        dir.path().display()
+    ));
+    tmux.wait_for("sidecars (3)");
+    tmux.wait("sidecars to run", |_| marked_pids(&m).len() >= 4);
+    (tmux, m, own, dir)
+}
+
 /// The table row of a sidecar.
 fn row<'a>(screen: &'a str, name: &str) -> &'a str {
     screen
@@ -162,20 +181,7 @@ fn an_operator_session_in_tmux() {
 #[test]
 fn sigterm_and_sighup_stop_sidecars_and_restore_the_terminal() {
     for signal in ["TERM", "HUP"] {
-        let m = marker();
-        let dir = tempfile::tempdir().unwrap();
-        let config = write_config(dir.path(), CONFIG, &m);
-        let tmux = Tmux::start(100, 30);
-        // sidetop gets its own marker; its sidecars get `m` from the config.
-        let own = format!("{m}-sidetop");
-        tmux.type_line(&format!(
-            "SIDETOP_TEST_MARKER={own} {} --config {} --log-dir {}",
-            bin(),
-            config.display(),
-            dir.path().display()
-        ));
-        tmux.wait_for("sidecars (3)");
-        tmux.wait("sidecars to run", |_| marked_pids(&m).len() >= 4);
+        let (tmux, m, own, _dir) = launch_marked();
         let pid = marked_pids(&own).first().expect("sidetop's pid").to_string();
         assert!(Command::new("kill").args([&format!("-{signal}"), &pid]).status().unwrap().success());
         tmux.wait("the shell prompt", |s| s.trim_end().ends_with('$') && !s.contains("sidecars (3)"));
@@ -255,19 +261,7 @@ fn hostile_escape_sequences_never_reach_the_terminal() {
 
 #[test]
 fn closing_the_terminal_stops_every_sidecar() {
-    let m = marker();
-    let dir = tempfile::tempdir().unwrap();
-    let config = write_config(dir.path(), CONFIG, &m);
-    let tmux = Tmux::start(100, 30);
-    let own = format!("{m}-sidetop");
-    tmux.type_line(&format!(
-        "SIDETOP_TEST_MARKER={own} {} --config {} --log-dir {}",
-        bin(),
-        config.display(),
-        dir.path().display()
-    ));
-    tmux.wait_for("sidecars (3)");
-    tmux.wait("sidecars to run", |_| marked_pids(&m).len() >= 4);
+    let (tmux, m, own, _dir) = launch_marked();
     // The pane goes away: the kernel hangs up the terminal (SIGHUP).
     let _ = Command::new("tmux").args(["kill-session", "-t", &tmux.session]).status();
     let deadline = Instant::now() + Duration::from_secs(10);
