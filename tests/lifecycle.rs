@@ -386,3 +386,36 @@ command = ["sh", "-c", "setsid sleep 1000 & echo escaped; exec sleep 1000"]
     sup.shutdown().await;
     assert!(none_left(&m), "shutdown kills adopted orphans too: {:?}", marked_pids(&m));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn orphaned_grandchildren_that_exit_are_reaped() {
+    let m = marker();
+    // The sidecar dies at once; its children outlive it briefly, are re-parented to us
+    // (a child subreaper) and exit: they must not stay zombies.
+    let (_dir, config) = config(
+        r#"
+[[sidecar]]
+name = "parent"
+command = ["sh", "-c", "for i in 1 2 3 4 5; do setsid sleep 0.3 & done; exit 0"]
+restart = "never"
+"#,
+        &m,
+    );
+    let sup = Supervisor::start(&config, Options::default()).unwrap();
+    let h = sup.get("parent").unwrap();
+    wait_status(h, T, |s| s.state == State::Exited).await;
+    let me = std::process::id().to_string();
+    let zombies = || {
+        std::fs::read_dir("/proc")
+            .unwrap()
+            .flatten()
+            .filter_map(|e| std::fs::read_to_string(e.path().join("stat")).ok())
+            .filter(|stat| {
+                let f: Vec<&str> = stat.rsplit(')').next().unwrap_or("").split_whitespace().collect();
+                f.first() == Some(&"Z") && f.get(1) == Some(&me.as_str())
+            })
+            .count()
+    };
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(eventually(Duration::from_secs(5), || zombies() == 0).await, "{} zombies", zombies());
+}

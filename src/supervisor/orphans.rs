@@ -110,9 +110,9 @@ impl Adopted {
         }
         for pid in self.list() {
             if is_zombie(pid) {
-                // Only pids seen alive as adopted on an earlier pass: a main process is
-                // registered right after it is spawned, so it is never among them.
-                if told.remove(&pid) {
+                // Only pids seen on an earlier pass: a main process is registered right
+                // after it is spawned, so it is never among them (tokio reaps those).
+                if told.remove(&pid) | confirmed(pid) {
                     unsafe { libc::waitpid(pid as libc::pid_t, std::ptr::null_mut(), libc::WNOHANG) };
                 }
             } else if confirmed(pid) && told.insert(pid) {
