@@ -21,14 +21,22 @@ pub fn render(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
         spans.push(Span::styled(format!("{symbol} {n} {label}  "), style));
     }
     let r = state.resources.lock().unwrap_or_else(|e| e.into_inner());
-    let right = format!(
-        "host CPU {:.0}%  mem {}/{}  {}",
-        r.host_cpu,
-        bytes(r.host_mem_used),
-        bytes(r.host_mem_total),
-        chrono::Local::now().format("%H:%M:%S")
-    );
+    let clock = chrono::Local::now().format("%H:%M:%S").to_string();
     let used: usize = spans.iter().map(|s| s.content.chars().count()).sum();
+    // The longest right-hand side that fits: host figures go first when narrow.
+    let right = [
+        format!(
+            "host CPU {:.0}%  mem {}/{}  {clock}",
+            r.host_cpu,
+            bytes(r.host_mem_used),
+            bytes(r.host_mem_total)
+        ),
+        format!("CPU {:.0}%  {clock}", r.host_cpu),
+        clock.clone(),
+    ]
+    .into_iter()
+    .find(|text| used + text.chars().count() < area.width as usize)
+    .unwrap_or_default();
     let pad = (area.width as usize).saturating_sub(used + right.chars().count());
     spans.push(Span::raw(" ".repeat(pad)));
     spans.push(Span::styled(right, theme.dim()));
