@@ -274,8 +274,8 @@ fn sigkilled_sidetop_leaves_no_sidecar_or_grandchild_alive() {
     }
     let before = marked_pids(&m);
     assert!(before.len() >= 18, "10 sidecars and their grandchildren: {before:?}");
-    // Give the supervisor its once-a-second look for processes that left their group.
-    std::thread::sleep(Duration::from_millis(1500));
+    // Give the supervisor its once-a-second looks for processes that left their group.
+    std::thread::sleep(Duration::from_millis(2500));
     h.signal(nix::sys::signal::Signal::SIGKILL);
     h.wait_exit(Duration::from_secs(5));
     let deadline = Instant::now() + Duration::from_secs(2);

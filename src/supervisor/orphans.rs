@@ -5,14 +5,19 @@
 //! sidetop even by SIGKILL), and kills them all at shutdown. Descendants that make
 //! themselves group leaders while their parent still lives are found by walking the
 //! sidecars' process trees every second, and registered with the orphan reaper too.
+//! Kernels without `PR_SET_CHILD_SUBREAPER` leave only the tree walk.
 
 use super::reaper::Reaper;
 use super::status::Status;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
-use tokio::signal::unix::{SignalKind, signal};
+use std::time::{Duration, Instant};
 use tokio::sync::watch;
+
+/// How often adopted processes are looked for.
+const PASS: Duration = Duration::from_secs(1);
+/// How long a child must have been seen, unknown, before it counts as adopted.
+const SETTLE: Duration = Duration::from_millis(500);
 
 /// Every sidecar main process and orphan-reaper process of this process's supervisors:
 /// children that are *not* adopted (several supervisors can share a process, as in tests).
@@ -46,9 +51,10 @@ pub struct Adopted {
     reaper: Option<Arc<Reaper>>,
     /// Adopted or group-leaving processes seen so far.
     told: Arc<Mutex<HashSet<u32>>>,
-    /// Seen once: acted on only if still unknown on the next pass, because a sidecar's
-    /// main process is registered a moment after it is spawned.
-    candidates: Arc<Mutex<HashSet<u32>>>,
+    /// When each unknown child was first seen. A process is acted on only once it has
+    /// been unknown for a while: a sidecar's main process is registered a moment after it
+    /// is spawned, and std reaps a child whose exec failed itself, inside `spawn`.
+    candidates: Arc<Mutex<HashMap<u32, Instant>>>,
 }
 
 fn own_children() -> Vec<u32> {
@@ -89,10 +95,11 @@ impl Adopted {
         let mut told = self.told.lock().unwrap_or_else(|e| e.into_inner());
         let mut candidates = self.candidates.lock().unwrap_or_else(|e| e.into_inner());
         let previous = std::mem::take(&mut *candidates);
-        // Seen unknown on the last pass too: not a main process being registered.
+        let now = Instant::now();
         let mut confirmed = |pid: u32| {
-            candidates.insert(pid);
-            previous.contains(&pid) && !is_known(pid)
+            let first_seen = *previous.get(&pid).unwrap_or(&now);
+            candidates.insert(pid, first_seen);
+            now.duration_since(first_seen) >= SETTLE && !is_known(pid)
         };
         for main in self.mains.iter().filter_map(|m| m.borrow().pid) {
             for (pid, _) in crate::metrics::resources::descendants_and_self(main).into_iter().skip(1) {
@@ -127,16 +134,16 @@ impl Adopted {
         }
     }
 
-    /// At shutdown: SIGKILL every adopted process (and its group) and reap it.
+    /// At shutdown: SIGKILL every adopted process (and its group) and reap it. Every
+    /// sidecar is settled by now, so no child of ours is between spawn and registration.
     pub async fn kill_all(&self) {
         for _ in 0..20 {
-            // Only what this supervisor saw: other supervisors in the process have theirs.
-            let told = self.told.lock().unwrap_or_else(|e| e.into_inner()).clone();
-            let living: Vec<u32> = self.list().into_iter().filter(|p| told.contains(p)).collect();
+            let living = self.list();
             if living.is_empty() {
                 return;
             }
             for pid in &living {
+                self.told.lock().unwrap_or_else(|e| e.into_inner()).insert(*pid);
                 unsafe {
                     if libc::getpgid(*pid as libc::pid_t) == *pid as libc::pid_t {
                         libc::kill(-(*pid as libc::pid_t), libc::SIGKILL);
@@ -149,15 +156,12 @@ impl Adopted {
         }
     }
 
-    /// Runs for the life of the supervisor.
+    /// Runs for the life of the supervisor: a look every second (not on every SIGCHLD:
+    /// a restart storm would mean a /proc scan per exit).
     pub async fn run(self) {
-        let Ok(mut sigchld) = signal(SignalKind::child()) else { return };
-        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        let mut tick = tokio::time::interval(PASS);
         loop {
-            tokio::select! {
-                _ = sigchld.recv() => {}
-                _ = tick.tick() => {}
-            }
+            tick.tick().await;
             self.tend();
         }
     }
