@@ -115,8 +115,9 @@ impl Runner {
         match then {
             Some(AfterExit::Restart) => self.begin_start(),
             Some(AfterExit::Stop) | Some(AfterExit::Kill) => {
-                self.set(|s| s.state = State::Stopped);
+                // Event first: whoever sees the settled state finds its event recorded.
                 self.events.emit(EventKind::Stopped);
+                self.set(|s| s.state = State::Stopped);
                 Phase::Idle
             }
             Some(AfterExit::Unhealthy) => self.schedule_restart(uptime),
@@ -146,8 +147,8 @@ impl Runner {
                 Phase::Backoff(at)
             }
             Decision::GiveUp { exits, window } => {
-                self.set(|s| s.state = State::CrashLoop);
                 self.events.emit(EventKind::CrashLoop { exits, window });
+                self.set(|s| s.state = State::CrashLoop);
                 Phase::Idle
             }
         }

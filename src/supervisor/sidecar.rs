@@ -201,11 +201,11 @@ impl Runner {
 
     /// Leaves a phase without a process (waiting, backoff) for `stopped`.
     fn settle_stopped(&mut self) -> Phase {
+        self.events.emit(EventKind::Stopped);
         self.set(|s| {
             s.state = State::Stopped;
             s.next_start = None;
         });
-        self.events.emit(EventKind::Stopped);
         Phase::Idle
     }
 
