@@ -77,8 +77,9 @@ pub fn render(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
     }
     let header = Row::new(["method", "", "count", "p50", "p90", "p99", "p99.9", "max", "req/s", "errors"])
         .style(theme.bold());
+    let method_width = m.methods.keys().map(|k| k.chars().count()).max().unwrap_or(6).clamp(6, 32) as u16;
     let widths = [
-        Constraint::Min(8),
+        Constraint::Length(method_width),
         Constraint::Length(3),
         Constraint::Length(6),
         Constraint::Length(8),

@@ -83,7 +83,7 @@ pub fn render(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
         Constraint::Length(7),
         Constraint::Length(7),
         Constraint::Length(3),
-        Constraint::Min(12),
+        Constraint::Length(24),
         Constraint::Length(6),
         Constraint::Length(9),
         Constraint::Length(8),
