@@ -42,11 +42,10 @@ pub fn render(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
     let running = handle.status().pid.is_some();
     let text = if running {
         format!(
-            "{} process{} · {} thread{} · sampled every {}\n{limits}",
+            "{} process{} · {} threads · sampled every {}\n{limits}",
             latest.processes,
             if latest.processes == 1 { "" } else { "es (with descendants)" },
             latest.threads,
-            if latest.threads == 1 { "" } else { "s" },
             crate::supervisor::status::short_duration(r.interval)
         )
     } else {
