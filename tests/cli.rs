@@ -106,6 +106,13 @@ fn unreadable_and_missing_config_exit_2() {
     assert_eq!(out.status.code(), Some(2), "a directory is not a config file");
 }
 
+/// `sidetop --headless --exit-when-done` run to its end.
+fn headless_to_completion(config: &std::path::Path, log_dir: &std::path::Path) -> std::process::Output {
+    let mut args = vec!["--headless", "--exit-when-done", "--config"];
+    args.extend([config.to_str().unwrap(), "--log-dir", log_dir.to_str().unwrap()]);
+    sidetop(&args).output().unwrap()
+}
+
 /// A headless sidetop whose stdout lines arrive on a channel.
 struct Headless {
     child: Child,
@@ -307,16 +314,7 @@ fn exit_when_done_returns_after_the_last_sidecar_settles() {
         "[[sidecar]]\nname = \"once\"\ncommand = [\"sh\", \"-c\", \"echo done\"]\nrestart = \"never\"\n",
         &m,
     );
-    let out = sidetop(&[
-        "--headless",
-        "--exit-when-done",
-        "--config",
-        path.to_str().unwrap(),
-        "--log-dir",
-        dir.path().to_str().unwrap(),
-    ])
-    .output()
-    .unwrap();
+    let out = headless_to_completion(&path, dir.path());
     assert!(out.status.success());
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("once  | done") && text.contains("once: exited: exit code 0"), "{text}");
@@ -461,16 +459,7 @@ fn own_log_directory_is_private() {
         &m,
     );
     let log_dir = dir.path().join("state/sidetop");
-    let out = sidetop(&[
-        "--headless",
-        "--exit-when-done",
-        "--config",
-        path.to_str().unwrap(),
-        "--log-dir",
-        log_dir.to_str().unwrap(),
-    ])
-    .output()
-    .unwrap();
+    let out = headless_to_completion(&path, &log_dir);
     assert!(out.status.success());
     assert_eq!(std::fs::metadata(&log_dir).unwrap().permissions().mode() & 0o777, 0o700);
     let logs: Vec<_> = std::fs::read_dir(&log_dir).unwrap().flatten().collect();
