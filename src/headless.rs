@@ -18,6 +18,11 @@ enum Printable {
     Lines(LineBatch),
     Event(Event),
     Exchange(Arc<Exchange>),
+    /// A subscription fell behind and skipped this many items: said, never silent.
+    Skipped {
+        count: u64,
+        what: &'static str,
+    },
 }
 
 /// Exchanges worth a line: those sidetop made (not health checks: their state changes
@@ -36,6 +41,10 @@ pub struct HeadlessOptions {
 }
 
 pub async fn run(config: &Config, options: HeadlessOptions) -> io::Result<()> {
+    // Before anything starts: a signal from now on stops the sidecars gracefully.
+    let mut sigint = signal(SignalKind::interrupt())?;
+    let mut sigterm = signal(SignalKind::terminate())?;
+    let mut sighup = signal(SignalKind::hangup())?;
     let (lines_tx, mut lines_rx) = mpsc::channel::<LineBatch>(8);
     let (events_tx, mut events) = broadcast::channel(EVENT_BACKLOG);
     let (exchanges_tx, mut exchanges) = broadcast::channel(EVENT_BACKLOG);
@@ -45,7 +54,7 @@ pub async fn run(config: &Config, options: HeadlessOptions) -> io::Result<()> {
             lines: Some(lines_tx),
             events: Some(events_tx),
             exchanges: Some(exchanges_tx),
-            ..Options::default()
+            ..Options::binary()
         },
     )?;
 
@@ -65,12 +74,13 @@ pub async fn run(config: &Config, options: HeadlessOptions) -> io::Result<()> {
                 },
                 event = events.recv(), if events_open => match event {
                     Ok(e) => Printable::Event(e),
-                    Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                    Err(broadcast::error::RecvError::Lagged(count)) => Printable::Skipped { count, what: "events" },
                     Err(broadcast::error::RecvError::Closed) => { events_open = false; continue; }
                 },
                 exchange = exchanges.recv(), if exchanges_open => match exchange {
                     Ok(e) if worth_printing(&e) => Printable::Exchange(e),
-                    Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                    Ok(_) => continue,
+                    Err(broadcast::error::RecvError::Lagged(count)) => Printable::Skipped { count, what: "exchanges" },
                     Err(broadcast::error::RecvError::Closed) => { exchanges_open = false; continue; }
                 },
             };
@@ -80,9 +90,6 @@ pub async fn run(config: &Config, options: HeadlessOptions) -> io::Result<()> {
         }
     });
 
-    let mut sigint = signal(SignalKind::interrupt())?;
-    let mut sigterm = signal(SignalKind::terminate())?;
-    let mut sighup = signal(SignalKind::hangup())?;
     let changed = supervisor.changed();
     loop {
         if options.exit_when_done && supervisor.all_settled() {
@@ -95,7 +102,13 @@ pub async fn run(config: &Config, options: HeadlessOptions) -> io::Result<()> {
             _ = changed.notified(), if options.exit_when_done => {}
         }
     }
-    supervisor.shutdown().await;
+    // A second signal during a long graceful stop forces it, as in the dashboard.
+    tokio::select! {
+        _ = supervisor.shutdown() => {}
+        _ = async { tokio::select! { _ = sigint.recv() => {}, _ = sigterm.recv() => {}, _ = sighup.recv() => {} } } => {
+            supervisor.kill_all().await;
+        }
+    }
     drop(supervisor);
     // Output still in the pipes drains now; a grandchild that escaped its process group
     // could hold a pipe open forever, so this wait is bounded.
@@ -118,7 +131,7 @@ fn print_loop(mut rx: mpsc::Receiver<Printable>, names: Vec<String>) {
         match item {
             Printable::Lines(batch) => {
                 let name = &padded[batch.sidecar];
-                for line in &batch.lines {
+                for line in batch.lines.iter() {
                     format_line(&mut buf, stamp.get(line.at), name, line);
                 }
             }
@@ -127,6 +140,12 @@ fn print_loop(mut rx: mpsc::Receiver<Printable>, names: Vec<String>) {
                 buf.push(b' ');
                 buf.extend_from_slice(event.to_string().as_bytes());
                 buf.push(b'\n');
+            }
+            Printable::Skipped { count, what } => {
+                buf.extend_from_slice(stamp.get(SystemTime::now()).as_bytes());
+                buf.extend_from_slice(
+                    format!(" [sidetop] {count} {what} not printed: the output fell behind\n").as_bytes(),
+                );
             }
             Printable::Exchange(exchange) => {
                 let name = names.iter().position(|n| **n == *exchange.sidecar).map_or("?", |i| &padded[i]);

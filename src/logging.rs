@@ -24,7 +24,24 @@ pub fn log_dir(explicit: Option<&Path>) -> PathBuf {
 pub fn init(dir: &Path) -> std::io::Result<WorkerGuard> {
     DirBuilder::new().recursive(true).mode(0o700).create(dir)?;
     let appender = tracing_appender::rolling::daily(dir, "sidetop.log");
-    let (writer, guard) = tracing_appender::non_blocking(appender);
+    // Lossy, so a slow disk never stalls the engine; what it drops is counted and said.
+    let (writer, guard) =
+        tracing_appender::non_blocking::NonBlockingBuilder::default().lossy(true).finish(appender);
+    let dropped = writer.error_counter();
+    std::thread::Builder::new().name("selflog-drops".into()).spawn(move || {
+        let mut reported = 0;
+        loop {
+            std::thread::sleep(std::time::Duration::from_secs(10));
+            let now = dropped.dropped_lines();
+            if now > reported {
+                tracing::warn!(
+                    "sidetop's own log dropped {} records (the disk was too slow); {now} in all",
+                    now - reported
+                );
+                reported = now;
+            }
+        }
+    })?;
     let filter = EnvFilter::try_from_env("SIDETOP_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
     tracing_subscriber::fmt().with_env_filter(filter).with_writer(writer).with_ansi(false).init();
     Ok(guard)

@@ -9,6 +9,10 @@ use std::process::ExitCode;
 const EXIT_CONFIG: u8 = 2;
 
 fn main() -> ExitCode {
+    if std::env::args_os().nth(1).is_some_and(|a| a == sidetop::supervisor::DEATHWATCH_SUBCOMMAND) {
+        sidetop::supervisor::deathwatch_main();
+    }
+    ignore_file_size_signal();
     let cli = Cli::parse();
     let config = match Config::load(&cli.config) {
         Ok(config) => config,
@@ -76,5 +80,19 @@ fn main() -> ExitCode {
             eprintln!("error: {e}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// A log file past `RLIMIT_FSIZE` must fail its write with EFBIG (an event, retried), not
+/// kill sidetop. A handler rather than SIG_IGN: handlers are reset at exec, so sidecars
+/// keep the default.
+fn ignore_file_size_signal() {
+    extern "C" fn nothing(_: libc::c_int) {}
+    // SAFETY: installs a handler that does nothing (async-signal-safe).
+    unsafe {
+        let mut action: libc::sigaction = std::mem::zeroed();
+        action.sa_sigaction = nothing as extern "C" fn(libc::c_int) as usize;
+        action.sa_flags = libc::SA_RESTART;
+        libc::sigaction(libc::SIGXFSZ, &action, std::ptr::null_mut());
     }
 }

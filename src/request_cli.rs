@@ -142,7 +142,7 @@ pub async fn run(config: &Config, args: &RequestArgs) -> ExitCode {
     for s in &mut config.sidecars {
         s.autostart = wanted.contains(&s.name);
     }
-    let supervisor = match Supervisor::start(&config, Options::default()) {
+    let supervisor = match Supervisor::start(&config, Options::binary()) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("error: {e}");

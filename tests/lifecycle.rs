@@ -360,7 +360,7 @@ command = ["sh", "-c", "setsid sleep 1000 & echo escaped; exec sleep 1000"]
 "#,
         &m,
     );
-    let sup = Supervisor::start(&config, Options::default()).unwrap();
+    let sup = Supervisor::start(&config, Options { subreaper: true, ..Options::default() }).unwrap();
     let h = sup.get("escaper").unwrap();
     assert!(eventually(T, || log_texts(h).contains(&"escaped".to_string())).await);
     assert!(eventually(T, || marked_pids(&m).len() == 2).await);
@@ -401,7 +401,7 @@ restart = "never"
 "#,
         &m,
     );
-    let sup = Supervisor::start(&config, Options::default()).unwrap();
+    let sup = Supervisor::start(&config, Options { subreaper: true, ..Options::default() }).unwrap();
     let h = sup.get("parent").unwrap();
     wait_status(h, T, |s| s.state == State::Exited).await;
     let me = std::process::id().to_string();

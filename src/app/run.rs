@@ -27,7 +27,12 @@ pub struct RunOptions {
 }
 
 pub async fn run(config: &Config, options: RunOptions) -> io::Result<()> {
-    let supervisor = Arc::new(Supervisor::start(config, Options::default())?);
+    // Before the engine starts and raw mode is entered: from now on a signal stops the
+    // sidecars and restores the terminal, never the default action.
+    let mut sigterm = signal(SignalKind::terminate())?;
+    let mut sighup = signal(SignalKind::hangup())?;
+    let mut sigint = signal(SignalKind::interrupt())?;
+    let supervisor = Arc::new(Supervisor::start(config, Options::binary())?);
     let sampler =
         Sampler::start(supervisor.sidecars().to_vec(), options.sample_interval, supervisor.changed());
     let mut state =
@@ -40,9 +45,6 @@ pub async fn run(config: &Config, options: RunOptions) -> io::Result<()> {
     let stop_input = Arc::new(AtomicBool::new(false));
     let input_thread = spawn_input(input_tx, stop_input.clone())?;
     let (msg_tx, mut msg_rx) = mpsc::unbounded_channel::<Msg>();
-    let mut sigterm = signal(SignalKind::terminate())?;
-    let mut sighup = signal(SignalKind::hangup())?;
-    let mut sigint = signal(SignalKind::interrupt())?;
     let changed = supervisor.changed();
     let mut clock = tokio::time::interval(Duration::from_secs(1));
     let clock_needed = options.sample_interval > Duration::from_secs(1);
@@ -144,15 +146,7 @@ fn spawn_input(tx: mpsc::Sender<Event>, stop: Arc<AtomicBool>) -> io::Result<std
 }
 
 async fn force_quit(supervisor: &Supervisor) {
-    for s in supervisor.sidecars() {
-        let _ = s.kill().await;
-    }
-    let all_gone = async {
-        for s in supervisor.sidecars() {
-            let _ = s.watch().wait_for(|st| !st.state.has_process()).await;
-        }
-    };
-    let _ = tokio::time::timeout(Duration::from_secs(2), all_gone).await;
+    supervisor.kill_all().await;
 }
 
 fn carry_out(effect: Effect, supervisor: &Arc<Supervisor>, tx: &mpsc::UnboundedSender<Msg>) {

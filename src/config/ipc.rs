@@ -46,6 +46,7 @@ pub struct RawIpc {
     pub timeout: Option<DurationValue>,
     pub max_in_flight: Option<Spanned<usize>>,
     pub handshake: Option<Vec<Spanned<RawHandshake>>>,
+    pub reply_has: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -112,6 +113,9 @@ pub struct IpcConfig {
     pub timeout: Duration,
     pub max_in_flight: usize,
     pub handshake: Vec<HandshakeStep>,
+    /// json-lines: a stdout line is a reply only if this JSON pointer (RFC 6901, like
+    /// `/price`) resolves in it; other JSON lines are log text.
+    pub reply_has: Option<String>,
 }
 
 pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(5);

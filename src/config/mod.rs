@@ -109,10 +109,26 @@ pub struct LogFileConfig {
     pub max_size: u64,
     /// Rotated files kept: `name.1` (newest) .. `name.N`.
     pub keep: usize,
+    /// What happens when the writer falls `buffer` bytes behind.
+    pub mode: LogFileMode,
+    /// Bytes of output queued for the file at most.
+    pub buffer: u64,
+}
+
+/// Docker's json-file driver modes: wait (lose nothing) or drop (never slow the child).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LogFileMode {
+    /// The output waits for the file; the child waits on its pipe.
+    #[default]
+    Blocking,
+    /// Lines that do not fit are dropped, counted, and marked in the file.
+    NonBlocking,
 }
 
 pub const DEFAULT_LOG_FILE_MAX_SIZE: u64 = 10 << 20;
 pub const DEFAULT_LOG_FILE_KEEP: usize = 5;
+pub const DEFAULT_LOG_FILE_BUFFER: u64 = 8 << 20;
 pub const DEFAULT_STOP_TIMEOUT: Duration = Duration::from_secs(5);
 
 impl Config {

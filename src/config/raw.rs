@@ -44,6 +44,8 @@ pub struct RawSidecar {
     pub max_line: Option<Spanned<ByteSize>>,
     pub log_file_max_size: Option<ByteSize>,
     pub log_file_keep: Option<usize>,
+    pub log_file_mode: Option<super::LogFileMode>,
+    pub log_file_buffer: Option<ByteSize>,
 }
 
 #[derive(Debug, Default, Clone, Deserialize)]

@@ -208,6 +208,8 @@ impl Checker<'_> {
                 .or(defaults.log_file_max_size)
                 .map_or(DEFAULT_LOG_FILE_MAX_SIZE, |b| b.0.max(1)),
             keep: s.log_file_keep.or(defaults.log_file_keep).unwrap_or(DEFAULT_LOG_FILE_KEEP),
+            mode: s.log_file_mode.or(defaults.log_file_mode).unwrap_or_default(),
+            buffer: s.log_file_buffer.or(defaults.log_file_buffer).map_or(DEFAULT_LOG_FILE_BUFFER, |b| b.0),
         });
 
         let sidecar_key = format!("sidecar[{index}]");

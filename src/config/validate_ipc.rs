@@ -92,7 +92,26 @@ pub fn ipc(
         let span = r.handshake.as_ref().and_then(|h| h.first()).map(|h| h.span()).unwrap_or(raw.span());
         return c.error(span, format!("{key}.handshake"), "a handshake needs protocol = \"jsonrpc\"");
     }
+    let reply_has = match &r.reply_has {
+        None => None,
+        Some(p) if protocol != Protocol::JsonLines => {
+            return c.error(
+                p.span(),
+                format!("{key}.reply_has"),
+                "reply_has applies to protocol = \"json-lines\" (JSON-RPC replies carry their id)",
+            );
+        }
+        Some(p) if !p.get_ref().starts_with('/') => {
+            return c.error(
+                p.span(),
+                format!("{key}.reply_has"),
+                "a JSON pointer starts with '/', like \"/price\" or \"/result/value\"",
+            );
+        }
+        Some(p) => Some(p.get_ref().clone()),
+    };
     Ok(IpcConfig {
+        reply_has,
         protocol,
         transport,
         framing: r.framing.as_ref().map_or(Framing::Newline, |f| *f.get_ref()),

@@ -1,6 +1,7 @@
 //! HTTP sidecars: requests with a method, path and JSON body against the configured
 //! base URL; a non-2xx status is an error outcome.
 
+use super::framing::MAX_FRAME;
 use super::protocol::{Outcome, cap_text};
 use serde_json::Value;
 use std::time::{Duration, Instant};
@@ -58,10 +59,27 @@ impl HttpClient {
                 text.push_str(&format!("{name}: {value}\n"));
             }
         }
-        let body = match response.bytes().await {
-            Ok(b) => b,
-            Err(e) => return fail(e),
-        };
+        // Read no more than a frame's cap: a sidecar answering with an endless body must
+        // not grow sidetop's memory.
+        let mut response = response;
+        let mut body = Vec::new();
+        loop {
+            match response.chunk().await {
+                Ok(Some(chunk)) if body.len() + chunk.len() > MAX_FRAME => {
+                    return HttpCall {
+                        outcome: Outcome::Malformed(format!(
+                            "response body exceeds the {MAX_FRAME} byte cap"
+                        )),
+                        status: Some(status.as_u16()),
+                        response: Some(cap_text(text)),
+                        latency: Some(start.elapsed()),
+                    };
+                }
+                Ok(Some(chunk)) => body.extend_from_slice(&chunk),
+                Ok(None) => break,
+                Err(e) => return fail(e),
+            }
+        }
         let latency = start.elapsed();
         text.push('\n');
         text.push_str(&String::from_utf8_lossy(&body));

@@ -17,6 +17,7 @@ pub use metrics::IpcMetrics;
 use protocol::{Exchange, Origin, Outcome, cap_text, describe_request, rpc_message};
 use rpc::{Dialect, Routed, RpcConn};
 use serde_json::{Value, json};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime};
 use tokio::sync::{Notify, Semaphore, broadcast, watch};
@@ -30,9 +31,20 @@ pub struct Ipc {
     socket_task: Mutex<Option<tokio::task::AbortHandle>>,
     http: Option<HttpClient>,
     permits: Semaphore,
+    /// Answers to requests the sidecar sends us, being written; bounded so a sidecar
+    /// that floods requests cannot make us queue without end.
+    answering: Arc<Semaphore>,
+    /// Request ids, shared by every connection so they never repeat across runs.
+    next_id: Arc<AtomicU64>,
     exchanges: broadcast::Sender<Arc<Exchange>>,
     changed: Arc<Notify>,
+    /// A process is attached (between `attach` and `detach`): requests made while it
+    /// starts wait for it to listen instead of failing.
+    attached: std::sync::atomic::AtomicBool,
 }
+
+/// Answers to the sidecar's own requests being written at once, at most.
+const MAX_ANSWERING: usize = 64;
 
 impl Ipc {
     pub fn new(
@@ -48,6 +60,9 @@ impl Ipc {
         Ipc {
             name,
             permits: Semaphore::new(config.max_in_flight),
+            answering: Arc::new(Semaphore::new(MAX_ANSWERING)),
+            next_id: Arc::new(AtomicU64::new(1)),
+            attached: Default::default(),
             config,
             metrics: Mutex::new(IpcMetrics::new(Instant::now())),
             conn: Mutex::new(None),
@@ -89,29 +104,48 @@ impl Ipc {
         self.connected.send_replace(connected);
     }
 
-    /// A process started: talk to it over its stdin/stdout, or connect to its socket.
-    pub fn attach(self: &Arc<Self>, stdin: &StdinWriter) {
-        let Some(dialect) = self.dialect() else {
-            self.connected.send_replace(true);
-            return;
+    /// A connection for one run of the sidecar (ids continue across runs).
+    pub(crate) fn new_connection(&self, dialect: Dialect, writer: StdinWriter) -> Arc<RpcConn> {
+        Arc::new(RpcConn::new(
+            dialect,
+            self.config.framing,
+            writer,
+            self.next_id.clone(),
+            self.config.reply_has.clone(),
+        ))
+    }
+
+    /// A process started: talk to it over its stdin/stdout (the connection is returned,
+    /// for this run's stdout reader), or connect to its socket or HTTP address.
+    pub fn attach(self: &Arc<Self>, stdin: &StdinWriter) -> Option<Arc<RpcConn>> {
+        self.attached.store(true, Ordering::Release);
+        let task = match (self.dialect(), &self.config.transport) {
+            (Some(dialect), Transport::Stdio) => {
+                let conn = self.new_connection(dialect, stdin.clone());
+                self.set_connection(Some(conn.clone()));
+                return Some(conn);
+            }
+            (Some(dialect), Transport::Tcp(_) | Transport::Unix(_)) => {
+                tokio::spawn(socket::connect_loop(self.clone(), dialect))
+            }
+            (None, _) => tokio::spawn(socket::probe_http(self.clone())),
         };
-        match &self.config.transport {
-            Transport::Stdio => {
-                self.set_connection(Some(Arc::new(RpcConn::new(dialect, self.config.framing, stdin.clone()))))
-            }
-            Transport::Tcp(_) | Transport::Unix(_) => {
-                let task = tokio::spawn(socket::connect_loop(self.clone(), dialect));
-                if let Some(old) =
-                    self.socket_task.lock().unwrap_or_else(|e| e.into_inner()).replace(task.abort_handle())
-                {
-                    old.abort();
-                }
-            }
+        if let Some(old) =
+            self.socket_task.lock().unwrap_or_else(|e| e.into_inner()).replace(task.abort_handle())
+        {
+            old.abort();
         }
+        None
+    }
+
+    /// HTTP sidecars: their address accepts connections (or not any more).
+    pub(crate) fn set_listening(&self, listening: bool) {
+        self.connected.send_replace(listening);
     }
 
     /// The process is gone: every request in flight fails now, with `reason`.
     pub fn detach(&self, reason: &str) {
+        self.attached.store(false, Ordering::Release);
         if let Some(task) = self.socket_task.lock().unwrap_or_else(|e| e.into_inner()).take() {
             task.abort();
         }
@@ -121,10 +155,15 @@ impl Ipc {
         self.connected.send_replace(false);
     }
 
-    /// Waits until a connection exists (sockets connect after the process starts).
+    /// Waits until a connection exists (sockets connect after the process starts; an
+    /// HTTP sidecar's address accepts connections).
     pub async fn wait_connected(&self, timeout: Duration) -> bool {
         let mut rx = self.connected.subscribe();
         tokio::time::timeout(timeout, rx.wait_for(|c| *c)).await.is_ok_and(|r| r.is_ok())
+    }
+
+    pub fn is_connected(&self) -> bool {
+        *self.connected.borrow()
     }
 
     pub fn in_flight(&self) -> usize {
@@ -143,11 +182,24 @@ impl Ipc {
         timeout: Duration,
     ) -> Arc<Exchange> {
         let at = SystemTime::now();
-        let permit = tokio::time::timeout(timeout, self.permits.acquire()).await;
+        let deadline = tokio::time::Instant::now() + timeout;
+        // A sidecar that is still starting gets the request once it listens.
+        if !self.is_connected() && self.attached.load(Ordering::Acquire) {
+            let _ = self.wait_connected(timeout).await;
+        }
+        let permit = tokio::time::timeout_at(deadline, self.permits.acquire()).await;
         let (request, outcome, response, latency, status) = match permit {
             Err(_) => (describe_request(spec), Outcome::Timeout(timeout), None, None, None),
             Ok(Err(_)) => unreachable!("the semaphore is never closed"),
-            Ok(Ok(_permit)) => self.send(spec, timeout).await,
+            Ok(Ok(_permit)) => {
+                let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+                let mut sent = self.send(spec, left.max(Duration::from_millis(1))).await;
+                // Reported against the timeout asked for, however it was spent.
+                if let Outcome::Timeout(_) = sent.1 {
+                    sent.1 = Outcome::Timeout(timeout);
+                }
+                sent
+            }
         };
         let exchange = Arc::new(Exchange {
             sidecar: self.name.clone(),
@@ -227,10 +279,27 @@ impl Ipc {
         self.changed.notify_one();
     }
 
-    /// A frame from the sidecar; returns whether it was protocol (else it is log text).
-    pub fn on_frame(&self, bytes: &[u8], at: Instant) -> bool {
-        let Some(conn) = self.current() else { return false };
-        match conn.route(bytes, at) {
+    /// A frame from the sidecar, read from `conn` (the connection of the run that sent
+    /// it); returns whether it was protocol (else it is log text).
+    pub fn on_frame(&self, conn: &Arc<RpcConn>, bytes: &[u8], at: Instant) -> bool {
+        let routed = conn.route(bytes, at);
+        let mut answers = Vec::new();
+        let protocol = self.account(routed, bytes, &mut answers);
+        match answers.len() {
+            0 => {}
+            // A batch is answered with a batch (JSON-RPC 2.0, section 6).
+            1 if !matches!(bytes.trim_ascii_start().first(), Some(b'[')) => {
+                self.answer(conn, answers.pop().expect("one"))
+            }
+            _ => self.answer(conn, Value::Array(answers)),
+        }
+        protocol
+    }
+
+    /// Counts and records one routed frame (or every item of a batch); collects the
+    /// answers owed to requests from the sidecar.
+    fn account(&self, routed: Routed, bytes: &[u8], answers: &mut Vec<Value>) -> bool {
+        match routed {
             Routed::Delivered => true,
             Routed::NotProtocol => false,
             Routed::Late => {
@@ -253,14 +322,39 @@ impl Ipc {
             Routed::Incoming { method, request_id } => {
                 if let Some(id) = request_id {
                     // Answer so the sidecar is not left waiting on us.
-                    let answer = json!({"jsonrpc": "2.0", "id": id, "error": {"code": -32601, "message": "sidetop does not handle requests"}});
-                    tokio::spawn(async move {
-                        let _ = conn.send_only(&answer).await;
-                    });
+                    answers.push(json!({"jsonrpc": "2.0", "id": id, "error": {"code": -32601, "message": "sidetop does not handle requests"}}));
                 }
                 self.record_unsolicited(method, bytes, Outcome::Ok);
                 true
             }
+            Routed::Batch(items) => {
+                let mut protocol = false;
+                for item in items {
+                    protocol |= self.account(item, bytes, answers);
+                }
+                protocol
+            }
+        }
+    }
+
+    /// Writes an answer without holding up the reader; at most `MAX_ANSWERING` at once,
+    /// the rest are counted as protocol errors and not answered.
+    fn answer(&self, conn: &Arc<RpcConn>, answer: Value) {
+        match self.answering.clone().try_acquire_owned() {
+            Ok(permit) => {
+                let conn = conn.clone();
+                tokio::spawn(async move {
+                    let _ = conn.send_only(&answer).await;
+                    drop(permit);
+                });
+            }
+            Err(_) => self.record_unsolicited(
+                "(request)".into(),
+                b"",
+                Outcome::Malformed(format!(
+                    "the sidecar sent requests faster than it reads answers; {MAX_ANSWERING} answers pending, this one dropped"
+                )),
+            ),
         }
     }
 

@@ -7,8 +7,8 @@ use crate::config::ipc::Framing;
 use crate::supervisor::stdin::StdinWriter;
 use serde_json::Value;
 use std::collections::{HashMap, HashSet, VecDeque};
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 
@@ -43,6 +43,8 @@ pub enum Routed {
     Malformed(String),
     /// Not a protocol frame (a stray print): the log's.
     NotProtocol,
+    /// A JSON-RPC batch: how each of its items was handled, in order.
+    Batch(Vec<Routed>),
 }
 
 #[derive(Default)]
@@ -60,7 +62,12 @@ pub struct RpcConn {
     framing: Framing,
     writer: StdinWriter,
     pending: Mutex<Pending>,
-    next_id: AtomicU64,
+    /// Shared by every connection of one sidecar: ids never repeat across runs, so a
+    /// stale reply from an old run cannot complete a new run's request.
+    next_id: Arc<AtomicU64>,
+    /// json-lines: a line is a reply only if this JSON pointer resolves in it (so JSON
+    /// log lines are not taken for replies).
+    reply_has: Option<String>,
 }
 
 /// The result of one call: what was sent, and how it ended.
@@ -72,14 +79,14 @@ pub struct Call {
 }
 
 impl RpcConn {
-    pub fn new(dialect: Dialect, framing: Framing, writer: StdinWriter) -> RpcConn {
-        RpcConn {
-            dialect,
-            framing,
-            writer,
-            pending: Mutex::new(Pending::default()),
-            next_id: AtomicU64::new(1),
-        }
+    pub fn new(
+        dialect: Dialect,
+        framing: Framing,
+        writer: StdinWriter,
+        next_id: Arc<AtomicU64>,
+        reply_has: Option<String>,
+    ) -> RpcConn {
+        RpcConn { dialect, framing, writer, pending: Mutex::new(Pending::default()), next_id, reply_has }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Pending> {
@@ -104,7 +111,7 @@ impl RpcConn {
         let (tx, mut rx) = oneshot::channel();
         // Holding the writer while registering keeps registration order = write order,
         // which json-lines replies depend on.
-        let Ok(mut writer) = tokio::time::timeout_at(deadline, self.writer.lock()).await else {
+        let Ok(mut writer) = tokio::time::timeout_at(deadline, self.writer.lock_owned()).await else {
             return fail(Outcome::Timeout(timeout));
         };
         {
@@ -120,15 +127,27 @@ impl RpcConn {
             }
         }
         let start = Instant::now();
-        let written = tokio::time::timeout_at(deadline, writer.write(&bytes)).await;
-        drop(writer);
+        // The deadline bounds the wait, never a write that has begun: a frame cut off
+        // half-way would corrupt every frame after it. A write still going at the
+        // deadline finishes on its own (bounded by the writer's own timeout, which marks
+        // the stream broken).
+        let mut write = Box::pin(async move { writer.write(&bytes).await });
+        let written = tokio::select! {
+            result = &mut write => Some(result),
+            _ = tokio::time::sleep_until(deadline) => None,
+        };
         match written {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => {
+            Some(Ok(())) => {}
+            Some(Err(e)) => {
                 self.forget(&mut self.lock(), id);
                 return fail(Outcome::Transport(e.to_string()));
             }
-            Err(_) => {
+            None => {
+                tokio::spawn(async move {
+                    if let Err(e) = write.await {
+                        tracing::debug!("a timed-out request's write failed: {e}");
+                    }
+                });
                 self.forget(&mut self.lock(), id);
                 return fail(Outcome::Timeout(timeout));
             }
@@ -216,16 +235,18 @@ impl RpcConn {
         match self.dialect {
             Dialect::JsonRpc => match parsed {
                 Err(e) => Routed::Malformed(format!("invalid JSON: {e}")),
+                Ok(Value::Array(batch)) if batch.is_empty() => Routed::Malformed("empty batch".into()),
                 Ok(Value::Array(batch)) => {
-                    let mut last = Routed::NotProtocol;
-                    for item in batch {
-                        last = self.route_rpc(&item, None, at);
-                    }
-                    last
+                    Routed::Batch(batch.iter().map(|item| self.route_rpc(item, None, at)).collect())
                 }
                 Ok(msg) => self.route_rpc(&msg, Some(text), at),
             },
             Dialect::JsonLines => {
+                if let Some(pointer) = &self.reply_has
+                    && !parsed.as_ref().is_ok_and(|value| value.pointer(pointer).is_some())
+                {
+                    return Routed::NotProtocol;
+                }
                 let mut p = self.lock();
                 let Some((_, waiter)) = p.fifo.pop_front() else {
                     return Routed::NotProtocol;

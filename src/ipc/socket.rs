@@ -6,6 +6,7 @@ use super::Ipc;
 use super::framing::{Decoder, Piece};
 use super::protocol::Outcome;
 use super::rpc::{Dialect, RpcConn};
+use crate::config::ipc::Protocol;
 use crate::config::ipc::Transport;
 use crate::supervisor::stdin::StdinWriter;
 use bytes::BytesMut;
@@ -14,6 +15,29 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncRead, AsyncReadExt};
 
 const RETRY: Duration = Duration::from_millis(50);
+/// Longest pause between two attempts to reach a starting HTTP sidecar.
+const MAX_RETRY: Duration = Duration::from_millis(500);
+
+/// HTTP sidecars: ready to be asked once their address accepts a TCP connection. Tries
+/// with a short, growing pause until it does (the caller bounds the wait).
+pub async fn probe_http(ipc: Arc<Ipc>) {
+    let Protocol::Http { url } = &ipc.config.protocol else { return };
+    let Some(address) = reqwest::Url::parse(url).ok().and_then(|u| {
+        Some(format!("{}:{}", u.host_str()?.trim_matches(['[', ']']), u.port_or_known_default()?))
+    }) else {
+        tracing::warn!("{}: cannot find host and port in {url}", ipc.name);
+        return;
+    };
+    let mut pause = Duration::from_millis(10);
+    loop {
+        if tokio::net::TcpStream::connect(address.as_str()).await.is_ok() {
+            ipc.set_listening(true);
+            return;
+        }
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(MAX_RETRY);
+    }
+}
 
 pub async fn connect_loop(ipc: Arc<Ipc>, dialect: Dialect) {
     loop {
@@ -37,16 +61,16 @@ pub async fn connect_loop(ipc: Arc<Ipc>, dialect: Dialect) {
             }
         };
         tracing::debug!("{}: IPC connected", ipc.name);
-        let conn = Arc::new(RpcConn::new(dialect, ipc.config.framing, writer));
+        let conn = ipc.new_connection(dialect, writer);
         ipc.set_connection(Some(conn.clone()));
-        read_frames(&ipc, reader).await;
+        read_frames(&ipc, &conn, reader).await;
         conn.close(Outcome::Transport("connection closed by the sidecar".into()));
         ipc.set_connection(None);
         tokio::time::sleep(RETRY).await;
     }
 }
 
-async fn read_frames(ipc: &Ipc, mut reader: Box<dyn AsyncRead + Unpin + Send>) {
+async fn read_frames(ipc: &Ipc, conn: &Arc<RpcConn>, mut reader: Box<dyn AsyncRead + Unpin + Send>) {
     let mut decoder = Decoder::new(Some(ipc.config.framing), super::framing::MAX_FRAME);
     let mut buf = BytesMut::with_capacity(64 << 10);
     let mut pieces = Vec::new();
@@ -60,7 +84,7 @@ async fn read_frames(ipc: &Ipc, mut reader: Box<dyn AsyncRead + Unpin + Send>) {
         for piece in pieces.drain(..) {
             match piece {
                 Piece::Frame(bytes) | Piece::Line(bytes, false) => {
-                    if !ipc.on_frame(&bytes, at) && !bytes.trim_ascii().is_empty() {
+                    if !ipc.on_frame(conn, &bytes, at) && !bytes.trim_ascii().is_empty() {
                         tracing::debug!("{}: non-protocol data on the IPC socket", ipc.name);
                     }
                 }

@@ -62,6 +62,15 @@ pub struct SidecarHandle {
     pub(super) history: Arc<Mutex<VecDeque<Event>>>,
     pub(super) stdin: Arc<Mutex<Option<StdinWriter>>>,
     pub(super) ipc: Option<Arc<Ipc>>,
+    pub(super) log_file: Option<Arc<super::logfile::LogFileStats>>,
+}
+
+/// How a sidecar's log file is doing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LogFileCounts {
+    pub written: u64,
+    /// Lines that never reached the file (non-blocking mode).
+    pub dropped: u64,
 }
 
 impl SidecarHandle {
@@ -80,6 +89,15 @@ impl SidecarHandle {
 
     pub fn events(&self) -> Vec<Event> {
         self.history.lock().unwrap_or_else(|e| e.into_inner()).iter().cloned().collect()
+    }
+
+    /// Lines written to and dropped from its log file, when it has one.
+    pub fn log_file_counts(&self) -> Option<LogFileCounts> {
+        use std::sync::atomic::Ordering::Relaxed;
+        self.log_file.as_ref().map(|s| LogFileCounts {
+            written: s.written_lines.load(Relaxed),
+            dropped: s.dropped_lines.load(Relaxed),
+        })
     }
 
     /// Its IPC client (metrics, traffic), when it has `[sidecar.ipc]`.

@@ -5,7 +5,7 @@
 use super::sidecar::{Command, EventSink};
 use super::status::{EventKind, Status};
 use crate::config::SidecarConfig;
-use crate::config::ipc::{HealthCheck, HealthConfig, RequestSpec, Transport};
+use crate::config::ipc::{HealthCheck, HealthConfig, RequestSpec};
 use crate::ipc::Ipc;
 use crate::ipc::protocol::Origin;
 use std::sync::Arc;
@@ -16,30 +16,36 @@ use tokio::sync::{Notify, mpsc, watch};
 /// How long a socket sidecar may take to accept the first connection.
 const CONNECT_GRACE: Duration = Duration::from_secs(30);
 
-/// Raised by the output reader when a line matches `ready_log` while armed.
+/// Raised by the output reader when a line matches `ready_log`. One per run, created at
+/// spawn: a match in one run can never ready the next.
 #[derive(Default)]
 pub struct ReadySignal {
-    armed: AtomicBool,
+    fired: AtomicBool,
     notify: Notify,
 }
 
 impl ReadySignal {
-    pub fn arm(&self) {
-        self.armed.store(true, Ordering::Release);
-    }
+    /// Still waiting for its line (the reader skips the regex once it fired).
     pub fn is_armed(&self) -> bool {
-        self.armed.load(Ordering::Relaxed)
+        !self.fired.load(Ordering::Relaxed)
     }
     /// Called by the reader on a matching line.
     pub fn fire(&self) {
-        if self.armed.swap(false, Ordering::AcqRel) {
+        if !self.fired.swap(true, Ordering::AcqRel) {
             self.notify.notify_one();
         }
+    }
+    async fn wait(&self) {
+        if !self.is_armed() {
+            return;
+        }
+        self.notify.notified().await
     }
 }
 
 pub struct HealthTask {
-    pub pid: u32,
+    /// The run this task checks; it never touches another run's status.
+    pub generation: u64,
     pub config: SidecarConfig,
     pub ipc: Option<Arc<Ipc>>,
     pub status: Arc<watch::Sender<Status>>,
@@ -51,9 +57,6 @@ pub struct HealthTask {
 impl HealthTask {
     /// Runs for the life of one process; the runner aborts it when the process exits.
     pub async fn run(self) {
-        if let Some(signal) = &self.ready_signal {
-            signal.arm();
-        }
         if !self.handshake().await {
             return;
         }
@@ -62,7 +65,7 @@ impl HealthTask {
         let signal = self.ready_signal.clone();
         let ready_by_log = async move {
             match signal {
-                Some(s) => s.notify.notified().await,
+                Some(s) => s.wait().await,
                 None => std::future::pending().await,
             }
         };
@@ -82,7 +85,7 @@ impl HealthTask {
     }
 
     fn mine(&self, s: &Status) -> bool {
-        s.pid == Some(self.pid)
+        s.generation == self.generation && s.pid.is_some()
     }
 
     fn mark_ready(&self) {
@@ -108,11 +111,16 @@ impl HealthTask {
     /// Sends the configured handshake in order; false (with an event) when it fails.
     async fn handshake(&self) -> bool {
         let Some(ipc) = &self.ipc else { return true };
-        if ipc.config.transport != Transport::Stdio && !ipc.wait_connected(CONNECT_GRACE).await {
-            self.events.emit(EventKind::HandshakeFailed {
-                error: format!("could not connect within {}s", CONNECT_GRACE.as_secs()),
-            });
-            return false;
+        // HTTP and socket sidecars are ready to be asked once their address accepts a
+        // connection; requests and dependants wait for that, not for the spawn.
+        if !ipc.uses_stdio() {
+            if !ipc.wait_connected(CONNECT_GRACE).await {
+                self.events.emit(EventKind::HandshakeFailed {
+                    error: format!("not listening after {}s", CONNECT_GRACE.as_secs()),
+                });
+                return false;
+            }
+            self.events.emit(EventKind::Listening);
         }
         if ipc.config.handshake.is_empty() {
             return true;
@@ -158,7 +166,7 @@ impl HealthTask {
                         self.events.emit(EventKind::Unhealthy { failures });
                         if health.restart_on_unhealthy {
                             if let Some(commands) = self.commands.upgrade() {
-                                let _ = commands.send(Command::Unhealthy(self.pid)).await;
+                                let _ = commands.send(Command::Unhealthy(self.generation)).await;
                             }
                             return;
                         }

@@ -3,7 +3,8 @@
 
 use super::exit::ExitInfo;
 use super::health::HealthTask;
-use super::output;
+use super::health::ReadySignal;
+use super::output::{self, RunLink};
 use super::policy::{Decision, wants_restart};
 use super::sidecar::{AfterExit, Phase, Runner, Running};
 use super::spawn::{self, signal_group};
@@ -11,6 +12,7 @@ use super::status::{EventKind, State};
 use super::stdin::StdinWriter;
 use crate::logs::Stream;
 use nix::sys::signal::Signal;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 impl Runner {
@@ -37,21 +39,24 @@ impl Runner {
             }
         };
         let pid = spawned.pid;
-        super::orphans::register(pid);
+        super::subreaper::register(pid);
         if let Some(reaper) = &self.reaper {
             reaper.watch(pid);
         }
+        self.generation += 1;
         let stdin = StdinWriter::start(spawned.stdin);
-        if let Some(ipc) = &self.ipc {
-            ipc.attach(&stdin);
-        }
-        tokio::spawn(output::pump(spawned.stdout, Stream::Stdout, self.output.clone()));
-        tokio::spawn(output::pump(spawned.stderr, Stream::Stderr, self.output.clone()));
+        let link = Arc::new(RunLink {
+            conn: self.ipc.as_ref().and_then(|ipc| ipc.attach(&stdin)),
+            ready: self.output.ready_log.as_ref().map(|_| Arc::new(ReadySignal::default())),
+        });
+        tokio::spawn(output::pump(spawned.stdout, Stream::Stdout, self.output.clone(), link.clone()));
+        tokio::spawn(output::pump(spawned.stderr, Stream::Stderr, self.output.clone(), link.clone()));
         *self.stdin.lock().unwrap_or_else(|e| e.into_inner()) = Some(stdin);
         let started = Instant::now();
         self.set(|s| {
             s.state = State::Running;
             s.pid = Some(pid);
+            s.generation = self.generation;
             s.started_at = Some(started);
             s.error = None;
             s.ready = false;
@@ -63,17 +68,17 @@ impl Runner {
         self.events.emit(EventKind::Started { pid });
         let health = tokio::spawn(
             HealthTask {
-                pid,
+                generation: self.generation,
                 config: self.config.clone(),
                 ipc: self.ipc.clone(),
                 status: self.status.clone(),
                 events: self.events.clone(),
-                ready_signal: self.ready_signal.clone(),
+                ready_signal: link.ready.clone(),
                 commands: self.self_commands.clone(),
             }
             .run(),
         );
-        Phase::Running(Running { child: spawned.child, pid, started, health })
+        Phase::Running(Running { child: spawned.child, pid, generation: self.generation, started, health })
     }
 
     pub(super) fn on_exit(
@@ -97,7 +102,7 @@ impl Runner {
         if let Some(reaper) = &self.reaper {
             reaper.forget(run.pid);
         }
-        super::orphans::unregister(run.pid);
+        super::subreaper::unregister(run.pid);
         *self.stdin.lock().unwrap_or_else(|e| e.into_inner()) = None;
         run.health.abort();
         if let Some(ipc) = &self.ipc {
@@ -182,7 +187,7 @@ impl Runner {
             if let Some(reaper) = &self.reaper {
                 reaper.forget(run.pid);
             }
-            super::orphans::unregister(run.pid);
+            super::subreaper::unregister(run.pid);
         }
     }
 }

@@ -3,23 +3,25 @@
 //! serves every front end (headless, the dashboard, tests, a future control socket); it
 //! knows nothing about any of them.
 
+mod deathwatch;
 pub mod exit;
 mod handle;
 mod health;
 mod lifecycle;
 mod logfile;
-mod orphans;
 mod output;
 pub mod policy;
-mod reaper;
 mod sidecar;
 pub mod spawn;
 pub mod splitter;
 pub mod status;
 pub mod stdin;
+mod subreaper;
+
+pub use deathwatch::{SUBCOMMAND as DEATHWATCH_SUBCOMMAND, helper_main as deathwatch_main};
 
 pub use exit::ExitInfo;
-pub use handle::{OpError, SidecarHandle};
+pub use handle::{LogFileCounts, OpError, SidecarHandle};
 pub use output::LineBatch;
 pub use status::{Event, EventKind, State, Status};
 
@@ -27,10 +29,9 @@ use crate::config::Config;
 use crate::ipc::Ipc;
 use crate::ipc::protocol::Exchange;
 use crate::logs::LogBuffer;
-use health::ReadySignal;
+use deathwatch::DeathWatch;
 use output::OutputSink;
 use policy::RestartTracker;
-use reaper::Reaper;
 use sidecar::{EventSink, Runner};
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
@@ -49,14 +50,28 @@ pub struct Options {
     pub events: Option<broadcast::Sender<Event>>,
     /// Where IPC exchanges go (same idea as `events`).
     pub exchanges: Option<broadcast::Sender<Arc<Exchange>>>,
-    /// Skip the orphan-reaper process (only for tests of the reaper's absence).
-    pub no_reaper: bool,
+    /// Skip the death-watch helper (only for tests of its absence).
+    pub no_death_watch: bool,
+    /// The sidetop binary to run the death-watch helper from (default: found by
+    /// [`deathwatch::DeathWatch::locate`]).
+    pub helper_exe: Option<std::path::PathBuf>,
+    /// Make this process a child subreaper, so descendants that leave a sidecar's
+    /// process group are re-parented here, reaped, and killed at shutdown. The binary
+    /// turns it on; a library user decides (it changes who reaps the process's orphans).
+    pub subreaper: bool,
+}
+
+impl Options {
+    /// What the sidetop binary runs with: a child subreaper, the helper from itself.
+    pub fn binary() -> Options {
+        Options { subreaper: true, helper_exe: std::env::current_exe().ok(), ..Options::default() }
+    }
 }
 
 pub struct Supervisor {
     sidecars: Vec<Arc<SidecarHandle>>,
     /// Descendants that left their sidecar's group and were re-parented to us.
-    adopted: orphans::Adopted,
+    adopted: subreaper::Adopted,
     tender: tokio::task::AbortHandle,
     events: broadcast::Sender<Event>,
     exchanges: broadcast::Sender<Arc<Exchange>>,
@@ -67,8 +82,18 @@ impl Supervisor {
     /// Starts the engine (inside a tokio runtime): one task per sidecar; those with
     /// `autostart` start now, in dependency order.
     pub fn start(config: &Config, options: Options) -> std::io::Result<Supervisor> {
-        let reaper = if options.no_reaper { None } else { Some(Arc::new(Reaper::start()?)) };
-        if !orphans::become_subreaper() {
+        spawn::close_inherited_descriptors();
+        let reaper = if options.no_death_watch {
+            None
+        } else {
+            let exe = match &options.helper_exe {
+                Some(exe) => exe.clone(),
+                None => DeathWatch::locate()?,
+            };
+            Some(Arc::new(DeathWatch::start(&exe)?))
+        };
+        let subreaper = options.subreaper && subreaper::become_subreaper();
+        if options.subreaper && !subreaper {
             tracing::warn!(
                 "cannot become a child subreaper: processes that leave a sidecar's group may outlive it"
             );
@@ -90,21 +115,27 @@ impl Supervisor {
             )));
             let history = Arc::new(Mutex::new(VecDeque::new()));
             let stdin = Arc::new(Mutex::new(None));
+            let event_sink = Arc::new(EventSink {
+                name: name.clone(),
+                history: history.clone(),
+                broadcast: events.clone(),
+                changed: changed.clone(),
+            });
             let log_file = match &cfg.log_file {
                 None => None,
-                Some(lf) => Some(logfile::start(lf, &cfg.name).map_err(|e| {
+                Some(lf) => Some(logfile::LogFile::start(lf, event_sink.clone()).map_err(|e| {
                     std::io::Error::new(
                         e.kind(),
                         format!("{}: log file {}: {e}", cfg.name, lf.path.display()),
                     )
                 })?),
             };
+            let log_file_stats = log_file.as_ref().map(|f: &logfile::LogFile| f.stats.clone());
             let ipc = cfg
                 .ipc
                 .clone()
                 .map(|ipc| Arc::new(Ipc::new(name.clone(), ipc, exchanges.clone(), changed.clone())));
             let ready_log = cfg.health.as_ref().and_then(|h| h.ready_log.clone());
-            let ready_signal = ready_log.as_ref().map(|_| Arc::new(ReadySignal::default()));
             let output = Arc::new(OutputSink {
                 sidecar: index,
                 max_line: cfg.output.max_line,
@@ -113,7 +144,7 @@ impl Supervisor {
                 log_file,
                 changed: changed.clone(),
                 ipc: ipc.clone().filter(|i| i.uses_stdio()),
-                ready_log: ready_log.zip(ready_signal.clone()),
+                ready_log,
             });
             statuses.push(status_rx.clone());
             handles.push(Arc::new(SidecarHandle {
@@ -126,16 +157,12 @@ impl Supervisor {
                 history: history.clone(),
                 stdin: stdin.clone(),
                 ipc: ipc.clone(),
+                log_file: log_file_stats,
             }));
             runners.push(Runner {
                 config: cfg.clone(),
                 status: Arc::new(status_tx),
-                events: Arc::new(EventSink {
-                    name,
-                    history,
-                    broadcast: events.clone(),
-                    changed: changed.clone(),
-                }),
+                events: event_sink,
                 output,
                 stdin,
                 deps: Vec::new(),
@@ -144,7 +171,7 @@ impl Supervisor {
                 self_commands: cmd_tx.downgrade(),
                 tracker: RestartTracker::new(cfg.backoff, cfg.crash_loop),
                 ipc,
-                ready_signal,
+                generation: 0,
             });
         }
         for runner in &mut runners {
@@ -159,7 +186,7 @@ impl Supervisor {
         for runner in runners {
             tokio::spawn(runner.run());
         }
-        let adopted = orphans::Adopted::new(statuses, reaper);
+        let adopted = subreaper::Adopted::new(statuses, reaper, subreaper);
         let tender = tokio::spawn(adopted.clone().run()).abort_handle();
         Ok(Supervisor { sidecars: handles, events, exchanges, changed, adopted, tender })
     }
@@ -211,6 +238,21 @@ impl Supervisor {
             });
         }
         while tasks.join_next().await.is_some() {}
+        self.adopted.kill_all().await;
+    }
+
+    /// SIGKILLs every sidecar's process group now (a forced quit) and waits, at most two
+    /// seconds, until none has a process.
+    pub async fn kill_all(&self) {
+        for s in &self.sidecars {
+            let _ = s.kill().await;
+        }
+        let all_gone = async {
+            for s in &self.sidecars {
+                let _ = s.watch().wait_for(|st| !st.state.has_process()).await;
+            }
+        };
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(2), all_gone).await;
         self.adopted.kill_all().await;
     }
 

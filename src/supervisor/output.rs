@@ -1,27 +1,33 @@
 //! Draining a child's stdout/stderr: large reads, split into lines (or protocol frames),
-//! delivered in batches to the bounded ring (never blocks), an optional log file, and an
-//! optional lossless subscriber (headless mode), the only thing allowed to slow the
-//! child down. On stdio IPC sidecars, stdout frames that parse as the protocol go to IPC
-//! and everything else to the log.
+//! delivered in batches to the bounded ring (never blocks), an optional log file (may
+//! wait, so it loses nothing), and an optional lossless subscriber (headless mode). On
+//! stdio IPC sidecars, stdout frames that parse as the protocol go to the connection of
+//! the run that produced them, everything else to the log.
 
 use super::health::ReadySignal;
+use super::logfile::LogFile;
 use crate::ipc::Ipc;
 use crate::ipc::framing::{Decoder, Piece};
+use crate::ipc::rpc::RpcConn;
 use crate::logs::{LogBuffer, LogLine, Stream};
 use bytes::BytesMut;
 use std::sync::{Arc, Mutex};
-use std::time::{Instant, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::sync::{Notify, mpsc};
 
 /// Read size; pipes are enlarged to 1 MiB so a flood arrives in few, large reads.
 const READ_SIZE: usize = 256 << 10;
+/// A read smaller than this means the child writes in small pieces: let them gather for
+/// a moment instead of waking for every few lines (log text only, never IPC replies).
+const SMALL_READ: usize = 32 << 10;
+const GATHER: Duration = Duration::from_millis(1);
 
 /// Lines from one read of one sidecar, for subscribers that must see every line.
 #[derive(Debug, Clone)]
 pub struct LineBatch {
     pub sidecar: usize,
-    pub lines: Vec<LogLine>,
+    pub lines: Arc<Vec<LogLine>>,
 }
 
 /// Where one sidecar's lines go. Lives as long as the sidecar, across restarts.
@@ -30,19 +36,27 @@ pub struct OutputSink {
     pub max_line: usize,
     pub logs: Arc<Mutex<LogBuffer>>,
     pub subscriber: Option<mpsc::Sender<LineBatch>>,
-    pub log_file: Option<mpsc::Sender<Vec<LogLine>>>,
+    pub log_file: Option<LogFile>,
     pub changed: Arc<Notify>,
     /// Stdout carries protocol frames for this sidecar's IPC.
     pub ipc: Option<Arc<Ipc>>,
-    pub ready_log: Option<(regex::Regex, Arc<ReadySignal>)>,
+    pub ready_log: Option<regex::Regex>,
+}
+
+/// What belongs to one run of the sidecar and its output readers: frames go to this
+/// run's connection, a `ready_log` match readies this run. Nothing of run N reaches N+1.
+#[derive(Default)]
+pub struct RunLink {
+    pub conn: Option<Arc<RpcConn>>,
+    pub ready: Option<Arc<ReadySignal>>,
 }
 
 impl OutputSink {
-    async fn deliver(&self, lines: Vec<LogLine>) {
+    async fn deliver(&self, lines: Vec<LogLine>, link: &RunLink) {
         if lines.is_empty() {
             return;
         }
-        if let Some((regex, signal)) = &self.ready_log
+        if let (Some(regex), Some(signal)) = (&self.ready_log, &link.ready)
             && signal.is_armed()
             && lines.iter().any(|l| regex.is_match(&crate::sanitize::sanitize(&l.bytes)))
         {
@@ -50,31 +64,31 @@ impl OutputSink {
         }
         self.logs.lock().unwrap_or_else(|e| e.into_inner()).extend(&lines);
         self.changed.notify_one();
+        let lines = Arc::new(lines);
         if let Some(file) = &self.log_file {
-            // A stalled disk must not stall the child: drop the batch for the file and
-            // say so in sidetop's log rather than wait.
-            if file.try_send(lines.clone()).is_err() {
-                tracing::warn!(
-                    "sidecar {}: log file writer is behind; {} lines not written to the file",
-                    self.sidecar,
-                    lines.len()
-                );
-            }
+            file.write(&lines).await;
         }
         if let Some(subscriber) = &self.subscriber {
             let _ = subscriber.send(LineBatch { sidecar: self.sidecar, lines }).await;
         }
     }
 
-    /// Sorts decoded pieces into IPC frames and log lines.
-    fn to_lines(&self, pieces: &mut Vec<Piece>, stream: Stream, read_at: Instant) -> Vec<LogLine> {
+    /// Sorts decoded pieces into IPC frames and log lines. Every line of one read shares
+    /// its arrival time, so it is formatted once per batch downstream.
+    fn to_lines(
+        &self,
+        pieces: &mut Vec<Piece>,
+        stream: Stream,
+        conn: Option<&Arc<RpcConn>>,
+        read_at: Instant,
+    ) -> Vec<LogLine> {
         let at = SystemTime::now();
         let mut lines = Vec::with_capacity(pieces.len());
-        let ipc = if stream == Stream::Stdout { self.ipc.as_ref() } else { None };
+        let ipc = self.ipc.as_ref().zip(conn);
         for piece in pieces.drain(..) {
             let (mut bytes, mut cut) = match piece {
                 Piece::Oversize(len) => {
-                    if let Some(ipc) = ipc {
+                    if let Some((ipc, _)) = ipc {
                         ipc.on_oversize(len);
                     }
                     continue;
@@ -82,8 +96,8 @@ impl OutputSink {
                 Piece::Frame(bytes) => (bytes, false),
                 Piece::Line(bytes, cut) => (bytes, cut),
             };
-            if let Some(ipc) = ipc {
-                if !cut && ipc.on_frame(&bytes, read_at) {
+            if let Some((ipc, conn)) = ipc {
+                if !cut && ipc.on_frame(conn, &bytes, read_at) {
                     continue;
                 }
                 // A frame past the IPC cap arrives cut: a protocol error, and log text.
@@ -103,9 +117,15 @@ impl OutputSink {
 }
 
 /// Reads until end of stream. Returns when the last process holding the pipe closed it.
-pub async fn pump<R: AsyncRead + Unpin>(mut reader: R, stream: Stream, sink: Arc<OutputSink>) {
-    let framing = match (&sink.ipc, stream) {
-        (Some(ipc), Stream::Stdout) => Some(ipc.config.framing),
+pub async fn pump<R: AsyncRead + Unpin>(
+    mut reader: R,
+    stream: Stream,
+    sink: Arc<OutputSink>,
+    link: Arc<RunLink>,
+) {
+    let conn = if stream == Stream::Stdout { link.conn.as_ref() } else { None };
+    let framing = match (&sink.ipc, conn) {
+        (Some(ipc), Some(_)) => Some(ipc.config.framing),
         _ => None,
     };
     let mut decoder = Decoder::new(framing, sink.max_line);
@@ -125,10 +145,13 @@ pub async fn pump<R: AsyncRead + Unpin>(mut reader: R, stream: Stream, sink: Arc
         };
         let read_at = Instant::now();
         decoder.decode(&mut buf, &mut pieces, n == 0);
-        let lines = sink.to_lines(&mut pieces, stream, read_at);
-        sink.deliver(lines).await;
+        let lines = sink.to_lines(&mut pieces, stream, conn, read_at);
+        sink.deliver(lines, &link).await;
         if n == 0 {
             return;
+        }
+        if n < SMALL_READ && conn.is_none() {
+            tokio::time::sleep(GATHER).await;
         }
     }
 }

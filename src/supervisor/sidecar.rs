@@ -4,10 +4,9 @@
 //! process itself (spawn, exit, stop) is in `lifecycle.rs`.
 
 use super::OpError;
-use super::health::ReadySignal;
+use super::deathwatch::DeathWatch;
 use super::output::OutputSink;
 use super::policy::RestartTracker;
-use super::reaper::Reaper;
 use super::status::{Event, EventKind, State, Status};
 use super::stdin::StdinWriter;
 use crate::config::SidecarConfig;
@@ -29,8 +28,8 @@ pub enum Command {
     Restart(Reply),
     Kill(Reply),
     Signal(Signal, Reply),
-    /// From the health checker: process `pid` is unhealthy and should be restarted.
-    Unhealthy(u32),
+    /// From the health checker: run `generation` is unhealthy and should be restarted.
+    Unhealthy(u64),
 }
 
 /// Events kept per sidecar for its timeline.
@@ -70,9 +69,12 @@ pub(super) enum AfterExit {
     Unhealthy,
 }
 
+/// One run of the sidecar: everything created at spawn and dropped at exit.
 pub(super) struct Running {
     pub child: Child,
     pub pid: u32,
+    /// Counts spawns of this sidecar; a run's tasks act only on their own generation.
+    pub generation: u64,
     pub started: Instant,
     pub health: tokio::task::JoinHandle<()>,
 }
@@ -99,14 +101,15 @@ pub struct Runner {
     pub output: Arc<OutputSink>,
     pub stdin: Arc<Mutex<Option<StdinWriter>>>,
     pub deps: Vec<(String, watch::Receiver<Status>)>,
-    pub reaper: Option<Arc<Reaper>>,
+    pub reaper: Option<Arc<DeathWatch>>,
     pub commands: mpsc::Receiver<Command>,
     /// For the health checker to ask for a restart; weak so the channel still closes
     /// when the supervisor is dropped.
     pub self_commands: mpsc::WeakSender<Command>,
     pub tracker: RestartTracker,
     pub ipc: Option<Arc<Ipc>>,
-    pub ready_signal: Option<Arc<ReadySignal>>,
+    /// Spawns so far.
+    pub generation: u64,
 }
 
 impl Runner {
@@ -272,9 +275,9 @@ impl Runner {
                 }
                 _ => (reply, self.not_running(), phase),
             },
-            Command::Unhealthy(pid) => {
+            Command::Unhealthy(generation) => {
                 return match phase {
-                    Phase::Running(run) if run.pid == pid => {
+                    Phase::Running(run) if run.generation == generation => {
                         self.events.emit(EventKind::RestartUnhealthy);
                         self.begin_stop(run, AfterExit::Unhealthy)
                     }

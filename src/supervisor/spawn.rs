@@ -1,6 +1,6 @@
-//! Starting one child: its own process group (so signals reach its whole tree), a
-//! parent-death signal (so it dies with sidetop), fresh pipes for 0/1/2, env and cwd.
-//! Rust opens every descriptor close-on-exec, so nothing of sidetop's leaks into it.
+//! Starting one child: its own process group (so signals reach its whole tree), fresh
+//! pipes for 0/1/2, env and cwd. Rust opens every descriptor close-on-exec, and
+//! inherited ones are made so at start, so nothing of sidetop's leaks into it.
 
 use crate::config::SidecarConfig;
 use std::io;
@@ -34,38 +34,11 @@ pub fn spawn(config: &SidecarConfig) -> io::Result<Spawned> {
     }
     cmd.envs(config.env.iter().map(|(k, v)| (k, v)));
 
-    let parent = std::process::id() as libc::pid_t;
-    // For kernels without close_range (before 5.11): how far to sweep, read before fork.
-    let fd_limit = open_file_limit();
-    // SAFETY: runs between fork and exec; only async-signal-safe calls (prctl, getppid,
-    // close_range, fcntl, _exit).
-    unsafe {
-        cmd.pre_exec(move || {
-            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong, 0, 0, 0) != 0 {
-                return Err(io::Error::last_os_error());
-            }
-            // sidetop may have died between fork and prctl: then nobody would signal us.
-            if libc::getppid() != parent {
-                libc::_exit(1);
-            }
-            // Descriptors sidetop itself inherited without close-on-exec (from a shell, a
-            // CI harness) must not reach the sidecar either. Marking them close-on-exec
-            // rather than closing keeps std's exec-error pipe working until exec.
-            const CLOSE_RANGE_CLOEXEC: libc::c_uint = 1 << 2;
-            if libc::syscall(libc::SYS_close_range, 3 as libc::c_uint, libc::c_uint::MAX, CLOSE_RANGE_CLOEXEC)
-                != 0
-            {
-                for fd in 3..fd_limit {
-                    let flags = libc::fcntl(fd, libc::F_GETFD);
-                    if flags >= 0 {
-                        libc::fcntl(fd, libc::F_SETFD, flags | libc::FD_CLOEXEC);
-                    }
-                }
-            }
-            Ok(())
-        });
-    }
-
+    // No pre_exec hook: without one std spawns with posix_spawn (a vfork), which costs
+    // the same whatever this process's size, instead of fork + exec. What the hook did
+    // is done elsewhere: descriptors are made close-on-exec once at start
+    // (`close_inherited_descriptors`), and the death-watch helper kills the group if
+    // sidetop dies, which a parent-death signal could only do for the direct child.
     let mut child = cmd.spawn()?;
     let pid = child.id().ok_or_else(|| io::Error::other("child exited before its pid was read"))?;
     let stdin = child.stdin.take().expect("piped stdin");
@@ -76,6 +49,29 @@ pub fn spawn(config: &SidecarConfig) -> io::Result<Spawned> {
         unsafe { libc::fcntl(fd, libc::F_SETPIPE_SZ, PIPE_SIZE) };
     }
     Ok(Spawned { child, pid, stdin, stdout, stderr })
+}
+
+/// Descriptors this process inherited without close-on-exec (from a shell, a CI harness)
+/// must not reach sidecars: mark every one above stderr close-on-exec, once. Everything
+/// Rust opens is close-on-exec already.
+pub fn close_inherited_descriptors() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        const CLOSE_RANGE_CLOEXEC: libc::c_uint = 1 << 2;
+        // SAFETY: plain syscalls on descriptor numbers; nothing is closed.
+        unsafe {
+            if libc::syscall(libc::SYS_close_range, 3 as libc::c_uint, libc::c_uint::MAX, CLOSE_RANGE_CLOEXEC)
+                != 0
+            {
+                for fd in 3..open_file_limit() {
+                    let flags = libc::fcntl(fd, libc::F_GETFD);
+                    if flags >= 0 {
+                        libc::fcntl(fd, libc::F_SETFD, flags | libc::FD_CLOEXEC);
+                    }
+                }
+            }
+        }
+    });
 }
 
 fn open_file_limit() -> libc::c_int {

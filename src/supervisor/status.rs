@@ -66,6 +66,8 @@ impl fmt::Display for State {
 pub struct Status {
     pub state: State,
     pub pid: Option<u32>,
+    /// Which run the pid belongs to (counts spawns).
+    pub generation: u64,
     /// When the current process started (monotonic, for uptime).
     pub started_at: Option<Instant>,
     /// Starts after the first one, automatic or by an operator.
@@ -86,6 +88,7 @@ impl Default for Status {
         Status {
             state: State::Idle,
             pid: None,
+            generation: 0,
             started_at: None,
             restarts: 0,
             last_exit: None,
@@ -173,6 +176,13 @@ pub enum EventKind {
     },
     Healthy,
     RestartUnhealthy,
+    /// Writing the log file failed (disk full, file too large, ...); retried every second.
+    LogFileFailed {
+        error: String,
+    },
+    LogFileResumed,
+    /// The sidecar's address accepted a connection (HTTP and socket sidecars).
+    Listening,
 }
 
 impl fmt::Display for EventKind {
@@ -218,6 +228,11 @@ impl fmt::Display for EventKind {
             }
             EventKind::Healthy => write!(f, "healthy again"),
             EventKind::RestartUnhealthy => write!(f, "restarting because it is unhealthy"),
+            EventKind::LogFileFailed { error } => {
+                write!(f, "log file write failed: {error} (retrying every second)")
+            }
+            EventKind::LogFileResumed => write!(f, "log file writing resumed"),
+            EventKind::Listening => write!(f, "listening"),
         }
     }
 }

@@ -9,7 +9,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncWrite, AsyncWriteExt};
-use tokio::sync::{Mutex, MutexGuard};
+use tokio::sync::{Mutex, MutexGuard, OwnedMutexGuard};
 
 pub const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -25,6 +25,10 @@ impl Sink {
         if let Some(kind) = self.broken {
             return Err(io::Error::new(kind, "stdin is no longer writable"));
         }
+        // If this future is dropped half-way through (a caller's timeout, a cancelled
+        // task), part of `bytes` may be in the pipe: the mark stays and the stream is
+        // not used again. A write that completes clears it.
+        self.broken = Some(io::ErrorKind::Interrupted);
         let result = match tokio::time::timeout(WRITE_TIMEOUT, async {
             self.writer.write_all(bytes).await?;
             self.writer.flush().await
@@ -34,9 +38,7 @@ impl Sink {
             Ok(result) => result,
             Err(_) => Err(io::Error::new(io::ErrorKind::TimedOut, "the sidecar is not reading its input")),
         };
-        if let Err(e) = &result {
-            self.broken = Some(e.kind());
-        }
+        self.broken = result.as_ref().err().map(|e| e.kind());
         result
     }
 }
@@ -55,6 +57,11 @@ impl StdinWriter {
     /// holding it keeps that order.
     pub async fn lock(&self) -> MutexGuard<'_, Sink> {
         self.sink.lock().await
+    }
+
+    /// Like `lock`, for a write that must be able to outlive its caller.
+    pub async fn lock_owned(&self) -> OwnedMutexGuard<Sink> {
+        self.sink.clone().lock_owned().await
     }
 
     /// Writes `bytes` whole, after any writes already waiting.

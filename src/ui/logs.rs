@@ -202,6 +202,9 @@ pub fn render(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
         if logs.dropped_lines > 0 {
             title.push_str(&format!(", {} dropped", logs.dropped_lines));
         }
+        if let Some(counts) = s.log_file_counts().filter(|c| c.dropped > 0) {
+            title.push_str(&format!(", {} not in the log file", counts.dropped));
+        }
     }
     let flags = [
         (state.logs.follow, "follow"),

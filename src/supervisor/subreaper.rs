@@ -7,7 +7,7 @@
 //! sidecars' process trees every second, and registered with the orphan reaper too.
 //! Kernels without `PR_SET_CHILD_SUBREAPER` leave only the tree walk.
 
-use super::reaper::Reaper;
+use super::deathwatch::DeathWatch;
 use super::status::Status;
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -48,7 +48,11 @@ pub fn become_subreaper() -> bool {
 #[derive(Clone)]
 pub struct Adopted {
     mains: Vec<watch::Receiver<Status>>,
-    reaper: Option<Arc<Reaper>>,
+    reaper: Option<Arc<DeathWatch>>,
+    /// This process is a child subreaper: orphans become our children, to reap and kill.
+    /// Off, only descendants that leave their group (found by the tree walk) are watched,
+    /// and no child of the embedding program is ever touched.
+    subreaper: bool,
     /// Adopted or group-leaving processes seen so far.
     told: Arc<Mutex<HashSet<u32>>>,
     /// When each unknown child was first seen. A process is acted on only once it has
@@ -73,11 +77,24 @@ fn is_zombie(pid: u32) -> bool {
 }
 
 impl Adopted {
-    pub fn new(mains: Vec<watch::Receiver<Status>>, reaper: Option<Arc<Reaper>>) -> Adopted {
-        Adopted { mains, reaper, told: Arc::default(), candidates: Arc::default() }
+    pub fn new(
+        mains: Vec<watch::Receiver<Status>>,
+        reaper: Option<Arc<DeathWatch>>,
+        subreaper: bool,
+    ) -> Adopted {
+        Adopted { mains, reaper, subreaper, told: Arc::default(), candidates: Arc::default() }
     }
 
+    /// What shutdown must kill: adopted children, or without the subreaper the
+    /// group-leaving descendants seen.
     fn list(&self) -> Vec<u32> {
+        if !self.subreaper {
+            return self.told.lock().unwrap_or_else(|e| e.into_inner()).iter().copied().collect();
+        }
+        self.list_children()
+    }
+
+    fn list_children(&self) -> Vec<u32> {
         // Children we spawned ourselves (health-check commands) share our process group;
         // adopted ones come from a sidecar's group or their own session.
         let ours = unsafe { libc::getpgid(0) };
@@ -115,12 +132,26 @@ impl Adopted {
                 }
             }
         }
-        for pid in self.list() {
+        // Forget what is gone, here and in the death watch: a pid can be reused.
+        told.retain(|&pid| {
+            let alive = std::path::Path::new(&format!("/proc/{pid}")).exists();
+            if !alive && let Some(reaper) = &self.reaper {
+                reaper.forget(pid);
+            }
+            alive
+        });
+        if !self.subreaper {
+            return;
+        }
+        for pid in self.list_children() {
             if is_zombie(pid) {
                 // Only pids seen on an earlier pass: a main process is registered right
                 // after it is spawned, so it is never among them (tokio reaps those).
                 if told.remove(&pid) | confirmed(pid) {
                     unsafe { libc::waitpid(pid as libc::pid_t, std::ptr::null_mut(), libc::WNOHANG) };
+                    if let Some(reaper) = &self.reaper {
+                        reaper.forget(pid);
+                    }
                 }
             } else if confirmed(pid) && told.insert(pid) {
                 tracing::info!("adopted orphan process {pid} (it left its sidecar's process group)");

@@ -1,0 +1,162 @@
+//! The death watch: a small helper process (this same binary, run as `sidetop
+//! __deathwatch`) that outlives sidetop by a moment. sidetop tells it, over a pipe that
+//! is the helper's stdin, each process group it starts and retires; when the pipe closes
+//! because sidetop exited or was SIGKILLed, it SIGKILLs every group still listed. A
+//! parent-death signal would only reach a direct child, not its children.
+//!
+//! The helper is a fresh single-threaded process (not a fork of this multi-threaded one),
+//! so it may allocate: its table grows with the groups alive and has no fixed cap. It
+//! forgets groups that no longer exist every second, so a pid reused by an unrelated
+//! process group after a missed `forget` is not killed later.
+
+use std::collections::HashSet;
+use std::io::{self, Read, Write};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// The hidden subcommand that runs the helper.
+pub const SUBCOMMAND: &str = "__deathwatch";
+const RECORD: usize = 5;
+const PRUNE_EVERY: Duration = Duration::from_secs(1);
+
+pub struct DeathWatch {
+    pipe: Mutex<std::fs::File>,
+    child: Mutex<Option<Child>>,
+}
+
+impl DeathWatch {
+    /// Starts the helper from `exe`, a sidetop binary.
+    pub fn start(exe: &Path) -> io::Result<DeathWatch> {
+        let mut fds = [0 as libc::c_int; 2];
+        // SAFETY: plain syscall with a valid out-array.
+        if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: both descriptors were just created and are owned here.
+        let (read_end, write_end) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+        let child = Command::new(exe)
+            .arg(SUBCOMMAND)
+            .stdin(Stdio::from(read_end))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            // Its own group: Ctrl-C in the terminal must not reach it before sidetop.
+            .process_group(0)
+            .spawn()
+            .map_err(|e| {
+                io::Error::new(e.kind(), format!("starting the death-watch helper {}: {e}", exe.display()))
+            })?;
+        super::subreaper::register(child.id());
+        Ok(DeathWatch { pipe: Mutex::new(std::fs::File::from(write_end)), child: Mutex::new(Some(child)) })
+    }
+
+    /// Finds a sidetop binary to run the helper from: `$SIDETOP_EXE`, this program when
+    /// it is sidetop, or a `sidetop` beside it or one folder up (cargo's test and bench
+    /// binaries live in `target/*/deps/`).
+    pub fn locate() -> io::Result<PathBuf> {
+        if let Some(exe) = std::env::var_os("SIDETOP_EXE") {
+            return Ok(PathBuf::from(exe));
+        }
+        let me = std::env::current_exe()?;
+        if me.file_name().is_some_and(|n| n == "sidetop") {
+            return Ok(me);
+        }
+        me.ancestors().skip(1).take(2).map(|dir| dir.join("sidetop")).find(|p| p.is_file()).ok_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::NotFound,
+                "no sidetop binary found to run the death-watch helper (set SIDETOP_EXE)",
+            )
+        })
+    }
+
+    pub fn watch(&self, pgid: u32) {
+        self.send(b'+', pgid);
+    }
+
+    pub fn forget(&self, pgid: u32) {
+        self.send(b'-', pgid);
+    }
+
+    fn send(&self, op: u8, pgid: u32) {
+        let mut record = [0u8; RECORD];
+        record[0] = op;
+        record[1..].copy_from_slice(&pgid.to_le_bytes());
+        // A 5-byte write to a pipe is atomic; the helper reads far faster than we write.
+        let mut pipe = self.pipe.lock().unwrap_or_else(|e| e.into_inner());
+        if let Err(e) = pipe.write_all(&record) {
+            tracing::error!("death-watch helper unreachable: {e}; sidecars may outlive a killed sidetop");
+        }
+    }
+}
+
+impl Drop for DeathWatch {
+    fn drop(&mut self) {
+        // Closing the pipe (the File drops after this) tells the helper to act and exit;
+        // collect it so no zombie is left behind while sidetop lives on (as in tests).
+        if let Some(mut child) = self.child.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            std::thread::spawn(move || {
+                let _ = child.wait();
+                super::subreaper::unregister(child.id());
+            });
+        }
+    }
+}
+
+/// The helper's main: reads `+pgid` / `-pgid` records from stdin until it closes, then
+/// SIGKILLs every group still listed.
+pub fn helper_main() -> ! {
+    // SAFETY: setting dispositions and the process name; no handlers run Rust code.
+    unsafe {
+        for sig in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP, libc::SIGQUIT, libc::SIGPIPE] {
+            libc::signal(sig, libc::SIG_IGN);
+        }
+        libc::prctl(libc::PR_SET_NAME, c"sidetop-watch".as_ptr() as libc::c_ulong, 0, 0, 0);
+    }
+    let mut groups: HashSet<u32> = HashSet::new();
+    let mut stdin = io::stdin().lock();
+    let fd = stdin.as_raw_fd();
+    let mut buf = [0u8; RECORD * 256];
+    let mut filled = 0usize;
+    let mut last_prune = Instant::now();
+    loop {
+        let mut poll = libc::pollfd { fd, events: libc::POLLIN, revents: 0 };
+        // SAFETY: one valid pollfd.
+        let ready = unsafe { libc::poll(&mut poll, 1, PRUNE_EVERY.as_millis() as libc::c_int) };
+        if ready > 0 {
+            match stdin.read(&mut buf[filled..]) {
+                Ok(0) => break,
+                Ok(n) => filled += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => break,
+            }
+            let whole = filled - filled % RECORD;
+            for record in buf[..whole].chunks_exact(RECORD) {
+                let pgid = u32::from_le_bytes([record[1], record[2], record[3], record[4]]);
+                if record[0] == b'+' {
+                    groups.insert(pgid);
+                } else {
+                    groups.remove(&pgid);
+                }
+            }
+            buf.copy_within(whole..filled, 0);
+            filled -= whole;
+        }
+        if last_prune.elapsed() >= PRUNE_EVERY {
+            last_prune = Instant::now();
+            groups.retain(|&pgid| group_exists(pgid));
+        }
+    }
+    for pgid in groups {
+        // SAFETY: plain syscall.
+        unsafe { libc::kill(-(pgid as libc::pid_t), libc::SIGKILL) };
+    }
+    std::process::exit(0);
+}
+
+fn group_exists(pgid: u32) -> bool {
+    // SAFETY: plain syscall; signal 0 only checks.
+    unsafe { libc::kill(-(pgid as libc::pid_t), 0) == 0 || *libc::__errno_location() != libc::ESRCH }
+}
