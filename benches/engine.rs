@@ -29,9 +29,18 @@ fn main() {
         "sidetop engine benchmark ({} cores)",
         std::thread::available_parallelism().map_or(1, |n| n.get())
     );
-    drain(dir.path());
-    idle(dir.path(), if quick { 5 } else { 20 });
-    restart_latency(dir.path(), if quick { 15 } else { 40 });
+    // `cargo bench --bench engine -- drain restart` runs only those sections.
+    let only: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with('-')).collect();
+    let wanted = |name: &str| only.is_empty() || only.iter().any(|o| o == name);
+    if wanted("drain") {
+        drain(dir.path());
+    }
+    if wanted("idle") {
+        idle(dir.path(), if quick { 5 } else { 20 });
+    }
+    if wanted("restart") {
+        restart_latency(dir.path(), if quick { 15 } else { 40 });
+    }
 }
 
 fn sidetop() -> &'static str {
@@ -90,62 +99,193 @@ fn wait_for_file(path: &Path, timeout: Duration) -> String {
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    v.sort_by(|a, b| a.total_cmp(b));
     v[v.len() / 2]
 }
 
 fn percentile(v: &mut [f64], p: f64) -> f64 {
-    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    v.sort_by(|a, b| a.total_cmp(b));
     v[((v.len() as f64 - 1.0) * p).round() as usize]
 }
 
-fn drain(dir: &Path) {
-    let line = "x".repeat(99); // + newline = 100 bytes
-    let wrapper = |out: &Path| {
-        format!(
-            "s=$(date +%s%N); yes {line} | head -n {LINES}; e=$(date +%s%N); echo $((e - s)) > {}",
-            out.display()
-        )
-    };
-    let (mut through_sidetop, mut through_cat, mut cpu, mut hwm) = (vec![], vec![], vec![], vec![]);
-    for run in 0..RUNS {
-        let out = dir.join(format!("drain-cat-{run}"));
-        let status = Command::new("sh")
-            .arg("-c")
-            .arg(format!("({}) | cat >/dev/null", wrapper(&out)))
-            .status()
-            .unwrap();
-        assert!(status.success());
-        through_cat.push(wait_for_file(&out, Duration::from_secs(60)).trim().parse::<f64>().unwrap() / 1e9);
+/// Compiles the flood child (benches/flood.c) with the system C compiler.
+fn build_flood(dir: &Path) -> PathBuf {
+    let out = dir.join("flood");
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/flood.c");
+    let status = Command::new("cc").args(["-O2", "-o"]).arg(&out).arg(&src).status().expect("cc");
+    assert!(status.success(), "cc failed on {}", src.display());
+    out
+}
 
-        let out = dir.join(format!("drain-sidetop-{run}"));
-        let config = write_config(
-            dir,
-            "drain.toml",
-            &format!(
-                "[[sidecar]]\nname = \"writer\"\nrestart = \"never\"\ncommand = [\"sh\", \"-c\", {:?}]\n",
-                wrapper(&out)
-            ),
-        );
-        let child = start_headless(&config, &dir.join("logs"));
-        let secs = wait_for_file(&out, Duration::from_secs(120)).trim().parse::<f64>().unwrap() / 1e9;
-        // Let sidetop finish printing what is still in the pipe before reading its CPU.
+#[derive(Clone, Copy, PartialEq)]
+enum Front {
+    /// `cat >/dev/null` reads the pipe: the floor for any reader.
+    Cat,
+    Headless,
+    /// The dashboard, in a 200x50 tmux pane.
+    Dashboard,
+}
+
+struct DrainRun {
+    child_wall: f64,
+    cpu: f64,
+    hwm_mb: f64,
+    lines_in_file: Option<u64>,
+}
+
+fn count_lines(path: &Path) -> u64 {
+    std::fs::read(path).map_or(0, |b| memchr_count(&b))
+}
+
+fn memchr_count(bytes: &[u8]) -> u64 {
+    bytes.iter().filter(|&&b| b == b'\n').count() as u64
+}
+
+/// One flood through one front end. The child waits for `go`, floods, records its wall
+/// time, then waits for `release`; sidetop is measured after its log file holds every
+/// line (or after a drain pause without one), before the child exits.
+fn drain_once(dir: &Path, flood: &Path, front: Front, mode: &str, log_file: bool, tag: &str) -> DrainRun {
+    let work = dir.join(format!("drain-{tag}"));
+    let _ = std::fs::remove_dir_all(&work);
+    std::fs::create_dir_all(&work).unwrap();
+    let (go, times, release, log) =
+        (work.join("go"), work.join("times"), work.join("release"), work.join("flood.log"));
+    let argv = [
+        flood.display().to_string(),
+        LINES.to_string(),
+        mode.into(),
+        go.display().to_string(),
+        times.display().to_string(),
+        release.display().to_string(),
+    ];
+    let run = match front {
+        Front::Cat => {
+            std::fs::write(&go, "").unwrap();
+            std::fs::write(&release, "").unwrap();
+            let cmd = format!("{} | cat >/dev/null", argv.join(" "));
+            assert!(Command::new("sh").arg("-c").arg(cmd).status().unwrap().success());
+            let wall = wait_for_file(&times, Duration::from_secs(120)).trim().parse::<f64>().unwrap() / 1e9;
+            return DrainRun { child_wall: wall, cpu: f64::NAN, hwm_mb: f64::NAN, lines_in_file: None };
+        }
+        Front::Headless | Front::Dashboard => {
+            let mut toml =
+                format!("[[sidecar]]\nname = \"flood\"\nrestart = \"never\"\ncommand = {argv:?}\n");
+            if log_file {
+                toml.push_str(&format!(
+                    "log_file = {:?}\nlog_file_max_size = \"10GB\"\n",
+                    log.display().to_string()
+                ));
+            }
+            let config = write_config(&work, "drain.toml", &toml);
+            if front == Front::Headless {
+                let child = start_headless(&config, &work.join("selflog"));
+                (child.id(), Some(child))
+            } else {
+                (start_dashboard(&config, &work, tag), None)
+            }
+        }
+    };
+    let (pid, headless) = run;
+    // Let it settle (the dashboard draws its first frames), then go.
+    std::thread::sleep(Duration::from_millis(500));
+    let cpu0 = cpu_seconds(pid);
+    std::fs::write(&go, "").unwrap();
+    let wall = wait_for_file(&times, Duration::from_secs(120)).trim().parse::<f64>().unwrap() / 1e9;
+    if log_file {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while count_lines(&log) < LINES && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    } else {
         std::thread::sleep(Duration::from_millis(500));
-        through_sidetop.push(secs);
-        cpu.push(cpu_seconds(child.id()));
-        hwm.push(status_kb(child.id(), "VmHWM") as f64 / 1024.0);
-        stop(child);
     }
-    let (s, c) = (median(through_sidetop.clone()), median(through_cat.clone()));
-    println!("\n== drain: {LINES} lines x 100 bytes, median of {RUNS} runs");
-    println!("child wall time through cat:     {c:.3} s   (runs: {through_cat:.3?})");
-    println!("child wall time through sidetop: {s:.3} s   (runs: {through_sidetop:.3?})");
-    println!("ratio sidetop / cat:             {:.2}   (target <= 1.5)", s / c);
-    println!("sidetop CPU:                     {:.2} s   (runs: {cpu:.2?})", median(cpu.clone()));
-    println!(
-        "sidetop peak RSS:                {:.1} MB  (runs: {hwm:.1?}; target <= 30 MB)",
-        median(hwm.clone())
+    let cpu = cpu_seconds(pid) - cpu0;
+    let hwm_mb = status_kb(pid, "VmHWM") as f64 / 1024.0;
+    let lines_in_file = log_file.then(|| count_lines(&log));
+    std::fs::write(&release, "").unwrap();
+    match headless {
+        Some(child) => stop(child),
+        None => stop_dashboard(tag),
+    }
+    DrainRun { child_wall: wall, cpu, hwm_mb, lines_in_file }
+}
+
+fn start_dashboard(config: &Path, work: &Path, tag: &str) -> u32 {
+    let cmd = format!(
+        "exec {} --config {} --log-dir {}",
+        sidetop(),
+        config.display(),
+        work.join("selflog").display()
     );
+    let status = Command::new("tmux")
+        .args([
+            "-L",
+            &format!("bench-{tag}"),
+            "-f",
+            "/dev/null",
+            "new-session",
+            "-d",
+            "-x",
+            "200",
+            "-y",
+            "50",
+            &cmd,
+        ])
+        .status()
+        .expect("tmux");
+    assert!(status.success());
+    let out = Command::new("tmux")
+        .args(["-L", &format!("bench-{tag}"), "list-panes", "-F", "#{pane_pid}"])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).trim().parse().expect("pane pid")
+}
+
+fn stop_dashboard(tag: &str) {
+    let _ = Command::new("tmux").args(["-L", &format!("bench-{tag}"), "kill-server"]).status();
+    std::thread::sleep(Duration::from_millis(300));
+}
+
+fn drain(dir: &Path) {
+    let flood = build_flood(dir);
+    println!("\n== drain: {LINES} lines x 100 bytes, median of {RUNS} runs (runs alternate)");
+    let cases: [(&str, Front, &str, bool); 5] = [
+        ("line mode, cat >/dev/null", Front::Cat, "line", false),
+        ("line mode, dashboard + log file", Front::Dashboard, "line", true),
+        ("line mode, headless + log file", Front::Headless, "line", true),
+        ("100 KB writes, cat >/dev/null", Front::Cat, "block", false),
+        ("100 KB writes, headless, stdout to /dev/null", Front::Headless, "block", false),
+    ];
+    let mut results: Vec<Vec<DrainRun>> = cases.iter().map(|_| Vec::new()).collect();
+    for run in 0..RUNS {
+        for (i, (_, front, mode, log)) in cases.iter().enumerate() {
+            results[i].push(drain_once(dir, &flood, *front, mode, *log, &format!("{i}-{run}")));
+        }
+    }
+    println!("| case | child wall s | sidetop CPU s | peak RSS MB | lines in log file |");
+    println!("|---|---|---|---|---|");
+    for ((name, ..), runs) in cases.iter().zip(&results) {
+        let med = |f: &dyn Fn(&DrainRun) -> f64| median(runs.iter().map(f).collect());
+        let lines = runs
+            .iter()
+            .map(|r| r.lines_in_file.map_or("-".to_string(), |l| l.to_string()))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let num = |v: f64, digits: usize| if v.is_nan() { "-".to_string() } else { format!("{v:.digits$}") };
+        println!(
+            "| {name} | {} | {} | {} | {lines} |",
+            num(med(&|r| r.child_wall), 3),
+            num(med(&|r| r.cpu), 2),
+            num(med(&|r| r.hwm_mb), 1)
+        );
+    }
+    let wall = |i: usize| median(results[i].iter().map(|r| r.child_wall).collect());
+    println!(
+        "child wall / cat, line mode: dashboard {:.2}, headless {:.2}",
+        wall(1) / wall(0),
+        wall(2) / wall(0)
+    );
+    println!("child wall / cat, 100 KB writes, headless: {:.2}   (target <= 1.5)", wall(4) / wall(3));
 }
 
 fn idle(dir: &Path, window_secs: u64) {

@@ -10,6 +10,7 @@ mod health;
 mod lifecycle;
 mod logfile;
 mod output;
+mod pipe_reader;
 pub mod policy;
 mod sidecar;
 pub mod spawn;

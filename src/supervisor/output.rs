@@ -6,14 +6,15 @@
 
 use super::health::ReadySignal;
 use super::logfile::LogFile;
+use super::pipe_reader::PipeReader;
 use crate::ipc::Ipc;
 use crate::ipc::framing::{Decoder, Piece};
 use crate::ipc::rpc::RpcConn;
 use crate::logs::{LogBuffer, LogLine, Stream};
 use bytes::BytesMut;
+use std::os::fd::OwnedFd;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
-use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::sync::{Notify, mpsc};
 
 /// Read size; pipes are enlarged to 1 MiB so a flood arrives in few, large reads.
@@ -117,13 +118,15 @@ impl OutputSink {
 }
 
 /// Reads until end of stream. Returns when the last process holding the pipe closed it.
-pub async fn pump<R: AsyncRead + Unpin>(
-    mut reader: R,
-    stream: Stream,
-    sink: Arc<OutputSink>,
-    link: Arc<RunLink>,
-) {
+pub async fn pump(pipe: OwnedFd, stream: Stream, sink: Arc<OutputSink>, link: Arc<RunLink>) {
     let conn = if stream == Stream::Stdout { link.conn.as_ref() } else { None };
+    let mut reader = match PipeReader::new(pipe, conn.is_none()) {
+        Ok(reader) => reader,
+        Err(e) => {
+            tracing::error!("sidecar {} {stream:?}: cannot read its output: {e}", sink.sidecar);
+            return;
+        }
+    };
     let framing = match (&sink.ipc, conn) {
         (Some(ipc), Some(_)) => Some(ipc.config.framing),
         _ => None,
@@ -135,7 +138,7 @@ pub async fn pump<R: AsyncRead + Unpin>(
         if buf.capacity() - buf.len() < READ_SIZE / 4 {
             buf.reserve(READ_SIZE);
         }
-        let n = match reader.read_buf(&mut buf).await {
+        let n = match reader.read(&mut buf).await {
             Ok(n) => n,
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
             Err(e) => {

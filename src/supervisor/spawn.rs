@@ -4,9 +4,9 @@
 
 use crate::config::SidecarConfig;
 use std::io;
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::process::Stdio;
-use tokio::process::{Child, ChildStderr, ChildStdin, ChildStdout, Command};
+use tokio::process::{Child, ChildStdin, Command};
 
 /// Bigger pipes mean fewer wake-ups per megabyte when a child floods its output.
 const PIPE_SIZE: libc::c_int = 1 << 20;
@@ -15,8 +15,9 @@ pub struct Spawned {
     pub child: Child,
     pub pid: u32,
     pub stdin: ChildStdin,
-    pub stdout: ChildStdout,
-    pub stderr: ChildStderr,
+    /// Read by the output pumps (see `pipe_reader`), not through tokio's wrappers.
+    pub stdout: OwnedFd,
+    pub stderr: OwnedFd,
 }
 
 pub fn spawn(config: &SidecarConfig) -> io::Result<Spawned> {
@@ -42,8 +43,8 @@ pub fn spawn(config: &SidecarConfig) -> io::Result<Spawned> {
     let mut child = cmd.spawn()?;
     let pid = child.id().ok_or_else(|| io::Error::other("child exited before its pid was read"))?;
     let stdin = child.stdin.take().expect("piped stdin");
-    let stdout = child.stdout.take().expect("piped stdout");
-    let stderr = child.stderr.take().expect("piped stderr");
+    let stdout = child.stdout.take().expect("piped stdout").into_owned_fd()?;
+    let stderr = child.stderr.take().expect("piped stderr").into_owned_fd()?;
     for fd in [stdout.as_raw_fd(), stderr.as_raw_fd()] {
         // Best effort: the kernel may cap it (fs.pipe-max-size) and that is fine.
         unsafe { libc::fcntl(fd, libc::F_SETPIPE_SZ, PIPE_SIZE) };
