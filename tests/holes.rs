@@ -161,12 +161,13 @@ timeout = "5s"
     assert!(answer.is_array(), "a batch is answered with a batch: {answer}");
     assert_eq!(answer[0]["id"], json!("q1"));
     assert_eq!(answer[0]["error"]["code"], json!(-32601));
-    let metrics = h.ipc().unwrap().metrics();
-    assert_eq!(metrics.incoming, 2, "the notification and the request are counted");
-    assert_eq!(metrics.protocol_errors, 1, "the reply to an unknown id is a protocol error");
-    let methods: Vec<&str> = metrics.traffic.iter().map(|e| e.method.as_str()).collect();
-    assert!(methods.contains(&"progress") && methods.contains(&"ask"), "{methods:?}");
-    drop(metrics);
+    {
+        let metrics = h.ipc().unwrap().metrics();
+        assert_eq!(metrics.incoming, 2, "the notification and the request are counted");
+        assert_eq!(metrics.protocol_errors, 1, "the reply to an unknown id is a protocol error");
+        let methods: Vec<&str> = metrics.traffic.iter().map(|e| e.method.as_str()).collect();
+        assert!(methods.contains(&"progress") && methods.contains(&"ask"), "{methods:?}");
+    }
     sup.shutdown().await;
 }
 

@@ -1,14 +1,17 @@
 //! CPU and memory of each sidecar, its descendants counted in, sampled off the UI task on
-//! a fixed interval from sysinfo, refreshing only our processes (found through
-//! `/proc/PID/task/*/children`), never the whole process table. Keeps a few minutes of
+//! a fixed interval, reading only our processes (found through `/proc/PID/task/*/children`,
+//! measured from `/proc/PID/stat`), never the whole process table; the host's totals for
+//! the header come from sysinfo. Keeps a few minutes of
 //! history per sidecar, and the host's totals for the header.
 
 use crate::supervisor::SidecarHandle;
+use std::collections::HashMap;
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use sysinfo::{Pid, ProcessRefreshKind, ProcessesToUpdate, System};
+use std::time::Instant;
+use sysinfo::System;
 use tokio::sync::Notify;
 
 /// Samples kept per sidecar (5 minutes at the default 1 s interval).
@@ -71,8 +74,9 @@ impl Sampler {
         let spawned = std::thread::Builder::new().name("sampler".into()).spawn(move || {
             let Ok(mut system) = System::new() else { return };
             let mut trees = Trees::default();
+            let mut ticks = Ticks::default();
             while !thread_stop.load(Ordering::Relaxed) {
-                sample(&mut system, &sidecars, &mut trees, &thread_data);
+                sample(&mut system, &sidecars, &mut trees, &mut ticks, &thread_data);
                 changed.notify_one();
                 std::thread::sleep(interval);
             }
@@ -109,15 +113,58 @@ impl Trees {
     }
 }
 
-fn sample(system: &mut System, sidecars: &[Arc<SidecarHandle>], trees: &mut Trees, data: &Mutex<Resources>) {
+/// CPU ticks per process at the previous sample, and when that was; `/proc/PID/stat`
+/// kept open per process, so a sample is one `pread` each (no path walk, no open).
+#[derive(Default)]
+struct Ticks {
+    previous: HashMap<u32, u64>,
+    at: Option<Instant>,
+    files: HashMap<u32, std::fs::File>,
+}
+
+impl Ticks {
+    /// utime + stime (clock ticks) and resident pages of `pid`. sysinfo's per-process
+    /// refresh also reads `/proc/PID/status` each time: that was most of an idle
+    /// dashboard's cost.
+    fn read_stat(&mut self, pid: u32) -> Option<(u64, u64)> {
+        use std::os::unix::fs::FileExt;
+        let file = match self.files.entry(pid) {
+            std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+            std::collections::hash_map::Entry::Vacant(e) => {
+                e.insert(std::fs::File::open(format!("/proc/{pid}/stat")).ok()?)
+            }
+        };
+        let mut buf = [0u8; 1024];
+        let Ok(n) = file.read_at(&mut buf, 0) else {
+            self.files.remove(&pid);
+            return None;
+        };
+        let text = std::str::from_utf8(&buf[..n]).ok()?;
+        let mut fields = text.rsplit_once(')')?.1.split_whitespace();
+        let utime: u64 = fields.nth(11)?.parse().ok()?;
+        let stime: u64 = fields.next()?.parse().ok()?;
+        let rss: u64 = fields.nth(8)?.parse().ok()?;
+        Some((utime + stime, rss))
+    }
+
+    /// Closes the files of processes no longer sampled.
+    fn retain(&mut self, pids: &HashMap<u32, u64>) {
+        self.files.retain(|pid, _| pids.contains_key(pid));
+    }
+}
+
+fn sample(
+    system: &mut System,
+    sidecars: &[Arc<SidecarHandle>],
+    trees: &mut Trees,
+    ticks: &mut Ticks,
+    data: &Mutex<Resources>,
+) {
     let trees = trees.update(sidecars);
-    let pids: Vec<Pid> = trees.iter().flatten().map(|&(p, _)| Pid::from_u32(p)).collect();
-    // Threads are counted during the tree walk; sysinfo reads only CPU and memory.
-    system.refresh_processes_specifics(
-        ProcessesToUpdate::Some(&pids),
-        true,
-        ProcessRefreshKind::nothing().with_cpu().with_memory(),
-    );
+    let now = Instant::now();
+    let elapsed = ticks.at.map_or(0.0, |at| now.duration_since(at).as_secs_f64());
+    ticks.at = Some(now);
+    let mut current = HashMap::with_capacity(ticks.previous.len());
     system.refresh_cpu_usage();
     system.refresh_memory();
     let mut out = data.lock().unwrap_or_else(|e| e.into_inner());
@@ -127,9 +174,12 @@ fn sample(system: &mut System, sidecars: &[Arc<SidecarHandle>], trees: &mut Tree
     for (history, tree) in out.sidecars.iter_mut().zip(trees) {
         let mut s = Sample::default();
         for &(pid, threads) in tree {
-            let Some(process) = system.process(Pid::from_u32(pid)) else { continue };
-            s.cpu += process.cpu_usage();
-            s.rss += process.memory();
+            let Some((used, pages)) = ticks.read_stat(pid) else { continue };
+            current.insert(pid, used);
+            if let Some(before) = ticks.previous.get(&pid).filter(|_| elapsed > 0.0) {
+                s.cpu += used.saturating_sub(*before) as f32 / *CLOCK_TICKS as f32 / elapsed as f32 * 100.0;
+            }
+            s.rss += pages * *PAGE_SIZE;
             s.threads += threads;
             s.processes += 1;
         }
@@ -144,7 +194,15 @@ fn sample(system: &mut System, sidecars: &[Arc<SidecarHandle>], trees: &mut Tree
             history.limits_pid = Some(main);
         }
     }
+    ticks.retain(&current);
+    ticks.previous = current;
 }
+
+// SAFETY (both): sysconf with valid names.
+static CLOCK_TICKS: std::sync::LazyLock<u64> =
+    std::sync::LazyLock::new(|| unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64);
+static PAGE_SIZE: std::sync::LazyLock<u64> =
+    std::sync::LazyLock::new(|| unsafe { libc::sysconf(libc::_SC_PAGESIZE) }.max(1) as u64);
 
 /// The process and every descendant, with each one's thread count, by walking
 /// `/proc/PID/task/*/children`.

@@ -59,7 +59,11 @@ pub struct Adopted {
     /// been unknown for a while: a sidecar's main process is registered a moment after it
     /// is spawned, and std reaps a child whose exec failed itself, inside `spawn`.
     candidates: Arc<Mutex<HashMap<u32, Instant>>>,
+    passes: Arc<std::sync::atomic::AtomicU32>,
 }
+
+/// Passes between two walks of the sidecars' process trees.
+const WALK_EVERY: u32 = 5;
 
 fn own_children() -> Vec<u32> {
     let Ok(tasks) = std::fs::read_dir("/proc/self/task") else { return Vec::new() };
@@ -82,7 +86,14 @@ impl Adopted {
         reaper: Option<Arc<DeathWatch>>,
         subreaper: bool,
     ) -> Adopted {
-        Adopted { mains, reaper, subreaper, told: Arc::default(), candidates: Arc::default() }
+        Adopted {
+            mains,
+            reaper,
+            subreaper,
+            told: Arc::default(),
+            candidates: Arc::default(),
+            passes: Arc::default(),
+        }
     }
 
     /// What shutdown must kill: adopted children, or without the subreaper the
@@ -118,7 +129,12 @@ impl Adopted {
             candidates.insert(pid, first_seen);
             now.duration_since(first_seen) >= SETTLE && !is_known(pid)
         };
-        for main in self.mains.iter().filter_map(|m| m.borrow().pid) {
+        // The tree walk costs a few reads per process: every few passes is enough to find
+        // a descendant that left its group while its parent lives.
+        let pass = self.passes.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let walk = pass.is_multiple_of(WALK_EVERY);
+        let mains = if walk { self.mains.as_slice() } else { &[] };
+        for main in mains.iter().filter_map(|m| m.borrow().pid) {
             for (pid, _) in crate::metrics::resources::descendants_and_self(main).into_iter().skip(1) {
                 if !is_known(pid)
                     && unsafe { libc::getpgid(pid as libc::pid_t) } == pid as libc::pid_t
@@ -140,10 +156,8 @@ impl Adopted {
             }
             alive
         });
-        if !self.subreaper {
-            return;
-        }
-        for pid in self.list_children() {
+        let children = if self.subreaper { self.list_children() } else { Vec::new() };
+        for pid in children {
             if is_zombie(pid) {
                 // Only pids seen on an earlier pass: a main process is registered right
                 // after it is spawned, so it is never among them (tokio reaps those).
@@ -161,6 +175,12 @@ impl Adopted {
                 {
                     reaper.watch(pid);
                 }
+            }
+        }
+        if !walk {
+            // Candidates from the last walk wait for the next one to be confirmed.
+            for (pid, first_seen) in previous {
+                candidates.entry(pid).or_insert(first_seen);
             }
         }
     }
