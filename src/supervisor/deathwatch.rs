@@ -7,7 +7,8 @@
 //! The helper is a fresh single-threaded process (not a fork of this multi-threaded one),
 //! so it may allocate: its table grows with the groups alive and has no fixed cap. It
 //! forgets groups that no longer exist every second, so a pid reused by an unrelated
-//! process group after a missed `forget` is not killed later.
+//! process group after a missed `forget` is not killed later. At the end it also kills
+//! every descendant of those groups' processes, including ones that left the group.
 
 use std::collections::HashSet;
 use std::io::{self, Read, Write};
@@ -149,11 +150,51 @@ pub fn helper_main() -> ! {
             groups.retain(|&pgid| group_exists(pgid));
         }
     }
+    kill_groups_and_descendants(&groups);
+    std::process::exit(0);
+}
+
+/// SIGKILLs every listed group, and every descendant of their members, even those that
+/// left the group (`setsid`) while their parent lived: one scan of `/proc`, done once,
+/// here, instead of sidetop walking the process trees all the time.
+fn kill_groups_and_descendants(groups: &HashSet<u32>) {
+    // (pid, ppid, pgid) of every process.
+    let table: Vec<(u32, u32, u32)> = std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter_map(|pid| {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+            let mut fields = stat.rsplit_once(')')?.1.split_whitespace().skip(1);
+            Some((pid, fields.next()?.parse().ok()?, fields.next()?.parse().ok()?))
+        })
+        .collect();
+    let mut doomed: HashSet<u32> = table.iter().filter(|p| groups.contains(&p.2)).map(|p| p.0).collect();
+    loop {
+        let before = doomed.len();
+        for &(pid, ppid, _) in &table {
+            if doomed.contains(&ppid) {
+                doomed.insert(pid);
+            }
+        }
+        if doomed.len() == before {
+            break;
+        }
+    }
     for pgid in groups {
         // SAFETY: plain syscall.
-        unsafe { libc::kill(-(pgid as libc::pid_t), libc::SIGKILL) };
+        unsafe { libc::kill(-(*pgid as libc::pid_t), libc::SIGKILL) };
     }
-    std::process::exit(0);
+    for &(pid, _, pgid) in table.iter().filter(|p| doomed.contains(&p.0)) {
+        // SAFETY: plain syscalls. A descendant that leads a group takes its group along.
+        unsafe {
+            if pgid == pid {
+                libc::kill(-(pid as libc::pid_t), libc::SIGKILL);
+            }
+            libc::kill(pid as libc::pid_t, libc::SIGKILL);
+        }
+    }
 }
 
 fn group_exists(pgid: u32) -> bool {

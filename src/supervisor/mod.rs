@@ -221,6 +221,7 @@ impl Supervisor {
     /// Stops every sidecar in parallel, each after the sidecars that depend on it, each
     /// with its own grace period; returns when none has a process left.
     pub async fn shutdown(&self) {
+        self.adopted.note_group_leavers();
         let mut tasks = tokio::task::JoinSet::new();
         for handle in &self.sidecars {
             let handle = handle.clone();
@@ -245,6 +246,7 @@ impl Supervisor {
     /// SIGKILLs every sidecar's process group now (a forced quit) and waits, at most two
     /// seconds, until none has a process.
     pub async fn kill_all(&self) {
+        self.adopted.note_group_leavers();
         for s in &self.sidecars {
             let _ = s.kill().await;
         }

@@ -4,8 +4,9 @@
 //! that exit, tells the orphan reaper about the ones that run on (so they die with
 //! sidetop even by SIGKILL), and kills them all at shutdown. Descendants that make
 //! themselves group leaders while their parent still lives are found by walking the
-//! sidecars' process trees every second, and registered with the orphan reaper too.
-//! Kernels without `PR_SET_CHILD_SUBREAPER` leave only the tree walk.
+//! sidecars' process trees at shutdown (and, if sidetop is killed, by the death watch's
+//! own walk). Without the subreaper (a library user's choice, or an old kernel) only
+//! those walks remain, and no child of the embedding program is touched.
 
 use super::deathwatch::DeathWatch;
 use super::status::Status;
@@ -59,11 +60,7 @@ pub struct Adopted {
     /// been unknown for a while: a sidecar's main process is registered a moment after it
     /// is spawned, and std reaps a child whose exec failed itself, inside `spawn`.
     candidates: Arc<Mutex<HashMap<u32, Instant>>>,
-    passes: Arc<std::sync::atomic::AtomicU32>,
 }
-
-/// Passes between two walks of the sidecars' process trees.
-const WALK_EVERY: u32 = 5;
 
 fn own_children() -> Vec<u32> {
     let Ok(tasks) = std::fs::read_dir("/proc/self/task") else { return Vec::new() };
@@ -86,14 +83,7 @@ impl Adopted {
         reaper: Option<Arc<DeathWatch>>,
         subreaper: bool,
     ) -> Adopted {
-        Adopted {
-            mains,
-            reaper,
-            subreaper,
-            told: Arc::default(),
-            candidates: Arc::default(),
-            passes: Arc::default(),
-        }
+        Adopted { mains, reaper, subreaper, told: Arc::default(), candidates: Arc::default() }
     }
 
     /// What shutdown must kill: adopted children, or without the subreaper the
@@ -119,7 +109,7 @@ impl Adopted {
     /// Reaps adopted processes that exited; registers the living with the orphan reaper,
     /// and also descendants that made themselves group leaders while their parent lives
     /// (so a SIGKILLed sidetop still takes them along).
-    pub fn tend(&self) {
+    pub fn tend(&self, walk: bool) {
         let mut told = self.told.lock().unwrap_or_else(|e| e.into_inner());
         let mut candidates = self.candidates.lock().unwrap_or_else(|e| e.into_inner());
         let previous = std::mem::take(&mut *candidates);
@@ -129,16 +119,14 @@ impl Adopted {
             candidates.insert(pid, first_seen);
             now.duration_since(first_seen) >= SETTLE && !is_known(pid)
         };
-        // The tree walk costs a few reads per process: every few passes is enough to find
-        // a descendant that left its group while its parent lives.
-        let pass = self.passes.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let walk = pass.is_multiple_of(WALK_EVERY);
+        // Walking the trees costs a few reads per process; it is done at shutdown only (a
+        // killed sidetop is covered by the death watch, which walks them once, then).
         let mains = if walk { self.mains.as_slice() } else { &[] };
         for main in mains.iter().filter_map(|m| m.borrow().pid) {
             for (pid, _) in crate::metrics::resources::descendants_and_self(main).into_iter().skip(1) {
+                // No settling here: a descendant of a sidecar is never a main process.
                 if !is_known(pid)
                     && unsafe { libc::getpgid(pid as libc::pid_t) } == pid as libc::pid_t
-                    && confirmed(pid)
                     && told.insert(pid)
                 {
                     tracing::info!("process {pid} left its sidecar's process group; watching it");
@@ -177,12 +165,12 @@ impl Adopted {
                 }
             }
         }
-        if !walk {
-            // Candidates from the last walk wait for the next one to be confirmed.
-            for (pid, first_seen) in previous {
-                candidates.entry(pid).or_insert(first_seen);
-            }
-        }
+    }
+
+    /// Before the sidecars stop: note every descendant that left its sidecar's group, so
+    /// `kill_all` finds it even where no subreaper adopts it.
+    pub fn note_group_leavers(&self) {
+        self.tend(true);
     }
 
     /// At shutdown: SIGKILL every adopted process (and its group) and reap it. Every
@@ -203,7 +191,7 @@ impl Adopted {
                 }
             }
             tokio::time::sleep(Duration::from_millis(25)).await;
-            self.tend();
+            self.tend(false);
         }
     }
 
@@ -213,7 +201,7 @@ impl Adopted {
         let mut tick = tokio::time::interval(PASS);
         loop {
             tick.tick().await;
-            self.tend();
+            self.tend(false);
         }
     }
 }
