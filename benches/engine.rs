@@ -2,16 +2,19 @@
 //! nothing (timing goals are judged by people, on noisy shared machines, as ratios to a
 //! baseline measured in the same run).
 //!
-//!     cargo bench --bench engine            # full run (about a minute)
+//!     cargo bench --bench engine                   # everything (a few minutes)
+//!     cargo bench --bench engine -- drain restart  # only those sections
 //!     SIDETOP_BENCH_QUICK=1 cargo bench --bench engine   # shorter idle window
 //!
-//! - drain: a child writes 2,000,000 lines of 100 bytes as fast as it can, once through
-//!   headless sidetop (its stdout to /dev/null) and once into `cat >/dev/null`; the child
-//!   times itself. Also sidetop's own CPU seconds and peak RSS (from /proc, children excluded).
+//! - drain: a C child (benches/flood.c, built with `cc`) writes 2,000,000 lines of 100
+//!   bytes, one write(2) per line or in 100 KB writes, into `cat >/dev/null`, through the
+//!   dashboard (in tmux) and through headless sidetop, each with a log file; the child
+//!   times itself. Also sidetop's own CPU seconds, peak RSS (from /proc, children
+//!   excluded) and the lines that reached the log file.
 //! - idle: sidetop's CPU over a window with 50 sleeping sidecars, and its RSS.
-//! - restart: a child that exits 1 after 200 ms with backoff 0; time from the child's last
-//!   instruction before exit to the next child's spawn, through the engine and through a
-//!   bare spawn/wait loop (the baseline).
+//! - restart: a C child (benches/crasher.c) stamps its start and exit and exits 1 after
+//!   200 ms, backoff 0: time from one run's exit to the next run's start, through the
+//!   engine and through a bare spawn/wait loop (the baseline).
 
 use sidetop::config::Config;
 use sidetop::supervisor::{EventKind, Options, Supervisor};

@@ -57,8 +57,12 @@ fn the_death_watch_keeps_every_group_it_is_told() {
 fn closed_standard_descriptors_do_not_disarm_the_death_watch() {
     let m = marker();
     let dir = tempfile::tempdir().unwrap();
-    let config =
-        write_config(dir.path(), "[[sidecar]]\nname = \"sleeper\"\ncommand = [\"sleep\", \"60\"]\n", &m);
+    // A grandchild in the sidecar's group: only the helper can take it along.
+    let config = write_config(
+        dir.path(),
+        "[[sidecar]]\nname = \"parent\"\ncommand = [\"sh\", \"-c\", \"sleep 60 & wait\"]\n",
+        &m,
+    );
     let mut cmd = Command::new(bin());
     cmd.args(["--headless", "--config"]).arg(&config).arg("--log-dir").arg(dir.path().join("logs"));
     // SAFETY: close is async-signal-safe.
@@ -71,13 +75,15 @@ fn closed_standard_descriptors_do_not_disarm_the_death_watch() {
         });
     }
     let mut child = cmd.spawn().unwrap();
-    wait_until(Duration::from_secs(15), "the sidecar to start", || marked_pids(&m).len() == 1);
-    let sleeper = marked_pids(&m)[0];
+    wait_until(Duration::from_secs(15), "the sidecar and its child", || marked_pids(&m).len() == 2);
+    let family = marked_pids(&m);
     // The helper must still be there, reading its pipe.
     std::thread::sleep(Duration::from_millis(500));
     child.kill().unwrap();
     child.wait().unwrap();
-    wait_until(Duration::from_secs(3), "the sidecar to die with sidetop", || gone(sleeper));
+    wait_until(Duration::from_secs(3), "the sidecar and its child to die with sidetop", || {
+        family.iter().all(|&pid| gone(pid))
+    });
 }
 
 fn headless(toml: &str, m: &str) -> (Child, tempfile::TempDir) {
