@@ -42,12 +42,99 @@ pub enum Command {
     /// Start one sidecar (and what it depends on), wait until it is ready, send it
     /// requests, print the reply (one request) or a summary (many), stop it.
     Request(Box<RequestArgs>),
+    /// Run the engine with no terminal (a service, a container entrypoint), printing what
+    /// --headless prints and serving the control socket for `sidetop ctl`.
+    Agent(AgentArgs),
+    /// Talk to a running sidetop (an agent, or a dashboard) over its control socket.
+    Ctl(CtlArgs),
     /// Regenerate the README's screenshots from a real run of this config's sidecars.
     #[command(hide = true)]
     Screenshots {
         #[arg(long, default_value = "screenshots")]
         out: std::path::PathBuf,
     },
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct AgentArgs {
+    /// The control socket (default: $XDG_RUNTIME_DIR/sidetop/NAME.sock, NAME from the config).
+    #[arg(long)]
+    pub socket: Option<PathBuf>,
+    /// Every client may watch; none may act.
+    #[arg(long)]
+    pub read_only: bool,
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct CtlArgs {
+    /// The control socket (default: the one of the agent running --config).
+    #[arg(long, global = true)]
+    pub socket: Option<PathBuf>,
+    /// One JSON object per line, for scripts.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// Watch only: the agent refuses anything that acts.
+    #[arg(long, global = true)]
+    pub read_only: bool,
+    #[command(subcommand)]
+    pub command: CtlCommand,
+}
+
+#[derive(Debug, Clone, Subcommand)]
+pub enum CtlCommand {
+    /// The agents of this user, with their pids and configs.
+    List,
+    /// Every sidecar: state, pid, uptime, restarts, last exit.
+    Status,
+    /// Start sidecars.
+    Start {
+        #[arg(required = true)]
+        names: Vec<String>,
+    },
+    /// Stop sidecars gracefully (stop signal, then SIGKILL after the grace period).
+    Stop {
+        #[arg(required = true)]
+        names: Vec<String>,
+    },
+    /// Restart sidecars.
+    Restart {
+        #[arg(required = true)]
+        names: Vec<String>,
+    },
+    /// SIGKILL sidecars' whole process groups.
+    Kill {
+        #[arg(required = true)]
+        names: Vec<String>,
+    },
+    /// Send a signal to a sidecar's main process.
+    Signal { name: String, signal: String },
+    /// A sidecar's recent output; -f follows it.
+    Logs {
+        name: String,
+        #[arg(short = 'f', long)]
+        follow: bool,
+        #[arg(short = 'n', long, default_value_t = 100)]
+        lines: u64,
+        #[arg(long)]
+        stderr: bool,
+    },
+    /// Lifecycle events; -f follows them.
+    Events {
+        #[arg(short = 'f', long)]
+        follow: bool,
+        /// Only this sidecar's.
+        #[arg(long)]
+        sidecar: Option<String>,
+        #[arg(short = 'n', long, default_value_t = 50)]
+        lines: u64,
+    },
+    /// Send one request to a sidecar and print the reply (same flags as `sidetop request`).
+    Request(Box<RequestArgs>),
+    /// Stop every sidecar and the agent.
+    Shutdown,
+    /// Relay the control protocol between stdin/stdout and the socket (what `attach --ssh`
+    /// runs on the remote host).
+    Bridge,
 }
 
 #[derive(Debug, Clone, clap::Args)]

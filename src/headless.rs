@@ -38,6 +38,14 @@ fn worth_printing(exchange: &Exchange) -> bool {
 pub struct HeadlessOptions {
     /// Exit once no sidecar is running or due to restart.
     pub exit_when_done: bool,
+    /// Run as `sidetop agent`: serve the control socket; SIGHUP does not stop it (there is
+    /// no terminal to lose).
+    pub agent: Option<AgentOptions>,
+}
+
+pub struct AgentOptions {
+    pub socket: std::path::PathBuf,
+    pub read_only: bool,
 }
 
 pub async fn run(config: &Config, options: HeadlessOptions) -> io::Result<()> {
@@ -48,7 +56,7 @@ pub async fn run(config: &Config, options: HeadlessOptions) -> io::Result<()> {
     let (lines_tx, mut lines_rx) = mpsc::channel::<LineBatch>(8);
     let (events_tx, mut events) = broadcast::channel(EVENT_BACKLOG);
     let (exchanges_tx, mut exchanges) = broadcast::channel(EVENT_BACKLOG);
-    let supervisor = Supervisor::start(
+    let supervisor = Arc::new(Supervisor::start(
         config,
         Options {
             lines: Some(lines_tx),
@@ -56,7 +64,24 @@ pub async fn run(config: &Config, options: HeadlessOptions) -> io::Result<()> {
             exchanges: Some(exchanges_tx),
             ..Options::binary()
         },
-    )?;
+    )?);
+    let server = match &options.agent {
+        None => None,
+        Some(agent) => {
+            let server_options =
+                crate::server::ServerOptions { read_only: agent.read_only, config: config.path.clone() };
+            match crate::server::serve(supervisor.clone(), &agent.socket, server_options) {
+                Ok(server) => Some(server),
+                Err(e) => {
+                    supervisor.shutdown().await;
+                    return Err(e);
+                }
+            }
+        }
+    };
+    let asked_to_stop =
+        server.as_ref().map_or_else(|| Arc::new(tokio::sync::Notify::new()), |s| s.shutdown.clone());
+    let hangup_stops = options.agent.is_none();
 
     let names: Vec<String> = config.sidecars.iter().map(|s| s.name.clone()).collect();
     let (print_tx, print_rx) = mpsc::channel::<Printable>(8);
@@ -98,7 +123,13 @@ pub async fn run(config: &Config, options: HeadlessOptions) -> io::Result<()> {
         tokio::select! {
             _ = sigint.recv() => break,
             _ = sigterm.recv() => break,
-            _ = sighup.recv() => break,
+            _ = sighup.recv() => {
+                if hangup_stops {
+                    break;
+                }
+                tracing::info!("SIGHUP ignored: an agent has no terminal to lose");
+            }
+            _ = asked_to_stop.notified() => break,
             _ = changed.notified(), if options.exit_when_done => {}
         }
     }
@@ -109,6 +140,7 @@ pub async fn run(config: &Config, options: HeadlessOptions) -> io::Result<()> {
             supervisor.kill_all().await;
         }
     }
+    drop(server);
     drop(supervisor);
     // Output still in the pipes drains now; a grandchild that escaped its process group
     // could hold a pipe open forever, so this wait is bounded.

@@ -2,10 +2,13 @@
 //!
 //! The engine ([`supervisor`]) knows nothing of any front end; [`headless`] is one front end.
 
+pub mod api;
 pub mod app;
 pub mod check;
 pub mod cli;
+pub mod client;
 pub mod config;
+pub mod ctl;
 pub mod headless;
 pub mod ipc;
 pub mod logging;
@@ -14,6 +17,8 @@ pub mod metrics;
 pub mod request_cli;
 pub mod sanitize;
 pub mod screenshots;
+pub mod server;
 pub mod supervisor;
 pub mod svg;
 pub mod ui;
+pub mod wait;

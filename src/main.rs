@@ -14,6 +14,17 @@ fn main() -> ExitCode {
     }
     ignore_file_size_signal();
     let cli = Cli::parse();
+    // `ctl` talks to a running sidetop: it needs no valid config, only the socket.
+    if let Some(Command::Ctl(args)) = &cli.command {
+        let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+            Ok(rt) => rt,
+            Err(e) => {
+                eprintln!("error: cannot start the async runtime: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
+        return runtime.block_on(sidetop::ctl::run(&cli.config, args));
+    }
     let config = match Config::load(&cli.config) {
         Ok(config) => config,
         Err(e) => {
@@ -63,11 +74,20 @@ fn main() -> ExitCode {
             }
         };
     }
-    let result = if cli.headless {
-        runtime.block_on(headless::run(&config, HeadlessOptions { exit_when_done: cli.exit_when_done }))
+    let result = if let Some(Command::Agent(args)) = &cli.command {
+        let socket =
+            args.socket.clone().unwrap_or_else(|| sidetop::api::socket_path::default_socket(&cli.config));
+        let agent = headless::AgentOptions { socket, read_only: args.read_only };
+        runtime
+            .block_on(headless::run(&config, HeadlessOptions { exit_when_done: false, agent: Some(agent) }))
+    } else if cli.headless {
+        runtime.block_on(headless::run(
+            &config,
+            HeadlessOptions { exit_when_done: cli.exit_when_done, agent: None },
+        ))
     } else if !std::io::stdout().is_terminal() || !std::io::stdin().is_terminal() {
         eprintln!("sidetop: not a terminal, running headless (--headless says so explicitly)");
-        runtime.block_on(headless::run(&config, HeadlessOptions { exit_when_done: false }))
+        runtime.block_on(headless::run(&config, HeadlessOptions { exit_when_done: false, agent: None }))
     } else {
         let options = sidetop::app::run::RunOptions { sample_interval: cli.sample_interval };
         runtime.block_on(sidetop::app::run::run(&config, options))

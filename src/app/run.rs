@@ -37,6 +37,18 @@ pub async fn run(config: &Config, options: RunOptions) -> io::Result<()> {
         Sampler::start(supervisor.sidecars().to_vec(), options.sample_interval, supervisor.changed());
     let mut state =
         State::new(config.path.display().to_string(), supervisor.sidecars().to_vec(), sampler.data.clone());
+    // `sidetop ctl` works against a dashboard session too.
+    let socket = crate::api::socket_path::default_socket(&config.path);
+    let server_options = crate::server::ServerOptions { read_only: false, config: config.path.clone() };
+    let server = match crate::server::serve(supervisor.clone(), &socket, server_options) {
+        Ok(server) => Some(server),
+        Err(e) => {
+            state.say(format!("control socket not served: {e}"));
+            None
+        }
+    };
+    let asked_to_stop =
+        server.as_ref().map_or_else(|| Arc::new(tokio::sync::Notify::new()), |s| s.shutdown.clone());
     let mut terminal = terminal::enter()?;
     let size = terminal.size()?;
     state.size = (size.width, size.height);
@@ -93,6 +105,7 @@ pub async fn run(config: &Config, options: RunOptions) -> io::Result<()> {
             _ = sigterm.recv() => signal_quit(&mut state),
             _ = sighup.recv() => signal_quit(&mut state),
             _ = sigint.recv() => signal_quit(&mut state),
+            _ = asked_to_stop.notified() => signal_quit(&mut state),
             _ = changed.notified() => { dirty = true; Vec::new() }
             // The clock and uptimes, when the sampler does not already redraw every second.
             _ = clock.tick(), if clock_needed => { dirty = true; Vec::new() }
@@ -114,6 +127,7 @@ pub async fn run(config: &Config, options: RunOptions) -> io::Result<()> {
     // thread ends with the process.
     drop(input_thread);
     drop(sampler);
+    drop(server);
     Ok(())
 }
 

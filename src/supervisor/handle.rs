@@ -63,6 +63,7 @@ pub struct SidecarHandle {
     pub(super) stdin: Arc<Mutex<Option<StdinWriter>>>,
     pub(super) ipc: Option<Arc<Ipc>>,
     pub(super) log_file: Option<Arc<super::logfile::LogFileStats>>,
+    pub(super) lines_seen: watch::Sender<u64>,
 }
 
 /// How a sidecar's log file is doing.
@@ -81,6 +82,11 @@ impl SidecarHandle {
     /// A receiver that sees every status change (for waiting on a state).
     pub fn watch(&self) -> watch::Receiver<Status> {
         self.status.clone()
+    }
+
+    /// Changes whenever lines are captured (the value is the count so far).
+    pub fn watch_lines(&self) -> watch::Receiver<u64> {
+        self.lines_seen.subscribe()
     }
 
     pub fn logs(&self) -> MutexGuard<'_, LogBuffer> {

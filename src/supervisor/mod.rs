@@ -137,7 +137,9 @@ impl Supervisor {
                 .clone()
                 .map(|ipc| Arc::new(Ipc::new(name.clone(), ipc, exchanges.clone(), changed.clone())));
             let ready_log = cfg.health.as_ref().and_then(|h| h.ready_log.clone());
+            let lines_seen = watch::channel(0u64).0;
             let output = Arc::new(OutputSink {
+                lines_seen: lines_seen.clone(),
                 sidecar: index,
                 max_line: cfg.output.max_line,
                 logs: logs.clone(),
@@ -159,6 +161,7 @@ impl Supervisor {
                 stdin: stdin.clone(),
                 ipc: ipc.clone(),
                 log_file: log_file_stats,
+                lines_seen,
             }));
             runners.push(Runner {
                 config: cfg.clone(),

@@ -42,6 +42,9 @@ pub struct OutputSink {
     /// Stdout carries protocol frames for this sidecar's IPC.
     pub ipc: Option<Arc<Ipc>>,
     pub ready_log: Option<regex::Regex>,
+    /// Lines captured so far (the scrollback's `total_lines`), for followers: a watch
+    /// wakes every one of them, coalesced, without a message per batch.
+    pub lines_seen: tokio::sync::watch::Sender<u64>,
 }
 
 /// What belongs to one run of the sidecar and its output readers: frames go to this
@@ -63,7 +66,12 @@ impl OutputSink {
         {
             signal.fire();
         }
-        self.logs.lock().unwrap_or_else(|e| e.into_inner()).extend(&lines);
+        let total = {
+            let mut logs = self.logs.lock().unwrap_or_else(|e| e.into_inner());
+            logs.extend(&lines);
+            logs.total_lines
+        };
+        self.lines_seen.send_replace(total);
         self.changed.notify_one();
         let lines = Arc::new(lines);
         if let Some(file) = &self.log_file {

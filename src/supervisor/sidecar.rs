@@ -303,21 +303,8 @@ async fn deps_up(deps: &[(String, watch::Receiver<Status>)]) {
             return;
         }
         let changes: Vec<_> = deps.iter_mut().map(|rx| Box::pin(rx.changed())).collect();
-        if futures_select_any(changes).await.is_err() {
+        if crate::wait::first_of(changes).await.is_err() {
             std::future::pending::<()>().await;
         }
     }
-}
-
-/// Waits for the first of several futures (a tiny `select_all` for a handful).
-async fn futures_select_any<F: std::future::Future + Unpin>(mut futures: Vec<F>) -> F::Output {
-    std::future::poll_fn(|cx| {
-        for f in futures.iter_mut() {
-            if let std::task::Poll::Ready(out) = std::pin::Pin::new(f).poll(cx) {
-                return std::task::Poll::Ready(out);
-            }
-        }
-        std::task::Poll::Pending
-    })
-    .await
 }

@@ -1,0 +1,278 @@
+//! `sidetop ctl`: see and drive a running sidetop from a shell or a script. Exit status:
+//! 0 done, 1 the operation failed, 2 bad arguments (an unknown sidecar, invalid JSON),
+//! 3 no agent on that socket.
+
+use crate::api::socket_path::{default_socket, socket_dir};
+use crate::api::{EventInfo, LogLineInfo, SidecarInfo, codes};
+use crate::cli::{CtlArgs, CtlCommand};
+use crate::client::{Client, ClientError};
+use serde_json::{Value, json};
+use std::path::Path;
+use std::process::ExitCode;
+
+pub const EXIT_FAILED: u8 = 1;
+pub const EXIT_USAGE: u8 = 2;
+pub const EXIT_NO_AGENT: u8 = 3;
+
+pub async fn run(config: &Path, args: &CtlArgs) -> ExitCode {
+    let socket = args.socket.clone().unwrap_or_else(|| default_socket(config));
+    match &args.command {
+        CtlCommand::List => return list(args.json).await,
+        CtlCommand::Bridge => return bridge(&socket).await,
+        _ => {}
+    }
+    let mut client = match Client::connect(&socket, args.read_only).await {
+        Ok(c) => c,
+        Err(e) => return fail(e),
+    };
+    match command(&mut client, args).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail(e),
+    }
+}
+
+fn fail(e: ClientError) -> ExitCode {
+    eprintln!("error: {e}");
+    ExitCode::from(match &e {
+        ClientError::NoAgent(_) => EXIT_NO_AGENT,
+        ClientError::Rpc { code, .. } if *code == codes::UNKNOWN_SIDECAR || *code == -32602 => EXIT_USAGE,
+        _ => EXIT_FAILED,
+    })
+}
+
+async fn command(client: &mut Client, args: &CtlArgs) -> Result<(), ClientError> {
+    let json = args.json;
+    match &args.command {
+        CtlCommand::Status => {
+            let result = client.call("status", json!({})).await?;
+            let sidecars: Vec<SidecarInfo> =
+                serde_json::from_value(result["sidecars"].clone()).unwrap_or_default();
+            print_status(&sidecars, json);
+        }
+        CtlCommand::Start { names }
+        | CtlCommand::Stop { names }
+        | CtlCommand::Restart { names }
+        | CtlCommand::Kill { names } => {
+            let method = match &args.command {
+                CtlCommand::Start { .. } => "start",
+                CtlCommand::Stop { .. } => "stop",
+                CtlCommand::Restart { .. } => "restart",
+                _ => "kill",
+            };
+            client.call(method, json!({"sidecars": names})).await?;
+            if json {
+                println!("{}", json!({"ok": true, "action": method, "sidecars": names}));
+            }
+        }
+        CtlCommand::Signal { name, signal } => {
+            client.call("signal", json!({"sidecar": name, "signal": signal})).await?;
+        }
+        CtlCommand::Logs { name, follow, lines, stderr } => {
+            let result =
+                client.call("logs", json!({"sidecar": name, "lines": lines, "stderr": stderr})).await?;
+            let backlog: Vec<LogLineInfo> =
+                serde_json::from_value(result["lines"].clone()).unwrap_or_default();
+            for line in &backlog {
+                print_line(line, json);
+            }
+            if *follow {
+                let from = result["next_seq"].as_u64().unwrap_or(0);
+                client.call("subscribe", json!({"logs": [name], "stderr": stderr, "from_seq": from})).await?;
+                follow_notifications(client, json).await;
+            }
+        }
+        CtlCommand::Events { follow, sidecar, lines } => {
+            let params = match sidecar {
+                Some(s) => json!({"sidecar": s, "limit": lines}),
+                None => json!({"limit": lines}),
+            };
+            let result = client.call("events", params).await?;
+            let events: Vec<EventInfo> = serde_json::from_value(result["events"].clone()).unwrap_or_default();
+            for event in &events {
+                print_event(event, json);
+            }
+            if *follow {
+                client.call("subscribe", json!({"events": true})).await?;
+                while let Some((method, params)) = client.notification().await {
+                    if method == "event"
+                        && let Ok(event) = serde_json::from_value::<EventInfo>(params.clone())
+                        && sidecar.as_ref().is_none_or(|s| *s == event.sidecar)
+                    {
+                        print_event(&event, json);
+                    } else if method == "skipped" {
+                        eprintln!(
+                            "[sidetop] {} notifications skipped: this client fell behind",
+                            params["count"]
+                        );
+                    }
+                }
+            }
+        }
+        CtlCommand::Request(request) => {
+            if request.requests != 1 || request.duration.is_some() {
+                return Err(ClientError::Rpc {
+                    code: -32602,
+                    message: "ctl request sends one request; use `sidetop request` for load runs".into(),
+                });
+            }
+            let mut params = json!({"sidecar": request.sidecar});
+            let text_fields =
+                [("template", &request.template), ("method", &request.method), ("path", &request.path)];
+            for (key, value) in text_fields {
+                if let Some(v) = value {
+                    params[key] = json!(v);
+                }
+            }
+            for (key, value) in
+                [("params", &request.params), ("value", &request.value), ("body", &request.body)]
+            {
+                if let Some(text) = value {
+                    let parsed: Value = serde_json::from_str(text).map_err(|e| ClientError::Rpc {
+                        code: -32602,
+                        message: format!("invalid JSON in --{key}: {e} (in {text:?})"),
+                    })?;
+                    params[key] = parsed;
+                }
+            }
+            let reply = client.call("request", params).await?;
+            if json {
+                println!("{reply}");
+            } else {
+                println!("{}", pretty(reply["response"].as_str().unwrap_or("")));
+                eprintln!("{} · {}", reply["outcome"].as_str().unwrap_or(""), latency(&reply));
+            }
+            if reply["ok"] != json!(true) {
+                return Err(ClientError::Rpc {
+                    code: codes::FAILED,
+                    message: format!("the request failed: {}", reply["outcome"].as_str().unwrap_or("")),
+                });
+            }
+        }
+        CtlCommand::Shutdown => {
+            client.call("shutdown", json!({})).await?;
+        }
+        CtlCommand::List | CtlCommand::Bridge => unreachable!("handled before connecting"),
+    }
+    Ok(())
+}
+
+async fn follow_notifications(client: &mut Client, json: bool) {
+    while let Some((method, params)) = client.notification().await {
+        match method.as_str() {
+            "log" => {
+                if let Some(gone) = params["gone"].as_u64().filter(|g| *g > 0) {
+                    eprintln!("[sidetop] {gone} lines left the scrollback before they could be sent");
+                }
+                let lines: Vec<LogLineInfo> =
+                    serde_json::from_value(params["lines"].clone()).unwrap_or_default();
+                for line in &lines {
+                    print_line(line, json);
+                }
+            }
+            "skipped" => {
+                eprintln!("[sidetop] {} notifications skipped: this client fell behind", params["count"])
+            }
+            _ => {}
+        }
+    }
+}
+
+fn clock(at_ms: u64) -> String {
+    let at = std::time::UNIX_EPOCH + std::time::Duration::from_millis(at_ms);
+    chrono::DateTime::<chrono::Local>::from(at).format("%H:%M:%S%.3f").to_string()
+}
+
+fn print_line(line: &LogLineInfo, json: bool) {
+    if json {
+        println!("{}", json!(line));
+    } else {
+        let bar = if line.stderr { "!|" } else { " |" };
+        println!("{} {} {bar} {}", clock(line.at_ms), line.sidecar, line.text);
+    }
+}
+
+fn print_event(event: &EventInfo, json: bool) {
+    if json {
+        println!("{}", json!(event));
+    } else {
+        println!("{} {}: {}", clock(event.at_ms), event.sidecar, event.text);
+    }
+}
+
+fn print_status(sidecars: &[SidecarInfo], json: bool) {
+    if json {
+        for s in sidecars {
+            println!("{}", json!(s));
+        }
+        return;
+    }
+    let width = sidecars.iter().map(|s| s.name.len()).max().unwrap_or(4).max(4);
+    println!(
+        "{:width$}  {:<11} {:>7}  {:>8}  {:>8}  LAST EXIT",
+        "NAME", "STATE", "PID", "UPTIME", "RESTARTS"
+    );
+    for s in sidecars {
+        let pid = s.pid.map_or("-".to_string(), |p| p.to_string());
+        let uptime = s.uptime_ms.map_or("-".to_string(), |ms| {
+            crate::supervisor::status::short_duration(std::time::Duration::from_millis(ms))
+        });
+        let exit = s.error.clone().or(s.last_exit.clone()).unwrap_or_else(|| "-".into());
+        println!("{:width$}  {:<11} {pid:>7}  {uptime:>8}  {:>8}  {exit}", s.name, s.state, s.restarts);
+    }
+}
+
+fn latency(reply: &Value) -> String {
+    reply["latency_us"].as_u64().map_or("-".into(), crate::metrics::latency::format_us)
+}
+
+fn pretty(text: &str) -> String {
+    serde_json::from_str::<Value>(text)
+        .ok()
+        .and_then(|v| serde_json::to_string_pretty(&v).ok())
+        .unwrap_or_else(|| text.to_string())
+}
+
+/// Every socket in this user's socket folder, probed: who serves it, or that it is stale.
+async fn list(json: bool) -> ExitCode {
+    let dir = socket_dir();
+    let mut sockets: Vec<_> = std::fs::read_dir(&dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "sock"))
+        .collect();
+    sockets.sort();
+    for path in sockets {
+        let name = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+        let hello = Client::connect(&path, true).await.map(|c| c.hello);
+        match (hello, json) {
+            (Ok(h), true) => {
+                println!("{}", json!({"name": name, "socket": path, "pid": h["pid"], "config": h["config"]}))
+            }
+            (Ok(h), false) => println!("{name}  pid {}  {}", h["pid"], h["config"].as_str().unwrap_or("")),
+            (Err(_), true) => println!("{}", json!({"name": name, "socket": path, "stale": true})),
+            (Err(_), false) => println!("{name}  (stale: nobody answers; the next agent replaces it)"),
+        }
+    }
+    ExitCode::SUCCESS
+}
+
+/// Copies stdin to the socket and the socket to stdout, so a remote client can speak the
+/// control protocol through `ssh HOST sidetop ctl bridge`.
+async fn bridge(socket: &Path) -> ExitCode {
+    let stream = match tokio::net::UnixStream::connect(socket).await {
+        Ok(s) => s,
+        Err(e) => {
+            return fail(ClientError::NoAgent(format!("no sidetop agent on {} ({e})", socket.display())));
+        }
+    };
+    let (mut read, mut write) = stream.into_split();
+    let up = tokio::spawn(async move {
+        let _ = tokio::io::copy(&mut tokio::io::stdin(), &mut write).await;
+        let _ = tokio::io::AsyncWriteExt::shutdown(&mut write).await;
+    });
+    let _ = tokio::io::copy(&mut read, &mut tokio::io::stdout()).await;
+    up.abort();
+    ExitCode::SUCCESS
+}

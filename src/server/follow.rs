@@ -1,0 +1,139 @@
+//! Subscriptions: events, status changes and log lines pushed to a client as
+//! notifications, through its bounded outbox. A client that falls behind never slows the
+//! engine or the children: what does not fit is counted, the client is told how many
+//! items it missed (`skipped`) and gets a fresh `status`; log followers pick up from the
+//! scrollback, and say how many lines left it before they could be sent.
+
+use crate::api::{EventInfo, SidecarInfo, lines_from};
+use crate::supervisor::{SidecarHandle, Supervisor};
+use serde_json::{Value, json};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+use tokio::sync::{broadcast, mpsc};
+
+/// Messages queued for one client at most.
+const OUTBOX: usize = 1024;
+/// Lines per `log` notification at most.
+const LINES_PER_MESSAGE: usize = 512;
+/// Status is sent at most this often (a restart storm is many changes).
+const STATUS_EVERY: Duration = Duration::from_millis(50);
+
+#[derive(Clone)]
+pub struct Outbox {
+    tx: mpsc::Sender<String>,
+    skipped: Arc<AtomicU64>,
+}
+
+pub fn outbox() -> (Outbox, mpsc::Receiver<String>) {
+    let (tx, rx) = mpsc::channel(OUTBOX);
+    (Outbox { tx, skipped: Arc::default() }, rx)
+}
+
+impl Outbox {
+    /// A reply: waits for room (the client asked for it). False when the client is gone.
+    pub async fn reply(&self, message: Value) -> bool {
+        self.tx.send(format!("{message}\n")).await.is_ok()
+    }
+
+    /// A notification: dropped and counted when the client is behind.
+    fn notify(&self, method: &str, params: Value) -> bool {
+        let line = format!("{}\n", json!({"jsonrpc": "2.0", "method": method, "params": params}));
+        match self.tx.try_send(line) {
+            Ok(()) => true,
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                self.skipped.fetch_add(1, Ordering::Relaxed);
+                false
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => false,
+        }
+    }
+
+    /// After a gap, once there is room again: how much was missed, then the present.
+    fn catch_up(&self, sup: &Supervisor) {
+        let missed = self.skipped.swap(0, Ordering::Relaxed);
+        if missed > 0 {
+            if !self.notify("skipped", json!({"count": missed})) {
+                self.skipped.fetch_add(missed, Ordering::Relaxed);
+                return;
+            }
+            self.notify("status", status(sup));
+        }
+    }
+}
+
+fn status(sup: &Supervisor) -> Value {
+    json!({"sidecars": sup.sidecars().iter().map(|h| SidecarInfo::of(h)).collect::<Vec<_>>()})
+}
+
+pub struct Follow {
+    pub events: bool,
+    pub status: bool,
+    pub logs: Vec<Arc<SidecarHandle>>,
+    pub stderr_only: bool,
+    /// Start the logs here (sequence numbers); by default, from now.
+    pub from_seq: Option<u64>,
+}
+
+pub fn start(tasks: &mut tokio::task::JoinSet<()>, sup: &Arc<Supervisor>, outbox: &Outbox, follow: Follow) {
+    if follow.events {
+        let (sup, outbox, mut rx) = (sup.clone(), outbox.clone(), sup.subscribe());
+        tasks.spawn(async move {
+            loop {
+                match rx.recv().await {
+                    Ok(event) => {
+                        outbox.catch_up(&sup);
+                        outbox.notify("event", json!(EventInfo::from(&event)));
+                    }
+                    Err(broadcast::error::RecvError::Lagged(n)) => {
+                        outbox.skipped.fetch_add(n, Ordering::Relaxed);
+                    }
+                    Err(broadcast::error::RecvError::Closed) => return,
+                }
+            }
+        });
+    }
+    if follow.status {
+        let (sup, outbox) = (sup.clone(), outbox.clone());
+        tasks.spawn(async move {
+            let mut watches: Vec<_> = sup.sidecars().iter().map(|h| h.watch()).collect();
+            let mut last = Value::Null;
+            loop {
+                let now = status(&sup);
+                if now != last {
+                    outbox.catch_up(&sup);
+                    if outbox.notify("status", now.clone()) {
+                        last = now;
+                    }
+                }
+                tokio::time::sleep(STATUS_EVERY).await;
+                let changes: Vec<_> = watches.iter_mut().map(|w| Box::pin(w.changed())).collect();
+                // Also a second's tick: uptimes and line counts move without a state change.
+                tokio::select! {
+                    _ = crate::wait::first_of(changes) => {}
+                    _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                }
+            }
+        });
+    }
+    for handle in follow.logs {
+        let (sup, outbox) = (sup.clone(), outbox.clone());
+        let stderr_only = follow.stderr_only;
+        let mut next = follow.from_seq.unwrap_or_else(|| handle.logs().total_lines);
+        tasks.spawn(async move {
+            let mut lines_seen = handle.watch_lines();
+            loop {
+                let (lines, gone, after) = lines_from(&handle, next, LINES_PER_MESSAGE, stderr_only);
+                let caught_up = lines.len() < LINES_PER_MESSAGE;
+                next = after;
+                if !lines.is_empty() || gone > 0 {
+                    outbox.catch_up(&sup);
+                    outbox.notify("log", json!({"sidecar": &*handle.name, "lines": lines, "gone": gone}));
+                }
+                if caught_up && lines_seen.changed().await.is_err() {
+                    return;
+                }
+            }
+        });
+    }
+}

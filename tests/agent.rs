@@ -1,0 +1,316 @@
+//! `sidetop agent` and `sidetop ctl` over a real unix socket: status, actions, logs and
+//! events (followed too), exit codes, socket permissions and peer checks, stale sockets,
+//! a second agent, slow clients, several clients at once, the stdio bridge.
+
+mod common;
+
+use common::*;
+use serde_json::Value;
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+const T: Duration = Duration::from_secs(20);
+
+const CONFIG: &str = r#"
+[[sidecar]]
+name = "talker"
+command = ["sh", "-c", "i=0; while true; do i=$((i+1)); echo line $i; echo warn $i >&2; sleep 0.2; done"]
+
+[[sidecar]]
+name = "sleeper"
+command = ["sleep", "1000"]
+"#;
+
+struct Agent {
+    child: Child,
+    socket: PathBuf,
+    dir: tempfile::TempDir,
+    marker: String,
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Agent {
+    fn start(toml: &str) -> Agent {
+        let dir = tempfile::tempdir().unwrap();
+        let marker = marker();
+        let socket = dir.path().join("run").join("agent.sock");
+        let agent = Agent { child: spawn_agent(dir.path(), toml, &marker, &socket), socket, dir, marker };
+        agent.wait_listening();
+        agent
+    }
+
+    fn wait_listening(&self) {
+        let deadline = Instant::now() + T;
+        while self.ctl(&["status"]).status.code() != Some(0) {
+            assert!(Instant::now() < deadline, "the agent never served {}", self.socket.display());
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn ctl(&self, args: &[&str]) -> Output {
+        ctl_on(&self.socket, args)
+    }
+
+    fn status(&self) -> Vec<Value> {
+        let out = self.ctl(&["--json", "status"]);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+    }
+
+    fn pid_of(&self, name: &str) -> Option<u64> {
+        self.status().into_iter().find(|s| s["name"] == name).and_then(|s| s["pid"].as_u64())
+    }
+}
+
+fn spawn_agent(dir: &Path, toml: &str, marker: &str, socket: &Path) -> Child {
+    let config = write_config(dir, toml, marker);
+    Command::new(bin())
+        .args(["agent", "--config"])
+        .arg(&config)
+        .arg("--socket")
+        .arg(socket)
+        .arg("--log-dir")
+        .arg(dir.join("logs"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+fn ctl_on(socket: &Path, args: &[&str]) -> Output {
+    Command::new(bin()).arg("ctl").arg("--socket").arg(socket).args(args).output().unwrap()
+}
+
+fn text(out: &Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+}
+
+fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + T;
+    while !cond() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn ctl_sees_and_drives_the_agents_sidecars() {
+    let agent = Agent::start(CONFIG);
+    wait_until("both running", || agent.status().iter().all(|s| s["pid"].is_u64()));
+    let human = text(&agent.ctl(&["status"]));
+    assert!(human.starts_with("NAME") && human.contains("talker") && human.contains("sleeper"), "{human}");
+
+    let before = agent.pid_of("sleeper").unwrap();
+    assert!(agent.ctl(&["restart", "sleeper"]).status.success());
+    wait_until("a new pid", || agent.pid_of("sleeper").is_some_and(|p| p != before));
+
+    assert!(agent.ctl(&["stop", "sleeper"]).status.success());
+    wait_until("stopped", || {
+        agent.status().iter().any(|s| s["name"] == "sleeper" && s["state"] == "stopped")
+    });
+    // Signalling a stopped sidecar fails: exit 1.
+    let out = agent.ctl(&["signal", "sleeper", "USR1"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(agent.ctl(&["start", "sleeper"]).status.success());
+    wait_until("running again", || agent.pid_of("sleeper").is_some());
+
+    let logs = text(&agent.ctl(&["logs", "talker", "-n", "3"]));
+    assert!(logs.contains("talker  | line"), "{logs}");
+    let stderr = text(&agent.ctl(&["logs", "talker", "--stderr", "-n", "2"]));
+    assert!(stderr.lines().all(|l| l.contains("!| warn")), "{stderr}");
+    let events = text(&agent.ctl(&["events", "--sidecar", "sleeper"]));
+    assert!(events.contains("sleeper: restart requested") && events.contains("sleeper: stopped"), "{events}");
+    let json_events = agent.ctl(&["--json", "events", "-n", "5"]);
+    for line in String::from_utf8_lossy(&json_events.stdout).lines() {
+        let e: Value = serde_json::from_str(line).unwrap();
+        assert!(e["at_ms"].is_u64() && e["text"].is_string(), "{e}");
+    }
+}
+
+#[test]
+fn exit_codes_say_what_went_wrong() {
+    let dir = tempfile::tempdir().unwrap();
+    let nowhere = dir.path().join("none.sock");
+    assert_eq!(ctl_on(&nowhere, &["status"]).status.code(), Some(3), "no agent");
+    let agent = Agent::start(CONFIG);
+    assert_eq!(agent.ctl(&["restart", "nosuch"]).status.code(), Some(2), "unknown sidecar");
+    assert_eq!(agent.ctl(&["signal", "talker", "SIGNOPE"]).status.code(), Some(2), "bad signal");
+    assert_eq!(agent.ctl(&["frobnicate"]).status.code(), Some(2), "bad arguments");
+    let out = agent.ctl(&["request", "talker", "--method", "x"]);
+    assert_eq!(out.status.code(), Some(2), "no IPC: bad arguments: {}", text(&out));
+    let out = agent.ctl(&["--read-only", "restart", "talker"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(text(&out).contains("read-only"));
+}
+
+#[test]
+fn logs_and_events_follow_as_they_happen() {
+    let agent = Agent::start(CONFIG);
+    let mut follower = Command::new(bin())
+        .args(["ctl", "--socket"])
+        .arg(&agent.socket)
+        .args(["logs", "-f", "talker", "-n", "0"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(follower.stdout.take().unwrap()).lines();
+    let first = lines.next().unwrap().unwrap();
+    let n = |l: &str| l.rsplit(' ').next().unwrap().parse::<u64>().unwrap();
+    let second = lines.find(|l| l.as_ref().unwrap().contains("| line")).unwrap().unwrap();
+    assert!(n(&second) > n(&first) || first.contains("warn"), "{first} / {second}");
+
+    let mut events = Command::new(bin())
+        .args(["ctl", "--socket"])
+        .arg(&agent.socket)
+        .args(["--json", "events", "-f", "-n", "0"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut event_lines = BufReader::new(events.stdout.take().unwrap()).lines();
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(agent.ctl(&["restart", "sleeper"]).status.success());
+    let seen = event_lines.find(|l| l.as_ref().unwrap().contains("restart requested")).unwrap().unwrap();
+    let seen: Value = serde_json::from_str(&seen).unwrap();
+    assert_eq!(seen["sidecar"], "sleeper");
+    for child in [&mut follower, &mut events] {
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
+}
+
+#[test]
+fn the_socket_is_private_and_other_users_are_refused() {
+    let agent = Agent::start(CONFIG);
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&agent.socket), 0o600);
+    assert_eq!(mode(agent.socket.parent().unwrap()), 0o700);
+    let as_nobody = |args: &[&str]| {
+        Command::new("setpriv")
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups", bin(), "ctl", "--socket"])
+            .arg(&agent.socket)
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let out = as_nobody(&["restart", "sleeper"]);
+    assert!(!out.status.success(), "{}", text(&out));
+    // Even with the file modes opened up, the peer check refuses another uid.
+    for p in [agent.dir.path(), agent.socket.parent().unwrap()] {
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    std::fs::set_permissions(&agent.socket, std::fs::Permissions::from_mode(0o666)).unwrap();
+    let before = agent.pid_of("sleeper");
+    let out = as_nobody(&["restart", "sleeper"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(text(&out).contains("refused"), "{}", text(&out));
+    assert_eq!(agent.pid_of("sleeper"), before, "nothing happened");
+}
+
+#[test]
+fn a_killed_agent_takes_its_sidecars_and_its_socket_is_replaced() {
+    let mut agent = Agent::start(CONFIG);
+    wait_until("both running", || marked_pids(&agent.marker).len() >= 2);
+    // A second agent on a live socket refuses, naming the one running.
+    let second = spawn_agent(agent.dir.path(), CONFIG, &marker(), &agent.socket).wait_with_output().unwrap();
+    assert!(!second.status.success());
+    let why = String::from_utf8_lossy(&second.stderr);
+    assert!(why.contains(&format!("pid {}", agent.child.id())), "{why}");
+
+    agent.child.kill().unwrap();
+    agent.child.wait().unwrap();
+    wait_until("no sidecar left", || marked_pids(&agent.marker).is_empty());
+    assert!(agent.socket.exists(), "a SIGKILLed agent leaves its socket");
+    assert_eq!(agent.ctl(&["status"]).status.code(), Some(3), "stale: no agent");
+    agent.child = spawn_agent(agent.dir.path(), CONFIG, &agent.marker, &agent.socket);
+    agent.wait_listening();
+}
+
+#[test]
+fn shutdown_stops_everything_and_the_agent_exits_0() {
+    let mut agent = Agent::start(CONFIG);
+    wait_until("both running", || marked_pids(&agent.marker).len() >= 2);
+    assert!(agent.ctl(&["shutdown"]).status.success());
+    let deadline = Instant::now() + T;
+    let status = loop {
+        if let Some(status) = agent.child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "the agent did not exit");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success());
+    assert!(marked_pids(&agent.marker).is_empty());
+    assert!(!agent.socket.exists(), "a clean exit removes the socket");
+}
+
+#[test]
+fn a_client_that_never_reads_does_not_stall_the_flood_or_the_others() {
+    let agent = Agent::start(&format!(
+        "{CONFIG}\n[[sidecar]]\nname = \"flood\"\nrestart = \"never\"\ncommand = [\"python3\", \"{{sidecars}}/test/numbered.py\", \"300000\", \"100\", \"0\"]\n"
+    ));
+    // Subscribes to everything, then never reads a byte.
+    let mut stuck = std::os::unix::net::UnixStream::connect(&agent.socket).unwrap();
+    writeln!(stuck, r#"{{"jsonrpc":"2.0","id":1,"method":"hello","params":{{"version":1}}}}"#).unwrap();
+    writeln!(stuck, r#"{{"jsonrpc":"2.0","id":2,"method":"subscribe","params":{{"logs":"*","events":true,"status":true}}}}"#).unwrap();
+    wait_until("the flood to finish", || {
+        agent.status().iter().any(|s| s["name"] == "flood" && s["state"] == "exited" && s["lines"] == 300_001)
+    });
+    // Everyone else is served as usual.
+    assert!(agent.ctl(&["restart", "sleeper"]).status.success());
+    drop(stuck);
+}
+
+#[test]
+fn two_clients_see_the_same_state_and_one_sees_the_others_action() {
+    let agent = Agent::start(CONFIG);
+    let mut watcher = std::os::unix::net::UnixStream::connect(&agent.socket).unwrap();
+    writeln!(watcher, r#"{{"jsonrpc":"2.0","id":1,"method":"hello","params":{{"version":1}}}}"#).unwrap();
+    writeln!(watcher, r#"{{"jsonrpc":"2.0","id":2,"method":"subscribe","params":{{"status":true}}}}"#)
+        .unwrap();
+    let mut lines = BufReader::new(watcher.try_clone().unwrap()).lines();
+    wait_until("running", || agent.pid_of("sleeper").is_some());
+    let before = agent.pid_of("sleeper").unwrap();
+    assert!(agent.ctl(&["restart", "sleeper"]).status.success());
+    let saw_new_pid = lines.any(|l| {
+        let v: Value = serde_json::from_str(&l.unwrap()).unwrap();
+        v["method"] == "status"
+            && v["params"]["sidecars"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|s| s["name"] == "sleeper" && s["pid"].as_u64().is_some_and(|p| p != before))
+    });
+    assert!(saw_new_pid);
+}
+
+#[test]
+fn the_bridge_relays_the_protocol_over_stdio() {
+    let agent = Agent::start(CONFIG);
+    let mut bridge = Command::new(bin())
+        .args(["ctl", "--socket"])
+        .arg(&agent.socket)
+        .arg("bridge")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut input = bridge.stdin.take().unwrap();
+    writeln!(input, r#"{{"jsonrpc":"2.0","id":1,"method":"hello","params":{{"version":1}}}}"#).unwrap();
+    writeln!(input, r#"{{"jsonrpc":"2.0","id":2,"method":"status"}}"#).unwrap();
+    let mut lines = BufReader::new(bridge.stdout.take().unwrap()).lines();
+    let hello: Value = serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
+    assert_eq!(hello["result"]["version"], 1);
+    let status: Value = serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
+    assert_eq!(status["result"]["sidecars"].as_array().unwrap().len(), 2);
+    drop(input);
+    assert!(bridge.wait().unwrap().success());
+}
