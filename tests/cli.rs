@@ -282,8 +282,8 @@ fn sigkilled_sidetop_leaves_no_sidecar_or_grandchild_alive() {
     }
     let before = marked_pids(&m);
     assert!(before.len() >= 18, "10 sidecars and their grandchildren: {before:?}");
-    // Give the supervisor its once-a-second looks for processes that left their group.
-    std::thread::sleep(Duration::from_millis(2500));
+    // No pause needed: the death-watch helper finds the processes that left their group
+    // (the escaper's `setsid sleep`) when sidetop dies.
     h.signal(nix::sys::signal::Signal::SIGKILL);
     h.wait_exit(Duration::from_secs(5));
     let deadline = Instant::now() + Duration::from_secs(2);
@@ -303,6 +303,7 @@ fn exit_when_done_returns_after_the_last_sidecar_settles() {
     drop(h.child.stdin.take());
     // Not --exit-when-done: still running after the sidecar exits.
     h.wait_for("once: exited: exit code 0");
+    // Something that must not happen: give it a moment to (not) happen.
     std::thread::sleep(Duration::from_millis(300));
     assert!(h.child.try_wait().unwrap().is_none());
     h.signal(nix::sys::signal::Signal::SIGTERM);
@@ -413,12 +414,22 @@ fn request_starts_only_the_sidecar_and_its_dependencies() {
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
-    std::thread::sleep(Duration::from_millis(1000));
-    let cmdlines: Vec<String> = marked_pids(&m)
-        .iter()
-        .filter_map(|p| std::fs::read(format!("/proc/{p}/cmdline")).ok())
-        .map(|c| String::from_utf8_lossy(&c).replace('\0', " "))
-        .collect();
+    let cmdlines = || -> Vec<String> {
+        marked_pids(&m)
+            .iter()
+            .filter_map(|p| std::fs::read(format!("/proc/{p}/cmdline")).ok())
+            .map(|c| String::from_utf8_lossy(&c).replace('\0', " "))
+            .collect()
+    };
+    // The sidecar and its dependency are up (the request takes 1.5 s, so they stay up).
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while !(cmdlines().iter().any(|c| c.contains("jsonrpc_echo.py"))
+        && cmdlines().iter().any(|c| c.trim() == "sleep 30"))
+    {
+        assert!(Instant::now() < deadline, "never started: {:?}", cmdlines());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let cmdlines = cmdlines();
     assert!(cmdlines.iter().any(|c| c.contains("jsonrpc_echo.py")), "{cmdlines:?}");
     assert!(cmdlines.iter().any(|c| c.trim() == "sleep 30"), "the dependency runs: {cmdlines:?}");
     assert!(!cmdlines.iter().any(|c| c.contains("UNRELATED")), "{cmdlines:?}");

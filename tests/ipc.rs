@@ -429,6 +429,7 @@ failures = 1000
     let sup = Supervisor::start(&config, Options::default()).unwrap();
     let (app, db) = (sup.get("app").unwrap(), sup.get("db").unwrap());
     wait_status(db, Duration::from_secs(5), |s| s.state == State::Running).await;
+    // Something that must not happen: give it a moment to (not) happen.
     tokio::time::sleep(Duration::from_millis(400)).await;
     assert_eq!(app.status().state, State::Waiting, "db runs but is not ready");
     std::fs::write(&flag, "").unwrap();

@@ -108,9 +108,22 @@ pub fn log_texts(handle: &SidecarHandle) -> Vec<String> {
     handle.logs().iter().map(|l| l.text_lossy().into_owned()).collect()
 }
 
-/// A TCP port on 127.0.0.1 that was free a moment ago.
+/// A TCP port on 127.0.0.1 for a sidecar to listen on. Binding port 0 and closing it
+/// races: the kernel hands the same port to the next test that does the same. Instead,
+/// each test process takes ports from its own slice of 20000-29999 (below the kernel's
+/// ephemeral range, so no outgoing connection takes them), never the same one twice, and
+/// checks that nothing else holds it. Test binaries run one after another.
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let base = 20_000 + (std::process::id() % 100) * 100;
+    loop {
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        assert!(n < 100, "this test process used up its 100 ports");
+        let port = (base + n) as u16;
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
 }
 
 /// Waits until the sidecar is running and ready.
