@@ -73,8 +73,12 @@ async fn wait(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
 pub async fn run(config: &Config, dir: &Path) -> io::Result<()> {
     std::fs::create_dir_all(dir)?;
     let supervisor = Supervisor::start(config, Options::binary())?;
-    let sampler =
-        Sampler::start(supervisor.sidecars().to_vec(), Duration::from_millis(250), supervisor.changed());
+    let sampler = Sampler::start(
+        supervisor.sidecars().len(),
+        supervisor.pid_source(),
+        Duration::from_millis(250),
+        supervisor.changed(),
+    );
     let mut state =
         State::new(config.path.display().to_string(), supervisor.sidecars().to_vec(), sampler.data.clone());
     state.size = SIZE;

@@ -69,7 +69,8 @@ async fn every_tab_and_overlay_renders_at_both_sizes() {
     let m = marker();
     let (_dir, config) = config(CONFIG, &m);
     let sup = Supervisor::start(&config, Options::default()).unwrap();
-    let sampler = Sampler::start(sup.sidecars().to_vec(), Duration::from_millis(100), sup.changed());
+    let sampler =
+        Sampler::start(sup.sidecars().len(), sup.pid_source(), Duration::from_millis(100), sup.changed());
     let echo = sup.get("echo").unwrap();
     wait_ready(echo).await;
     for _ in 0..20 {

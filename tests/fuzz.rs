@@ -10,8 +10,8 @@ use sidetop::config::Config;
 use sidetop::ipc::framing::{ContentLengthDecoder, Piece};
 use sidetop::ipc::rpc::{Dialect, RpcConn};
 use sidetop::sanitize::sanitize;
-use sidetop::supervisor::splitter::LineSplitter;
-use sidetop::supervisor::stdin::StdinWriter;
+use sidetop::serial_writer::StdinWriter;
+use sidetop::splitter::LineSplitter;
 use std::path::Path;
 use std::time::Instant;
 

@@ -33,8 +33,12 @@ pub async fn run(config: &Config, options: RunOptions) -> io::Result<()> {
     let mut sighup = signal(SignalKind::hangup())?;
     let mut sigint = signal(SignalKind::interrupt())?;
     let supervisor = Arc::new(Supervisor::start(config, Options::binary())?);
-    let sampler =
-        Sampler::start(supervisor.sidecars().to_vec(), options.sample_interval, supervisor.changed());
+    let sampler = Sampler::start(
+        supervisor.sidecars().len(),
+        supervisor.pid_source(),
+        options.sample_interval,
+        supervisor.changed(),
+    );
     let mut state =
         State::new(config.path.display().to_string(), supervisor.sidecars().to_vec(), sampler.data.clone());
     // `sidetop ctl` works against a dashboard session too.

@@ -11,7 +11,7 @@ pub mod rpc;
 mod socket;
 
 use crate::config::ipc::{IpcConfig, Protocol, RequestSpec, Transport};
-use crate::supervisor::stdin::StdinWriter;
+use crate::serial_writer::StdinWriter;
 use http::HttpClient;
 pub use metrics::IpcMetrics;
 use protocol::{Exchange, Origin, Outcome, cap_text, describe_request, rpc_message};

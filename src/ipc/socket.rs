@@ -8,7 +8,7 @@ use super::protocol::Outcome;
 use super::rpc::{Dialect, RpcConn};
 use crate::config::ipc::Protocol;
 use crate::config::ipc::Transport;
-use crate::supervisor::stdin::StdinWriter;
+use crate::serial_writer::StdinWriter;
 use bytes::BytesMut;
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -4,7 +4,6 @@
 //! the header come from sysinfo. Keeps a few minutes of
 //! history per sidecar, and the host's totals for the header.
 
-use crate::supervisor::SidecarHandle;
 use std::collections::HashMap;
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -63,9 +62,16 @@ impl Drop for Sampler {
 }
 
 impl Sampler {
-    pub fn start(sidecars: Vec<Arc<SidecarHandle>>, interval: Duration, changed: Arc<Notify>) -> Sampler {
+    /// `pids` gives each sidecar's main process (None when it has none), in a fixed
+    /// order; the sampler knows nothing else of the engine.
+    pub fn start(
+        count: usize,
+        pids: impl Fn() -> Vec<Option<u32>> + Send + 'static,
+        interval: Duration,
+        changed: Arc<Notify>,
+    ) -> Sampler {
         let data = Arc::new(Mutex::new(Resources {
-            sidecars: vec![ResourceHistory::default(); sidecars.len()],
+            sidecars: vec![ResourceHistory::default(); count],
             interval,
             ..Resources::default()
         }));
@@ -76,7 +82,7 @@ impl Sampler {
             let mut trees = Trees::default();
             let mut ticks = Ticks::default();
             while !thread_stop.load(Ordering::Relaxed) {
-                sample(&mut system, &sidecars, &mut trees, &mut ticks, &thread_data);
+                sample(&mut system, &pids(), &mut trees, &mut ticks, &thread_data);
                 changed.notify_one();
                 std::thread::sleep(interval);
             }
@@ -99,14 +105,13 @@ struct Trees {
 const REWALK_EVERY: u32 = 5;
 
 impl Trees {
-    fn update(&mut self, sidecars: &[Arc<SidecarHandle>]) -> &[Vec<(u32, u32)>] {
-        self.trees.resize(sidecars.len(), Vec::new());
+    fn update(&mut self, mains: &[Option<u32>]) -> &[Vec<(u32, u32)>] {
+        self.trees.resize(mains.len(), Vec::new());
         let rewalk = self.samples.is_multiple_of(REWALK_EVERY);
         self.samples = self.samples.wrapping_add(1);
-        for (tree, s) in self.trees.iter_mut().zip(sidecars) {
-            let main = s.status().pid;
+        for (tree, &main) in self.trees.iter_mut().zip(mains) {
             if rewalk || tree.first().map(|t| t.0) != main {
-                *tree = main.map(descendants_and_self).unwrap_or_default();
+                *tree = main.map(crate::proctree::descendants_and_self).unwrap_or_default();
             }
         }
         &self.trees
@@ -155,12 +160,12 @@ impl Ticks {
 
 fn sample(
     system: &mut System,
-    sidecars: &[Arc<SidecarHandle>],
+    mains: &[Option<u32>],
     trees: &mut Trees,
     ticks: &mut Ticks,
     data: &Mutex<Resources>,
 ) {
-    let trees = trees.update(sidecars);
+    let trees = trees.update(mains);
     let now = Instant::now();
     let elapsed = ticks.at.map_or(0.0, |at| now.duration_since(at).as_secs_f64());
     ticks.at = Some(now);
@@ -204,39 +209,6 @@ static CLOCK_TICKS: std::sync::LazyLock<u64> =
 static PAGE_SIZE: std::sync::LazyLock<u64> =
     std::sync::LazyLock::new(|| unsafe { libc::sysconf(libc::_SC_PAGESIZE) }.max(1) as u64);
 
-/// The process and every descendant, with each one's thread count, by walking
-/// `/proc/PID/task/*/children`. A single-threaded process (most are) has one task, named
-/// after it: its children are read without listing the task folder.
-pub fn descendants_and_self(pid: u32) -> Vec<(u32, u32)> {
-    let mut out = vec![(pid, 0)];
-    let mut i = 0;
-    let add_children = |out: &mut Vec<(u32, u32)>, path: std::path::PathBuf| {
-        if let Ok(children) = std::fs::read_to_string(path) {
-            out.extend(children.split_whitespace().filter_map(|c| c.parse::<u32>().ok()).map(|c| (c, 0)));
-        }
-    };
-    while i < out.len() && out.len() < 4096 {
-        let pid = out[i].0;
-        let threads = thread_count(pid).unwrap_or(0);
-        if threads == 1 {
-            add_children(&mut out, format!("/proc/{pid}/task/{pid}/children").into());
-        } else if let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) {
-            for task in tasks.flatten() {
-                add_children(&mut out, task.path().join("children"));
-            }
-        }
-        out[i].1 = threads;
-        i += 1;
-    }
-    out
-}
-
-/// Threads of `pid`, from `/proc/PID/stat`.
-fn thread_count(pid: u32) -> Option<u32> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    stat.rsplit_once(')')?.1.split_whitespace().nth(17)?.parse().ok()
-}
-
 /// Soft limits from `/proc/PID/limits` that are set to something other than unlimited.
 fn read_limits(pid: u32) -> Vec<(String, String)> {
     const SHOWN: [(&str, &str); 4] = [
@@ -267,7 +239,7 @@ mod tests {
     #[test]
     fn finds_children_of_this_process() {
         let mut child = std::process::Command::new("sleep").arg("5").spawn().unwrap();
-        let tree = descendants_and_self(std::process::id());
+        let tree = crate::proctree::descendants_and_self(std::process::id());
         assert!(tree.iter().any(|&(p, threads)| p == child.id() && threads == 1), "{tree:?}");
         assert!(tree[0].1 >= 1, "this process has threads: {tree:?}");
         child.kill().unwrap();

@@ -2,12 +2,12 @@
 
 use super::sidecar::{self, Command};
 use super::status::{Event, Status};
-use super::stdin::StdinWriter;
 use crate::config::SidecarConfig;
 use crate::config::ipc::{RequestSpec, RequestTemplate};
 use crate::ipc::Ipc;
 use crate::ipc::protocol::{Exchange, Origin};
 use crate::logs::LogBuffer;
+use crate::serial_writer::StdinWriter;
 use bytes::Bytes;
 use nix::sys::signal::Signal;
 use std::collections::VecDeque;

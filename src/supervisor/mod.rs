@@ -14,9 +14,7 @@ mod pipe_reader;
 pub mod policy;
 mod sidecar;
 pub mod spawn;
-pub mod splitter;
 pub mod status;
-pub mod stdin;
 mod subreaper;
 
 pub use deathwatch::{SUBCOMMAND as DEATHWATCH_SUBCOMMAND, helper_main as deathwatch_main};
@@ -197,6 +195,13 @@ impl Supervisor {
 
     pub fn sidecars(&self) -> &[Arc<SidecarHandle>] {
         &self.sidecars
+    }
+
+    /// Each sidecar's main pid, in config order, read afresh on every call (for the
+    /// resource sampler, which knows nothing of handles).
+    pub fn pid_source(&self) -> impl Fn() -> Vec<Option<u32>> + Send + 'static {
+        let watches: Vec<_> = self.sidecars.iter().map(|s| s.watch()).collect();
+        move || watches.iter().map(|w| w.borrow().pid).collect()
     }
 
     pub fn get(&self, name: &str) -> Result<&Arc<SidecarHandle>, OpError> {

@@ -123,7 +123,7 @@ impl Adopted {
         // killed sidetop is covered by the death watch, which walks them once, then).
         let mains = if walk { self.mains.as_slice() } else { &[] };
         for main in mains.iter().filter_map(|m| m.borrow().pid) {
-            for (pid, _) in crate::metrics::resources::descendants_and_self(main).into_iter().skip(1) {
+            for (pid, _) in crate::proctree::descendants_and_self(main).into_iter().skip(1) {
                 // No settling here: a descendant of a sidecar is never a main process.
                 if !is_known(pid)
                     && unsafe { libc::getpgid(pid as libc::pid_t) } == pid as libc::pid_t
