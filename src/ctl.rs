@@ -179,7 +179,7 @@ async fn follow_notifications(client: &mut Client, json: bool) {
 
 fn clock(at_ms: u64) -> String {
     let at = std::time::UNIX_EPOCH + std::time::Duration::from_millis(at_ms);
-    chrono::DateTime::<chrono::Local>::from(at).format("%H:%M:%S%.3f").to_string()
+    crate::stamp::Stamp::new(crate::stamp::CLOCK).text(at).to_string()
 }
 
 fn print_line(line: &LogLineInfo, json: bool) {

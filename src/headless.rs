@@ -7,6 +7,7 @@ use crate::config::Config;
 use crate::ipc::protocol::{Exchange, Origin};
 use crate::logs::{LogLine, Stream};
 use crate::sanitize::sanitize_into;
+use crate::stamp::Stamp;
 use crate::supervisor::{EVENT_BACKLOG, Event, LineBatch, Options, Supervisor};
 use std::io::{self, Write};
 use std::sync::Arc;
@@ -53,7 +54,7 @@ pub async fn run(config: &Config, options: HeadlessOptions) -> io::Result<()> {
     let mut sigint = signal(SignalKind::interrupt())?;
     let mut sigterm = signal(SignalKind::terminate())?;
     let mut sighup = signal(SignalKind::hangup())?;
-    let (lines_tx, mut lines_rx) = mpsc::channel::<LineBatch>(8);
+    let (lines_tx, mut lines_rx) = mpsc::channel::<LineBatch>(2);
     let (events_tx, mut events) = broadcast::channel(EVENT_BACKLOG);
     let (exchanges_tx, mut exchanges) = broadcast::channel(EVENT_BACKLOG);
     let supervisor = Arc::new(Supervisor::start(
@@ -84,7 +85,7 @@ pub async fn run(config: &Config, options: HeadlessOptions) -> io::Result<()> {
     let hangup_stops = options.agent.is_none();
 
     let names: Vec<String> = config.sidecars.iter().map(|s| s.name.clone()).collect();
-    let (print_tx, print_rx) = mpsc::channel::<Printable>(8);
+    let (print_tx, print_rx) = mpsc::channel::<Printable>(4);
     let printer =
         std::thread::Builder::new().name("printer".into()).spawn(move || print_loop(print_rx, names))?;
 
@@ -158,30 +159,30 @@ fn print_loop(mut rx: mpsc::Receiver<Printable>, names: Vec<String>) {
     let stdout = io::stdout();
     let mut out = stdout.lock();
     let mut buf: Vec<u8> = Vec::with_capacity(1 << 20);
-    let mut stamp = Stamp::default();
+    let mut stamp = Stamp::new(crate::stamp::CLOCK);
     while let Some(item) = rx.blocking_recv() {
         match item {
             Printable::Lines(batch) => {
                 let name = &padded[batch.sidecar];
                 for line in batch.lines.iter() {
-                    format_line(&mut buf, stamp.get(line.at), name, line);
+                    format_line(&mut buf, stamp.text(line.at), name, line);
                 }
             }
             Printable::Event(event) => {
-                buf.extend_from_slice(stamp.get(event.at).as_bytes());
+                buf.extend_from_slice(stamp.text(event.at).as_bytes());
                 buf.push(b' ');
                 buf.extend_from_slice(event.to_string().as_bytes());
                 buf.push(b'\n');
             }
             Printable::Skipped { count, what } => {
-                buf.extend_from_slice(stamp.get(SystemTime::now()).as_bytes());
+                buf.extend_from_slice(stamp.text(SystemTime::now()).as_bytes());
                 buf.extend_from_slice(
                     format!(" [sidetop] {count} {what} not printed: the output fell behind\n").as_bytes(),
                 );
             }
             Printable::Exchange(exchange) => {
                 let name = names.iter().position(|n| **n == *exchange.sidecar).map_or("?", |i| &padded[i]);
-                buf.extend_from_slice(stamp.get(exchange.at).as_bytes());
+                buf.extend_from_slice(stamp.text(exchange.at).as_bytes());
                 buf.push(b' ');
                 buf.extend_from_slice(name.as_bytes());
                 buf.extend_from_slice(b"  ");
@@ -217,22 +218,4 @@ fn format_line(buf: &mut Vec<u8>, stamp: &str, name: &str, line: &LogLine) {
         buf.extend_from_slice(" [line cut]".as_bytes());
     }
     buf.push(b'\n');
-}
-
-/// `HH:MM:SS.mmm` in local time, formatted once per distinct instant (lines of one read
-/// share their arrival time).
-#[derive(Default)]
-struct Stamp {
-    at: Option<SystemTime>,
-    text: String,
-}
-
-impl Stamp {
-    fn get(&mut self, at: SystemTime) -> &str {
-        if self.at != Some(at) {
-            self.at = Some(at);
-            self.text = chrono::DateTime::<chrono::Local>::from(at).format("%H:%M:%S%.3f").to_string();
-        }
-        &self.text
-    }
 }

@@ -22,6 +22,7 @@ pub mod screenshots;
 pub mod serial_writer;
 pub mod server;
 pub mod splitter;
+pub mod stamp;
 pub mod supervisor;
 pub mod svg;
 pub mod ui;

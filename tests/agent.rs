@@ -314,3 +314,38 @@ fn the_bridge_relays_the_protocol_over_stdio() {
     drop(input);
     assert!(bridge.wait().unwrap().success());
 }
+
+#[test]
+fn ctl_finds_the_agent_of_a_config_without_flags_and_lists_it() {
+    let runtime = tempfile::tempdir().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let m = marker();
+    let config = write_config(dir.path(), CONFIG, &m);
+    let with_env = |cmd: &mut Command| {
+        cmd.env("XDG_RUNTIME_DIR", runtime.path());
+    };
+    let mut agent = Command::new(bin());
+    agent.args(["agent", "--config"]).arg(&config).arg("--log-dir").arg(dir.path().join("logs"));
+    agent.stdout(Stdio::null()).stderr(Stdio::null());
+    with_env(&mut agent);
+    let mut agent = agent.spawn().unwrap();
+    let ctl = |args: &[&str]| {
+        let mut cmd = Command::new(bin());
+        cmd.arg("ctl").arg("--config").arg(&config).args(args);
+        with_env(&mut cmd);
+        cmd.output().unwrap()
+    };
+    wait_until("the agent on its default socket", || ctl(&["status"]).status.success());
+    let sockets: Vec<_> = std::fs::read_dir(runtime.path().join("sidetop")).unwrap().flatten().collect();
+    assert_eq!(sockets.len(), 1, "one socket, named after the config");
+    assert!(sockets[0].file_name().to_string_lossy().starts_with("sidetop-"));
+    let listed = ctl(&["--json", "list"]);
+    let entry: Value =
+        serde_json::from_str(String::from_utf8_lossy(&listed.stdout).lines().next().unwrap()).unwrap();
+    assert_eq!(entry["pid"], agent.id());
+    assert!(entry["config"].as_str().unwrap().ends_with("sidetop.toml"), "{entry}");
+    agent.kill().unwrap();
+    agent.wait().unwrap();
+    let listed = String::from_utf8_lossy(&ctl(&["list"]).stdout).into_owned();
+    assert!(listed.contains("stale"), "{listed}");
+}

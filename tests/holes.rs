@@ -7,6 +7,7 @@ mod common;
 
 use common::*;
 use serde_json::{Value, json};
+use sidetop::config::Config;
 use sidetop::config::ipc::RequestSpec;
 use sidetop::ipc::protocol::{Origin, Outcome};
 use sidetop::supervisor::{EventKind, Options, State, Supervisor};
@@ -16,6 +17,30 @@ const T: Duration = Duration::from_secs(20);
 
 fn rpc(method: &str, params: Value) -> RequestSpec {
     RequestSpec::Rpc { method: method.into(), params: if params.is_null() { None } else { Some(params) } }
+}
+
+/// A JSON-RPC sidecar with an `initialize` handshake, restarted at once when it exits,
+/// running `sidecars/test/SCRIPT STATE`: the state file tells the script which run it is
+/// in. `extra` is more TOML for the sidecar.
+fn two_runs(name: &str, script: &str, extra: &str) -> ((tempfile::TempDir, tempfile::TempDir), Config) {
+    let state_dir = tempfile::tempdir().unwrap();
+    let state = state_dir.path().join("state");
+    let toml = format!(
+        r#"
+[[sidecar]]
+name = "{name}"
+command = ["python3", "-u", "{{sidecars}}/test/{script}", "{}"]
+backoff = {{ initial = "0" }}
+[sidecar.ipc]
+protocol = "jsonrpc"
+timeout = "5s"
+[[sidecar.ipc.handshake]]
+method = "initialize"
+{extra}"#,
+        state.display()
+    );
+    let (config_dir, config) = config(&toml, &marker());
+    ((state_dir, config_dir), config)
 }
 
 /// Hole 1: a request whose deadline passes while its frame is half written must not
@@ -54,26 +79,7 @@ timeout = "300ms"
 /// complete a request of the new run, even though both runs number requests.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stale_reply_from_an_old_run_never_completes_the_new_runs_handshake() {
-    let m = marker();
-    let dir = tempfile::tempdir().unwrap();
-    let state = dir.path().join("state");
-    let (_cfg_dir, config) = config(
-        &format!(
-            r#"
-[[sidecar]]
-name = "stale"
-command = ["python3", "-u", "{{sidecars}}/test/stale_replier.py", "{}"]
-backoff = {{ initial = "0" }}
-[sidecar.ipc]
-protocol = "jsonrpc"
-timeout = "5s"
-[[sidecar.ipc.handshake]]
-method = "initialize"
-"#,
-            state.display()
-        ),
-        &m,
-    );
+    let (_dirs, config) = two_runs("stale", "stale_replier.py", "");
     let sup = Supervisor::start(&config, Options::default()).unwrap();
     let h = sup.get("stale").unwrap();
     let status = wait_ready(h).await;
@@ -93,28 +99,7 @@ method = "initialize"
 /// next run ready.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_ready_line_from_a_dead_run_never_readies_the_next() {
-    let m = marker();
-    let dir = tempfile::tempdir().unwrap();
-    let state = dir.path().join("state");
-    let (_cfg_dir, config) = config(
-        &format!(
-            r#"
-[[sidecar]]
-name = "flaky"
-command = ["python3", "-u", "{{sidecars}}/test/ready_then_die.py", "{}"]
-backoff = {{ initial = "0" }}
-[sidecar.ipc]
-protocol = "jsonrpc"
-timeout = "5s"
-[[sidecar.ipc.handshake]]
-method = "initialize"
-[sidecar.health]
-ready_log = "READY"
-"#,
-            state.display()
-        ),
-        &m,
-    );
+    let (_dirs, config) = two_runs("flaky", "ready_then_die.py", "[sidecar.health]\nready_log = \"READY\"\n");
     let sup = Supervisor::start(&config, Options::default()).unwrap();
     let h = sup.get("flaky").unwrap();
     wait_status(h, T, |s| s.restarts == 1 && s.state == State::Running).await;

@@ -17,7 +17,9 @@ const OUTBOX: usize = 1024;
 /// Lines per `log` notification at most.
 const LINES_PER_MESSAGE: usize = 512;
 /// Status is sent at most this often (a restart storm is many changes).
-const STATUS_EVERY: Duration = Duration::from_millis(50);
+const STATUS_EVERY: Duration = Duration::from_millis(15);
+/// A log follower whose client is behind tries again after this long.
+const RETRY: Duration = Duration::from_millis(20);
 
 #[derive(Clone)]
 pub struct Outbox {
@@ -38,28 +40,60 @@ impl Outbox {
 
     /// A notification: dropped and counted when the client is behind.
     fn notify(&self, method: &str, params: Value) -> bool {
-        let line = format!("{}\n", json!({"jsonrpc": "2.0", "method": method, "params": params}));
-        match self.tx.try_send(line) {
-            Ok(()) => true,
-            Err(mpsc::error::TrySendError::Full(_)) => {
+        match self.offer(method, params) {
+            Offer::Sent => true,
+            Offer::Full => {
                 self.skipped.fetch_add(1, Ordering::Relaxed);
                 false
             }
-            Err(mpsc::error::TrySendError::Closed(_)) => false,
+            Offer::Gone => false,
         }
     }
 
-    /// After a gap, once there is room again: how much was missed, then the present.
+    /// A notification if there is room, without counting it as skipped when there is not
+    /// (log followers try again later from the same line).
+    fn offer(&self, method: &str, params: Value) -> Offer {
+        let line = format!("{}\n", json!({"jsonrpc": "2.0", "method": method, "params": params}));
+        match self.tx.try_send(line) {
+            Ok(()) => Offer::Sent,
+            Err(mpsc::error::TrySendError::Full(_)) => Offer::Full,
+            Err(mpsc::error::TrySendError::Closed(_)) => Offer::Gone,
+        }
+    }
+
+    /// The count of notifications dropped and not yet reported.
+    pub fn skipped(&self) -> Arc<AtomicU64> {
+        self.skipped.clone()
+    }
+
+    /// Once the queue has room again after a gap: how much was missed, then the present.
     fn catch_up(&self, sup: &Supervisor) {
         let missed = self.skipped.swap(0, Ordering::Relaxed);
         if missed > 0 {
-            if !self.notify("skipped", json!({"count": missed})) {
+            if !matches!(self.offer("skipped", json!({"count": missed})), Offer::Sent) {
                 self.skipped.fetch_add(missed, Ordering::Relaxed);
                 return;
             }
             self.notify("status", status(sup));
         }
     }
+}
+
+/// For the session's writer once it has emptied the queue: the `skipped` notice and a
+/// fresh `status`, as lines, when anything was dropped.
+pub fn skipped_notice(skipped: &AtomicU64, sup: &Supervisor) -> Option<String> {
+    let missed = skipped.swap(0, Ordering::Relaxed);
+    (missed > 0).then(|| {
+        let notice = json!({"jsonrpc": "2.0", "method": "skipped", "params": {"count": missed}});
+        let present = json!({"jsonrpc": "2.0", "method": "status", "params": status(sup)});
+        format!("{notice}\n{present}\n")
+    })
+}
+
+enum Offer {
+    Sent,
+    Full,
+    Gone,
 }
 
 fn status(sup: &Supervisor) -> Value {
@@ -98,21 +132,24 @@ pub fn start(tasks: &mut tokio::task::JoinSet<()>, sup: &Arc<Supervisor>, outbox
         tasks.spawn(async move {
             let mut watches: Vec<_> = sup.sidecars().iter().map(|h| h.watch()).collect();
             let mut last = Value::Null;
+            let mut sent_at = tokio::time::Instant::now();
             loop {
                 let now = status(&sup);
                 if now != last {
                     outbox.catch_up(&sup);
                     if outbox.notify("status", now.clone()) {
                         last = now;
+                        sent_at = tokio::time::Instant::now();
                     }
                 }
-                tokio::time::sleep(STATUS_EVERY).await;
                 let changes: Vec<_> = watches.iter_mut().map(|w| Box::pin(w.changed())).collect();
                 // Also a second's tick: uptimes and line counts move without a state change.
                 tokio::select! {
                     _ = crate::wait::first_of(changes) => {}
                     _ = tokio::time::sleep(Duration::from_secs(1)) => {}
                 }
+                // A change after a quiet spell goes out at once; a storm, at most this often.
+                tokio::time::sleep_until(sent_at + STATUS_EVERY).await;
             }
         });
     }
@@ -125,11 +162,21 @@ pub fn start(tasks: &mut tokio::task::JoinSet<()>, sup: &Arc<Supervisor>, outbox
             loop {
                 let (lines, gone, after) = lines_from(&handle, next, LINES_PER_MESSAGE, stderr_only);
                 let caught_up = lines.len() < LINES_PER_MESSAGE;
-                next = after;
                 if !lines.is_empty() || gone > 0 {
                     outbox.catch_up(&sup);
-                    outbox.notify("log", json!({"sidecar": &*handle.name, "lines": lines, "gone": gone}));
+                    match outbox.offer("log", json!({"sidecar": &*handle.name, "lines": lines, "gone": gone}))
+                    {
+                        Offer::Sent => {}
+                        // The client is behind: the same lines again in a moment (or, if
+                        // they have left the scrollback by then, how many are gone).
+                        Offer::Full => {
+                            tokio::time::sleep(RETRY).await;
+                            continue;
+                        }
+                        Offer::Gone => return,
+                    }
                 }
+                next = after;
                 if caught_up && lines_seen.changed().await.is_err() {
                     return;
                 }

@@ -39,9 +39,18 @@ type RpcResult = Result<Value, (i64, String)>;
 pub async fn run(stream: UnixStream, shared: Arc<Shared>) {
     let (read, mut write) = stream.into_split();
     let (outbox, mut queue) = follow::outbox();
+    // The writer holds no sender: the queue closes when the session ends.
+    let (skipped, writer_shared) = (outbox.skipped(), shared.clone());
     let writer = tokio::spawn(async move {
         while let Some(line) = queue.recv().await {
             if write.write_all(line.as_bytes()).await.is_err() {
+                return;
+            }
+            // Caught up: say what was skipped meanwhile, if anything, then the present.
+            if queue.is_empty()
+                && let Some(notice) = follow::skipped_notice(&skipped, &writer_shared.supervisor)
+                && write.write_all(notice.as_bytes()).await.is_err()
+            {
                 return;
             }
         }

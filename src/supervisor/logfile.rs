@@ -13,6 +13,7 @@ use super::sidecar::EventSink;
 use super::status::EventKind;
 use crate::config::{LogFileConfig, LogFileMode};
 use crate::logs::{LogLine, Stream};
+use crate::stamp::Stamp;
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
 use std::os::unix::fs::OpenOptionsExt;
@@ -73,7 +74,7 @@ impl LogFile {
             budget: budget.clone(),
             stats: stats.clone(),
             events,
-            stamp: Stamp::default(),
+            stamp: Stamp::new(crate::stamp::FILE),
         };
         std::thread::Builder::new()
             .name(format!("log-{}", writer.events.name))
@@ -189,30 +190,6 @@ impl Writer {
         );
         let line = LogLine { at: to, stream: Stream::Stderr, cut: false, bytes: marker.into() };
         self.file.queue(&mut self.stamp, std::slice::from_ref(&line));
-    }
-}
-
-/// The file's time format, rendered once per distinct instant: every line of one read
-/// shares its arrival time, so a batch costs one formatting.
-#[derive(Default)]
-struct Stamp {
-    at: Option<SystemTime>,
-    text: String,
-}
-
-impl Stamp {
-    fn text(&mut self, at: SystemTime) -> &str {
-        if self.at != Some(at) {
-            self.at = Some(at);
-            self.text.clear();
-            use std::fmt::Write as _;
-            let _ = write!(
-                self.text,
-                "{}",
-                chrono::DateTime::<chrono::Local>::from(at).format("%Y-%m-%dT%H:%M:%S%.3f%:z")
-            );
-        }
-        &self.text
     }
 }
 

@@ -18,10 +18,10 @@ use std::time::{Duration, Instant, SystemTime};
 use tokio::sync::{Notify, mpsc};
 
 /// Read size; pipes are enlarged to 1 MiB so a flood arrives in few, large reads.
-const READ_SIZE: usize = 256 << 10;
+const READ_SIZE: usize = 1 << 20;
 /// A read smaller than this means the child writes in small pieces: let them gather for
 /// a moment instead of waking for every few lines (log text only, never IPC replies).
-const SMALL_READ: usize = 32 << 10;
+const SMALL_READ: usize = 64 << 10;
 const GATHER: Duration = Duration::from_millis(1);
 
 /// Lines from one read of one sidecar, for subscribers that must see every line.
