@@ -53,7 +53,10 @@ impl Outbox {
     /// A notification if there is room, without counting it as skipped when there is not
     /// (log followers try again later from the same line).
     fn offer(&self, method: &str, params: Value) -> Offer {
-        let line = format!("{}\n", json!({"jsonrpc": "2.0", "method": method, "params": params}));
+        self.offer_line(format!("{}\n", json!({"jsonrpc": "2.0", "method": method, "params": params})))
+    }
+
+    fn offer_line(&self, line: String) -> Offer {
         match self.tx.try_send(line) {
             Ok(()) => Offer::Sent,
             Err(mpsc::error::TrySendError::Full(_)) => Offer::Full,
@@ -88,6 +91,27 @@ pub fn skipped_notice(skipped: &AtomicU64, sup: &Supervisor) -> Option<String> {
         let present = json!({"jsonrpc": "2.0", "method": "status", "params": status(sup)});
         format!("{notice}\n{present}\n")
     })
+}
+
+/// A `log` notification, serialized straight from the lines (no `Value` in between: a
+/// flood is hundreds of thousands of lines a second).
+fn log_notice(sidecar: &str, lines: &[crate::api::LogLineInfo], gone: u64) -> String {
+    #[derive(serde::Serialize)]
+    struct Params<'a> {
+        sidecar: &'a str,
+        lines: &'a [crate::api::LogLineInfo],
+        gone: u64,
+    }
+    #[derive(serde::Serialize)]
+    struct Notice<'a> {
+        jsonrpc: &'static str,
+        method: &'static str,
+        params: Params<'a>,
+    }
+    let notice = Notice { jsonrpc: "2.0", method: "log", params: Params { sidecar, lines, gone } };
+    let mut line = serde_json::to_string(&notice).expect("plain data always serializes");
+    line.push('\n');
+    line
 }
 
 enum Offer {
@@ -164,8 +188,7 @@ pub fn start(tasks: &mut tokio::task::JoinSet<()>, sup: &Arc<Supervisor>, outbox
                 let caught_up = lines.len() < LINES_PER_MESSAGE;
                 if !lines.is_empty() || gone > 0 {
                     outbox.catch_up(&sup);
-                    match outbox.offer("log", json!({"sidecar": &*handle.name, "lines": lines, "gone": gone}))
-                    {
+                    match outbox.offer_line(log_notice(&handle.name, &lines, gone)) {
                         Offer::Sent => {}
                         // The client is behind: the same lines again in a moment (or, if
                         // they have left the scrollback by then, how many are gone).
