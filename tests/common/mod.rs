@@ -86,6 +86,15 @@ pub async fn eventually(timeout: Duration, mut cond: impl FnMut() -> bool) -> bo
     }
 }
 
+/// Polls `cond` until true, from a plain (not async) test; panics naming `what` on timeout.
+pub fn wait_until(timeout: Duration, what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !cond() {
+        assert!(Instant::now() < deadline, "timed out after {timeout:?} waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 /// Waits for a status that satisfies `pred`, panicking with the last status on timeout.
 pub async fn wait_status(
     handle: &SidecarHandle,
@@ -95,12 +104,17 @@ pub async fn wait_status(
     let mut rx = handle.watch();
     match tokio::time::timeout(timeout, rx.wait_for(|s| pred(s))).await {
         Ok(Ok(status)) => status.clone(),
-        _ => panic!(
-            "{}: timed out; last status {:?}; events: {:#?}",
-            handle.name,
-            handle.status(),
-            handle.events()
-        ),
+        _ => {
+            // The output's tail too: a sidecar that cannot start says why there.
+            let logs = log_texts(handle);
+            panic!(
+                "{}: timed out; last status {:?}; events: {:#?}; last output: {:#?}",
+                handle.name,
+                handle.status(),
+                handle.events(),
+                &logs[logs.len().saturating_sub(10)..]
+            )
+        }
     }
 }
 
@@ -108,19 +122,68 @@ pub fn log_texts(handle: &SidecarHandle) -> Vec<String> {
     handle.logs().iter().map(|l| l.text_lossy().into_owned()).collect()
 }
 
-/// A TCP port on 127.0.0.1 for a sidecar to listen on. Binding port 0 and closing it
-/// races: the kernel hands the same port to the next test that does the same. Instead,
-/// each test process takes ports from its own slice of 20000-29999 (below the kernel's
-/// ephemeral range, so no outgoing connection takes them), never the same one twice, and
-/// checks that nothing else holds it. Test binaries run one after another.
+/// A TCP port on 127.0.0.1 for a sidecar to listen on, reserved for the rest of this
+/// test process.
+///
+/// Binding port 0 and dropping the listener races: the port is free again until the
+/// sidecar binds it, and the kernel may hand it to the next test that binds port 0. Nor
+/// can the listener be handed over: the sidecars take a port number, not a descriptor.
+/// So each port is reserved instead:
+/// - from 20000-29999, below the kernel's ephemeral range (32768 and up), so no outgoing
+///   connection and no port-0 bind takes it in the meantime;
+/// - never twice in one process: an atomic counter walks the range;
+/// - never by two processes at once, even two `cargo test` runs from different
+///   checkouts: a port is taken only with an exclusive `flock` on
+///   `$TMPDIR/sidetop-test-ports/PORT`, held until this process exits (the kernel drops
+///   it even when the process is killed, so nothing goes stale; every process walks from
+///   the start of the range, so there are only as many files as ports in use at once);
+/// - checked free by binding it without SO_REUSEADDR, which catches anything else on the
+///   machine using it, and a connection of an earlier test still in TIME_WAIT on it
+///   (which would refuse a sidecar that binds without SO_REUSEADDR).
+///
+/// The lock files are never deleted: a process holding a lock on a deleted file and one
+/// locking its replacement would both think they own the port.
+///
+/// Only a program outside the tests that binds a port in this range between the check and
+/// the sidecar's bind could still collide, so tests do not retry with another port.
 pub fn free_port() -> u16 {
+    const FIRST: u32 = 20_000;
+    const COUNT: u32 = 10_000;
     static NEXT: AtomicU32 = AtomicU32::new(0);
-    let base = 20_000 + (std::process::id() % 100) * 100;
+    static HELD: std::sync::Mutex<Vec<std::fs::File>> = std::sync::Mutex::new(Vec::new());
+    let dir = std::env::temp_dir().join("sidetop-test-ports");
+    if std::fs::create_dir(&dir).is_ok() {
+        // Shared by every user's test runs, like /tmp itself.
+        use std::os::unix::fs::PermissionsExt;
+        let _ = std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o1777));
+    }
     loop {
         let n = NEXT.fetch_add(1, Ordering::Relaxed);
-        assert!(n < 100, "this test process used up its 100 ports");
-        let port = (base + n) as u16;
-        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+        assert!(
+            n < COUNT,
+            "no free port left in {FIRST}-{} (lock files in {})",
+            FIRST + COUNT - 1,
+            dir.display()
+        );
+        let port = (FIRST + n) as u16;
+        let path = dir.join(port.to_string());
+        // Read-only is enough for a lock, and works on a file another user created.
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .or_else(|_| std::fs::File::open(&path));
+        let Ok(file) = file else { continue };
+        if file.try_lock().is_err() {
+            continue; // another test process holds it
+        }
+        let free = tokio::net::TcpSocket::new_v4()
+            .and_then(|socket| socket.bind(std::net::SocketAddr::from(([127, 0, 0, 1], port))))
+            .is_ok();
+        if free {
+            HELD.lock().unwrap_or_else(|e| e.into_inner()).push(file);
             return port;
         }
     }
