@@ -276,12 +276,9 @@ fn sigkilled_sidetop_leaves_no_sidecar_or_grandchild_alive() {
     h.wait_for("forker    | forker: pid");
     h.wait_for("stubborn  | stubborn: pid");
     h.wait_for("talker: started");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while marked_pids(&m).len() < 18 && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let before = marked_pids(&m);
-    assert!(before.len() >= 18, "10 sidecars and their grandchildren: {before:?}");
+    wait_until(Duration::from_secs(10), "10 sidecars and their grandchildren (18 processes)", || {
+        marked_pids(&m).len() >= 18
+    });
     // No pause needed: the death-watch helper finds the processes that left their group
     // (the escaper's `setsid sleep`) when sidetop dies.
     h.signal(nix::sys::signal::Signal::SIGKILL);
@@ -421,19 +418,28 @@ fn request_starts_only_the_sidecar_and_its_dependencies() {
             .map(|c| String::from_utf8_lossy(&c).replace('\0', " "))
             .collect()
     };
-    // The sidecar and its dependency are up (the request takes 1.5 s, so they stay up).
+    // Watch what runs from the launch until the request is answered (it takes 1.5 s): the
+    // sidecar and its dependency come up, and nothing else ever does. `unrelated` is
+    // `sh -c "echo UNRELATED-STARTED; ..."` until it execs `sleep 30`, the helper's command.
+    let mut both_seen = false;
     let deadline = Instant::now() + Duration::from_secs(15);
-    while !(cmdlines().iter().any(|c| c.contains("jsonrpc_echo.py"))
-        && cmdlines().iter().any(|c| c.trim() == "sleep 30"))
-    {
-        assert!(Instant::now() < deadline, "never started: {:?}", cmdlines());
+    let status = loop {
+        let cmdlines = cmdlines();
+        assert!(!cmdlines.iter().any(|c| c.contains("UNRELATED")), "{cmdlines:?}");
+        let sleeps = cmdlines.iter().filter(|c| c.trim() == "sleep 30").count();
+        assert!(sleeps <= 1, "only the dependency runs `sleep 30`: {cmdlines:?}");
+        both_seen |= sleeps == 1 && cmdlines.iter().any(|c| c.contains("jsonrpc_echo.py"));
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            panic!("sidetop request did not finish; running: {cmdlines:?}");
+        }
         std::thread::sleep(Duration::from_millis(20));
-    }
-    let cmdlines = cmdlines();
-    assert!(cmdlines.iter().any(|c| c.contains("jsonrpc_echo.py")), "{cmdlines:?}");
-    assert!(cmdlines.iter().any(|c| c.trim() == "sleep 30"), "the dependency runs: {cmdlines:?}");
-    assert!(!cmdlines.iter().any(|c| c.contains("UNRELATED")), "{cmdlines:?}");
-    assert!(child.wait().unwrap().success());
+    };
+    assert!(both_seen, "the sidecar and its dependency never ran together");
+    assert!(status.success());
 }
 
 #[test]
