@@ -431,12 +431,23 @@ failures = 1000
     let sup = Supervisor::start(&config, Options::default()).unwrap();
     let (app, db) = (sup.get("app").unwrap(), sup.get("db").unwrap());
     wait_status(db, Duration::from_secs(5), |s| s.state == State::Running).await;
-    // Something that must not happen: give it a moment to (not) happen.
-    tokio::time::sleep(Duration::from_millis(400)).await;
+    let running_at = Instant::now();
+    // A start that must not happen, given a window that is not empty even on a slow box:
+    // db's health check has seen it not ready three times, and at least 400 ms went by.
+    let failed_checks =
+        || db.events().iter().filter(|e| matches!(e.kind, EventKind::HealthFailed { .. })).count();
+    assert!(
+        eventually(Duration::from_secs(5), || failed_checks() >= 3).await,
+        "db's health check never failed 3 times: {:?}",
+        event_texts(db)
+    );
+    tokio::time::sleep(Duration::from_millis(400).saturating_sub(running_at.elapsed())).await;
     assert_eq!(app.status().state, State::Waiting, "db runs but is not ready");
+    let flag_at = Instant::now();
     std::fs::write(&flag, "").unwrap();
     wait_ready(db).await;
-    wait_status(app, Duration::from_secs(5), |s| s.state == State::Running).await;
+    let s = wait_status(app, Duration::from_secs(5), |s| s.state == State::Running).await;
+    assert!(s.started_at.unwrap() >= flag_at, "app started before db could be ready: {:?}", event_texts(app));
     sup.shutdown().await;
 }
 
