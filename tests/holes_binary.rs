@@ -6,16 +6,17 @@ mod common;
 
 use common::*;
 use std::io::{BufRead, BufReader, Write};
+use std::os::fd::AsRawFd;
 use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-fn wait_until(timeout: Duration, what: &str, mut cond: impl FnMut() -> bool) {
-    let deadline = Instant::now() + timeout;
-    while !cond() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+/// Bytes waiting in a pipe, asked through either end.
+fn unread(pipe: &impl AsRawFd) -> usize {
+    let mut n: libc::c_int = 0;
+    // SAFETY: FIONREAD writes one int through a valid pointer.
+    assert_eq!(unsafe { libc::ioctl(pipe.as_raw_fd(), libc::FIONREAD, &mut n) }, 0);
+    n as usize
 }
 
 fn gone(pid: i32) -> bool {
@@ -42,8 +43,8 @@ fn the_death_watch_keeps_every_group_it_is_told() {
     records.push(b'+');
     records.extend_from_slice(&target.id().to_le_bytes());
     pipe.write_all(&records).unwrap();
-    // Let it read everything before the pipe closes.
-    std::thread::sleep(Duration::from_millis(300));
+    // It has read everything before the pipe closes.
+    wait_until(Duration::from_secs(10), "the helper to read every record", || unread(&pipe) == 0);
     drop(pipe);
     assert!(helper.wait().unwrap().success());
     let status = target.wait().unwrap();
@@ -77,7 +78,8 @@ fn closed_standard_descriptors_do_not_disarm_the_death_watch() {
     let mut child = cmd.spawn().unwrap();
     wait_until(Duration::from_secs(15), "the sidecar and its child", || marked_pids(&m).len() == 2);
     let family = marked_pids(&m);
-    // The helper must still be there, reading its pipe.
+    // Not a wait for something to happen: a helper that read end of file at once (the
+    // bug) would be gone by now; give it a moment to go before sidetop dies.
     std::thread::sleep(Duration::from_millis(500));
     child.kill().unwrap();
     child.wait().unwrap();
@@ -127,13 +129,49 @@ stop_timeout = "60s"
     wait_until(Duration::from_secs(3), "no sidecar left", || marked_pids(&m).is_empty());
 }
 
+/// Counts the lines holding `needle` in sidetop's own log files in `dir`, reading only
+/// what was appended since the last count.
+struct LineCounter {
+    dir: std::path::PathBuf,
+    needle: &'static str,
+    read: std::collections::HashMap<std::path::PathBuf, u64>,
+    lines: usize,
+}
+
+impl LineCounter {
+    fn new(dir: std::path::PathBuf, needle: &'static str) -> LineCounter {
+        LineCounter { dir, needle, read: Default::default(), lines: 0 }
+    }
+
+    fn count(&mut self) -> usize {
+        use std::io::{Read, Seek};
+        let Ok(entries) = std::fs::read_dir(&self.dir) else { return 0 };
+        for entry in entries.flatten() {
+            if !entry.file_name().to_string_lossy().starts_with("sidetop.log") {
+                continue;
+            }
+            let Ok(mut file) = std::fs::File::open(entry.path()) else { continue };
+            let offset = self.read.entry(entry.path()).or_insert(0);
+            let mut new = Vec::new();
+            file.seek(std::io::SeekFrom::Start(*offset)).unwrap();
+            file.read_to_end(&mut new).unwrap();
+            // Whole lines only: the last one may still be being written.
+            let Some(end) = new.iter().rposition(|&b| b == b'\n') else { continue };
+            *offset += end as u64 + 1;
+            let text = String::from_utf8_lossy(&new[..end]);
+            self.lines += text.lines().filter(|l| l.contains(self.needle)).count();
+        }
+        self.lines
+    }
+}
+
 /// Hole 7: when headless output falls behind, the events it skipped are said, not lost
 /// silently. A sidecar restarting as fast as it can makes thousands of events while
 /// nobody reads sidetop's stdout.
 #[test]
 fn skipped_events_are_said_in_the_headless_output() {
     let m = marker();
-    let (mut child, _dir) = headless(
+    let (mut child, dir) = headless(
         r#"
 [[sidecar]]
 name = "flapper"
@@ -144,19 +182,35 @@ crash_loop = { max_exits = 1000000 }
         &m,
     );
     let stdout = child.stdout.take().unwrap();
-    // Nobody reads for a while: the pipe fills, the printer blocks, events pile up.
-    std::thread::sleep(Duration::from_secs(6));
+    // Nobody reads: the pipe fills and the printer blocks...
+    // SAFETY: F_GETPIPE_SZ only reads the pipe's capacity.
+    let capacity = unsafe { libc::fcntl(stdout.as_raw_fd(), libc::F_GETPIPE_SZ) };
+    assert!(capacity > 0, "sidetop's stdout is a pipe");
+    // (The last page may be short when the printer blocks.)
+    let full = capacity as usize - 4096;
+    wait_until(Duration::from_secs(30), "sidetop's stdout pipe to fill", || unread(&stdout) >= full);
+    // ... then events pile up past the backlog. sidetop's own log has a line for each,
+    // written by a background thread a moment later. The margin covers that delay, the
+    // room left in the pipe and the printer's queue.
+    let mut events_logged = LineCounter::new(dir.path().join("logs"), " flapper: ");
+    let before = events_logged.count();
+    wait_until(Duration::from_secs(60), "events to pile up past the backlog", || {
+        events_logged.count() >= before + sidetop::supervisor::EVENT_BACKLOG + 1000
+    });
+    // Reading again, the printer catches up and says what it skipped.
+    let (found_tx, found) = std::sync::mpsc::channel();
     let reader = std::thread::spawn(move || {
-        BufReader::new(stdout)
+        let line = BufReader::new(stdout)
             .lines()
             .map_while(Result::ok)
-            .find(|l| l.contains("events not printed: the output fell behind"))
+            .find(|l| l.contains("events not printed: the output fell behind"));
+        let _ = found_tx.send(line);
     });
-    std::thread::sleep(Duration::from_secs(2));
+    let said = found.recv_timeout(Duration::from_secs(30)).ok().flatten();
     nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::SIGTERM)
         .unwrap();
     child.wait().unwrap();
-    let said = reader.join().unwrap();
+    reader.join().unwrap();
     assert!(said.is_some(), "no line said how many events were skipped");
 }
 
