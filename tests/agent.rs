@@ -175,11 +175,30 @@ fn logs_and_events_follow_as_they_happen() {
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
-    let mut event_lines = BufReader::new(events.stdout.take().unwrap()).lines();
-    std::thread::sleep(Duration::from_millis(300));
+    let stdout = BufReader::new(events.stdout.take().unwrap());
+    let (tx, event_lines) = std::sync::mpsc::channel::<String>();
+    std::thread::spawn(move || stdout.lines().map_while(Result::ok).try_for_each(|l| tx.send(l)));
+    let next_event = |what: &str| -> Value {
+        let line = event_lines.recv_timeout(T).unwrap_or_else(|_| panic!("no event followed: {what}"));
+        serde_json::from_str(&line).unwrap()
+    };
+    // ctl says nothing once it follows: send harmless events (SIGCONT to the talker) until
+    // one comes through, so the restart below happens while it follows.
+    let deadline = Instant::now() + T;
+    loop {
+        assert!(Instant::now() < deadline, "ctl events -f never followed");
+        let _ = agent.ctl(&["signal", "talker", "CONT"]);
+        if event_lines.recv_timeout(Duration::from_millis(500)).is_ok() {
+            break;
+        }
+    }
     assert!(agent.ctl(&["restart", "sleeper"]).status.success());
-    let seen = event_lines.find(|l| l.as_ref().unwrap().contains("restart requested")).unwrap().unwrap();
-    let seen: Value = serde_json::from_str(&seen).unwrap();
+    let seen = loop {
+        let event = next_event("restart requested");
+        if event["text"] == "restart requested" {
+            break event;
+        }
+    };
     assert_eq!(seen["sidecar"], "sleeper");
     for child in [&mut follower, &mut events] {
         child.kill().unwrap();
