@@ -80,10 +80,8 @@ async fn every_tab_and_overlay_renders_at_both_sizes() {
     wait_status(sup.get("crashy").unwrap(), Duration::from_secs(10), |s| s.state == Life::CrashLoop).await;
     let talker = sup.get("talker").unwrap();
     assert!(eventually(Duration::from_secs(5), || talker.logs().len() == 3).await);
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while sampler.data.lock().unwrap().sidecars[0].samples.len() < 3 && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let samples = || sampler.data.lock().unwrap().sidecars[0].samples.len();
+    assert!(eventually(Duration::from_secs(5), || samples() >= 3).await, "{} resource samples", samples());
 
     let report = sidetop::ipc::load::run(
         echo.ipc().unwrap().clone(),
