@@ -314,8 +314,9 @@ async fn malformed_json_is_recorded_and_the_sidecar_keeps_running() {
     let pid = wait_ready(h).await.pid;
     let ex = h.request(&rpc("malformed", Value::Null)).await.unwrap();
     assert_eq!(ex.outcome.kind(), OutcomeKind::Timeout, "the broken reply matched nothing");
-    // On a loaded machine the broken line may arrive after the request timed out.
-    assert!(eventually(Duration::from_secs(5), || h.ipc().unwrap().metrics().protocol_errors == 1).await);
+    // The timeout is no sign that the broken reply has arrived: on a busy box it may come later.
+    let errors = || h.ipc().unwrap().metrics().protocol_errors;
+    assert!(eventually(Duration::from_secs(10), || errors() > 0).await, "the broken reply never came");
     {
         let metrics = h.ipc().unwrap().metrics();
         assert_eq!(metrics.protocol_errors, 1);
@@ -325,7 +326,10 @@ async fn malformed_json_is_recorded_and_the_sidecar_keeps_running() {
             "{bad:?}"
         );
     }
-    assert!(log_texts(h).iter().any(|l| l.contains("\"result\":")), "the broken line is kept in the log");
+    assert!(
+        eventually(Duration::from_secs(10), || log_texts(h).iter().any(|l| l.contains("\"result\":"))).await,
+        "the broken line is kept in the log"
+    );
     assert_eq!(h.status().pid, pid);
     let ex = h.request(&rpc("ping", Value::Null)).await.unwrap();
     assert_eq!(ex.outcome, Outcome::Ok);
