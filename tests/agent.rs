@@ -368,3 +368,23 @@ fn ctl_finds_the_agent_of_a_config_without_flags_and_lists_it() {
     let listed = String::from_utf8_lossy(&ctl(&["list"]).stdout).into_owned();
     assert!(listed.contains("stale"), "{listed}");
 }
+
+#[test]
+fn ctl_request_sends_one_request_through_the_agent() {
+    let agent = Agent::start(&format!(
+        "{CONFIG}\n[[sidecar]]\nname = \"echo\"\ncommand = [\"python3\", \"-u\", \"{{sidecars}}/jsonrpc_echo.py\"]\n[sidecar.ipc]\nprotocol = \"jsonrpc\"\n"
+    ));
+    wait_until("echo running", || agent.pid_of("echo").is_some());
+    let out = agent.ctl(&["request", "echo", "--method", "echo", "--params", r#"{"hello": "agent"}"#]);
+    assert!(out.status.success(), "{}", text(&out));
+    let reply: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(reply["result"]["hello"], "agent", "{reply}");
+    let out = agent.ctl(&["--json", "request", "echo", "--method", "fail"]);
+    assert_eq!(out.status.code(), Some(1), "an error reply fails: {}", text(&out));
+    let reply: Value =
+        serde_json::from_str(String::from_utf8_lossy(&out.stdout).lines().next().unwrap()).unwrap();
+    assert_eq!(reply["ok"], false);
+    assert!(reply["outcome"].as_str().unwrap().contains("requested failure"), "{reply}");
+    let out = agent.ctl(&["request", "echo", "--method", "echo", "--params", "{not json"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+}
