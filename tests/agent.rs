@@ -94,34 +94,26 @@ fn text(out: &Output) -> String {
     format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
 }
 
-fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
-    let deadline = Instant::now() + T;
-    while !cond() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
 #[test]
 fn ctl_sees_and_drives_the_agents_sidecars() {
     let agent = Agent::start(CONFIG);
-    wait_until("both running", || agent.status().iter().all(|s| s["pid"].is_u64()));
+    wait_until(T, "both running", || agent.status().iter().all(|s| s["pid"].is_u64()));
     let human = text(&agent.ctl(&["status"]));
     assert!(human.starts_with("NAME") && human.contains("talker") && human.contains("sleeper"), "{human}");
 
     let before = agent.pid_of("sleeper").unwrap();
     assert!(agent.ctl(&["restart", "sleeper"]).status.success());
-    wait_until("a new pid", || agent.pid_of("sleeper").is_some_and(|p| p != before));
+    wait_until(T, "a new pid", || agent.pid_of("sleeper").is_some_and(|p| p != before));
 
     assert!(agent.ctl(&["stop", "sleeper"]).status.success());
-    wait_until("stopped", || {
+    wait_until(T, "stopped", || {
         agent.status().iter().any(|s| s["name"] == "sleeper" && s["state"] == "stopped")
     });
     // Signalling a stopped sidecar fails: exit 1.
     let out = agent.ctl(&["signal", "sleeper", "USR1"]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     assert!(agent.ctl(&["start", "sleeper"]).status.success());
-    wait_until("running again", || agent.pid_of("sleeper").is_some());
+    wait_until(T, "running again", || agent.pid_of("sleeper").is_some());
 
     let logs = text(&agent.ctl(&["logs", "talker", "-n", "3"]));
     assert!(logs.contains("talker  | line"), "{logs}");
@@ -237,7 +229,7 @@ fn the_socket_is_private_and_other_users_are_refused() {
 #[test]
 fn a_killed_agent_takes_its_sidecars_and_its_socket_is_replaced() {
     let mut agent = Agent::start(CONFIG);
-    wait_until("both running", || marked_pids(&agent.marker).len() >= 2);
+    wait_until(T, "both running", || marked_pids(&agent.marker).len() >= 2);
     // A second agent on a live socket refuses, naming the one running.
     let second = spawn_agent(agent.dir.path(), CONFIG, &marker(), &agent.socket).wait_with_output().unwrap();
     assert!(!second.status.success());
@@ -246,7 +238,7 @@ fn a_killed_agent_takes_its_sidecars_and_its_socket_is_replaced() {
 
     agent.child.kill().unwrap();
     agent.child.wait().unwrap();
-    wait_until("no sidecar left", || marked_pids(&agent.marker).is_empty());
+    wait_until(T, "no sidecar left", || marked_pids(&agent.marker).is_empty());
     assert!(agent.socket.exists(), "a SIGKILLed agent leaves its socket");
     assert_eq!(agent.ctl(&["status"]).status.code(), Some(3), "stale: no agent");
     agent.child = spawn_agent(agent.dir.path(), CONFIG, &agent.marker, &agent.socket);
@@ -256,7 +248,7 @@ fn a_killed_agent_takes_its_sidecars_and_its_socket_is_replaced() {
 #[test]
 fn shutdown_stops_everything_and_the_agent_exits_0() {
     let mut agent = Agent::start(CONFIG);
-    wait_until("both running", || marked_pids(&agent.marker).len() >= 2);
+    wait_until(T, "both running", || marked_pids(&agent.marker).len() >= 2);
     assert!(agent.ctl(&["shutdown"]).status.success());
     let deadline = Instant::now() + T;
     let status = loop {
@@ -280,7 +272,7 @@ fn a_client_that_never_reads_does_not_stall_the_flood_or_the_others() {
     let mut stuck = std::os::unix::net::UnixStream::connect(&agent.socket).unwrap();
     writeln!(stuck, r#"{{"jsonrpc":"2.0","id":1,"method":"hello","params":{{"version":1}}}}"#).unwrap();
     writeln!(stuck, r#"{{"jsonrpc":"2.0","id":2,"method":"subscribe","params":{{"logs":"*","events":true,"status":true}}}}"#).unwrap();
-    wait_until("the flood to finish", || {
+    wait_until(T, "the flood to finish", || {
         agent.status().iter().any(|s| s["name"] == "flood" && s["state"] == "exited" && s["lines"] == 300_001)
     });
     // Everyone else is served as usual.
@@ -296,7 +288,7 @@ fn two_clients_see_the_same_state_and_one_sees_the_others_action() {
     writeln!(watcher, r#"{{"jsonrpc":"2.0","id":2,"method":"subscribe","params":{{"status":true}}}}"#)
         .unwrap();
     let mut lines = BufReader::new(watcher.try_clone().unwrap()).lines();
-    wait_until("running", || agent.pid_of("sleeper").is_some());
+    wait_until(T, "running", || agent.pid_of("sleeper").is_some());
     let before = agent.pid_of("sleeper").unwrap();
     assert!(agent.ctl(&["restart", "sleeper"]).status.success());
     let saw_new_pid = lines.any(|l| {
@@ -354,7 +346,7 @@ fn ctl_finds_the_agent_of_a_config_without_flags_and_lists_it() {
         with_env(&mut cmd);
         cmd.output().unwrap()
     };
-    wait_until("the agent on its default socket", || ctl(&["status"]).status.success());
+    wait_until(T, "the agent on its default socket", || ctl(&["status"]).status.success());
     let sockets: Vec<_> = std::fs::read_dir(runtime.path().join("sidetop")).unwrap().flatten().collect();
     assert_eq!(sockets.len(), 1, "one socket, named after the config");
     assert!(sockets[0].file_name().to_string_lossy().starts_with("sidetop-"));
@@ -374,7 +366,7 @@ fn ctl_request_sends_one_request_through_the_agent() {
     let agent = Agent::start(&format!(
         "{CONFIG}\n[[sidecar]]\nname = \"echo\"\ncommand = [\"python3\", \"-u\", \"{{sidecars}}/jsonrpc_echo.py\"]\n[sidecar.ipc]\nprotocol = \"jsonrpc\"\n"
     ));
-    wait_until("echo running", || agent.pid_of("echo").is_some());
+    wait_until(T, "echo running", || agent.pid_of("echo").is_some());
     let out = agent.ctl(&["request", "echo", "--method", "echo", "--params", r#"{"hello": "agent"}"#]);
     assert!(out.status.success(), "{}", text(&out));
     let reply: Value = serde_json::from_slice(&out.stdout).unwrap();

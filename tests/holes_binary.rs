@@ -19,10 +19,6 @@ fn unread(pipe: &impl AsRawFd) -> usize {
     n as usize
 }
 
-fn gone(pid: i32) -> bool {
-    !pid_alive(pid)
-}
-
 /// Hole 3: the helper's table has no fixed size. 5,000 groups that do not exist (above
 /// the kernel's pid range, so killing them is harmless) are registered before a real
 /// one; when the pipe closes, the real one is killed. The forked helper it replaces
@@ -84,7 +80,7 @@ fn closed_standard_descriptors_do_not_disarm_the_death_watch() {
     child.kill().unwrap();
     child.wait().unwrap();
     wait_until(Duration::from_secs(3), "the sidecar and its child to die with sidetop", || {
-        family.iter().all(|&pid| gone(pid))
+        family.iter().all(|&pid| !pid_alive(pid))
     });
 }
 

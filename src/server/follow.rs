@@ -1,8 +1,9 @@
 //! Subscriptions: events, status changes and log lines pushed to a client as
 //! notifications, through its bounded outbox. A client that falls behind never slows the
 //! engine or the children: what does not fit is counted, the client is told how many
-//! items it missed (`skipped`) and gets a fresh `status`; log followers pick up from the
-//! scrollback, and say how many lines left it before they could be sent.
+//! items it missed (`skipped`, said by the session writer once the queue is empty) and gets
+//! a fresh `status`; log followers pick up from the scrollback, and say how many lines
+//! left it before they could be sent.
 
 use crate::api::{EventInfo, SidecarInfo, lines_from};
 use crate::supervisor::{SidecarHandle, Supervisor};
@@ -68,18 +69,6 @@ impl Outbox {
     pub fn skipped(&self) -> Arc<AtomicU64> {
         self.skipped.clone()
     }
-
-    /// Once the queue has room again after a gap: how much was missed, then the present.
-    fn catch_up(&self, sup: &Supervisor) {
-        let missed = self.skipped.swap(0, Ordering::Relaxed);
-        if missed > 0 {
-            if !matches!(self.offer("skipped", json!({"count": missed})), Offer::Sent) {
-                self.skipped.fetch_add(missed, Ordering::Relaxed);
-                return;
-            }
-            self.notify("status", status(sup));
-        }
-    }
 }
 
 /// For the session's writer once it has emptied the queue: the `skipped` notice and a
@@ -135,12 +124,11 @@ pub struct Follow {
 
 pub fn start(tasks: &mut tokio::task::JoinSet<()>, sup: &Arc<Supervisor>, outbox: &Outbox, follow: Follow) {
     if follow.events {
-        let (sup, outbox, mut rx) = (sup.clone(), outbox.clone(), sup.subscribe());
+        let (outbox, mut rx) = (outbox.clone(), sup.subscribe());
         tasks.spawn(async move {
             loop {
                 match rx.recv().await {
                     Ok(event) => {
-                        outbox.catch_up(&sup);
                         outbox.notify("event", json!(EventInfo::from(&event)));
                     }
                     Err(broadcast::error::RecvError::Lagged(n)) => {
@@ -159,12 +147,9 @@ pub fn start(tasks: &mut tokio::task::JoinSet<()>, sup: &Arc<Supervisor>, outbox
             let mut sent_at = tokio::time::Instant::now();
             loop {
                 let now = status(&sup);
-                if now != last {
-                    outbox.catch_up(&sup);
-                    if outbox.notify("status", now.clone()) {
-                        last = now;
-                        sent_at = tokio::time::Instant::now();
-                    }
+                if now != last && outbox.notify("status", now.clone()) {
+                    last = now;
+                    sent_at = tokio::time::Instant::now();
                 }
                 let changes: Vec<_> = watches.iter_mut().map(|w| Box::pin(w.changed())).collect();
                 // Also a second's tick: uptimes and line counts move without a state change.
@@ -178,7 +163,7 @@ pub fn start(tasks: &mut tokio::task::JoinSet<()>, sup: &Arc<Supervisor>, outbox
         });
     }
     for handle in follow.logs {
-        let (sup, outbox) = (sup.clone(), outbox.clone());
+        let outbox = outbox.clone();
         let stderr_only = follow.stderr_only;
         let mut next = follow.from_seq.unwrap_or_else(|| handle.logs().total_lines);
         tasks.spawn(async move {
@@ -187,7 +172,6 @@ pub fn start(tasks: &mut tokio::task::JoinSet<()>, sup: &Arc<Supervisor>, outbox
                 let (lines, gone, after) = lines_from(&handle, next, LINES_PER_MESSAGE, stderr_only);
                 let caught_up = lines.len() < LINES_PER_MESSAGE;
                 if !lines.is_empty() || gone > 0 {
-                    outbox.catch_up(&sup);
                     match outbox.offer_line(log_notice(&handle.name, &lines, gone)) {
                         Offer::Sent => {}
                         // The client is behind: the same lines again in a moment (or, if
