@@ -242,3 +242,34 @@ url = "http://127.0.0.1:{port}"
     assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
     assert!(stdout.contains("Directory listing"), "{stdout}");
 }
+
+/// The spawn window: sidetop SIGKILLed after `posix_spawn` returned but before the new
+/// group was given to the death watch (widened here to seconds by a test-only pause).
+/// The open spawn mark makes the helper find the orphaned group leader anyway.
+#[test]
+fn a_sidecar_spawned_as_sidetop_dies_does_not_survive() {
+    let m = marker();
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(
+        dir.path(),
+        "[[sidecar]]\nname = \"late\"\ncommand = [\"sh\", \"-c\", \"sleep 60 & wait\"]\n",
+        &m,
+    );
+    let mut child = Command::new(bin())
+        .args(["--headless", "--config"])
+        .arg(&config)
+        .arg("--log-dir")
+        .arg(dir.path().join("logs"))
+        .env("SIDETOP_TEST_PAUSE_AFTER_SPAWN_MS", "5000")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_until(Duration::from_secs(15), "the sidecar and its child", || marked_pids(&m).len() == 2);
+    let family = marked_pids(&m);
+    child.kill().unwrap();
+    child.wait().unwrap();
+    wait_until(Duration::from_secs(3), "the sidecar and its child to die with sidetop", || {
+        family.iter().all(|&pid| !pid_alive(pid))
+    });
+}

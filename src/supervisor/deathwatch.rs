@@ -81,6 +81,15 @@ impl DeathWatch {
         self.send(b'-', pgid);
     }
 
+    /// Marks a spawn in progress until the guard drops (after [`watch`](Self::watch)).
+    /// If sidetop dies between `posix_spawn` and `watch`, the helper does not know the
+    /// new group; while a mark is open it also kills the group leaders of sidetop's
+    /// session that appeared meanwhile and were orphaned with it.
+    pub fn spawning(&self) -> SpawnMark<'_> {
+        self.send(b'?', 0);
+        SpawnMark(self)
+    }
+
     fn send(&self, op: u8, pgid: u32) {
         let mut record = [0u8; RECORD];
         record[0] = op;
@@ -90,6 +99,14 @@ impl DeathWatch {
         if let Err(e) = pipe.write_all(&record) {
             tracing::error!("death-watch helper unreachable: {e}; sidecars may outlive a killed sidetop");
         }
+    }
+}
+
+pub struct SpawnMark<'a>(&'a DeathWatch);
+
+impl Drop for SpawnMark<'_> {
+    fn drop(&mut self) {
+        self.0.send(b'!', 0);
     }
 }
 
@@ -117,6 +134,9 @@ pub fn helper_main() -> ! {
         libc::prctl(libc::PR_SET_NAME, c"sidetop-watch".as_ptr() as libc::c_ulong, 0, 0, 0);
     }
     let mut groups: HashSet<u32> = HashSet::new();
+    let orphans = OrphanScope::of_parent();
+    // Spawns in progress, and since when (clock ticks since boot).
+    let (mut spawning, mut spawning_since) = (0u32, None);
     let mut stdin = io::stdin().lock();
     let fd = stdin.as_raw_fd();
     let mut buf = [0u8; RECORD * 256];
@@ -136,10 +156,23 @@ pub fn helper_main() -> ! {
             let whole = filled - filled % RECORD;
             for record in buf[..whole].chunks_exact(RECORD) {
                 let pgid = u32::from_le_bytes([record[1], record[2], record[3], record[4]]);
-                if record[0] == b'+' {
-                    groups.insert(pgid);
-                } else {
-                    groups.remove(&pgid);
+                match record[0] {
+                    b'+' => drop(groups.insert(pgid)),
+                    b'-' => drop(groups.remove(&pgid)),
+                    b'?' => {
+                        if spawning == 0 {
+                            // A second of slack: the mark was written before the spawn,
+                            // but may be read after the child started.
+                            spawning_since = Some(ticks_since_boot().saturating_sub(clock_ticks()));
+                        }
+                        spawning += 1;
+                    }
+                    _ => {
+                        spawning = spawning.saturating_sub(1);
+                        if spawning == 0 {
+                            spawning_since = None;
+                        }
+                    }
                 }
             }
             buf.copy_within(whole..filled, 0);
@@ -150,8 +183,95 @@ pub fn helper_main() -> ! {
             groups.retain(|&pgid| group_exists(pgid));
         }
     }
+    if let Some(since) = spawning_since {
+        groups.extend(orphans.leaders_started_since(since));
+    }
     kill_groups_and_descendants(&groups);
     std::process::exit(0);
+}
+
+/// Who a sidecar spawned in the moment sidetop died can be told by: a process group
+/// leader in sidetop's session (sidecars get their own group, not their own session),
+/// whose parent is sidetop or, once orphaned, one of sidetop's ancestors (the subreaper
+/// that adopts it) or init.
+struct OrphanScope {
+    session: u32,
+    parents: HashSet<u32>,
+}
+
+impl OrphanScope {
+    fn of_parent() -> OrphanScope {
+        // SAFETY: plain syscalls.
+        let (session, sidetop) = unsafe { (libc::getsid(0) as u32, libc::getppid() as u32) };
+        let mut parents = HashSet::from([1, sidetop]);
+        let mut at = sidetop;
+        while let Some(stat) = ProcStat::read(at) {
+            if stat.ppid <= 1 || !parents.insert(stat.ppid) {
+                break;
+            }
+            at = stat.ppid;
+        }
+        OrphanScope { session, parents }
+    }
+
+    fn leaders_started_since(&self, since: u64) -> Vec<u32> {
+        let me = std::process::id();
+        all_pids()
+            .filter(|&pid| pid != me)
+            .filter_map(ProcStat::read)
+            .filter(|p| {
+                p.pgid == p.pid
+                    && p.session == self.session
+                    && p.start_ticks >= since
+                    && self.parents.contains(&p.ppid)
+            })
+            .map(|p| p.pid)
+            .collect()
+    }
+}
+
+struct ProcStat {
+    pid: u32,
+    ppid: u32,
+    pgid: u32,
+    session: u32,
+    start_ticks: u64,
+}
+
+impl ProcStat {
+    fn read(pid: u32) -> Option<ProcStat> {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        // Fields after the command name, from the state (field 3) on.
+        let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+        let field = |n: usize| fields.get(n - 3)?.parse::<u64>().ok();
+        Some(ProcStat {
+            pid,
+            ppid: field(4)? as u32,
+            pgid: field(5)? as u32,
+            session: field(6)? as u32,
+            start_ticks: field(22)?,
+        })
+    }
+}
+
+fn all_pids() -> impl Iterator<Item = u32> {
+    std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+}
+
+fn clock_ticks() -> u64 {
+    // SAFETY: plain libc call.
+    (unsafe { libc::sysconf(libc::_SC_CLK_TCK) }).max(1) as u64
+}
+
+/// Now, in the unit of `/proc/PID/stat`'s start time.
+fn ticks_since_boot() -> u64 {
+    let uptime = std::fs::read_to_string("/proc/uptime").unwrap_or_default();
+    let seconds: f64 = uptime.split_whitespace().next().and_then(|s| s.parse().ok()).unwrap_or(0.0);
+    (seconds * clock_ticks() as f64) as u64
 }
 
 /// SIGKILLs every listed group, and every descendant of their members, even those that
@@ -159,17 +279,8 @@ pub fn helper_main() -> ! {
 /// here, instead of sidetop walking the process trees all the time.
 fn kill_groups_and_descendants(groups: &HashSet<u32>) {
     // (pid, ppid, pgid) of every process.
-    let table: Vec<(u32, u32, u32)> = std::fs::read_dir("/proc")
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
-        .filter_map(|pid| {
-            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-            let mut fields = stat.rsplit_once(')')?.1.split_whitespace().skip(1);
-            Some((pid, fields.next()?.parse().ok()?, fields.next()?.parse().ok()?))
-        })
-        .collect();
+    let table: Vec<(u32, u32, u32)> =
+        all_pids().filter_map(ProcStat::read).map(|p| (p.pid, p.ppid, p.pgid)).collect();
     let mut doomed: HashSet<u32> = table.iter().filter(|p| groups.contains(&p.2)).map(|p| p.0).collect();
     loop {
         let before = doomed.len();

@@ -25,6 +25,7 @@ impl Runner {
             s.state = State::Starting;
             s.next_start = None;
         });
+        let spawn_mark = self.reaper.as_ref().map(|r| r.spawning());
         let spawned = match spawn::spawn(&self.config) {
             Ok(spawned) => spawned,
             Err(e) => {
@@ -40,9 +41,14 @@ impl Runner {
         };
         let pid = spawned.pid;
         super::subreaper::register(pid);
+        if let Some(pause) = test_pause_after_spawn() {
+            // Widens the window the spawn mark covers, for the test that kills sidetop in it.
+            std::thread::sleep(pause);
+        }
         if let Some(reaper) = &self.reaper {
             reaper.watch(pid);
         }
+        drop(spawn_mark);
         self.generation += 1;
         let stdin = StdinWriter::start(spawned.stdin);
         let link = Arc::new(RunLink {
@@ -190,4 +196,12 @@ impl Runner {
             super::subreaper::unregister(run.pid);
         }
     }
+}
+
+/// `SIDETOP_TEST_PAUSE_AFTER_SPAWN_MS`: for one test only.
+fn test_pause_after_spawn() -> Option<Duration> {
+    static PAUSE: std::sync::OnceLock<Option<Duration>> = std::sync::OnceLock::new();
+    *PAUSE.get_or_init(|| {
+        std::env::var("SIDETOP_TEST_PAUSE_AFTER_SPAWN_MS").ok()?.parse().ok().map(Duration::from_millis)
+    })
 }
