@@ -7,15 +7,16 @@
 use bytes::Bytes;
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
-use sidetop::app::state::{Focus, State, Tab};
+use sidetop::api::{Notice, ResourceInfo, Snapshot, build};
+use sidetop::app::model::Model;
+use sidetop::app::state::{Focus, Mode, State, Tab};
 use sidetop::config::Config;
 use sidetop::config::ipc::RequestSpec;
 use sidetop::ipc::protocol::Origin;
 use sidetop::logs::{LogLine, Stream};
-use sidetop::metrics::resources::{ResourceHistory, Resources, Sample};
+use sidetop::metrics::resources::Sample;
 use sidetop::supervisor::{Options, Supervisor};
 use std::path::Path;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 const SIDECARS: usize = 50;
@@ -50,17 +51,29 @@ fn main() {
                 ipc.request(&RequestSpec::Line { value: serde_json::json!({"pair": "BTC-USD"}) }, Origin::Operator).await;
             }
         }
-        let history = ResourceHistory {
+        let history = ResourceInfo {
             samples: (0..300).map(|n| Sample { cpu: (n % 50) as f32, rss: 20_000_000 + n * 1000, threads: 4, processes: 1 }).collect(),
             limits: vec![("open files".into(), "1024".into())],
-            limits_pid: None,
         };
-        let resources = Arc::new(Mutex::new(Resources {
-            sidecars: vec![history; SIDECARS],
-            interval: Duration::from_secs(1),
-            ..Resources::default()
-        }));
-        let mut state = State::new("bench.toml".into(), sup.sidecars().to_vec(), resources);
+        // The dashboard's model, as the engine API would fill it: a snapshot, then every
+        // sidecar's scrollback.
+        let sidecars = sup.sidecars();
+        let snapshot = Snapshot {
+            config: "bench.toml".into(),
+            interval_ms: 1000,
+            setups: config.sidecars.iter().map(build::setup).collect(),
+            sidecars: sidecars.iter().map(|h| build::info(h)).collect(),
+            resources: vec![history; SIDECARS],
+            latency: sidecars.iter().map(|h| h.ipc().map(|ipc| build::latency(&ipc.metrics()))).collect(),
+            traffic: sidecars.iter().map(|h| h.ipc().map(|ipc| ipc.metrics().traffic.iter().cloned().collect()).unwrap_or_default()).collect(),
+            ..Snapshot::default()
+        };
+        let mut model = Model::from_snapshot(snapshot);
+        for h in sidecars {
+            let (lines, _, _) = build::lines_from(h, 0, usize::MAX, false);
+            model.apply(Notice::Log { sidecar: h.name.to_string(), lines, gone: 0 });
+        }
+        let mut state = State::new(model, Mode::InProcess);
         state.size = (200, 50);
         state.selected = 25;
         state.focus = Focus::Detail;

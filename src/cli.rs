@@ -47,12 +47,35 @@ pub enum Command {
     Agent(AgentArgs),
     /// Talk to a running sidetop (an agent, or a dashboard) over its control socket.
     Ctl(CtlArgs),
+    /// The dashboard of a running agent: `q` detaches and leaves every sidecar running,
+    /// `Q` stops the agent (after asking).
+    Attach(AttachArgs),
     /// Regenerate the README's screenshots from a real run of this config's sidecars.
     #[command(hide = true)]
     Screenshots {
         #[arg(long, default_value = "screenshots")]
         out: std::path::PathBuf,
     },
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct AttachArgs {
+    /// The agent's control socket (default: the one of the agent running --config).
+    #[arg(long, conflicts_with = "ssh")]
+    pub socket: Option<PathBuf>,
+    /// An agent on another host: runs `ssh [USER@]HOST sidetop ctl bridge` and speaks the
+    /// API over its stdio (ssh authenticates and encrypts).
+    #[arg(long, value_name = "[USER@]HOST")]
+    pub ssh: Option<String>,
+    /// With --ssh: the agent's socket on that host (default: its default socket).
+    #[arg(long, requires = "ssh")]
+    pub remote_socket: Option<PathBuf>,
+    /// With --ssh: the sidetop program on that host.
+    #[arg(long, requires = "ssh", default_value = "sidetop")]
+    pub remote_sidetop: String,
+    /// Watch only: every action is refused.
+    #[arg(long)]
+    pub read_only: bool,
 }
 
 #[derive(Debug, Clone, clap::Args)]

@@ -73,7 +73,7 @@ async fn command(client: &mut Client, args: &CtlArgs) -> Result<(), ClientError>
             let backlog: Vec<LogLineInfo> =
                 serde_json::from_value(result["lines"].clone()).unwrap_or_default();
             for line in &backlog {
-                print_line(line, json);
+                print_line(name, line, json);
             }
             if *follow {
                 let from = result["next_seq"].as_u64().unwrap_or(0);
@@ -165,8 +165,9 @@ async fn follow_notifications(client: &mut Client, json: bool) {
                 }
                 let lines: Vec<LogLineInfo> =
                     serde_json::from_value(params["lines"].clone()).unwrap_or_default();
+                let sidecar = params["sidecar"].as_str().unwrap_or_default();
                 for line in &lines {
-                    print_line(line, json);
+                    print_line(sidecar, line, json);
                 }
             }
             "skipped" => {
@@ -182,12 +183,14 @@ fn clock(at_ms: u64) -> String {
     crate::stamp::Stamp::new(crate::stamp::CLOCK).text(at).to_string()
 }
 
-fn print_line(line: &LogLineInfo, json: bool) {
+fn print_line(sidecar: &str, line: &LogLineInfo, json: bool) {
     if json {
-        println!("{}", json!(line));
+        let mut value = json!(line);
+        value["sidecar"] = json!(sidecar);
+        println!("{value}");
     } else {
         let bar = if line.stderr { "!|" } else { " |" };
-        println!("{} {} {bar} {}", clock(line.at_ms), line.sidecar, line.text);
+        println!("{} {sidecar} {bar} {}", clock(line.at_ms), line.text);
     }
 }
 

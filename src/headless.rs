@@ -3,12 +3,13 @@
 //! dropped: a slow stdout slows the sidecars, as any pipe would. Stops everything
 //! gracefully on SIGINT/SIGTERM/SIGHUP.
 
+use crate::api::engine::Engine;
 use crate::config::Config;
 use crate::ipc::protocol::{Exchange, Origin};
 use crate::logs::{LogLine, Stream};
 use crate::sanitize::sanitize_into;
 use crate::stamp::Stamp;
-use crate::supervisor::{EVENT_BACKLOG, Event, LineBatch, Options, Supervisor};
+use crate::supervisor::{EVENT_BACKLOG, Event, LineBatch, Options};
 use std::io::{self, Write};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -42,6 +43,8 @@ pub struct HeadlessOptions {
     /// Run as `sidetop agent`: serve the control socket; SIGHUP does not stop it (there is
     /// no terminal to lose).
     pub agent: Option<AgentOptions>,
+    /// How often resources are sampled (an agent serves them to attached dashboards).
+    pub sample_interval: Duration,
 }
 
 pub struct AgentOptions {
@@ -57,7 +60,7 @@ pub async fn run(config: &Config, options: HeadlessOptions) -> io::Result<()> {
     let (lines_tx, mut lines_rx) = mpsc::channel::<LineBatch>(2);
     let (events_tx, mut events) = broadcast::channel(EVENT_BACKLOG);
     let (exchanges_tx, mut exchanges) = broadcast::channel(EVENT_BACKLOG);
-    let supervisor = Arc::new(Supervisor::start(
+    let engine = Engine::start(
         config,
         Options {
             lines: Some(lines_tx),
@@ -65,13 +68,14 @@ pub async fn run(config: &Config, options: HeadlessOptions) -> io::Result<()> {
             exchanges: Some(exchanges_tx),
             ..Options::binary()
         },
-    )?);
+        options.sample_interval,
+    )?;
+    let supervisor = engine.supervisor.clone();
     let server = match &options.agent {
         None => None,
         Some(agent) => {
-            let server_options =
-                crate::server::ServerOptions { read_only: agent.read_only, config: config.path.clone() };
-            match crate::server::serve(supervisor.clone(), &agent.socket, server_options) {
+            let server_options = crate::server::ServerOptions { read_only: agent.read_only };
+            match crate::server::serve(engine.clone(), &agent.socket, server_options) {
                 Ok(server) => Some(server),
                 Err(e) => {
                     supervisor.shutdown().await;
@@ -80,8 +84,7 @@ pub async fn run(config: &Config, options: HeadlessOptions) -> io::Result<()> {
             }
         }
     };
-    let asked_to_stop =
-        server.as_ref().map_or_else(|| Arc::new(tokio::sync::Notify::new()), |s| s.shutdown.clone());
+    let asked_to_stop = engine.shutdown_asked.clone();
     let hangup_stops = options.agent.is_none();
 
     let names: Vec<String> = config.sidecars.iter().map(|s| s.name.clone()).collect();
@@ -143,6 +146,7 @@ pub async fn run(config: &Config, options: HeadlessOptions) -> io::Result<()> {
     }
     drop(server);
     drop(supervisor);
+    drop(engine);
     // Output still in the pipes drains now; a grandchild that escaped its process group
     // could hold a pipe open forever, so this wait is bounded.
     if tokio::time::timeout(Duration::from_secs(2), forwarder).await.is_err() {

@@ -1,9 +1,12 @@
 //! sidetop: supervise sidecar processes and watch them from a terminal dashboard.
 //!
-//! The engine ([`supervisor`]) knows nothing of any front end; [`headless`] is one front end.
+//! The engine ([`supervisor`]) knows nothing of any front end; [`api`] is the one way in
+//! for every front end: the dashboard ([`app`], [`ui`]) in-process or attached, [`headless`],
+//! [`ctl`] and the control socket ([`server`]).
 
 pub mod api;
 pub mod app;
+pub mod attach;
 pub mod check;
 pub mod cli;
 pub mod client;

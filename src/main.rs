@@ -25,6 +25,20 @@ fn main() -> ExitCode {
         };
         return runtime.block_on(sidetop::ctl::run(&cli.config, args));
     }
+    // `attach` needs no config either: the agent has it.
+    if let Some(Command::Attach(args)) = &cli.command {
+        let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()
+        {
+            Ok(rt) => rt,
+            Err(e) => {
+                eprintln!("error: cannot start the async runtime: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
+        let code = runtime.block_on(sidetop::attach::run(&cli.config, args));
+        runtime.shutdown_timeout(std::time::Duration::from_millis(200));
+        return code;
+    }
     let config = match Config::load(&cli.config) {
         Ok(config) => config,
         Err(e) => {
@@ -78,16 +92,29 @@ fn main() -> ExitCode {
         let socket =
             args.socket.clone().unwrap_or_else(|| sidetop::api::socket_path::default_socket(&cli.config));
         let agent = headless::AgentOptions { socket, read_only: args.read_only };
-        runtime
-            .block_on(headless::run(&config, HeadlessOptions { exit_when_done: false, agent: Some(agent) }))
+        runtime.block_on(headless::run(
+            &config,
+            HeadlessOptions {
+                exit_when_done: false,
+                agent: Some(agent),
+                sample_interval: cli.sample_interval,
+            },
+        ))
     } else if cli.headless {
         runtime.block_on(headless::run(
             &config,
-            HeadlessOptions { exit_when_done: cli.exit_when_done, agent: None },
+            HeadlessOptions {
+                exit_when_done: cli.exit_when_done,
+                agent: None,
+                sample_interval: cli.sample_interval,
+            },
         ))
     } else if !std::io::stdout().is_terminal() || !std::io::stdin().is_terminal() {
         eprintln!("sidetop: not a terminal, running headless (--headless says so explicitly)");
-        runtime.block_on(headless::run(&config, HeadlessOptions { exit_when_done: false, agent: None }))
+        runtime.block_on(headless::run(
+            &config,
+            HeadlessOptions { exit_when_done: false, agent: None, sample_interval: cli.sample_interval },
+        ))
     } else {
         let options = sidetop::app::run::RunOptions { sample_interval: cli.sample_interval };
         runtime.block_on(sidetop::app::run::run(&config, options))

@@ -2,19 +2,23 @@
 //! same keys an operator presses, and saves the frames it renders as SVG. Regenerate the
 //! README's pictures with `cargo run --release -- screenshots`.
 
+use crate::api::engine::Engine;
+use crate::api::link::Link;
+use crate::app::effects::carry_out;
+use crate::app::model::Model;
 use crate::app::msg::{Effect, Msg};
-use crate::app::state::State;
-use crate::app::update::update;
+use crate::app::state::{Mode, State};
+use crate::app::update::{follow_logs, update};
 use crate::config::Config;
-use crate::ipc::load;
-use crate::metrics::resources::Sampler;
-use crate::supervisor::{Options, State as Life, Supervisor};
+use crate::supervisor::{Options, State as Life};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use serde_json::json;
 use std::io;
 use std::path::Path;
 use std::time::{Duration, Instant};
+use tokio::sync::mpsc;
 
 const SIZE: (u16, u16) = (120, 36);
 
@@ -26,26 +30,53 @@ fn keys(state: &mut State, text: &str) -> Vec<Effect> {
     text.chars().flat_map(|c| key(state, KeyCode::Char(c))).collect()
 }
 
-/// Carries out the effects a screenshot scene needs, feeding results back as messages.
-async fn run_effects(state: &mut State, supervisor: &Supervisor, effects: Vec<Effect>) {
-    for effect in effects {
-        let msg = match effect {
-            Effect::Request { sidecar, spec } => match supervisor.sidecars()[sidecar].request(&spec).await {
-                Ok(exchange) => Msg::Reply(exchange),
-                Err(e) => Msg::Done(e.to_string()),
-            },
-            Effect::Load { sidecar, spec, plan } => {
-                let ipc = supervisor.sidecars()[sidecar].ipc().expect("checked by update").clone();
-                Msg::LoadDone(load::run(ipc, spec, plan.into()).await.render())
+/// The dashboard's state, driven through the engine API as the real loop drives it.
+struct Scene {
+    state: State,
+    link: Link,
+    results: mpsc::UnboundedSender<Msg>,
+    results_rx: mpsc::UnboundedReceiver<Msg>,
+}
+
+impl Scene {
+    /// Carries out effects the way the run loop does, waits for the replies a scene
+    /// needs (requests, load tests), then applies what the engine sent meanwhile.
+    async fn run(&mut self, effects: Vec<Effect>) {
+        for effect in effects {
+            let waits = matches!(effect, Effect::Request { .. } | Effect::Load { .. });
+            carry_out(effect, &self.state, &self.link.caller, &self.results);
+            if waits && let Some(msg) = self.results_rx.recv().await {
+                let more = update(&mut self.state, msg);
+                Box::pin(self.run(more)).await;
             }
-            other => Msg::Done(format!("(not run for screenshots: {other:?})")),
-        };
-        update(state, msg);
+        }
+        self.settle().await;
+    }
+
+    /// Applies the notices that arrive within a moment.
+    async fn settle(&mut self) {
+        let until = tokio::time::Instant::now() + Duration::from_millis(400);
+        while let Ok(Some(notice)) = tokio::time::timeout_at(until, self.link.notices.recv()).await {
+            let effects = update(&mut self.state, Msg::Notice(notice));
+            for effect in effects {
+                carry_out(effect, &self.state, &self.link.caller, &self.results);
+            }
+        }
+    }
+
+    async fn keys(&mut self, text: &str) {
+        let effects = keys(&mut self.state, text);
+        self.run(effects).await;
+    }
+
+    async fn key(&mut self, code: KeyCode) {
+        let effects = key(&mut self.state, code);
+        self.run(effects).await;
     }
 }
 
 fn select(state: &mut State, name: &str) {
-    if let Some(i) = state.sidecars.iter().position(|s| &*s.name == name) {
+    if let Some(i) = state.model.index(name) {
         state.selected = i;
     }
 }
@@ -72,68 +103,72 @@ async fn wait(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
 
 pub async fn run(config: &Config, dir: &Path) -> io::Result<()> {
     std::fs::create_dir_all(dir)?;
-    let supervisor = Supervisor::start(config, Options::binary())?;
-    let sampler = Sampler::start(
-        supervisor.sidecars().len(),
-        supervisor.pid_source(),
-        Duration::from_millis(250),
-        supervisor.changed(),
-    );
-    let mut state =
-        State::new(config.path.display().to_string(), supervisor.sidecars().to_vec(), sampler.data.clone());
-    state.size = SIZE;
-    let sidecars = supervisor.sidecars().to_vec();
+    let engine = Engine::start(config, Options::binary(), Duration::from_millis(250))?;
+    let link = crate::api::local::connect(engine.clone());
+    let fail = |(_, e): (i64, String)| io::Error::other(e);
+    let subscribe = json!({"events": true, "status": true, "samples": true, "traffic": true});
+    link.caller.call("subscribe", subscribe).await.map_err(fail)?;
+    let snapshot = link.caller.call("snapshot", json!({})).await.map_err(fail)?;
+    let snapshot = serde_json::from_value(snapshot).map_err(|e| io::Error::other(e.to_string()))?;
+    let (results, results_rx) = mpsc::unbounded_channel();
+    let state = State::new(Model::from_snapshot(snapshot), Mode::InProcess);
+    let mut scene = Scene { state, link, results, results_rx };
+    scene.state.size = SIZE;
+    let sidecars = engine.supervisor.sidecars().to_vec();
     wait("every sidecar with IPC to be ready", Duration::from_secs(20), || {
         sidecars.iter().filter(|s| s.ipc().is_some()).all(|s| s.status().ready)
     })
     .await;
     tokio::time::sleep(Duration::from_secs(2)).await;
+    let first = follow_logs(&mut scene.state).into_iter().collect();
+    scene.run(first).await;
 
     // The overview: the table and one sidecar's logs.
-    select(&mut state, "chatty");
-    save(&state, dir, "overview")?;
+    select(&mut scene.state, "chatty");
+    scene.run(Vec::new()).await;
+    let follow = follow_logs(&mut scene.state).into_iter().collect();
+    scene.run(follow).await;
+    save(&scene.state, dir, "overview")?;
 
     // The latency tab after a load test.
-    select(&mut state, "echo-rpc");
-    let effects = keys(&mut state, "L");
-    run_effects(&mut state, &supervisor, effects).await;
-    let effects = key(&mut state, KeyCode::Enter);
-    run_effects(&mut state, &supervisor, effects).await;
-    key(&mut state, KeyCode::Esc);
-    save(&state, dir, "latency")?;
+    select(&mut scene.state, "echo-rpc");
+    scene.keys("L").await;
+    scene.key(KeyCode::Enter).await;
+    scene.key(KeyCode::Esc).await;
+    save(&scene.state, dir, "latency")?;
 
     // The traffic inspector with a request open.
-    let effects = keys(&mut state, "t");
-    run_effects(&mut state, &supervisor, effects).await;
-    key(&mut state, KeyCode::Esc);
-    keys(&mut state, "4");
-    key(&mut state, KeyCode::Tab);
-    key(&mut state, KeyCode::Enter);
-    save(&state, dir, "traffic")?;
+    scene.keys("t").await;
+    scene.key(KeyCode::Esc).await;
+    scene.keys("4").await;
+    scene.key(KeyCode::Tab).await;
+    scene.key(KeyCode::Enter).await;
+    save(&scene.state, dir, "traffic")?;
 
     // The request composer, with a reply.
-    select(&mut state, "web");
-    key(&mut state, KeyCode::BackTab);
-    keys(&mut state, "1T");
-    key(&mut state, KeyCode::F(2));
-    let effects = update(&mut state, Msg::Key(KeyEvent::new(KeyCode::Char('s'), KeyModifiers::CONTROL)));
-    run_effects(&mut state, &supervisor, effects).await;
-    save(&state, dir, "composer")?;
-    key(&mut state, KeyCode::Esc);
+    select(&mut scene.state, "web");
+    scene.key(KeyCode::BackTab).await;
+    scene.keys("1T").await;
+    scene.key(KeyCode::F(2)).await;
+    let effects =
+        update(&mut scene.state, Msg::Key(KeyEvent::new(KeyCode::Char('s'), KeyModifiers::CONTROL)));
+    scene.run(effects).await;
+    save(&scene.state, dir, "composer")?;
+    scene.key(KeyCode::Esc).await;
 
     // The help overlay.
-    keys(&mut state, "?");
-    save(&state, dir, "help")?;
-    key(&mut state, KeyCode::Esc);
+    scene.keys("?").await;
+    save(&scene.state, dir, "help")?;
+    scene.key(KeyCode::Esc).await;
 
     // A crash loop and its timeline.
-    let crashy = supervisor.get("crashy").ok().cloned();
+    let crashy = engine.supervisor.get("crashy").ok().cloned();
     if let Some(crashy) = crashy {
         wait("crashy to give up", Duration::from_secs(90), || crashy.status().state == Life::CrashLoop).await;
-        select(&mut state, "crashy");
-        keys(&mut state, "5");
-        save(&state, dir, "crash-loop")?;
+        select(&mut scene.state, "crashy");
+        scene.keys("5").await;
+        save(&scene.state, dir, "crash-loop")?;
     }
-    supervisor.shutdown().await;
+    engine.supervisor.shutdown().await;
     Ok(())
 }

@@ -270,7 +270,7 @@ fn a_client_that_never_reads_does_not_stall_the_flood_or_the_others() {
     ));
     // Subscribes to everything, then never reads a byte.
     let mut stuck = std::os::unix::net::UnixStream::connect(&agent.socket).unwrap();
-    writeln!(stuck, r#"{{"jsonrpc":"2.0","id":1,"method":"hello","params":{{"version":1}}}}"#).unwrap();
+    writeln!(stuck, r#"{{"jsonrpc":"2.0","id":1,"method":"hello","params":{{"version":2}}}}"#).unwrap();
     writeln!(stuck, r#"{{"jsonrpc":"2.0","id":2,"method":"subscribe","params":{{"logs":"*","events":true,"status":true}}}}"#).unwrap();
     wait_until(T, "the flood to finish", || {
         agent.status().iter().any(|s| s["name"] == "flood" && s["state"] == "exited" && s["lines"] == 300_001)
@@ -284,7 +284,7 @@ fn a_client_that_never_reads_does_not_stall_the_flood_or_the_others() {
 fn two_clients_see_the_same_state_and_one_sees_the_others_action() {
     let agent = Agent::start(CONFIG);
     let mut watcher = std::os::unix::net::UnixStream::connect(&agent.socket).unwrap();
-    writeln!(watcher, r#"{{"jsonrpc":"2.0","id":1,"method":"hello","params":{{"version":1}}}}"#).unwrap();
+    writeln!(watcher, r#"{{"jsonrpc":"2.0","id":1,"method":"hello","params":{{"version":2}}}}"#).unwrap();
     writeln!(watcher, r#"{{"jsonrpc":"2.0","id":2,"method":"subscribe","params":{{"status":true}}}}"#)
         .unwrap();
     let mut lines = BufReader::new(watcher.try_clone().unwrap()).lines();
@@ -315,11 +315,11 @@ fn the_bridge_relays_the_protocol_over_stdio() {
         .spawn()
         .unwrap();
     let mut input = bridge.stdin.take().unwrap();
-    writeln!(input, r#"{{"jsonrpc":"2.0","id":1,"method":"hello","params":{{"version":1}}}}"#).unwrap();
+    writeln!(input, r#"{{"jsonrpc":"2.0","id":1,"method":"hello","params":{{"version":2}}}}"#).unwrap();
     writeln!(input, r#"{{"jsonrpc":"2.0","id":2,"method":"status"}}"#).unwrap();
     let mut lines = BufReader::new(bridge.stdout.take().unwrap()).lines();
     let hello: Value = serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
-    assert_eq!(hello["result"]["version"], 1);
+    assert_eq!(hello["result"]["version"], 2);
     let status: Value = serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
     assert_eq!(status["result"]["sidecars"].as_array().unwrap().len(), 2);
     drop(input);

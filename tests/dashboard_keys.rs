@@ -1,17 +1,17 @@
 //! `update` from key to state change to effect, for every default key, on a dashboard
-//! built over a real engine (sidecars not started: `update` does no I/O anyway).
+//! model built from a real config's sidecars: plain data, no engine (`update` does no I/O).
 
 mod common;
 
 use common::*;
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers, MouseButton, MouseEvent, MouseEventKind};
+use sidetop::api::Snapshot;
+use sidetop::app::model::Model;
 use sidetop::app::msg::{Effect, LoadPlanEq, Msg};
+use sidetop::app::state::Mode;
 use sidetop::app::state::{Focus, Overlay, SortBy, State, Tab};
 use sidetop::app::update::update;
 use sidetop::config::ipc::RequestSpec;
-use sidetop::metrics::resources::Resources;
-use sidetop::supervisor::{Options, Supervisor};
-use std::sync::{Arc, Mutex};
 
 const CONFIG: &str = r#"
 [defaults]
@@ -51,14 +51,15 @@ fn press(state: &mut State, keys: &str) -> Vec<Effect> {
     keys.chars().flat_map(|c| update(state, key(KeyCode::Char(c)))).collect()
 }
 
-async fn dashboard() -> (State, Supervisor, tempfile::TempDir) {
+async fn dashboard() -> (State, (), tempfile::TempDir) {
     let (dir, config) = config(CONFIG, &marker());
-    let sup = Supervisor::start(&config, Options::default()).unwrap();
-    let resources =
-        Arc::new(Mutex::new(Resources { sidecars: vec![Default::default(); 3], ..Default::default() }));
-    let mut state = State::new("test.toml".into(), sup.sidecars().to_vec(), resources);
+    let setups = config.sidecars.iter().map(sidetop::api::build::setup).collect();
+    let snapshot = Snapshot { config: "test.toml".into(), setups, ..Snapshot::default() };
+    let mut state = State::new(Model::from_snapshot(snapshot), Mode::InProcess);
     state.size = (120, 40);
-    (state, sup, dir)
+    // The first sidecar's log is followed from the start, as the run loop does.
+    assert!(sidetop::app::update::follow_logs(&mut state).is_some());
+    (state, (), dir)
 }
 
 #[tokio::test]
@@ -262,4 +263,79 @@ async fn mouse_wheel_scrolls_and_click_selects() {
     assert_eq!((s.focus, s.logs.scroll, s.logs.follow), (Focus::Detail, 3, false));
     update(&mut s, mouse(MouseEventKind::ScrollDown, 30));
     assert_eq!(s.logs.scroll, 0);
+}
+
+#[tokio::test]
+async fn the_log_pane_follows_what_it_shows() {
+    let (mut s, _sup, _d) = dashboard().await;
+    assert_eq!(s.following, vec!["alpha".to_string()]);
+    let effects = press(&mut s, "j");
+    assert_eq!(effects, vec![Effect::FollowLogs(vec![("echo".into(), 0)])]);
+    // Lines arrive; following again later starts after them, not from the start.
+    let line = |seq: u64| sidetop::api::LogLineInfo {
+        seq,
+        at_ms: 1,
+        stderr: false,
+        text: format!("line {seq}"),
+        cut: false,
+    };
+    let notice =
+        sidetop::api::Notice::Log { sidecar: "echo".into(), lines: (0..5).map(line).collect(), gone: 0 };
+    update(&mut s, Msg::Notice(notice));
+    // The same lines again (a follow restarted from an older point) are not kept twice.
+    let again =
+        sidetop::api::Notice::Log { sidecar: "echo".into(), lines: (3..6).map(line).collect(), gone: 0 };
+    update(&mut s, Msg::Notice(again));
+    assert_eq!(s.sidecars()[1].logs.lines.len(), 6);
+    press(&mut s, "k");
+    assert_eq!(press(&mut s, "j"), vec![Effect::FollowLogs(vec![("echo".into(), 6)])]);
+    // `a`: every sidecar's.
+    let effects = press(&mut s, "a");
+    assert_eq!(
+        effects,
+        vec![Effect::FollowLogs(vec![("alpha".into(), 0), ("echo".into(), 6), ("gamma".into(), 0)])]
+    );
+    assert!(press(&mut s, "jk").is_empty(), "moving changes nothing while every log is shown");
+}
+
+#[tokio::test]
+async fn attached_q_detaches_and_capital_q_asks_before_stopping_the_agent() {
+    let (mut s, _sup, _d) = dashboard().await;
+    s.mode = Mode::Attached { to: "agent 1 on test.sock".into() };
+    assert_eq!(press(&mut s, "q"), vec![Effect::Detach]);
+    assert!(s.quitting.is_none());
+    assert!(press(&mut s, "Q").is_empty());
+    assert!(matches!(s.overlay, Overlay::ConfirmShutdown));
+    assert!(press(&mut s, "n").is_empty(), "anything but y keeps the agent");
+    assert!(matches!(s.overlay, Overlay::None));
+    press(&mut s, "Q");
+    assert_eq!(press(&mut s, "y"), vec![Effect::Shutdown]);
+    // In-process, Q is q: stop everything.
+    let (mut s, _sup, _d) = dashboard().await;
+    assert_eq!(press(&mut s, "Q"), vec![Effect::Shutdown]);
+}
+
+#[tokio::test]
+async fn notices_that_raced_the_snapshot_are_kept_once() {
+    let (mut s, _sup, _d) = dashboard().await;
+    let event = sidetop::api::EventInfo {
+        sidecar: "echo".into(),
+        at_ms: 5,
+        text: "started (pid 7)".into(),
+        level: sidetop::api::Level::Good,
+    };
+    update(&mut s, Msg::Notice(sidetop::api::Notice::Event(event.clone())));
+    update(&mut s, Msg::Notice(sidetop::api::Notice::Event(event)));
+    assert_eq!(s.sidecars()[1].events.len(), 1);
+    let round = |taken: u64, cpu: f32| {
+        sidetop::api::Notice::Samples(sidetop::api::Samples {
+            taken,
+            sidecars: vec![sidetop::metrics::resources::Sample { cpu, ..Default::default() }; 3],
+            ..Default::default()
+        })
+    };
+    update(&mut s, Msg::Notice(round(2, 1.0)));
+    update(&mut s, Msg::Notice(round(1, 9.0)));
+    update(&mut s, Msg::Notice(round(2, 9.0)));
+    assert_eq!(s.sidecars()[0].samples.len(), 1, "older and repeated rounds are skipped");
 }

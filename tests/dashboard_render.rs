@@ -9,13 +9,13 @@ use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use serde_json::json;
+use sidetop::api::engine::Engine;
 use sidetop::app::composer::Composer;
 use sidetop::app::msg::Msg;
 use sidetop::app::state::{Focus, LoadDialog, Overlay, State, Tab};
 use sidetop::app::update::update;
 use sidetop::config::ipc::RequestSpec;
-use sidetop::metrics::resources::Sampler;
-use sidetop::supervisor::{Options, State as Life, Supervisor};
+use sidetop::supervisor::{Options, State as Life};
 use std::time::{Duration, Instant};
 
 const CONFIG: &str = r#"
@@ -68,9 +68,8 @@ fn draw(state: &State, w: u16, h: u16) -> String {
 async fn every_tab_and_overlay_renders_at_both_sizes() {
     let m = marker();
     let (_dir, config) = config(CONFIG, &m);
-    let sup = Supervisor::start(&config, Options::default()).unwrap();
-    let sampler =
-        Sampler::start(sup.sidecars().len(), sup.pid_source(), Duration::from_millis(100), sup.changed());
+    let engine = Engine::start(&config, Options::default(), Duration::from_millis(100)).unwrap();
+    let sup = engine.supervisor.clone();
     let echo = sup.get("echo").unwrap();
     wait_ready(echo).await;
     for _ in 0..20 {
@@ -80,8 +79,6 @@ async fn every_tab_and_overlay_renders_at_both_sizes() {
     wait_status(sup.get("crashy").unwrap(), Duration::from_secs(10), |s| s.state == Life::CrashLoop).await;
     let talker = sup.get("talker").unwrap();
     assert!(eventually(Duration::from_secs(5), || talker.logs().len() == 3).await);
-    let samples = || sampler.data.lock().unwrap().sidecars[0].samples.len();
-    assert!(eventually(Duration::from_secs(5), || samples() >= 3).await, "{} resource samples", samples());
 
     let report = sidetop::ipc::load::run(
         echo.ipc().unwrap().clone(),
@@ -89,10 +86,21 @@ async fn every_tab_and_overlay_renders_at_both_sizes() {
         sidetop::ipc::load::LoadPlan { requests: Some(50), duration: None, concurrency: 4 },
     )
     .await;
-    let fail_row =
-        echo.ipc().unwrap().metrics().traffic.iter().rev().position(|e| e.method == "fail").unwrap();
-    let mut state = State::new("test.toml".into(), sup.sidecars().to_vec(), sampler.data.clone());
+    let (mut state, mut link) = dashboard_of(&engine).await;
+    // Every sidecar's log followed (the model keeps them after), and a few samples.
+    state.logs.all = true;
+    let lines = |s: &State| s.sidecars().iter().map(|v| v.logs.lines.len()).collect::<Vec<_>>();
+    pump_until(&mut state, &mut link, Duration::from_secs(10), "logs and samples", |s| {
+        let lines = lines(s);
+        lines[2] == 3
+            && lines[0] >= 1
+            && s.sidecars()[0].samples.len() >= 3
+            && s.sidecars()[0].traffic.iter().any(|e| e.method == "echo")
+    })
+    .await;
+    state.logs.all = false;
     state.color = false;
+    let fail_row = state.sidecars()[0].traffic.iter().rev().position(|e| e.method == "fail").unwrap();
     for (w, h) in [(80u16, 24u16), (160, 48)] {
         state.size = (w, h);
         state.selected = 0;
@@ -100,7 +108,7 @@ async fn every_tab_and_overlay_renders_at_both_sizes() {
         state.tab = Tab::Logs;
 
         let screen = draw(&state, w, h);
-        assert!(screen.starts_with("sidetop test.toml"), "{screen}");
+        assert!(screen.starts_with(&format!("sidetop {}", config.path.display())), "{screen}");
         for word in
             ["echo", "crashy", "talker", "crash-loop", "ready", "1 Logs", "5 Events", "? help", "q quit"]
         {
@@ -174,7 +182,7 @@ async fn every_tab_and_overlay_renders_at_both_sizes() {
         assert!(screen.contains("reply from echo") && screen.contains("requested failure"), "{screen}");
 
         state.selected = 0;
-        state.overlay = Overlay::Composer(Box::new(Composer::new(0, &echo.config).unwrap()));
+        state.overlay = Overlay::Composer(Box::new(Composer::new(0, &state.sidecars()[0].setup).unwrap()));
         update(&mut state, Msg::Key(KeyEvent::new(KeyCode::Tab, KeyModifiers::NONE)));
         for c in "[1,".chars() {
             update(&mut state, Msg::Key(KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE)));

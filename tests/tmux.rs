@@ -3,6 +3,7 @@
 
 mod common;
 
+use common::tmux::Tmux;
 use common::*;
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -25,70 +26,6 @@ command = ["sh", "-c", "echo hello from $$; echo other line; exec sleep 1000"]
 name = "forker"
 command = ["sh", "{sidecars}/forker.sh"]
 "#;
-
-struct Tmux {
-    session: String,
-}
-
-impl Tmux {
-    fn start(width: u16, height: u16) -> Tmux {
-        let session = format!("sidetop-test-{}", marker());
-        let status = Command::new("tmux")
-            .args(["new-session", "-d", "-s", &session, "-x", &width.to_string(), "-y", &height.to_string()])
-            .args(["env", "PS1=$ ", "TERM=xterm-256color", "sh"])
-            .status()
-            .expect("tmux is installed (.ci/run installs it)");
-        assert!(status.success());
-        Tmux { session }
-    }
-
-    fn keys(&self, keys: &[&str]) {
-        let status =
-            Command::new("tmux").args(["send-keys", "-t", &self.session]).args(keys).status().unwrap();
-        assert!(status.success());
-    }
-
-    fn type_line(&self, text: &str) {
-        self.keys(&["-l", text]);
-        self.keys(&["Enter"]);
-    }
-
-    fn pane_title(&self) -> String {
-        let out = Command::new("tmux")
-            .args(["display-message", "-p", "-t", &self.session, "#{pane_title}"])
-            .output()
-            .unwrap();
-        String::from_utf8_lossy(&out.stdout).trim().to_string()
-    }
-
-    fn screen(&self) -> String {
-        let out = Command::new("tmux").args(["capture-pane", "-p", "-t", &self.session]).output().unwrap();
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    /// Waits until the screen satisfies `check`; returns that screen.
-    fn wait(&self, what: &str, check: impl Fn(&str) -> bool) -> String {
-        let deadline = Instant::now() + Duration::from_secs(15);
-        loop {
-            let screen = self.screen();
-            if check(&screen) {
-                return screen;
-            }
-            assert!(Instant::now() < deadline, "timed out waiting for {what}; screen:\n{screen}");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    fn wait_for(&self, needle: &str) -> String {
-        self.wait(needle, |s| s.contains(needle))
-    }
-}
-
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        let _ = Command::new("tmux").args(["kill-session", "-t", &self.session]).status();
-    }
-}
 
 /// sidetop on CONFIG in a 100x30 pane, running: the pane, the sidecars' marker, sidetop's
 /// own marker (so its pid can be found), and the temp dir to keep alive.

@@ -3,7 +3,7 @@
 //! check the JSON (a parse error shows its line and column and nothing is sent), send,
 //! see the reply; earlier sends are recalled with Ctrl-P / Ctrl-N.
 
-use crate::config::SidecarConfig;
+use crate::api::SidecarSetup;
 use crate::config::ipc::{Protocol, RequestSpec};
 use crate::ipc::protocol::Exchange;
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
@@ -143,8 +143,8 @@ fn pretty(v: &Option<Value>) -> String {
 
 impl Composer {
     /// `None` when the sidecar has no IPC.
-    pub fn new(sidecar: usize, config: &SidecarConfig) -> Option<Composer> {
-        let kind = match &config.ipc.as_ref()?.protocol {
+    pub fn new(sidecar: usize, config: &SidecarSetup) -> Option<Composer> {
+        let kind = match config.protocol.as_ref()? {
             Protocol::JsonRpc => Kind::Rpc,
             Protocol::JsonLines => Kind::Line,
             Protocol::Http { .. } => Kind::Http,
@@ -168,7 +168,7 @@ impl Composer {
         Some(c)
     }
 
-    pub fn load_template(&mut self, config: &SidecarConfig, index: usize) {
+    pub fn load_template(&mut self, config: &SidecarSetup, index: usize) {
         let Some(t) = config.requests.get(index) else { return };
         self.template = Some(index);
         match &t.spec {
@@ -229,7 +229,7 @@ impl Composer {
         }
     }
 
-    pub fn key(&mut self, key: &KeyEvent, config: &SidecarConfig) -> Action {
+    pub fn key(&mut self, key: &KeyEvent, config: &SidecarSetup) -> Action {
         let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
         match key.code {
             KeyCode::Esc => return Action::Close,

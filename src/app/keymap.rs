@@ -36,6 +36,8 @@ pub enum Action {
     Open,
     Help,
     Quit,
+    /// Attached: stop the agent (after a confirmation).
+    StopAgent,
     ForceQuit,
     Escape,
 }
@@ -76,6 +78,12 @@ const fn first_word(s: &'static str) -> &'static str {
     }
 }
 
+/// `q` in the engine's own process.
+const QUIT: Binding = b("q", "quit (stops every sidecar; again to kill)", Scope::Everywhere, true);
+/// `q` when attached to an agent.
+const DETACH: Binding =
+    b("q", "detach when attached (every sidecar keeps running)", Scope::Everywhere, false);
+
 pub const BINDINGS: &[Binding] = &[
     b("j/k ↑/↓", "move/scroll", Scope::Everywhere, true),
     b("g/G", "top / bottom (G resumes follow)", Scope::Everywhere, false),
@@ -102,7 +110,9 @@ pub const BINDINGS: &[Binding] = &[
     b("Esc", "clear search / close", Scope::Everywhere, false),
     b("mouse", "wheel scrolls, click selects", Scope::Everywhere, false),
     b("?", "help", Scope::Everywhere, true),
-    b("q", "quit (stops every sidecar; again to kill)", Scope::Everywhere, true),
+    QUIT,
+    DETACH,
+    b("Q", "attached: stop the agent and every sidecar (asks first)", Scope::Everywhere, false),
     b("Ctrl-C", "quit; during quit: kill what is left", Scope::Everywhere, false),
 ];
 
@@ -146,6 +156,7 @@ pub fn action_for(key: &KeyEvent) -> Option<Action> {
         KeyCode::Enter => Action::Open,
         KeyCode::Char('?') => Action::Help,
         KeyCode::Char('q') => Action::Quit,
+        KeyCode::Char('Q') => Action::StopAgent,
         KeyCode::Esc => Action::Escape,
         _ => return None,
     })
@@ -162,5 +173,7 @@ pub fn footer_bindings(state: &State) -> Vec<&'static Binding> {
     // Help and quit first: on a narrow terminal the end of the footer is cut off.
     let always = |b: &&Binding| b.keys == "?" || b.keys == "q";
     let rest = BINDINGS.iter().filter(|b| b.footer && (b.scope == Scope::Everywhere || b.scope == here));
-    BINDINGS.iter().filter(always).chain(rest.filter(|b| !always(b))).collect()
+    let quit = if state.attached() { &DETACH } else { &QUIT };
+    let help = BINDINGS.iter().find(|b| b.keys == "?");
+    help.into_iter().chain([quit]).chain(rest.filter(|b| !always(b))).collect()
 }

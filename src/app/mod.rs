@@ -2,7 +2,9 @@
 //! run loop that owns the terminal and carries out effects.
 
 pub mod composer;
+pub mod effects;
 pub mod keymap;
+pub mod model;
 pub mod msg;
 pub mod run;
 pub mod sort;

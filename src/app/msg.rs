@@ -20,6 +20,8 @@ pub enum Msg {
     LoadDone(String),
     /// Every sidecar has stopped: the quit can finish.
     AllStopped,
+    /// Something from the engine: status, an event, log lines, samples, latency, traffic.
+    Notice(crate::api::Notice),
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -38,8 +40,12 @@ pub enum Effect {
         spec: RequestSpec,
         plan: LoadPlanEq,
     },
+    /// Follow exactly these sidecars' logs, each from a sequence number.
+    FollowLogs(Vec<(String, u64)>),
     /// Graceful stop of everything, then exit.
     Shutdown,
+    /// Attached: leave, and every sidecar keeps running.
+    Detach,
     /// SIGKILL what is left and exit now.
     ForceQuit,
 }

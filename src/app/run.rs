@@ -1,16 +1,20 @@
-//! The dashboard's loop: input first, then effect results, engine changes and the clock;
-//! redraw only when something changed, at most ~30 frames a second. Effects from `update`
-//! are carried out here, each in its own task so the loop never waits on a sidecar.
+//! The dashboard's loop, over a [`Link`] to the engine: input first, then effect results,
+//! notices from the engine and the clock; redraw only when something changed, at most
+//! ~30 frames a second. The same loop runs with the engine in this process ([`run`]) and
+//! attached to an agent ([`attach`]); only quitting differs.
 
+use super::effects::carry_out;
+use super::model::Model;
 use super::msg::{Effect, Msg};
-use super::state::State;
+use super::state::{Mode, State};
 use super::terminal;
-use super::update::update;
+use super::update::{follow_logs, update};
+use crate::api::engine::Engine;
+use crate::api::link::Link;
 use crate::config::Config;
-use crate::ipc::load;
-use crate::metrics::resources::Sampler;
-use crate::supervisor::{Options, State as Life, Supervisor};
+use crate::supervisor::Options;
 use ratatui::crossterm::event::{self, Event};
+use serde_json::json;
 use std::io;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -19,40 +23,89 @@ use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::mpsc;
 
 const FRAME: Duration = Duration::from_millis(33);
-/// How long a restart/stop/kill result waits for the state it expects.
-const ACTION_WAIT: Duration = Duration::from_secs(30);
+/// Notices applied in one go before the loop looks at input again.
+const NOTICE_BATCH: usize = 256;
 
 pub struct RunOptions {
     pub sample_interval: Duration,
 }
 
+/// How an attached dashboard ended.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Ending {
+    /// The operator detached (or a signal came): the agent runs on.
+    Detached,
+    /// The agent stopped (asked to, or it went away).
+    AgentGone,
+    /// In-process: every sidecar stopped.
+    Quit,
+}
+
+/// The engine in this process, the dashboard, and the control socket.
 pub async fn run(config: &Config, options: RunOptions) -> io::Result<()> {
     // Before the engine starts and raw mode is entered: from now on a signal stops the
     // sidecars and restores the terminal, never the default action.
-    let mut sigterm = signal(SignalKind::terminate())?;
-    let mut sighup = signal(SignalKind::hangup())?;
-    let mut sigint = signal(SignalKind::interrupt())?;
-    let supervisor = Arc::new(Supervisor::start(config, Options::binary())?);
-    let sampler = Sampler::start(
-        supervisor.sidecars().len(),
-        supervisor.pid_source(),
-        options.sample_interval,
-        supervisor.changed(),
-    );
-    let mut state =
-        State::new(config.path.display().to_string(), supervisor.sidecars().to_vec(), sampler.data.clone());
-    // `sidetop ctl` works against a dashboard session too.
+    let signals = Signals::new()?;
+    let engine = Engine::start(config, Options::binary(), options.sample_interval)?;
+    // `sidetop ctl` and `attach` work against a dashboard session too.
     let socket = crate::api::socket_path::default_socket(&config.path);
-    let server_options = crate::server::ServerOptions { read_only: false, config: config.path.clone() };
-    let server = match crate::server::serve(supervisor.clone(), &socket, server_options) {
-        Ok(server) => Some(server),
-        Err(e) => {
-            state.say(format!("control socket not served: {e}"));
-            None
-        }
+    let server_options = crate::server::ServerOptions { read_only: false };
+    let (server, note) = match crate::server::serve(engine.clone(), &socket, server_options) {
+        Ok(server) => (Some(server), None),
+        Err(e) => (None, Some(format!("control socket not served: {e}"))),
     };
-    let asked_to_stop =
-        server.as_ref().map_or_else(|| Arc::new(tokio::sync::Notify::new()), |s| s.shutdown.clone());
+    let link = crate::api::local::connect(engine.clone());
+    let result = dashboard(link, Mode::InProcess, Some(engine), signals, note).await;
+    drop(server);
+    result.map(|_| ())
+}
+
+/// The dashboard of a running agent, over `link` (its socket, or ssh).
+pub async fn attach(link: Link, to: String) -> io::Result<Ending> {
+    let signals = Signals::new()?;
+    dashboard(link, Mode::Attached { to }, None, signals, None).await
+}
+
+struct Signals {
+    term: tokio::signal::unix::Signal,
+    hup: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn new() -> io::Result<Signals> {
+        Ok(Signals {
+            term: signal(SignalKind::terminate())?,
+            hup: signal(SignalKind::hangup())?,
+            int: signal(SignalKind::interrupt())?,
+        })
+    }
+}
+
+/// Subscribes, takes the snapshot the model starts from, and runs the loop.
+async fn dashboard(
+    mut link: Link,
+    mode: Mode,
+    engine: Option<Arc<Engine>>,
+    mut signals: Signals,
+    note: Option<String>,
+) -> io::Result<Ending> {
+    let caller = link.caller.clone();
+    let fail = |(_, e): (i64, String)| io::Error::other(e);
+    // Subscribed before the snapshot is taken, so nothing falls between the two (what
+    // arrives twice is recognised by the model).
+    caller
+        .call("subscribe", json!({"events": true, "status": true, "samples": true, "traffic": true}))
+        .await
+        .map_err(fail)?;
+    let snapshot = caller.call("snapshot", json!({})).await.map_err(fail)?;
+    let snapshot =
+        serde_json::from_value(snapshot).map_err(|e| io::Error::other(format!("snapshot: {e}")))?;
+    let mut state = State::new(Model::from_snapshot(snapshot), mode);
+    if let Some(note) = note {
+        state.say(note);
+    }
+    let asked_to_stop = engine.as_ref().map(|e| e.shutdown_asked.clone()).unwrap_or_default();
     let mut terminal = terminal::enter()?;
     let size = terminal.size()?;
     state.size = (size.width, size.height);
@@ -61,9 +114,9 @@ pub async fn run(config: &Config, options: RunOptions) -> io::Result<()> {
     let stop_input = Arc::new(AtomicBool::new(false));
     let input_thread = spawn_input(input_tx, stop_input.clone())?;
     let (msg_tx, mut msg_rx) = mpsc::unbounded_channel::<Msg>();
-    let changed = supervisor.changed();
+    let mut effects: Vec<Effect> = follow_logs(&mut state).into_iter().collect();
+    // The header's clock, and uptimes between status notices.
     let mut clock = tokio::time::interval(Duration::from_secs(1));
-    let clock_needed = options.sample_interval > Duration::from_secs(1);
     clock.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
 
     // For the tests of panic handling only: panic after this long.
@@ -74,7 +127,38 @@ pub async fn run(config: &Config, options: RunOptions) -> io::Result<()> {
     let mut dirty = true;
     let mut last_draw = Instant::now() - FRAME;
     let mut terminal_ok = true;
-    loop {
+    let ending = 'run: loop {
+        for effect in effects.drain(..) {
+            match effect {
+                Effect::ForceQuit => {
+                    if let Some(engine) = &engine {
+                        engine.supervisor.kill_all().await;
+                        break 'run Ending::Quit;
+                    }
+                    break 'run Ending::Detached;
+                }
+                Effect::Detach => break 'run Ending::Detached,
+                Effect::Shutdown => match &engine {
+                    Some(engine) => {
+                        let (engine, tx) = (engine.clone(), msg_tx.clone());
+                        tokio::spawn(async move {
+                            engine.supervisor.shutdown().await;
+                            let _ = tx.send(Msg::AllStopped);
+                        });
+                    }
+                    // The agent stops its sidecars and closes the connection when done.
+                    None => {
+                        let (caller, tx) = (caller.clone(), msg_tx.clone());
+                        tokio::spawn(async move {
+                            if let Err((_, e)) = caller.call("shutdown", json!({})).await {
+                                let _ = tx.send(Msg::Done(format!("the agent did not stop: {e}")));
+                            }
+                        });
+                    }
+                },
+                effect => carry_out(effect, &state, &caller, &msg_tx),
+            }
+        }
         if panic_at.is_some_and(|at| Instant::now() >= at) {
             panic!("panic requested by SIDETOP_TEST_PANIC_AFTER_MS");
         }
@@ -88,7 +172,8 @@ pub async fn run(config: &Config, options: RunOptions) -> io::Result<()> {
             last_draw = Instant::now();
         }
         let next_frame = tokio::time::Instant::from_std(last_draw + FRAME);
-        let effects = tokio::select! {
+        let attached = engine.is_none();
+        effects = tokio::select! {
             biased;
             Some(ev) = input_rx.recv() => {
                 dirty = true;
@@ -102,41 +187,43 @@ pub async fn run(config: &Config, options: RunOptions) -> io::Result<()> {
             Some(msg) = msg_rx.recv() => {
                 dirty = true;
                 if matches!(msg, Msg::AllStopped) {
-                    break;
+                    break 'run Ending::Quit;
                 }
                 update(&mut state, msg)
             }
-            _ = sigterm.recv() => signal_quit(&mut state),
-            _ = sighup.recv() => signal_quit(&mut state),
-            _ = sigint.recv() => signal_quit(&mut state),
-            _ = asked_to_stop.notified() => signal_quit(&mut state),
-            _ = changed.notified() => { dirty = true; Vec::new() }
-            // The clock and uptimes, when the sampler does not already redraw every second.
-            _ = clock.tick(), if clock_needed => { dirty = true; Vec::new() }
+            notice = link.notices.recv() => {
+                let Some(notice) = notice else { break 'run Ending::AgentGone };
+                dirty = true;
+                let mut out = update(&mut state, Msg::Notice(notice));
+                // A burst is applied in one go and drawn once.
+                for _ in 0..NOTICE_BATCH {
+                    let Ok(notice) = link.notices.try_recv() else { break };
+                    out.extend(update(&mut state, Msg::Notice(notice)));
+                }
+                out
+            }
+            _ = signals.term.recv() => signal_quit(&mut state, attached),
+            _ = signals.hup.recv() => signal_quit(&mut state, attached),
+            _ = signals.int.recv() => signal_quit(&mut state, attached),
+            _ = asked_to_stop.notified() => signal_quit(&mut state, attached),
+            _ = clock.tick() => { dirty = true; Vec::new() }
             _ = tokio::time::sleep_until(next_frame), if dirty => Vec::new(),
         };
-        for effect in effects {
-            if effect == Effect::ForceQuit {
-                force_quit(&supervisor).await;
-                stop_input.store(true, Ordering::Relaxed);
-                terminal::restore();
-                return Ok(());
-            }
-            carry_out(effect, &supervisor, &msg_tx);
-        }
-    }
+    };
     stop_input.store(true, Ordering::Relaxed);
     terminal::restore();
     // Not joined: after a hangup crossterm may sit in a read that never returns; the
     // thread ends with the process.
     drop(input_thread);
-    drop(sampler);
-    drop(server);
-    Ok(())
+    Ok(ending)
 }
 
-/// SIGTERM/SIGHUP/SIGINT: stop the sidecars gracefully first; a second one forces.
-fn signal_quit(state: &mut State) -> Vec<Effect> {
+/// SIGTERM/SIGHUP/SIGINT: in-process, stop the sidecars gracefully first (a second one
+/// forces); attached, detach (the agent and its sidecars run on).
+fn signal_quit(state: &mut State, attached: bool) -> Vec<Effect> {
+    if attached {
+        return vec![Effect::Detach];
+    }
     if state.quitting.is_some() {
         return vec![Effect::ForceQuit];
     }
@@ -161,94 +248,4 @@ fn spawn_input(tx: mpsc::Sender<Event>, stop: Arc<AtomicBool>) -> io::Result<std
             }
         }
     })
-}
-
-async fn force_quit(supervisor: &Supervisor) {
-    supervisor.kill_all().await;
-}
-
-fn carry_out(effect: Effect, supervisor: &Arc<Supervisor>, tx: &mpsc::UnboundedSender<Msg>) {
-    let (sup, tx) = (supervisor.clone(), tx.clone());
-    let handle = |i: usize| sup.sidecars().get(i).cloned();
-    match effect {
-        Effect::ClearLogs(i) => {
-            if let Some(h) = handle(i) {
-                h.logs().clear();
-                let _ = tx.send(Msg::Done(format!("cleared the log of {}", h.name)));
-            }
-        }
-        Effect::Start(i) | Effect::Stop(i) | Effect::Restart(i) | Effect::Kill(i) => {
-            let Some(h) = handle(i) else { return };
-            tokio::spawn(async move {
-                let before = h.status().pid;
-                let result = match effect {
-                    Effect::Start(_) => h.start().await,
-                    Effect::Stop(_) => h.stop().await,
-                    Effect::Restart(_) => h.restart().await,
-                    _ => h.kill().await,
-                };
-                let text = match result {
-                    Err(e) => format!("{}: {e}", h.name),
-                    Ok(()) => outcome_text(&h, &effect, before).await,
-                };
-                let _ = tx.send(Msg::Done(text));
-            });
-        }
-        Effect::Request { sidecar, spec } => {
-            let Some(h) = handle(sidecar) else { return };
-            tokio::spawn(async move {
-                match h.request(&spec).await {
-                    Ok(exchange) => drop(tx.send(Msg::Reply(exchange))),
-                    Err(e) => drop(tx.send(Msg::Done(format!("{}: {e}", h.name)))),
-                }
-            });
-        }
-        Effect::Load { sidecar, spec, plan } => {
-            let Some(ipc) = handle(sidecar).and_then(|h| h.ipc().cloned()) else { return };
-            tokio::spawn(async move {
-                let report = load::run(ipc, spec, plan.into()).await;
-                let _ = tx.send(Msg::LoadDone(report.render()));
-            });
-        }
-        Effect::Shutdown => {
-            tokio::spawn(async move {
-                sup.shutdown().await;
-                let _ = tx.send(Msg::AllStopped);
-            });
-        }
-        Effect::ForceQuit => unreachable!("handled by the loop"),
-    }
-}
-
-/// Waits for the state an action leads to and says what happened, e.g.
-/// "restarted pricing (pid 4242 -> 4317)".
-async fn outcome_text(h: &crate::supervisor::SidecarHandle, effect: &Effect, before: Option<u32>) -> String {
-    let mut rx = h.watch();
-    let want = |s: &crate::supervisor::Status| match effect {
-        Effect::Start(_) | Effect::Restart(_) => {
-            (s.state == Life::Running && s.pid != before) || matches!(s.state, Life::Failed | Life::CrashLoop)
-        }
-        _ => !s.state.has_process(),
-    };
-    let _ = tokio::time::timeout(ACTION_WAIT, rx.wait_for(want)).await;
-    let s = h.status();
-    let pid = |p: Option<u32>| p.map_or("-".to_string(), |p| p.to_string());
-    match effect {
-        Effect::Restart(_) => format!("restarted {} (pid {} -> {})", h.name, pid(before), pid(s.pid)),
-        Effect::Start(_) if s.state == Life::Failed => {
-            format!("{} failed to start: {}", h.name, s.error.unwrap_or_default())
-        }
-        Effect::Start(_) => format!("started {} (pid {})", h.name, pid(s.pid)),
-        Effect::Kill(_) => format!(
-            "killed {} (pid {}): {}",
-            h.name,
-            pid(before),
-            s.last_exit.map(|e| e.to_string()).unwrap_or_default()
-        ),
-        _ => format!(
-            "stopped {} ({})",
-            h.name,
-            s.last_exit.map(|e| e.to_string()).unwrap_or_else(|| s.label().into())
-        ),
-    }
 }

@@ -2,33 +2,28 @@
 
 use super::state::{SortBy, State};
 use std::cmp::Ordering;
-use std::time::Instant;
 
 pub fn order(state: &State) -> Vec<usize> {
-    let mut idx: Vec<usize> = (0..state.sidecars.len()).collect();
+    let mut idx: Vec<usize> = (0..state.sidecars().len()).collect();
     if state.sort == SortBy::Config {
         if state.sort_reversed {
             idx.reverse();
         }
         return idx;
     }
-    let resources = state.resources.lock().unwrap_or_else(|e| e.into_inner());
-    let now = Instant::now();
     let key = |i: usize| -> (f64, String) {
-        let s = &state.sidecars[i];
-        let status = s.status();
-        let latest = resources.sidecars.get(i).and_then(|h| h.latest().copied()).unwrap_or_default();
+        let s = &state.sidecars()[i];
+        let latest = s.latest().unwrap_or_default();
         match state.sort {
             SortBy::Config => (i as f64, String::new()),
-            SortBy::Name => (0.0, s.name.to_string()),
-            SortBy::State => (0.0, status.label().to_string()),
+            SortBy::Name => (0.0, s.name().to_string()),
+            SortBy::State => (0.0, s.info.state.clone()),
             SortBy::Cpu => (-(latest.cpu as f64), String::new()),
             SortBy::Memory => (-(latest.rss as f64), String::new()),
-            SortBy::Restarts => (-(status.restarts as f64), String::new()),
-            SortBy::Latency => (
-                -(s.ipc().map_or(0.0, |ipc| ipc.metrics().overall.since_start(now).p99 as f64)),
-                String::new(),
-            ),
+            SortBy::Restarts => (-(s.info.restarts as f64), String::new()),
+            SortBy::Latency => {
+                (-(s.latency.as_ref().map_or(0.0, |l| l.overall.all.p99 as f64)), String::new())
+            }
         }
     };
     let keys: Vec<(f64, String)> = idx.iter().map(|&i| key(i)).collect();

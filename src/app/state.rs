@@ -1,11 +1,10 @@
-//! Everything the dashboard shows, in one place: the engine's handles (read, never
-//! written, by `render`) and the view state that keys change.
+//! Everything the dashboard shows, in one place: the engine's data as plain values
+//! ([`Model`], kept up to date by notices) and the view state that keys change.
 
 use super::composer::Composer;
+pub use super::model::{Model, SidecarView};
 use crate::ipc::protocol::Exchange;
-use crate::metrics::resources::Resources;
-use crate::supervisor::SidecarHandle;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Instant;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -119,13 +118,25 @@ pub enum Overlay {
     Load(LoadDialog),
     /// A load run's summary.
     Report(String),
+    /// Attached: `Q` asks before stopping the agent and every sidecar.
+    ConfirmShutdown,
+}
+
+/// Whose engine this dashboard shows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Mode {
+    /// In this process: quitting stops every sidecar.
+    InProcess,
+    /// A running agent's: `q` detaches and leaves the sidecars running.
+    Attached { to: String },
 }
 
 pub struct State {
-    pub config_path: String,
-    pub sidecars: Vec<Arc<SidecarHandle>>,
-    pub resources: Arc<Mutex<Resources>>,
-    /// Index into `sidecars` of the selected one.
+    pub model: Model,
+    pub mode: Mode,
+    /// The sidecars whose logs are followed (what the log pane shows).
+    pub following: Vec<String>,
+    /// Index into `model.sidecars` of the selected one.
     pub selected: usize,
     pub sort: SortBy,
     pub sort_reversed: bool,
@@ -148,15 +159,11 @@ pub struct State {
 }
 
 impl State {
-    pub fn new(
-        config_path: String,
-        sidecars: Vec<Arc<SidecarHandle>>,
-        resources: Arc<Mutex<Resources>>,
-    ) -> State {
+    pub fn new(model: Model, mode: Mode) -> State {
         State {
-            config_path,
-            sidecars,
-            resources,
+            model,
+            mode,
+            following: Vec::new(),
             selected: 0,
             sort: SortBy::Config,
             sort_reversed: false,
@@ -175,8 +182,16 @@ impl State {
         }
     }
 
-    pub fn selected(&self) -> Option<&Arc<SidecarHandle>> {
-        self.sidecars.get(self.selected)
+    pub fn selected(&self) -> Option<&SidecarView> {
+        self.model.sidecars.get(self.selected)
+    }
+
+    pub fn sidecars(&self) -> &[SidecarView] {
+        &self.model.sidecars
+    }
+
+    pub fn attached(&self) -> bool {
+        matches!(self.mode, Mode::Attached { .. })
     }
 
     /// Sidecar indices in table order.

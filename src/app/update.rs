@@ -10,12 +10,44 @@ use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers, M
 use ratatui::layout::{Position, Rect};
 
 pub fn update(state: &mut State, msg: Msg) -> Vec<Effect> {
+    let mut effects = handle(state, msg);
+    effects.extend(follow_logs(state));
+    effects
+}
+
+/// The logs the pane shows must be followed: the selected sidecar's, or all of them.
+/// Each is asked from where the model's copy ends, so nothing is fetched twice.
+pub fn follow_logs(state: &mut State) -> Option<Effect> {
+    let wanted: Vec<String> = if state.logs.all {
+        state.sidecars().iter().map(|s| s.name().to_string()).collect()
+    } else {
+        state.selected().map(|s| s.name().to_string()).into_iter().collect()
+    };
+    if wanted == state.following {
+        return None;
+    }
+    let from = wanted
+        .iter()
+        .filter_map(|name| Some((name.clone(), state.model.sidecars[state.model.index(name)?].logs.next_seq)))
+        .collect();
+    state.following = wanted;
+    Some(Effect::FollowLogs(from))
+}
+
+fn handle(state: &mut State, msg: Msg) -> Vec<Effect> {
     match msg {
         Msg::Key(key) if key.kind == KeyEventKind::Release => Vec::new(),
         Msg::Key(key) => on_key(state, key),
+        Msg::Notice(notice) => {
+            if let crate::api::Notice::Skipped { count } = &notice {
+                state.say(format!("the screen fell behind: {count} updates skipped"));
+            }
+            state.model.apply(notice);
+            Vec::new()
+        }
         Msg::Mouse(mouse) => {
             let size = Rect::new(0, 0, state.size.0, state.size.1);
-            let a = areas(size, state.sidecars.len());
+            let a = areas(size, state.sidecars().len());
             let at = Position::new(mouse.column, mouse.row);
             match mouse.kind {
                 MouseEventKind::ScrollUp | MouseEventKind::ScrollDown => {
@@ -115,6 +147,15 @@ fn on_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
             state.overlay = overlay;
             return Vec::new();
         }
+        Overlay::ConfirmShutdown => {
+            if key.code != KeyCode::Char('y') {
+                state.say("the agent keeps running");
+                return Vec::new();
+            }
+            state.quitting = Some(std::time::Instant::now());
+            state.say("stopping the agent and every sidecar…");
+            return vec![Effect::Shutdown];
+        }
         Overlay::Composer(c) => return on_composer_key(state, c, key),
         Overlay::Load(dialog) => return on_load_key(state, dialog, key),
     }
@@ -125,6 +166,9 @@ fn on_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
 }
 
 fn quit(state: &mut State) -> Vec<Effect> {
+    if state.attached() {
+        return vec![Effect::Detach];
+    }
     state.quitting = Some(std::time::Instant::now());
     state.say("stopping every sidecar… (q again or Ctrl-C to kill what is left)");
     vec![Effect::Shutdown]
@@ -163,18 +207,18 @@ fn scroll(state: &mut State, delta: isize) {
 
 pub(super) fn act(state: &mut State, action: Action) -> Vec<Effect> {
     let sel = state.selected;
-    let name = state.selected().map(|s| s.name.to_string()).unwrap_or_default();
+    let name = state.selected().map(|s| s.name().to_string()).unwrap_or_default();
     match action {
         Action::Up => scroll(state, -1),
         Action::Down => scroll(state, 1),
         Action::PageUp => scroll(state, -(page(state) as isize)),
         Action::PageDown => scroll(state, page(state) as isize),
         Action::Top => match state.focus {
-            Focus::Table => scroll(state, -(state.sidecars.len() as isize)),
+            Focus::Table => scroll(state, -(state.sidecars().len() as isize)),
             Focus::Detail => scroll(state, -(isize::MAX / 2)),
         },
         Action::Bottom => match (state.focus, state.tab) {
-            (Focus::Table, _) => scroll(state, state.sidecars.len() as isize),
+            (Focus::Table, _) => scroll(state, state.sidecars().len() as isize),
             (Focus::Detail, Tab::Logs) => {
                 state.logs.scroll = 0;
                 state.logs.follow = true;
@@ -216,10 +260,10 @@ pub(super) fn act(state: &mut State, action: Action) -> Vec<Effect> {
             return vec![Effect::Kill(sel)];
         }
         Action::Test => {
-            let Some(handle) = state.selected() else { return Vec::new() };
-            if handle.config.ipc.is_none() {
+            let Some(view) = state.selected() else { return Vec::new() };
+            if !view.has_ipc() {
                 state.say(format!("{name} has no [sidecar.ipc]: nothing to send"));
-            } else if let Some(template) = handle.config.requests.first() {
+            } else if let Some(template) = view.setup.requests.first() {
                 let spec = template.spec.clone();
                 state.say(format!("{name}: sending {}…", template.name));
                 return vec![Effect::Request { sidecar: sel, spec }];
@@ -227,13 +271,13 @@ pub(super) fn act(state: &mut State, action: Action) -> Vec<Effect> {
                 state.say(format!("{name} has no request templates: press T to compose one"));
             }
         }
-        Action::Compose => match state.selected().and_then(|h| Composer::new(sel, &h.config)) {
+        Action::Compose => match state.selected().and_then(|view| Composer::new(sel, &view.setup)) {
             Some(c) => state.overlay = Overlay::Composer(Box::new(c)),
             None => state.say(format!("{name} has no [sidecar.ipc]: nothing to send")),
         },
         Action::Load => {
-            let Some(handle) = state.selected() else { return Vec::new() };
-            if handle.config.ipc.is_none() || handle.config.requests.is_empty() {
+            let Some(view) = state.selected() else { return Vec::new() };
+            if !view.has_ipc() || view.setup.requests.is_empty() {
                 state.say(format!("{name}: a load test sends its default request template, and it has none"));
             } else {
                 state.overlay = Overlay::Load(LoadDialog {
@@ -266,6 +310,9 @@ pub(super) fn act(state: &mut State, action: Action) -> Vec<Effect> {
         Action::Timestamps => state.logs.timestamps = !state.logs.timestamps,
         Action::Clear => {
             state.logs.scroll = 0;
+            if let Some(view) = state.model.sidecars.get_mut(sel) {
+                view.logs.clear();
+            }
             return vec![Effect::ClearLogs(sel)];
         }
         Action::Sort => {
@@ -281,6 +328,8 @@ pub(super) fn act(state: &mut State, action: Action) -> Vec<Effect> {
         }
         Action::Help => state.overlay = Overlay::Help,
         Action::Quit | Action::ForceQuit => return quit(state),
+        Action::StopAgent if state.attached() => state.overlay = Overlay::ConfirmShutdown,
+        Action::StopAgent => return quit(state),
         Action::Escape => {
             state.logs.search = None;
             state.traffic_open = false;
@@ -290,7 +339,9 @@ pub(super) fn act(state: &mut State, action: Action) -> Vec<Effect> {
 }
 
 fn on_composer_key(state: &mut State, mut c: Box<Composer>, key: KeyEvent) -> Vec<Effect> {
-    let Some(handle) = state.sidecars.get(c.sidecar).cloned() else { return Vec::new() };
+    let Some(setup) = state.sidecars().get(c.sidecar).map(|view| view.setup.clone()) else {
+        return Vec::new();
+    };
     let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
     if ctrl && matches!(key.code, KeyCode::Char('p') | KeyCode::Char('n')) {
         let mine: Vec<usize> =
@@ -308,7 +359,7 @@ fn on_composer_key(state: &mut State, mut c: Box<Composer>, key: KeyEvent) -> Ve
         state.overlay = Overlay::Composer(c);
         return Vec::new();
     }
-    let action = c.key(&key, &handle.config);
+    let action = c.key(&key, &setup);
     match action {
         composer::Action::Close => Vec::new(),
         composer::Action::None => {
@@ -345,9 +396,9 @@ fn on_load_key(state: &mut State, mut d: LoadDialog, key: KeyEvent) -> Vec<Effec
                 d.error = Some(
                     "requests and concurrency must be numbers above 0 (concurrency at most 1024)".into(),
                 );
-            } else if let Some(template) = state.selected().and_then(|h| h.config.requests.first()).cloned() {
+            } else if let Some(template) = state.selected().and_then(|v| v.setup.requests.first()).cloned() {
                 let spec = template.spec.clone();
-                let name = state.selected().map(|h| h.name.to_string()).unwrap_or_default();
+                let name = state.selected().map(|v| v.name().to_string()).unwrap_or_default();
                 state.tab = Tab::Latency;
                 state.say(format!("{name}: load test, {n} × {} at concurrency {c}…", template.name));
                 return vec![Effect::Load {

@@ -1,6 +1,8 @@
 //! The client side of the control socket, used by `sidetop ctl` (and by tests): connect,
 //! say hello, call methods, read notifications.
 
+pub mod link;
+
 use crate::api::PROTOCOL_VERSION;
 use serde_json::{Value, json};
 use std::collections::VecDeque;

@@ -2,7 +2,7 @@
 //! sidecar, how it decides the sidecar is ready and healthy, and the named test requests.
 
 use super::values::DurationValue;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -91,7 +91,8 @@ pub struct RawHealth {
 
 // ---- validated ----
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum Protocol {
     JsonRpc,
     JsonLines,
@@ -130,7 +131,8 @@ pub struct HandshakeStep {
 }
 
 /// One request, in the shape its protocol needs.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum RequestSpec {
     Rpc { method: String, params: Option<Value> },
     Line { value: Value },
@@ -149,7 +151,7 @@ impl RequestSpec {
     }
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RequestTemplate {
     pub name: String,
     pub spec: RequestSpec,

@@ -3,6 +3,7 @@
 
 use crate::config::ipc::{Framing, RequestSpec};
 use crate::metrics::latency::{OutcomeKind, format_us};
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use std::fmt;
 use std::sync::Arc;
@@ -11,7 +12,8 @@ use std::time::{Duration, SystemTime};
 /// Request and response text kept per exchange for the traffic inspector.
 pub const TRAFFIC_TEXT_CAP: usize = 16 << 10;
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Outcome {
     Ok,
     RpcError { code: i64, message: String },
@@ -56,7 +58,8 @@ impl fmt::Display for Outcome {
 }
 
 /// Who asked for an exchange.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Origin {
     Operator,
     Load,
@@ -66,7 +69,7 @@ pub enum Origin {
     Sidecar,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Exchange {
     pub sidecar: Arc<str>,
     pub at: SystemTime,

@@ -53,7 +53,7 @@ impl OutcomeKind {
     }
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct OutcomeCounts([u64; 6]);
 
 impl OutcomeCounts {
@@ -84,7 +84,7 @@ struct Bucket {
 }
 
 /// A summary for display: percentiles in microseconds.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Summary {
     pub count: u64,
     pub outcomes: OutcomeCounts,

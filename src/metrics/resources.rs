@@ -11,12 +11,12 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use std::time::Instant;
 use sysinfo::System;
-use tokio::sync::Notify;
+use tokio::sync::watch;
 
 /// Samples kept per sidecar (5 minutes at the default 1 s interval).
 pub const HISTORY: usize = 300;
 
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Sample {
     /// Percent of one core, all its processes together (can exceed 100).
     pub cpu: f32,
@@ -47,12 +47,16 @@ pub struct Resources {
     pub host_mem_used: u64,
     pub host_mem_total: u64,
     pub interval: Duration,
+    /// Samples taken so far: tells a follower whether there is a new one.
+    pub taken: u64,
 }
 
 /// Stops the sampling thread when dropped.
 pub struct Sampler {
     stop: Arc<AtomicBool>,
     pub data: Arc<Mutex<Resources>>,
+    /// Moves on after every sample (the count taken).
+    pub taken: watch::Receiver<u64>,
 }
 
 impl Drop for Sampler {
@@ -68,8 +72,8 @@ impl Sampler {
         count: usize,
         pids: impl Fn() -> Vec<Option<u32>> + Send + 'static,
         interval: Duration,
-        changed: Arc<Notify>,
     ) -> Sampler {
+        let (taken_tx, taken) = watch::channel(0u64);
         let data = Arc::new(Mutex::new(Resources {
             sidecars: vec![ResourceHistory::default(); count],
             interval,
@@ -82,15 +86,15 @@ impl Sampler {
             let mut trees = Trees::default();
             let mut ticks = Ticks::default();
             while !thread_stop.load(Ordering::Relaxed) {
-                sample(&mut system, &pids(), &mut trees, &mut ticks, &thread_data);
-                changed.notify_one();
+                let count = sample(&mut system, &pids(), &mut trees, &mut ticks, &thread_data);
+                taken_tx.send_replace(count);
                 std::thread::sleep(interval);
             }
         });
         if let Err(e) = spawned {
             tracing::error!("cannot start the resource sampler: {e}");
         }
-        Sampler { stop, data }
+        Sampler { stop, data, taken }
     }
 }
 
@@ -164,7 +168,7 @@ fn sample(
     trees: &mut Trees,
     ticks: &mut Ticks,
     data: &Mutex<Resources>,
-) {
+) -> u64 {
     let trees = trees.update(mains);
     let now = Instant::now();
     let elapsed = ticks.at.map_or(0.0, |at| now.duration_since(at).as_secs_f64());
@@ -201,6 +205,8 @@ fn sample(
     }
     ticks.retain(&current);
     ticks.previous = current;
+    out.taken += 1;
+    out.taken
 }
 
 // SAFETY (both): sysconf with valid names.

@@ -1,43 +1,29 @@
 //! The control socket: the engine API served over a unix socket to `ctl`, scripts and
-//! (soon) attached dashboards. JSON-RPC 2.0, one message per line; a `hello` with the
+//! attached dashboards. JSON-RPC 2.0, one message per line; a `hello` with the
 //! protocol version comes first. The socket is 0600 in a 0700 directory, and every
 //! connection's peer uid is checked (`SO_PEERCRED`): only the agent's own user (or root)
 //! is served. A socket left by a killed agent is found stale (nobody answers) and
 //! replaced; a live one is left alone and named in the error.
 
-mod follow;
 mod session;
 
+use crate::api::engine::Engine;
 use crate::api::socket_path::prepare_dir;
-use crate::supervisor::Supervisor;
 use std::io;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use tokio::net::UnixListener;
-use tokio::sync::Notify;
 
 pub struct ServerOptions {
     /// Every client may watch, none may act.
     pub read_only: bool,
-    /// The config the engine runs, for `hello`.
-    pub config: PathBuf,
-}
-
-/// What sessions share.
-struct Shared {
-    supervisor: Arc<Supervisor>,
-    options: ServerOptions,
-    /// Raised by a client's `shutdown`: the front end that owns the engine stops it.
-    shutdown: Arc<Notify>,
 }
 
 /// Serves until dropped; then the socket file is removed.
 pub struct Server {
     path: PathBuf,
     task: tokio::task::JoinHandle<()>,
-    /// Notified when a client asks the engine to shut down.
-    pub shutdown: Arc<Notify>,
 }
 
 impl Drop for Server {
@@ -54,12 +40,10 @@ impl Server {
 }
 
 /// Binds `path` (replacing a stale socket) and serves the engine on it.
-pub fn serve(supervisor: Arc<Supervisor>, path: &Path, options: ServerOptions) -> io::Result<Server> {
+pub fn serve(engine: Arc<Engine>, path: &Path, options: ServerOptions) -> io::Result<Server> {
     let listener = bind(path)?;
-    let shutdown = Arc::new(Notify::new());
-    let shared = Arc::new(Shared { supervisor, options, shutdown: shutdown.clone() });
-    let task = tokio::spawn(accept_loop(listener, shared));
-    Ok(Server { path: path.to_path_buf(), task, shutdown })
+    let task = tokio::spawn(accept_loop(listener, engine, options.read_only));
+    Ok(Server { path: path.to_path_buf(), task })
 }
 
 fn bind(path: &Path) -> io::Result<UnixListener> {
@@ -91,7 +75,7 @@ fn bind(path: &Path) -> io::Result<UnixListener> {
     Ok(listener)
 }
 
-async fn accept_loop(listener: UnixListener, shared: Arc<Shared>) {
+async fn accept_loop(listener: UnixListener, engine: Arc<Engine>, read_only: bool) {
     // SAFETY: getuid cannot fail.
     let me = unsafe { libc::getuid() };
     // Sessions end with the server (dropping the set aborts them).
@@ -112,6 +96,6 @@ async fn accept_loop(listener: UnixListener, shared: Arc<Shared>) {
             sessions.spawn(session::refuse(stream, uid));
             continue;
         }
-        sessions.spawn(session::run(stream, shared.clone()));
+        sessions.spawn(session::run(stream, engine.clone(), read_only));
     }
 }

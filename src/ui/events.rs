@@ -1,8 +1,8 @@
 //! The lifecycle timeline of the selected sidecar, newest at the bottom.
 
 use super::theme::Theme;
+use crate::api::Level;
 use crate::app::state::{Focus, State};
-use crate::supervisor::EventKind;
 use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
@@ -13,32 +13,23 @@ pub fn render(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
     let block = Block::new().borders(Borders::ALL).border_style(border).title(" events ");
     let inner = block.inner(area);
     frame.render_widget(block, area);
-    let Some(handle) = state.selected() else { return };
-    let events = handle.events();
+    let Some(view) = state.selected() else { return };
+    let events = &view.events;
     let rows = inner.height as usize;
     let end = events.len().saturating_sub(state.list_scroll);
     let start = end.saturating_sub(rows);
-    let lines: Vec<Line> = events[start..end]
-        .iter()
+    let lines: Vec<Line> = events
+        .range(start..end)
         .map(|e| {
-            let style = match &e.kind {
-                EventKind::Exited { exit, .. } if !exit.is_success() => theme.error(),
-                EventKind::CrashLoop { .. }
-                | EventKind::SpawnFailed { .. }
-                | EventKind::HandshakeFailed { .. }
-                | EventKind::Unhealthy { .. } => theme.error(),
-                EventKind::HealthFailed { .. }
-                | EventKind::StopTimedOut { .. }
-                | EventKind::Restarting { .. }
-                | EventKind::KilledByOperator => theme.warn(),
-                EventKind::Started { .. } | EventKind::Ready | EventKind::Healthy => theme.ok(),
-                _ => ratatui::style::Style::new(),
+            let style = match e.level {
+                Level::Bad => theme.error(),
+                Level::Warn => theme.warn(),
+                Level::Good => theme.ok(),
+                Level::Info => ratatui::style::Style::new(),
             };
-            let time = chrono::DateTime::<chrono::Local>::from(e.at).format("%H:%M:%S%.3f ");
-            Line::from(vec![
-                Span::styled(time.to_string(), theme.dim()),
-                Span::styled(e.kind.to_string(), style),
-            ])
+            let at = crate::api::system_time(e.at_ms);
+            let time = chrono::DateTime::<chrono::Local>::from(at).format("%H:%M:%S%.3f ");
+            Line::from(vec![Span::styled(time.to_string(), theme.dim()), Span::styled(e.text.clone(), style)])
         })
         .collect();
     frame.render_widget(Paragraph::new(lines), inner);

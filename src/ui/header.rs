@@ -1,7 +1,7 @@
 //! The top line: config, counts by state, host CPU and memory, clock.
 
 use super::theme::{Theme, bytes};
-use crate::app::state::State;
+use crate::app::state::{Mode, State};
 use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
@@ -9,29 +9,27 @@ use ratatui::widgets::Paragraph;
 use std::collections::BTreeMap;
 
 pub fn render(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
-    let mut counts: BTreeMap<&'static str, (usize, &'static str, ratatui::style::Style)> = BTreeMap::new();
-    for s in &state.sidecars {
-        let status = s.status();
-        let (symbol, label, style) = theme.state(&status);
+    let mut counts: BTreeMap<&str, (usize, &'static str, ratatui::style::Style)> = BTreeMap::new();
+    for s in state.sidecars() {
+        let (symbol, label, style) = theme.state(&s.info);
         counts.entry(label).or_insert((0, symbol, style)).0 += 1;
     }
+    let whose = match &state.mode {
+        Mode::InProcess => String::new(),
+        Mode::Attached { to } => format!("attached to {to} · "),
+    };
     let mut spans =
-        vec![Span::styled("sidetop ", theme.title()), Span::raw(format!("{}  ", state.config_path))];
+        vec![Span::styled("sidetop ", theme.title()), Span::raw(format!("{whose}{}  ", state.model.config))];
     for (label, (n, symbol, style)) in counts {
         spans.push(Span::styled(format!("{symbol} {n} {label}  "), style));
     }
-    let r = state.resources.lock().unwrap_or_else(|e| e.into_inner());
+    let r = &state.model.host;
     let clock = chrono::Local::now().format("%H:%M:%S").to_string();
     let used: usize = spans.iter().map(|s| s.content.chars().count()).sum();
     // The longest right-hand side that fits: host figures go first when narrow.
     let right = [
-        format!(
-            "host CPU {:.0}%  mem {}/{}  {clock}",
-            r.host_cpu,
-            bytes(r.host_mem_used),
-            bytes(r.host_mem_total)
-        ),
-        format!("CPU {:.0}%  {clock}", r.host_cpu),
+        format!("host CPU {:.0}%  mem {}/{}  {clock}", r.cpu, bytes(r.mem_used), bytes(r.mem_total)),
+        format!("CPU {:.0}%  {clock}", r.cpu),
         clock.clone(),
     ]
     .into_iter()

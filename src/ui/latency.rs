@@ -2,22 +2,20 @@
 //! start and over the last minute; outcomes by kind; a histogram.
 
 use super::theme::Theme;
+use crate::api::MethodLatency;
 use crate::app::state::State;
-use crate::metrics::latency::{OutcomeKind, Stats, format_us, log_bins};
+use crate::metrics::latency::{OutcomeKind, format_us};
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Bar, BarChart, BarGroup, Block, Borders, Paragraph, Row, Table};
-use std::time::Instant;
 
 /// Rows for one method: since start, and (unless `compact`) the last minute.
-fn rows<'a>(name: &str, stats: &Stats, now: Instant, compact: bool, theme: &Theme) -> Vec<Row<'a>> {
+fn rows<'a>(stats: &MethodLatency, compact: bool, theme: &Theme) -> Vec<Row<'a>> {
     let mut out = Vec::new();
-    let windows = if compact {
-        vec![("all", stats.since_start(now))]
-    } else {
-        vec![("all", stats.since_start(now)), ("60s", stats.window(now))]
-    };
+    let name = &stats.method;
+    let windows =
+        if compact { vec![("all", &stats.all)] } else { vec![("all", &stats.all), ("60s", &stats.minute)] };
     for (window, s) in windows {
         let failures = s.outcomes.failures();
         out.push(Row::new(vec![
@@ -40,12 +38,12 @@ pub fn render(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
     let block = Block::new().borders(Borders::ALL).border_style(theme.dim()).title(" latency ");
     let inner = block.inner(area);
     frame.render_widget(block, area);
-    let Some(ipc) = state.selected().and_then(|h| h.ipc()) else {
+    let Some(view) = state.selected().filter(|v| v.has_ipc()) else {
         return super::no_ipc(frame, inner, theme);
     };
-    let m = ipc.metrics();
-    let now = Instant::now();
-    let all = m.overall.since_start(now);
+    let default = Default::default();
+    let m = view.latency.as_ref().unwrap_or(&default);
+    let all = &m.overall.all;
     let mut outcome_spans = vec![Span::styled("outcomes: ", theme.bold())];
     for kind in OutcomeKind::ALL {
         let n = all.outcomes.get(kind);
@@ -55,10 +53,7 @@ pub fn render(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
     outcome_spans.push(Span::styled(
         format!(
             "late {}  protocol errors {}  from sidecar {}  outliers {}",
-            m.late,
-            m.protocol_errors,
-            m.incoming,
-            m.overall.outliers()
+            m.late, m.protocol_errors, m.incoming, m.outliers
         ),
         theme.dim(),
     ));
@@ -71,13 +66,14 @@ pub fn render(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
         Layout::vertical([Constraint::Length(1), Constraint::Length(table_h), Constraint::Fill(1)])
             .areas(inner);
     frame.render_widget(Paragraph::new(Line::from(outcome_spans)), outcomes);
-    let mut table_rows = rows("(all)", &m.overall, now, false, theme);
-    for (name, stats) in &m.methods {
-        table_rows.extend(rows(name, stats, now, compact, theme));
+    let mut table_rows = rows(&m.overall, false, theme);
+    for stats in &m.methods {
+        table_rows.extend(rows(stats, compact, theme));
     }
     let header = Row::new(["method", "", "count", "p50", "p90", "p99", "p99.9", "max", "req/s", "errors"])
         .style(theme.bold());
-    let method_width = m.methods.keys().map(|k| k.chars().count()).max().unwrap_or(6).clamp(6, 32) as u16;
+    let method_width =
+        m.methods.iter().map(|k| k.method.chars().count()).max().unwrap_or(6).clamp(6, 32) as u16;
     let widths = [
         Constraint::Length(method_width),
         Constraint::Length(3),
@@ -93,12 +89,11 @@ pub fn render(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
     frame.render_widget(Table::new(table_rows, widths).header(header), table_area);
 
     // Histogram of every exchange since start, in log-spaced bins.
-    let h = m.overall.histogram();
-    if h.is_empty() || chart_area.height < 3 {
+    if m.bins.is_empty() || chart_area.height < 3 {
         return;
     }
     let bins = (chart_area.width as usize / 9).clamp(4, 16);
-    let bars: Vec<Bar> = log_bins(h, bins)
+    let bars: Vec<Bar> = merge_bins(&m.bins, bins)
         .into_iter()
         .map(|(upper, count)| Bar::default().value(count).label(Line::from(format_us(upper))))
         .collect();
@@ -109,4 +104,10 @@ pub fn render(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
         .bar_gap(1)
         .bar_style(theme.fg(ratatui::style::Color::Cyan));
     frame.render_widget(chart, chart_area);
+}
+
+/// At most `n` bins, merging neighbours (the engine sends a fixed number).
+fn merge_bins(bins: &[(u64, u64)], n: usize) -> Vec<(u64, u64)> {
+    let per = bins.len().div_ceil(n.max(1)).max(1);
+    bins.chunks(per).map(|c| (c[c.len() - 1].0, c.iter().map(|b| b.1).sum())).collect()
 }

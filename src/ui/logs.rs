@@ -4,41 +4,40 @@
 
 use super::ansi;
 use super::theme::Theme;
+use crate::api::LogLineInfo;
 use crate::app::state::{Focus, State};
-use crate::logs::{LogLine, Stream};
 use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Paragraph, Wrap};
-use std::sync::Arc;
-
-struct Shown {
-    line: LogLine,
-    name: Option<(Arc<str>, usize)>,
+struct Shown<'a> {
+    line: &'a LogLineInfo,
+    name: Option<(&'a str, usize)>,
 }
 
 /// Whether a line passes the filters; `scratch` is reused between lines so searching
 /// thousands of them allocates nothing.
-fn matches(state: &State, line: &LogLine, lowered_query: Option<&str>, scratch: &mut Vec<u8>) -> bool {
-    if state.logs.stderr_only && line.stream != Stream::Stderr {
+fn matches(state: &State, line: &LogLineInfo, lowered_query: Option<&str>, scratch: &mut Vec<u8>) -> bool {
+    if state.logs.stderr_only && !line.stderr {
         return false;
     }
+    let bytes = line.text.as_bytes();
     match lowered_query {
         // Most lines are plain ASCII: search their bytes without building strings.
-        Some(q) if q.is_ascii() && crate::sanitize::is_plain_ascii(&line.bytes) => {
-            contains_ignore_ascii_case(&line.bytes, q.as_bytes())
+        Some(q) if q.is_ascii() && crate::sanitize::is_plain_ascii(bytes) => {
+            contains_ignore_ascii_case(bytes, q.as_bytes())
         }
         Some(q) if q.is_ascii() => {
             scratch.clear();
-            if !ascii_without_csi(&line.bytes, scratch) {
+            if !ascii_without_csi(bytes, scratch) {
                 scratch.clear();
-                crate::sanitize::sanitize_into(&line.bytes, scratch);
+                scratch.extend_from_slice(bytes);
                 strip_sgr(scratch);
             }
             contains_ignore_ascii_case(scratch, q.as_bytes())
         }
-        Some(q) => ansi::plain(&line.bytes).to_lowercase().contains(q),
+        Some(q) => ansi::plain(bytes).to_lowercase().contains(q),
         None => true,
     }
 }
@@ -101,24 +100,31 @@ fn contains_ignore_ascii_case(haystack: &[u8], needle: &[u8]) -> bool {
 
 /// The newest `want` lines after skipping `skip` (all filtered), oldest first, from one
 /// sidecar's ring.
-fn newest(state: &State, index: usize, skip: usize, want: usize, query: Option<&str>) -> Vec<Shown> {
-    let handle = &state.sidecars[index];
-    let logs = handle.logs();
-    let name = state.logs.all.then(|| (handle.name.clone(), index));
+fn newest<'a>(
+    state: &'a State,
+    index: usize,
+    skip: usize,
+    want: usize,
+    query: Option<&str>,
+) -> Vec<Shown<'a>> {
+    let view = &state.sidecars()[index];
+    let name = state.logs.all.then(|| (view.name(), index));
     let mut scratch = Vec::new();
-    let mut out: Vec<Shown> = logs
+    let mut out: Vec<Shown> = view
+        .logs
+        .lines
         .iter()
         .rev()
         .filter(|l| matches(state, l, query, &mut scratch))
         .skip(skip)
         .take(want)
-        .map(|l| Shown { line: l.clone(), name: name.clone() })
+        .map(|line| Shown { line, name })
         .collect();
     out.reverse();
     out
 }
 
-fn collect(state: &State, rows: usize) -> Vec<Shown> {
+fn collect(state: &State, rows: usize) -> Vec<Shown<'_>> {
     let query = state.logs.search.as_ref().map(|q| q.to_lowercase());
     let query = query.as_deref();
     if !state.logs.all {
@@ -129,8 +135,8 @@ fn collect(state: &State, rows: usize) -> Vec<Shown> {
     }
     let want = state.logs.scroll + rows;
     let mut all: Vec<Shown> =
-        (0..state.sidecars.len()).flat_map(|i| newest(state, i, 0, want, query)).collect();
-    all.sort_by_key(|s| (s.line.at, s.name.as_ref().map_or(0, |n| n.1)));
+        (0..state.sidecars().len()).flat_map(|i| newest(state, i, 0, want, query)).collect();
+    all.sort_by_key(|s| (s.line.at_ms, s.name.map_or(0, |n| n.1)));
     let end = all.len().saturating_sub(state.logs.scroll);
     let start = end.saturating_sub(rows);
     all.drain(start..end).collect()
@@ -161,24 +167,25 @@ fn highlighted(text: &str, query: &str, base: Style, mark: Style) -> Vec<Span<'s
 fn render_line(state: &State, shown: &Shown, theme: &Theme, name_width: usize) -> Line<'static> {
     let mut spans = Vec::new();
     if state.logs.timestamps {
-        let stamp = chrono::DateTime::<chrono::Local>::from(shown.line.at).format("%H:%M:%S%.3f ");
+        let at = crate::api::system_time(shown.line.at_ms);
+        let stamp = chrono::DateTime::<chrono::Local>::from(at).format("%H:%M:%S%.3f ");
         spans.push(Span::styled(stamp.to_string(), theme.dim()));
     }
-    if let Some((name, _)) = &shown.name {
+    if let Some((name, _)) = shown.name {
         spans.push(Span::styled(format!("{name:<name_width$} "), theme.name_color(name)));
     }
-    let err = shown.line.stream == Stream::Stderr;
+    let err = shown.line.stderr;
     spans.push(Span::styled(if err { "!" } else { " " }, theme.stderr()));
     spans.push(Span::raw(" "));
     let base = if err { theme.stderr() } else { Style::new() };
     match &state.logs.search {
         Some(q) => spans.extend(highlighted(
-            &ansi::plain(&shown.line.bytes),
+            &ansi::plain(shown.line.text.as_bytes()),
             &q.to_lowercase(),
             base,
             theme.highlight(),
         )),
-        None => spans.extend(ansi::spans(&shown.line.bytes, base, theme.color)),
+        None => spans.extend(ansi::spans(shown.line.text.as_bytes(), base, theme.color)),
     }
     if shown.line.cut {
         spans.push(Span::styled(" [line cut]", theme.dim()));
@@ -190,20 +197,19 @@ pub fn render(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
     let inner_rows = area.height.saturating_sub(2) as usize;
     let shown = collect(state, inner_rows);
     let name_width =
-        if state.logs.all { state.sidecars.iter().map(|s| s.name.len()).max().unwrap_or(0) } else { 0 };
+        if state.logs.all { state.sidecars().iter().map(|s| s.name().len()).max().unwrap_or(0) } else { 0 };
     let lines: Vec<Line> = shown.iter().map(|s| render_line(state, s, theme, name_width)).collect();
 
     let mut title = String::from(" ");
     if state.logs.all {
         title.push_str("all sidecars");
     } else if let Some(s) = state.selected() {
-        let logs = s.logs();
-        title.push_str(&format!("{} · {} lines", s.name, logs.total_lines));
-        if logs.dropped_lines > 0 {
-            title.push_str(&format!(", {} dropped", logs.dropped_lines));
+        title.push_str(&format!("{} · {} lines", s.name(), s.info.lines));
+        if s.info.lines_dropped > 0 {
+            title.push_str(&format!(", {} dropped", s.info.lines_dropped));
         }
-        if let Some(counts) = s.log_file_counts().filter(|c| c.dropped > 0) {
-            title.push_str(&format!(", {} not in the log file", counts.dropped));
+        if let Some(dropped) = s.info.log_file_dropped.filter(|&d| d > 0) {
+            title.push_str(&format!(", {dropped} not in the log file"));
         }
     }
     let flags = [
@@ -228,7 +234,7 @@ pub fn render(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
     if state.logs.wrap {
         // Keep the newest line at the bottom: scroll past what wrapping pushed out.
         let width = area.width.saturating_sub(2).max(1) as usize;
-        let rows: usize = shown.iter().map(|s| s.line.bytes.len().max(1).div_ceil(width)).sum();
+        let rows: usize = shown.iter().map(|s| s.line.text.len().max(1).div_ceil(width)).sum();
         paragraph = paragraph.wrap(Wrap { trim: false }).scroll((rows.saturating_sub(inner_rows) as u16, 0));
     }
     frame.render_widget(paragraph, area);

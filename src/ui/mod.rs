@@ -26,7 +26,7 @@ const STATUS_FOR: Duration = Duration::from_secs(8);
 pub fn render(frame: &mut Frame, state: &State) {
     let theme = Theme { color: state.color };
     let area = frame.area();
-    let a = layout::areas(area, state.sidecars.len());
+    let a = layout::areas(area, state.sidecars().len());
     header::render(frame, a.header, state, &theme);
     table::render(frame, a.table, state, &theme);
     tabs(frame, a.tabs, state, &theme);
@@ -51,6 +51,7 @@ pub fn render(frame: &mut Frame, state: &State) {
         Overlay::Report(text) => overlays::report(frame, area, text, &theme),
         Overlay::Composer(c) => overlays::composer(frame, area, c, state, &theme),
         Overlay::Load(d) => overlays::load(frame, area, d, state, &theme),
+        Overlay::ConfirmShutdown => overlays::confirm_shutdown(frame, area, state, &theme),
     }
     if state.quitting.is_some() {
         overlays::quitting(frame, area, state, &theme);
@@ -70,7 +71,7 @@ fn tabs(frame: &mut Frame, area: ratatui::layout::Rect, state: &State, theme: &T
     }
     if let Some(s) = state.selected() {
         let focus = if state.focus == Focus::Detail { "" } else { " (Tab to focus)" };
-        spans.push(Span::styled(format!(" {}{focus}", s.name), theme.bold()));
+        spans.push(Span::styled(format!(" {}{focus}", s.name()), theme.bold()));
     }
     frame.render_widget(Paragraph::new(Line::from(spans)), area);
 }

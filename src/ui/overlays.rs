@@ -49,7 +49,7 @@ pub fn report(frame: &mut Frame, area: Rect, text: &str, theme: &Theme) {
 
 pub fn load(frame: &mut Frame, area: Rect, dialog: &LoadDialog, state: &State, theme: &Theme) {
     let r = centered(area, 60, 8);
-    let name = state.selected().map(|s| s.name.to_string()).unwrap_or_default();
+    let name = state.selected().map(|s| s.name().to_string()).unwrap_or_default();
     let inner = boxed(frame, r, &format!("load test {name}"), theme);
     let field = |i: usize, label: &str, value: &str| {
         let style = if dialog.field == i { theme.selected() } else { ratatui::style::Style::new() };
@@ -86,13 +86,13 @@ fn text_lines(area: &TextArea, focused: bool, theme: &Theme) -> Vec<Line<'static
 
 pub fn composer(frame: &mut Frame, area: Rect, c: &Composer, state: &State, theme: &Theme) {
     let r = centered(area, area.width.saturating_sub(4).max(40), area.height.saturating_sub(2).max(12));
-    let handle = &state.sidecars[c.sidecar];
+    let view = &state.sidecars()[c.sidecar];
     let kind = match c.kind {
         Kind::Rpc => "JSON-RPC",
         Kind::Line => "json-lines",
         Kind::Http => "HTTP",
     };
-    let inner = boxed(frame, r, &format!("request to {} ({kind})", handle.name), theme);
+    let inner = boxed(frame, r, &format!("request to {} ({kind})", view.name()), theme);
     let [top, body_area, error_area, reply_area, hint] = Layout::vertical([
         Constraint::Length(if c.kind == Kind::Line {
             1
@@ -107,9 +107,9 @@ pub fn composer(frame: &mut Frame, area: Rect, c: &Composer, state: &State, them
         Constraint::Length(1),
     ])
     .areas(inner);
-    let template = match c.template.and_then(|t| handle.config.requests.get(t)) {
+    let template = match c.template.and_then(|t| view.setup.requests.get(t)) {
         Some(t) => format!("template: {} (F2 next)", t.name),
-        None if handle.config.requests.is_empty() => "template: none".to_string(),
+        None if view.setup.requests.is_empty() => "template: none".to_string(),
         None => "template: edited (F2 loads the next one)".to_string(),
     };
     let label = |f: Field, name: &str| {
@@ -164,17 +164,17 @@ pub fn composer(frame: &mut Frame, area: Rect, c: &Composer, state: &State, them
 pub fn quitting(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
     let Some(since) = state.quitting else { return };
     let still: Vec<Line> = state
-        .sidecars
+        .sidecars()
         .iter()
         .filter_map(|s| {
-            let status = s.status();
-            status.state.has_process().then(|| {
+            let status = &s.info;
+            status.life.has_process().then(|| {
                 Line::raw(format!(
                     "{:<16} {} (pid {}) for {}",
-                    s.name,
-                    status.label(),
+                    s.name(),
+                    status.state,
                     status.pid.unwrap_or(0),
-                    crate::supervisor::status::short_duration(since.elapsed())
+                    crate::duration::short_duration(since.elapsed())
                 ))
             })
         })
@@ -184,4 +184,19 @@ pub fn quitting(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
     let mut lines = still;
     lines.push(Line::styled("q or Ctrl-C again: SIGKILL what is left", theme.warn()));
     frame.render_widget(Paragraph::new(lines), inner);
+}
+
+pub fn confirm_shutdown(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
+    let running = state.sidecars().iter().filter(|s| s.info.life.has_process()).count();
+    let r = centered(area, 64, 6);
+    let inner = boxed(frame, r, "stop the agent?", theme);
+    let lines = vec![
+        Line::raw(format!(
+            "The agent (pid {}) stops, and with it {running} running sidecar(s).",
+            state.model.pid
+        )),
+        Line::raw("To leave them running, detach with q instead."),
+        Line::styled("y: stop everything · any other key: keep running", theme.warn()),
+    ];
+    frame.render_widget(Paragraph::new(lines).wrap(ratatui::widgets::Wrap { trim: false }), inner);
 }

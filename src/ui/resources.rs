@@ -3,6 +3,7 @@
 
 use super::theme::{Theme, bytes};
 use crate::app::state::State;
+use crate::duration::short_duration;
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::Line;
@@ -12,15 +13,14 @@ pub fn render(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
     let block = Block::new().borders(Borders::ALL).border_style(theme.dim()).title(" resources ");
     let inner = block.inner(area);
     frame.render_widget(block, area);
-    let Some(handle) = state.selected() else { return };
-    let r = state.resources.lock().unwrap_or_else(|e| e.into_inner());
-    let Some(history) = r.sidecars.get(state.selected) else { return };
+    let Some(view) = state.selected() else { return };
+    let interval = state.model.interval;
     let width = inner.width as usize;
-    let recent: Vec<_> = history.samples.iter().rev().take(width).rev().copied().collect();
-    let latest = history.latest().copied().unwrap_or_default();
+    let recent: Vec<_> = view.samples.iter().rev().take(width).rev().copied().collect();
+    let latest = view.samples.back().copied().unwrap_or_default();
     let cpu_max = recent.iter().map(|s| s.cpu).fold(0.0f32, f32::max);
     let rss_max = recent.iter().map(|s| s.rss).max().unwrap_or(0);
-    let span = r.interval * recent.len() as u32;
+    let span = interval * recent.len() as u32;
     let [info, cpu_title, cpu, rss_title, rss] = Layout::vertical([
         Constraint::Length(3),
         Constraint::Length(1),
@@ -29,30 +29,30 @@ pub fn render(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
         Constraint::Fill(1),
     ])
     .areas(inner);
-    let limits = if history.limits.is_empty() {
+    let limits = if view.limits.is_empty() {
         "limits: none set".to_string()
     } else {
         format!(
             "limits: {}",
-            history.limits.iter().map(|(k, v)| format!("{k} {v}")).collect::<Vec<_>>().join(", ")
+            view.limits.iter().map(|(k, v)| format!("{k} {v}")).collect::<Vec<_>>().join(", ")
         )
     };
-    let env = handle.config.shown_env();
+    let env = &view.setup.env;
     let limits = if env.is_empty() { limits } else { format!("{limits}\nenv: {}", env.join(" ")) };
-    let running = handle.status().pid.is_some();
+    let running = view.info.pid.is_some();
     let text = if running {
         format!(
             "{} process{} · {} threads · sampled every {}\n{limits}",
             latest.processes,
             if latest.processes == 1 { "" } else { "es (with descendants)" },
             latest.threads,
-            crate::supervisor::status::short_duration(r.interval)
+            short_duration(interval)
         )
     } else {
-        format!("not running · sampled every {}", crate::supervisor::status::short_duration(r.interval))
+        format!("not running · sampled every {}", short_duration(interval))
     };
     frame.render_widget(Paragraph::new(text).style(theme.dim()), info);
-    let over = crate::supervisor::status::short_duration(span);
+    let over = short_duration(span);
     frame.render_widget(
         Paragraph::new(Line::styled(
             format!("CPU {:.1}% now, {cpu_max:.1}% peak over {over}", latest.cpu),

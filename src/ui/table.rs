@@ -1,57 +1,45 @@
 //! The sidecar table: one row each, answering "is everything OK?" at a glance.
 
 use super::theme::{Theme, bytes};
+use crate::api::Life;
 use crate::app::state::{Focus, State};
 use crate::app::update::table_offset;
+use crate::duration::short_duration;
 use crate::metrics::latency::format_us;
-use crate::supervisor::status::short_duration;
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Cell, Row, Table};
-use std::time::Instant;
 
 pub fn render(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
     let wide = area.width >= 120;
     let order = state.order();
     let rows_visible = area.height.saturating_sub(3) as usize;
     let offset = table_offset(state, rows_visible, &order);
-    let resources = state.resources.lock().unwrap_or_else(|e| e.into_inner());
-    let now = Instant::now();
     let mut rows = Vec::new();
     for &i in order.iter().skip(offset).take(rows_visible) {
-        let s = &state.sidecars[i];
-        let status = s.status();
-        let (symbol, label, style) = theme.state(&status);
-        let latest = resources
-            .sidecars
-            .get(i)
-            .and_then(|h| h.latest().copied())
-            .filter(|_| status.state.has_process());
-        let (p50, p99, errors) = match s.ipc() {
-            Some(ipc) => {
-                let m = ipc.metrics();
-                let sum = m.overall.since_start(now);
-                if m.overall.histogram().is_empty() {
-                    ("-".into(), "-".into(), m.protocol_errors.to_string())
-                } else {
-                    (
-                        format_us(sum.p50),
-                        format_us(sum.p99),
-                        (sum.outcomes.failures() + m.protocol_errors).to_string(),
-                    )
-                }
-            }
-            None => ("".into(), "".into(), "".into()),
+        let s = &state.sidecars()[i];
+        let status = &s.info;
+        let (symbol, label, style) = theme.state(status);
+        let latest = s.latest();
+        let (p50, p99, errors) = match (&s.latency, s.has_ipc()) {
+            (Some(l), _) if !l.bins.is_empty() => (
+                format_us(l.overall.all.p50),
+                format_us(l.overall.all.p99),
+                (l.overall.all.outcomes.failures() + l.protocol_errors).to_string(),
+            ),
+            (Some(l), _) => ("-".into(), "-".into(), l.protocol_errors.to_string()),
+            (None, true) => ("-".into(), "-".into(), "0".into()),
+            (None, false) => ("".into(), "".into(), "".into()),
         };
-        let last_exit = match (&status.error, status.last_exit) {
-            (Some(e), _) if status.state == crate::supervisor::State::Failed => e.clone(),
-            (_, Some(exit)) => exit.to_string().replace("exit code ", "code "),
+        let last_exit = match (&status.error, &status.last_exit) {
+            (Some(e), _) if status.life == Life::Failed => e.clone(),
+            (_, Some(exit)) => exit.replace("exit code ", "code "),
             _ => String::new(),
         };
         let uptime = status.uptime().map(short_duration).unwrap_or_default();
         let mut cells = vec![
-            Cell::from(s.name.to_string()),
+            Cell::from(s.name().to_string()),
             Cell::from(Line::from(vec![Span::styled(format!("{symbol} {label}"), style)])),
             Cell::from(status.pid.map(|p| p.to_string()).unwrap_or_default()),
             Cell::from(uptime),
@@ -76,7 +64,7 @@ pub fn render(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
     let mut header =
         vec!["NAME", "STATE", "PID", "UPTIME", "RST", "LAST EXIT", "CPU%", "RSS", "p50", "p99", "ERR"];
     let name_width =
-        state.sidecars.iter().map(|s| s.name.chars().count()).max().unwrap_or(4).clamp(4, 24) as u16;
+        state.sidecars().iter().map(|s| s.name().chars().count()).max().unwrap_or(4).clamp(4, 24) as u16;
     let mut widths = vec![
         Constraint::Length(name_width),
         Constraint::Length(13),
@@ -98,7 +86,7 @@ pub fn render(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
     }
     let title = format!(
         " sidecars ({}){} ",
-        state.sidecars.len(),
+        state.sidecars().len(),
         if state.sort == crate::app::state::SortBy::Config && !state.sort_reversed {
             String::new()
         } else {

@@ -1,7 +1,7 @@
 //! Colours and symbols. Every state has a symbol and a word, so the table reads the same
 //! without colour (`NO_COLOR`); colours are the terminal's own palette.
 
-use crate::supervisor::{State as Life, Status};
+use crate::api::{Life, SidecarInfo};
 use ratatui::style::{Color, Modifier, Style};
 
 #[derive(Debug, Clone, Copy)]
@@ -46,9 +46,9 @@ impl Theme {
     }
 
     /// Symbol, word and style for a sidecar's state.
-    pub fn state(&self, status: &Status) -> (&'static str, &'static str, Style) {
-        let label = status.label();
-        let (symbol, style) = match (status.state, label) {
+    pub fn state<'a>(&self, status: &'a SidecarInfo) -> (&'static str, &'a str, Style) {
+        let label = status.state.as_str();
+        let (symbol, style) = match (status.life, label) {
             (_, "ready") => ("✔", self.ok()),
             (_, "unhealthy") => ("!", self.warn().add_modifier(Modifier::BOLD)),
             (Life::Running, _) => ("●", self.ok()),
@@ -57,7 +57,7 @@ impl Theme {
             (Life::Backoff, _) => ("↻", self.warn()),
             (Life::CrashLoop, _) => ("✖", self.error()),
             (Life::Failed, _) => ("✖", self.error()),
-            (Life::Exited, _) if status.last_exit.is_some_and(|e| e.is_success()) => ("■", self.dim()),
+            (Life::Exited, _) if status.last_exit_ok => ("■", self.dim()),
             (Life::Exited, _) => ("✖", self.fg(Color::Red)),
             (Life::Stopped | Life::Idle, _) => ("■", self.dim()),
         };

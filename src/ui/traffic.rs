@@ -59,10 +59,10 @@ pub fn render(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
         .title(" traffic (newest first; Enter opens) ");
     let inner = block.inner(area);
     frame.render_widget(block, area);
-    let Some(ipc) = state.selected().and_then(|h| h.ipc()) else {
+    let Some(view) = state.selected().filter(|v| v.has_ipc()) else {
         return super::no_ipc(frame, inner, theme);
     };
-    let traffic: Vec<Arc<Exchange>> = ipc.metrics().traffic.iter().rev().cloned().collect();
+    let traffic: Vec<&Arc<Exchange>> = view.traffic.iter().rev().collect();
     if traffic.is_empty() {
         frame.render_widget(
             Paragraph::new("no exchanges yet: press t to send the default request").style(theme.dim()),
@@ -105,6 +105,6 @@ pub fn render(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
         let detail_block = Block::new().borders(Borders::TOP).border_style(theme.dim());
         let inner = detail_block.inner(detail);
         frame.render_widget(detail_block, detail);
-        render_exchange(frame, inner, &traffic[selected], theme);
+        render_exchange(frame, inner, traffic[selected], theme);
     }
 }

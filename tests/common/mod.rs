@@ -3,6 +3,8 @@
 //! which children and grandchildren inherit).
 #![allow(dead_code)]
 
+pub mod tmux;
+
 use sidetop::config::Config;
 use sidetop::supervisor::{SidecarHandle, Status};
 use std::path::{Path, PathBuf};
@@ -212,4 +214,47 @@ pub fn none_left(marker: &str) -> bool {
         std::thread::sleep(Duration::from_millis(20));
     }
     true
+}
+
+/// A dashboard's state over the engine API, in-process, as `sidetop` builds it: subscribed,
+/// then a snapshot.
+pub async fn dashboard_of(
+    engine: &std::sync::Arc<sidetop::api::engine::Engine>,
+) -> (sidetop::app::state::State, sidetop::api::link::Link) {
+    use serde_json::json;
+    use sidetop::app::model::Model;
+    use sidetop::app::state::{Mode, State};
+    let link = sidetop::api::local::connect(engine.clone());
+    let subscribe = json!({"events": true, "status": true, "samples": true, "traffic": true});
+    link.caller.call("subscribe", subscribe).await.unwrap();
+    let snapshot = serde_json::from_value(link.caller.call("snapshot", json!({})).await.unwrap()).unwrap();
+    (State::new(Model::from_snapshot(snapshot), Mode::InProcess), link)
+}
+
+/// Applies the engine's notices to `state` (carrying out the log follows `update` asks
+/// for) until `done` holds; fails the test after `timeout`.
+pub async fn pump_until(
+    state: &mut sidetop::app::state::State,
+    link: &mut sidetop::api::link::Link,
+    timeout: Duration,
+    what: &str,
+    mut done: impl FnMut(&sidetop::app::state::State) -> bool,
+) {
+    use sidetop::app::msg::Msg;
+    let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
+    let deadline = tokio::time::Instant::now() + timeout;
+    if let Some(effect) = sidetop::app::update::follow_logs(state) {
+        sidetop::app::effects::carry_out(effect, state, &link.caller, &tx);
+    }
+    while !done(state) {
+        match tokio::time::timeout_at(deadline, link.notices.recv()).await {
+            Ok(Some(notice)) => {
+                for effect in sidetop::app::update::update(state, Msg::Notice(notice)) {
+                    sidetop::app::effects::carry_out(effect, state, &link.caller, &tx);
+                }
+            }
+            Ok(None) => panic!("the engine went away while waiting for {what}"),
+            Err(_) => panic!("gave up after {timeout:?} waiting for {what}"),
+        }
+    }
 }

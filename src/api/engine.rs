@@ -1,0 +1,333 @@
+//! The engine behind the API: the supervisor and the resource sampler, and the commands
+//! every front end sends (start, stop, restart, kill, signal, request, load, clear logs,
+//! shutdown, and the reads: status, snapshot, logs, events). Commands take and return
+//! JSON values, so the socket and the in-process channel carry exactly the same thing.
+
+use super::wire::*;
+use super::{RpcError, RpcResult, build, codes};
+use crate::config::Config;
+use crate::config::ipc::RequestSpec;
+use crate::ipc::load::{self, LoadPlan};
+use crate::metrics::resources::{Resources, Sampler};
+use crate::supervisor::{OpError, Options, SidecarHandle, Supervisor};
+use serde_json::{Value, json};
+use std::future::Future;
+use std::path::PathBuf;
+use std::pin::Pin;
+use std::sync::{Arc, MutexGuard};
+use std::time::Duration;
+use tokio::sync::{Notify, watch};
+
+/// Events a snapshot carries at most.
+const SNAPSHOT_EVENTS: usize = 2000;
+
+pub type Reply = Pin<Box<dyn Future<Output = RpcResult> + Send>>;
+
+pub struct Engine {
+    pub supervisor: Arc<Supervisor>,
+    sampler: Sampler,
+    pub config_path: PathBuf,
+    setups: Vec<SidecarSetup>,
+    /// Raised by a client's `shutdown`: the front end that owns the engine stops it.
+    pub shutdown_asked: Arc<Notify>,
+}
+
+impl Engine {
+    /// Starts the sidecars (as the config says) and the sampler.
+    pub fn start(
+        config: &Config,
+        options: Options,
+        sample_interval: Duration,
+    ) -> std::io::Result<Arc<Engine>> {
+        let supervisor = Arc::new(Supervisor::start(config, options)?);
+        let sampler = Sampler::start(supervisor.sidecars().len(), supervisor.pid_source(), sample_interval);
+        Ok(Arc::new(Engine {
+            setups: config.sidecars.iter().map(build::setup).collect(),
+            supervisor,
+            sampler,
+            config_path: config.path.clone(),
+            shutdown_asked: Arc::new(Notify::new()),
+        }))
+    }
+
+    pub fn resources(&self) -> MutexGuard<'_, Resources> {
+        self.sampler.data.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Moves on after every sampling round.
+    pub fn samples_taken(&self) -> watch::Receiver<u64> {
+        self.sampler.taken.clone()
+    }
+
+    pub fn status(&self) -> Vec<SidecarInfo> {
+        self.supervisor.sidecars().iter().map(|h| build::info(h)).collect()
+    }
+
+    /// The newest round of samples.
+    pub fn samples(&self, limits_of: &[usize]) -> Samples {
+        let r = self.resources();
+        Samples {
+            taken: r.taken,
+            host: host(&r),
+            sidecars: r.sidecars.iter().map(|h| h.latest().copied().unwrap_or_default()).collect(),
+            limits: limits_of.iter().filter_map(|&i| Some((i, r.sidecars.get(i)?.limits.clone()))).collect(),
+        }
+    }
+
+    pub fn latency(&self, index: usize) -> Option<LatencyInfo> {
+        let ipc = self.supervisor.sidecars().get(index)?.ipc()?;
+        Some(build::latency(&ipc.metrics()))
+    }
+
+    pub fn snapshot(&self) -> Snapshot {
+        let sidecars = self.supervisor.sidecars();
+        let mut events: Vec<_> = sidecars.iter().flat_map(|h| h.events()).collect();
+        events.sort_by_key(|e| e.at);
+        let events: Vec<EventInfo> =
+            events[events.len().saturating_sub(SNAPSHOT_EVENTS)..].iter().map(build::event).collect();
+        let (host, taken, interval, resources) = {
+            let r = self.resources();
+            let resources = r
+                .sidecars
+                .iter()
+                .map(|h| ResourceInfo {
+                    samples: h.samples.iter().copied().collect(),
+                    limits: h.limits.clone(),
+                })
+                .collect();
+            (host(&r), r.taken, r.interval, resources)
+        };
+        Snapshot {
+            config: self.config_path.display().to_string(),
+            pid: std::process::id(),
+            interval_ms: interval.as_millis() as u64,
+            setups: self.setups.clone(),
+            sidecars: self.status(),
+            events,
+            host,
+            taken,
+            resources,
+            latency: (0..sidecars.len()).map(|i| self.latency(i)).collect(),
+            traffic: sidecars
+                .iter()
+                .map(|h| {
+                    h.ipc().map(|ipc| ipc.metrics().traffic.iter().cloned().collect()).unwrap_or_default()
+                })
+                .collect(),
+        }
+    }
+
+    /// Whether a method changes anything (refused to read-only clients).
+    pub fn acts(method: &str) -> bool {
+        matches!(
+            method,
+            "start" | "stop" | "restart" | "kill" | "signal" | "request" | "load" | "clear_logs" | "shutdown"
+        )
+    }
+
+    /// The command `method`, ready to run; `None` when there is no such command.
+    pub fn command(self: &Arc<Self>, method: &str, params: Value) -> Option<Reply> {
+        let engine = self.clone();
+        let method = method.to_string();
+        let known = matches!(
+            method.as_str(),
+            "status"
+                | "snapshot"
+                | "start"
+                | "stop"
+                | "restart"
+                | "kill"
+                | "signal"
+                | "logs"
+                | "events"
+                | "request"
+                | "load"
+                | "clear_logs"
+                | "shutdown"
+        );
+        known.then(|| Box::pin(async move { engine.run(&method, &params).await }) as Reply)
+    }
+
+    async fn run(&self, method: &str, params: &Value) -> RpcResult {
+        match method {
+            "status" => Ok(json!({"sidecars": self.status()})),
+            "snapshot" => Ok(json!(self.snapshot())),
+            "start" | "stop" | "restart" | "kill" => {
+                let mut failed = Vec::new();
+                let mut after = Vec::new();
+                for h in self.named(params)? {
+                    let before = h.status().pid;
+                    let result = match method {
+                        "start" => h.start().await,
+                        "stop" => h.stop().await,
+                        "restart" => h.restart().await,
+                        _ => h.kill().await,
+                    };
+                    match result {
+                        Err(e) => failed.push(e.to_string()),
+                        Ok(()) => {
+                            settle(&h, method, before).await;
+                            after.push(build::info(&h));
+                        }
+                    }
+                }
+                if failed.is_empty() {
+                    Ok(json!({"sidecars": after}))
+                } else {
+                    Err((codes::FAILED, failed.join("; ")))
+                }
+            }
+            "signal" => {
+                let h = self.one(params)?;
+                let name = params.get("signal").and_then(Value::as_str).unwrap_or("");
+                let signal = crate::config::parse_signal(name).map_err(|e| (codes::INVALID_PARAMS, e))?;
+                h.signal(signal).await.map(|_| json!({})).map_err(op_error)
+            }
+            "logs" => {
+                let h = self.one(params)?;
+                let limit = params.get("lines").and_then(Value::as_u64).unwrap_or(100) as usize;
+                let stderr = params.get("stderr").and_then(Value::as_bool).unwrap_or(false);
+                let total = h.logs().total_lines;
+                let from = total.saturating_sub(if stderr { u64::MAX } else { limit as u64 });
+                let (mut lines, _, _) = build::lines_from(&h, from, usize::MAX, stderr);
+                let keep = lines.len().saturating_sub(limit);
+                lines.drain(..keep);
+                Ok(json!({"lines": lines, "next_seq": total}))
+            }
+            "events" => {
+                let events: Vec<EventInfo> = match params.get("sidecar").and_then(Value::as_str) {
+                    Some(_) => self.one(params)?.events().iter().map(build::event).collect(),
+                    None => self.snapshot_events(),
+                };
+                let limit = params.get("limit").and_then(Value::as_u64).unwrap_or(u64::MAX) as usize;
+                Ok(json!({"events": events[events.len().saturating_sub(limit)..]}))
+            }
+            "request" => {
+                let h = self.one(params)?;
+                let spec = request_spec(&h, params)?;
+                let exchange = h.request(&spec).await.map_err(op_error)?;
+                Ok(json!({
+                    "ok": exchange.outcome.is_ok(),
+                    "outcome": exchange.outcome.to_string(),
+                    "method": exchange.method,
+                    "request": exchange.request,
+                    "response": exchange.response,
+                    "latency_us": exchange.latency.map(|l| l.as_micros() as u64),
+                    "status": exchange.status,
+                    "exchange": exchange,
+                }))
+            }
+            "load" => {
+                let h = self.one(params)?;
+                let ipc =
+                    h.ipc().cloned().ok_or((codes::FAILED, format!("{} has no [sidecar.ipc]", h.name)))?;
+                let spec = request_spec(&h, params)?;
+                let number = |key: &str| params.get(key).and_then(Value::as_u64).filter(|n| *n > 0);
+                let plan = LoadPlan {
+                    requests: number("requests"),
+                    duration: number("duration_ms").map(Duration::from_millis),
+                    concurrency: number("concurrency").unwrap_or(1).min(1024) as usize,
+                };
+                if plan.requests.is_none() && plan.duration.is_none() {
+                    return Err((codes::INVALID_PARAMS, "say how many `requests` or for how long".into()));
+                }
+                let report = load::run(ipc, spec, plan).await;
+                Ok(json!({"report": report.render()}))
+            }
+            "clear_logs" => {
+                let h = self.one(params)?;
+                h.logs().clear();
+                Ok(json!({}))
+            }
+            "shutdown" => {
+                self.shutdown_asked.notify_one();
+                Ok(json!({}))
+            }
+            other => Err((codes::NO_METHOD, format!("no method {other:?}"))),
+        }
+    }
+
+    fn snapshot_events(&self) -> Vec<EventInfo> {
+        let mut all: Vec<_> = self.supervisor.sidecars().iter().flat_map(|h| h.events()).collect();
+        all.sort_by_key(|e| e.at);
+        all.iter().map(build::event).collect()
+    }
+
+    /// The sidecars named in `params.sidecars` (a list) or `params.sidecar`.
+    pub fn named(&self, params: &Value) -> Result<Vec<Arc<SidecarHandle>>, RpcError> {
+        let names: Vec<&str> = match (params.get("sidecars"), params.get("sidecar")) {
+            (Some(Value::Array(list)), _) => list.iter().filter_map(Value::as_str).collect(),
+            (_, Some(Value::String(one))) => vec![one.as_str()],
+            _ => {
+                return Err((
+                    codes::INVALID_PARAMS,
+                    "name a sidecar (`sidecar`) or several (`sidecars`)".into(),
+                ));
+            }
+        };
+        names.into_iter().map(|n| self.supervisor.get(n).cloned().map_err(op_error)).collect()
+    }
+
+    fn one(&self, params: &Value) -> Result<Arc<SidecarHandle>, RpcError> {
+        let mut all = self.named(params)?;
+        match all.len() {
+            1 => Ok(all.remove(0)),
+            _ => Err((codes::INVALID_PARAMS, "name exactly one sidecar".into())),
+        }
+    }
+}
+
+/// How long an action's reply waits for the state it leads to.
+const SETTLE: Duration = Duration::from_secs(10);
+
+/// Waits (bounded) until the action shows: a new process (or a settled failure) after a
+/// start or restart, no process after a stop or kill. The reply then says what happened.
+async fn settle(h: &SidecarHandle, method: &str, before: Option<u32>) {
+    use crate::supervisor::{State, Status};
+    let want = |s: &Status| match method {
+        "start" | "restart" => {
+            (s.state == State::Running && s.pid != before)
+                || matches!(s.state, State::Failed | State::CrashLoop)
+        }
+        _ => !s.state.has_process(),
+    };
+    let mut rx = h.watch();
+    let _ = tokio::time::timeout(SETTLE, rx.wait_for(want)).await;
+}
+
+fn host(r: &Resources) -> Host {
+    Host { cpu: r.host_cpu, mem_used: r.host_mem_used, mem_total: r.host_mem_total }
+}
+
+pub fn op_error(e: OpError) -> RpcError {
+    let code = match e {
+        OpError::UnknownSidecar(_) | OpError::UnknownTemplate { .. } => codes::UNKNOWN_SIDECAR,
+        _ => codes::FAILED,
+    };
+    (code, e.to_string())
+}
+
+/// A request as `spec` (what the dashboard's composer built), or as the fields of
+/// `sidetop request`'s flags (template, method, params, value, path, body).
+fn request_spec(h: &SidecarHandle, params: &Value) -> Result<RequestSpec, RpcError> {
+    if let Some(spec) = params.get("spec") {
+        return serde_json::from_value(spec.clone())
+            .map_err(|e| (codes::INVALID_PARAMS, format!("spec: {e}")));
+    }
+    let text = |key: &str| params.get(key).and_then(Value::as_str).map(str::to_string);
+    let json_text = |key: &str| params.get(key).map(|v| v.to_string());
+    let args = crate::cli::RequestArgs {
+        sidecar: h.name.to_string(),
+        template: text("template"),
+        method: text("method"),
+        params: json_text("params"),
+        value: json_text("value"),
+        path: text("path"),
+        body: json_text("body"),
+        requests: 1,
+        concurrency: 1,
+        duration: None,
+        ready_timeout: Duration::from_secs(30),
+    };
+    crate::request_cli::build_spec(&h.config, &args).map_err(|e| (codes::INVALID_PARAMS, e))
+}

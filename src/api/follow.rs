@@ -1,0 +1,254 @@
+//! Subscriptions: status, events, samples, latency, exchanges and log lines pushed to a
+//! front end through its bounded [`Outbox`]. A front end that falls behind never slows
+//! the engine or the children: what does not fit is counted, the front end is told how
+//! many notices it missed (`skipped`, once its queue is empty) and gets a fresh `status`;
+//! log followers pick up from the scrollback, and say how many lines left it before they
+//! could be sent.
+
+use super::build;
+use super::engine::Engine;
+use super::wire::*;
+use crate::supervisor::SidecarHandle;
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+use tokio::sync::{broadcast, mpsc};
+use tokio::task::JoinSet;
+
+/// Notices queued for one front end at most.
+const OUTBOX: usize = 1024;
+/// Lines per `log` notice at most.
+const LINES_PER_NOTICE: usize = 512;
+/// Status is sent at most this often (a restart storm is many changes).
+const STATUS_EVERY: Duration = Duration::from_millis(15);
+/// Latency summaries of sidecars with new exchanges, at most this often.
+const LATENCY_EVERY: Duration = Duration::from_millis(250);
+/// A log follower whose front end is behind tries again after this long.
+const RETRY: Duration = Duration::from_millis(20);
+
+#[derive(Clone)]
+pub struct Outbox {
+    tx: mpsc::Sender<Notice>,
+    skipped: Arc<AtomicU64>,
+}
+
+pub fn outbox() -> (Outbox, mpsc::Receiver<Notice>) {
+    let (tx, rx) = mpsc::channel(OUTBOX);
+    (Outbox { tx, skipped: Arc::default() }, rx)
+}
+
+enum Offer {
+    Sent,
+    Full,
+    Gone,
+}
+
+impl Outbox {
+    /// Dropped and counted when the front end is behind; false when it is gone.
+    fn notify(&self, notice: Notice) -> bool {
+        match self.offer(notice) {
+            Offer::Sent => true,
+            Offer::Full => {
+                self.skipped.fetch_add(1, Ordering::Relaxed);
+                true
+            }
+            Offer::Gone => false,
+        }
+    }
+
+    /// Sent if there is room, without counting it as skipped when there is not (log
+    /// followers try again later from the same line).
+    fn offer(&self, notice: Notice) -> Offer {
+        match self.tx.try_send(notice) {
+            Ok(()) => Offer::Sent,
+            Err(mpsc::error::TrySendError::Full(_)) => Offer::Full,
+            Err(mpsc::error::TrySendError::Closed(_)) => Offer::Gone,
+        }
+    }
+
+    /// The count of notices dropped, for the writer (holds no sender: the queue still
+    /// closes when the session ends).
+    pub fn skipped(&self) -> Skipped {
+        Skipped(self.skipped.clone())
+    }
+}
+
+pub struct Skipped(Arc<AtomicU64>);
+
+impl Skipped {
+    /// For the writer once it has emptied the queue: `skipped` and a fresh `status`, when
+    /// anything was dropped.
+    pub fn notices(&self, engine: &Engine) -> Option<[Notice; 2]> {
+        let count = self.0.swap(0, Ordering::Relaxed);
+        (count > 0).then(|| [Notice::Skipped { count }, Notice::Status { sidecars: engine.status() }])
+    }
+}
+
+/// What a front end asked to follow (besides logs, see [`logs`]).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Follow {
+    pub events: bool,
+    pub status: bool,
+    /// Resource samples, every sampling round.
+    pub samples: bool,
+    /// Exchanges as they happen, and latency summaries of the sidecars they touch.
+    pub traffic: bool,
+}
+
+pub fn start(tasks: &mut JoinSet<()>, engine: &Arc<Engine>, outbox: &Outbox, follow: Follow) {
+    if follow.events {
+        tasks.spawn(events(engine.supervisor.subscribe(), outbox.clone()));
+    }
+    if follow.status {
+        tasks.spawn(status(engine.clone(), outbox.clone()));
+    }
+    if follow.samples {
+        tasks.spawn(samples(engine.clone(), outbox.clone()));
+    }
+    if follow.traffic {
+        tasks.spawn(traffic(engine.clone(), engine.supervisor.subscribe_exchanges(), outbox.clone()));
+    }
+}
+
+async fn events(mut rx: broadcast::Receiver<crate::supervisor::Event>, outbox: Outbox) {
+    loop {
+        match rx.recv().await {
+            Ok(event) => {
+                if !outbox.notify(Notice::Event(build::event(&event))) {
+                    return;
+                }
+            }
+            Err(broadcast::error::RecvError::Lagged(n)) => {
+                outbox.skipped.fetch_add(n, Ordering::Relaxed);
+            }
+            Err(broadcast::error::RecvError::Closed) => return,
+        }
+    }
+}
+
+async fn status(engine: Arc<Engine>, outbox: Outbox) {
+    let mut watches: Vec<_> = engine.supervisor.sidecars().iter().map(|h| h.watch()).collect();
+    let mut last = Vec::new();
+    let mut sent_at = tokio::time::Instant::now();
+    loop {
+        let now = engine.status();
+        if now != last {
+            if !outbox.notify(Notice::Status { sidecars: now.clone() }) {
+                return;
+            }
+            last = now;
+            sent_at = tokio::time::Instant::now();
+        }
+        let changes: Vec<_> = watches.iter_mut().map(|w| Box::pin(w.changed())).collect();
+        // Also a second's tick: uptimes and line counts move without a state change.
+        tokio::select! {
+            _ = crate::wait::first_of(changes) => {}
+            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+        }
+        // A change after a quiet spell goes out at once; a storm, at most this often.
+        tokio::time::sleep_until(sent_at + STATUS_EVERY).await;
+    }
+}
+
+async fn samples(engine: Arc<Engine>, outbox: Outbox) {
+    let mut taken = engine.samples_taken();
+    taken.mark_unchanged();
+    let mut limits_sent: Vec<Vec<(String, String)>> =
+        engine.resources().sidecars.iter().map(|h| h.limits.clone()).collect();
+    while taken.changed().await.is_ok() {
+        let changed: Vec<usize> = {
+            let r = engine.resources();
+            r.sidecars
+                .iter()
+                .enumerate()
+                .filter(|(i, h)| limits_sent.get(*i) != Some(&h.limits))
+                .map(|(i, _)| i)
+                .collect()
+        };
+        let round = engine.samples(&changed);
+        for (i, limits) in &round.limits {
+            if let Some(slot) = limits_sent.get_mut(*i) {
+                *slot = limits.clone();
+            }
+        }
+        if !outbox.notify(Notice::Samples(round)) {
+            return;
+        }
+    }
+}
+
+async fn traffic(
+    engine: Arc<Engine>,
+    mut rx: broadcast::Receiver<Arc<crate::ipc::protocol::Exchange>>,
+    outbox: Outbox,
+) {
+    let names: Vec<Arc<str>> = engine.supervisor.sidecars().iter().map(|h| h.name.clone()).collect();
+    let mut touched: HashSet<usize> = HashSet::new();
+    let mut flush = tokio::time::interval(LATENCY_EVERY);
+    flush.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            received = rx.recv() => match received {
+                Ok(exchange) => {
+                    if let Some(i) = names.iter().position(|n| *n == exchange.sidecar) {
+                        touched.insert(i);
+                    }
+                    if !outbox.notify(Notice::Exchange(exchange)) {
+                        return;
+                    }
+                }
+                Err(broadcast::error::RecvError::Lagged(n)) => {
+                    outbox.skipped.fetch_add(n, Ordering::Relaxed);
+                    touched.extend(0..names.len());
+                }
+                Err(broadcast::error::RecvError::Closed) => return,
+            },
+            _ = flush.tick(), if !touched.is_empty() => {
+                for i in touched.drain() {
+                    if let Some(latency) = engine.latency(i)
+                        && !outbox.notify(Notice::Latency { sidecar: names[i].to_string(), latency: Box::new(latency) })
+                    {
+                        return;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Follows one sidecar's log from sequence number `from` (by default, from now).
+pub fn logs(
+    tasks: &mut JoinSet<()>,
+    handle: Arc<SidecarHandle>,
+    outbox: &Outbox,
+    from: Option<u64>,
+    stderr_only: bool,
+) {
+    let outbox = outbox.clone();
+    let mut next = from.unwrap_or_else(|| handle.logs().total_lines);
+    tasks.spawn(async move {
+        let mut lines_seen = handle.watch_lines();
+        loop {
+            let (lines, gone, after) = build::lines_from(&handle, next, LINES_PER_NOTICE, stderr_only);
+            let caught_up = lines.len() < LINES_PER_NOTICE;
+            if !lines.is_empty() || gone > 0 {
+                let notice = Notice::Log { sidecar: handle.name.to_string(), lines, gone };
+                match outbox.offer(notice) {
+                    Offer::Sent => {}
+                    // The front end is behind: the same lines again in a moment (or, if
+                    // they have left the scrollback by then, how many are gone).
+                    Offer::Full => {
+                        tokio::time::sleep(RETRY).await;
+                        continue;
+                    }
+                    Offer::Gone => return,
+                }
+            }
+            next = after;
+            if caught_up && lines_seen.changed().await.is_err() {
+                return;
+            }
+        }
+    });
+}

@@ -1,0 +1,40 @@
+//! A front end's end of the API, whatever carries it: a [`Caller`] for commands and a
+//! queue of [`Notice`]s. The dashboard is written against this alone, so the same code
+//! runs in the engine's process ([`super::local`]) and attached over a socket or ssh
+//! (`crate::client::link`).
+
+use super::wire::Notice;
+use super::{RpcResult, codes};
+use serde_json::Value;
+use tokio::sync::{mpsc, oneshot};
+
+pub struct Call {
+    pub method: String,
+    pub params: Value,
+    pub reply: oneshot::Sender<RpcResult>,
+}
+
+#[derive(Clone)]
+pub struct Caller(mpsc::UnboundedSender<Call>);
+
+impl Caller {
+    pub fn new() -> (Caller, mpsc::UnboundedReceiver<Call>) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        (Caller(tx), rx)
+    }
+
+    pub async fn call(&self, method: &str, params: Value) -> RpcResult {
+        let (reply, answer) = oneshot::channel();
+        let gone = || (codes::GONE, "the connection to sidetop is gone".to_string());
+        self.0.send(Call { method: method.to_string(), params, reply }).map_err(|_| gone())?;
+        answer.await.unwrap_or_else(|_| Err(gone()))
+    }
+}
+
+pub struct Link {
+    pub caller: Caller,
+    /// Closed when the engine (or the connection to it) is gone.
+    pub notices: mpsc::Receiver<Notice>,
+    /// What the engine said in `hello`: version, pid, config, read_only.
+    pub hello: Value,
+}

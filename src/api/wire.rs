@@ -1,0 +1,218 @@
+//! The engine API's data: what a front end sees of each sidecar, as plain serde values.
+//! The same types travel through the in-process channel (as values) and the control
+//! socket (as JSON). Times are Unix milliseconds; text is UTF-8 with invalid bytes
+//! replaced and terminal escapes removed (SGR colour kept).
+
+use crate::config::ipc::{Protocol, RequestTemplate};
+use crate::ipc::protocol::Exchange;
+use crate::metrics::latency::Summary;
+use crate::metrics::resources::Sample;
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// A sidecar's lifecycle state, as the API names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum Life {
+    #[default]
+    Idle,
+    Waiting,
+    Starting,
+    Running,
+    Stopping,
+    Stopped,
+    Exited,
+    Backoff,
+    CrashLoop,
+    Failed,
+}
+
+impl Life {
+    /// A process of this sidecar exists.
+    pub fn has_process(&self) -> bool {
+        matches!(self, Life::Starting | Life::Running | Life::Stopping)
+    }
+}
+
+/// What does not change while the engine runs: from the config.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SidecarSetup {
+    pub name: String,
+    /// The command as a person would type it.
+    pub command: String,
+    /// `NAME=value`, secrets masked.
+    pub env: Vec<String>,
+    /// `None`: sidetop does not talk to it.
+    pub protocol: Option<Protocol>,
+    /// Named test requests; the first is the default.
+    pub requests: Vec<RequestTemplate>,
+    /// Lines the engine keeps: a front end need not keep more.
+    pub scrollback_lines: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct SidecarInfo {
+    pub name: String,
+    pub life: Life,
+    /// As operators read it: `ready`, `unhealthy`, `running`, `backoff`, `crash-loop`, ...
+    pub state: String,
+    pub pid: Option<u32>,
+    pub uptime_ms: Option<u64>,
+    pub restarts: u32,
+    /// `exit code 1`, `SIGSEGV (core dumped)`, ...
+    pub last_exit: Option<String>,
+    /// The last exit was a clean `exit code 0`.
+    #[serde(default)]
+    pub last_exit_ok: bool,
+    /// Why it failed to start.
+    pub error: Option<String>,
+    /// In backoff: milliseconds until the next start.
+    #[serde(default)]
+    pub next_start_ms: Option<u64>,
+    pub lines: u64,
+    /// Lines that left the scrollback to respect its bounds.
+    pub lines_dropped: u64,
+    /// Lines that never reached the log file (non-blocking mode), when it has one.
+    pub log_file_dropped: Option<u64>,
+}
+
+impl SidecarInfo {
+    pub fn uptime(&self) -> Option<Duration> {
+        self.uptime_ms.map(Duration::from_millis)
+    }
+}
+
+/// How an event reads at a glance (its colour in the dashboard).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Level {
+    #[default]
+    Info,
+    Good,
+    Warn,
+    Bad,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EventInfo {
+    pub sidecar: String,
+    pub at_ms: u64,
+    pub text: String,
+    #[serde(default)]
+    pub level: Level,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LogLineInfo {
+    /// Position since the sidecar's first line: follow from `seq + 1`.
+    pub seq: u64,
+    pub at_ms: u64,
+    pub stderr: bool,
+    pub text: String,
+    /// Cut at `max_line`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub cut: bool,
+}
+
+/// Latency of one method (or of all), since start and over the last minute.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct MethodLatency {
+    pub method: String,
+    pub all: Summary,
+    pub minute: Summary,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct LatencyInfo {
+    pub overall: MethodLatency,
+    pub methods: Vec<MethodLatency>,
+    /// Replies that came after their request timed out.
+    pub late: u64,
+    pub protocol_errors: u64,
+    /// Messages the sidecar sent on its own.
+    pub incoming: u64,
+    /// Latencies beyond the histogram's range.
+    pub outliers: u64,
+    /// Every exchange since start in log-spaced bins: (upper bound µs, count).
+    pub bins: Vec<(u64, u64)>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct Host {
+    pub cpu: f32,
+    pub mem_used: u64,
+    pub mem_total: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct ResourceInfo {
+    /// Oldest first.
+    pub samples: Vec<Sample>,
+    /// The main process's soft limits that are set.
+    pub limits: Vec<(String, String)>,
+}
+
+/// One sampling round: the newest sample of every sidecar (config order).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct Samples {
+    /// Samples taken so far (a follower skips one it already has).
+    pub taken: u64,
+    pub host: Host,
+    pub sidecars: Vec<Sample>,
+    /// Limits of sidecars whose process changed since the last round.
+    #[serde(default)]
+    pub limits: Vec<(usize, Vec<(String, String)>)>,
+}
+
+/// Everything a front end shows but the log lines, at one moment.
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+pub struct Snapshot {
+    pub config: String,
+    pub pid: u32,
+    pub interval_ms: u64,
+    pub setups: Vec<SidecarSetup>,
+    pub sidecars: Vec<SidecarInfo>,
+    /// Every sidecar's, oldest first.
+    pub events: Vec<EventInfo>,
+    pub host: Host,
+    pub taken: u64,
+    pub resources: Vec<ResourceInfo>,
+    pub latency: Vec<Option<LatencyInfo>>,
+    /// Recent exchanges of each sidecar, oldest first.
+    pub traffic: Vec<Vec<Arc<Exchange>>>,
+}
+
+/// What the engine pushes to a subscribed front end (JSON-RPC notifications on the
+/// socket: `method` and `params`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "method", content = "params", rename_all = "snake_case")]
+pub enum Notice {
+    Status {
+        sidecars: Vec<SidecarInfo>,
+    },
+    Event(EventInfo),
+    Log {
+        sidecar: String,
+        lines: Vec<LogLineInfo>,
+        gone: u64,
+    },
+    Samples(Samples),
+    Latency {
+        sidecar: String,
+        latency: Box<LatencyInfo>,
+    },
+    Exchange(Arc<Exchange>),
+    /// This many notices did not fit the client's queue; a fresh `status` follows.
+    Skipped {
+        count: u64,
+    },
+}
+
+pub fn unix_ms(at: SystemTime) -> u64 {
+    at.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+}
+
+pub fn system_time(ms: u64) -> SystemTime {
+    UNIX_EPOCH + Duration::from_millis(ms)
+}

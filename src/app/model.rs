@@ -1,0 +1,207 @@
+//! What the dashboard knows of the engine: plain data, built from a snapshot and kept up
+//! to date by the notices of the engine API. No handle, no lock: `render` reads it and
+//! `update` changes it, both without the engine, in-process or attached alike.
+
+use crate::api::{
+    EventInfo, Host, LatencyInfo, LogLineInfo, Notice, Samples, SidecarInfo, SidecarSetup, Snapshot,
+};
+use crate::ipc::protocol::Exchange;
+use crate::metrics::resources::{HISTORY, Sample};
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Events kept per sidecar.
+const EVENTS: usize = 1000;
+/// Exchanges kept per sidecar (as many as the engine keeps).
+const TRAFFIC: usize = crate::ipc::metrics::TRAFFIC;
+/// How far back a duplicate (a notice that raced the snapshot) is looked for.
+const RECENT: usize = 16;
+
+/// One sidecar's log lines as far as the dashboard has them.
+#[derive(Debug, Clone, Default)]
+pub struct Scrollback {
+    pub lines: VecDeque<LogLineInfo>,
+    /// The sequence number to follow from: one past the last line received.
+    pub next_seq: u64,
+}
+
+#[derive(Debug, Clone)]
+pub struct SidecarView {
+    pub setup: SidecarSetup,
+    pub info: SidecarInfo,
+    pub logs: Scrollback,
+    pub events: VecDeque<EventInfo>,
+    pub samples: VecDeque<Sample>,
+    pub limits: Vec<(String, String)>,
+    pub latency: Option<LatencyInfo>,
+    pub traffic: VecDeque<Arc<Exchange>>,
+}
+
+impl SidecarView {
+    pub fn new(setup: SidecarSetup) -> SidecarView {
+        SidecarView {
+            info: SidecarInfo { name: setup.name.clone(), state: "idle".into(), ..SidecarInfo::default() },
+            setup,
+            logs: Scrollback::default(),
+            events: VecDeque::new(),
+            samples: VecDeque::new(),
+            limits: Vec::new(),
+            latency: None,
+            traffic: VecDeque::new(),
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        &self.setup.name
+    }
+
+    pub fn has_ipc(&self) -> bool {
+        self.setup.protocol.is_some()
+    }
+
+    /// The newest sample, while there is a process to measure.
+    pub fn latest(&self) -> Option<Sample> {
+        self.samples.back().copied().filter(|_| self.info.life.has_process())
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Model {
+    /// The config the engine runs.
+    pub config: String,
+    /// The engine's process.
+    pub pid: u32,
+    pub interval: Duration,
+    pub host: Host,
+    /// Sampling rounds seen.
+    pub taken: u64,
+    pub sidecars: Vec<SidecarView>,
+}
+
+fn push_capped<T>(list: &mut VecDeque<T>, item: T, cap: usize) {
+    if list.len() >= cap {
+        list.pop_front();
+    }
+    list.push_back(item);
+}
+
+impl Model {
+    pub fn from_snapshot(s: Snapshot) -> Model {
+        let mut sidecars: Vec<SidecarView> = s.setups.into_iter().map(SidecarView::new).collect();
+        for (view, info) in sidecars.iter_mut().zip(s.sidecars) {
+            view.info = info;
+        }
+        for (view, r) in sidecars.iter_mut().zip(s.resources) {
+            view.samples = r.samples.into();
+            view.limits = r.limits;
+        }
+        for (view, latency) in sidecars.iter_mut().zip(s.latency) {
+            view.latency = latency;
+        }
+        for (view, traffic) in sidecars.iter_mut().zip(s.traffic) {
+            view.traffic = traffic.into();
+        }
+        let mut model = Model {
+            config: s.config,
+            pid: s.pid,
+            interval: Duration::from_millis(s.interval_ms),
+            host: s.host,
+            taken: s.taken,
+            sidecars,
+        };
+        for event in s.events {
+            model.event(event);
+        }
+        model
+    }
+
+    pub fn index(&self, name: &str) -> Option<usize> {
+        self.sidecars.iter().position(|s| s.setup.name == name)
+    }
+
+    fn named(&mut self, name: &str) -> Option<&mut SidecarView> {
+        self.sidecars.iter_mut().find(|s| s.setup.name == name)
+    }
+
+    /// One notice from the engine, applied.
+    pub fn apply(&mut self, notice: Notice) {
+        match notice {
+            Notice::Status { sidecars } => {
+                for info in sidecars {
+                    if let Some(view) = self.named(&info.name) {
+                        view.info = info;
+                    }
+                }
+            }
+            Notice::Event(event) => self.event(event),
+            Notice::Log { sidecar, lines, gone: _ } => {
+                if let Some(view) = self.named(&sidecar) {
+                    view.logs.append(lines, view.setup.scrollback_lines);
+                }
+            }
+            Notice::Samples(samples) => self.samples(samples),
+            Notice::Latency { sidecar, latency } => {
+                if let Some(view) = self.named(&sidecar) {
+                    view.latency = Some(*latency);
+                }
+            }
+            Notice::Exchange(exchange) => {
+                if let Some(view) = self.named(&exchange.sidecar) {
+                    let seen = view.traffic.iter().rev().take(RECENT).any(|e| same_exchange(e, &exchange));
+                    if !seen {
+                        push_capped(&mut view.traffic, exchange, TRAFFIC);
+                    }
+                }
+            }
+            // A fresh status follows it; the run loop says it on the status line.
+            Notice::Skipped { .. } => {}
+        }
+    }
+
+    fn event(&mut self, event: EventInfo) {
+        if let Some(view) = self.named(&event.sidecar) {
+            // The same event in the snapshot and in the stream that raced it.
+            if !view.events.iter().rev().take(RECENT).any(|e| *e == event) {
+                push_capped(&mut view.events, event, EVENTS);
+            }
+        }
+    }
+
+    fn samples(&mut self, round: Samples) {
+        if round.taken <= self.taken {
+            return;
+        }
+        self.taken = round.taken;
+        self.host = round.host;
+        for (view, sample) in self.sidecars.iter_mut().zip(round.sidecars) {
+            push_capped(&mut view.samples, sample, HISTORY);
+        }
+        for (i, limits) in round.limits {
+            if let Some(view) = self.sidecars.get_mut(i) {
+                view.limits = limits;
+            }
+        }
+    }
+}
+
+fn same_exchange(a: &Exchange, b: &Exchange) -> bool {
+    a.at == b.at && a.method == b.method && a.request == b.request && a.origin == b.origin
+}
+
+impl Scrollback {
+    fn append(&mut self, lines: Vec<LogLineInfo>, cap: usize) {
+        for line in lines {
+            // Lines already held (a follow restarted from an older point) are skipped.
+            if line.seq < self.next_seq {
+                continue;
+            }
+            self.next_seq = line.seq + 1;
+            push_capped(&mut self.lines, line, cap.max(1));
+        }
+    }
+
+    pub fn clear(&mut self) {
+        self.lines.clear();
+    }
+}

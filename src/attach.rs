@@ -1,0 +1,130 @@
+//! `sidetop attach`: the dashboard of a running agent, over its control socket or over
+//! `ssh HOST sidetop ctl bridge`. Detaching leaves the agent and its sidecars running.
+
+use crate::api::link::Link;
+use crate::app::run::Ending;
+use crate::cli::AttachArgs;
+use crate::ctl::{EXIT_FAILED, EXIT_NO_AGENT};
+use std::io;
+use std::path::Path;
+use std::process::{ExitCode, Stdio};
+use std::sync::{Arc, Mutex};
+use tokio::io::AsyncBufReadExt;
+
+/// Lines of ssh's stderr kept to explain a failure.
+const STDERR_KEPT: usize = 10;
+
+pub async fn run(config: &Path, args: &AttachArgs) -> ExitCode {
+    let (link, to, stderr) = match &args.ssh {
+        Some(host) => match over_ssh(host, args).await {
+            Ok((link, stderr)) => (link, host.to_string(), Some(stderr)),
+            Err(e) => {
+                eprintln!("error: attaching over ssh to {host}: {e}");
+                return ExitCode::from(EXIT_NO_AGENT);
+            }
+        },
+        None => {
+            let socket =
+                args.socket.clone().unwrap_or_else(|| crate::api::socket_path::default_socket(config));
+            match over_socket(&socket, args.read_only).await {
+                Ok(link) => (link, socket.display().to_string(), None),
+                Err(e) => {
+                    eprintln!("error: no sidetop agent on {}: {e}", socket.display());
+                    eprintln!("start one with `sidetop agent --config {}`", config.display());
+                    return ExitCode::from(EXIT_NO_AGENT);
+                }
+            }
+        }
+    };
+    let pid = link.hello["pid"].as_u64().unwrap_or(0);
+    match crate::app::run::attach(link, format!("agent {pid} on {to}")).await {
+        Ok(Ending::Detached) => {
+            println!("detached from the agent (pid {pid}); its sidecars keep running");
+            ExitCode::SUCCESS
+        }
+        Ok(_) => {
+            println!("the agent (pid {pid}) stopped");
+            if let Some(stderr) = stderr {
+                print_kept(&stderr);
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(EXIT_FAILED)
+        }
+    }
+}
+
+async fn over_socket(socket: &Path, read_only: bool) -> io::Result<Link> {
+    let stream = tokio::net::UnixStream::connect(socket).await?;
+    let (read, write) = stream.into_split();
+    crate::client::link::connect(read, write, read_only).await
+}
+
+/// `ssh -T HOST 'sidetop' 'ctl' ['--socket' 'PATH'] 'bridge'`, its stdio carrying the API.
+async fn over_ssh(host: &str, args: &AttachArgs) -> io::Result<(Link, Arc<Mutex<Vec<String>>>)> {
+    let mut remote = vec![args.remote_sidetop.clone(), "ctl".into()];
+    if let Some(socket) = &args.remote_socket {
+        remote.extend(["--socket".into(), socket.display().to_string()]);
+    }
+    remote.push("bridge".into());
+    // ssh joins its arguments into one command line for the remote shell: quote each.
+    let command: Vec<String> = remote.iter().map(|a| shell_quote(a)).collect();
+    let mut child = tokio::process::Command::new("ssh")
+        .arg("-T")
+        .arg(host)
+        .arg("--")
+        .args(&command)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|e| io::Error::new(e.kind(), format!("cannot run ssh: {e}")))?;
+    let (Some(stdin), Some(stdout), Some(stderr)) =
+        (child.stdin.take(), child.stdout.take(), child.stderr.take())
+    else {
+        return Err(io::Error::other("ssh without pipes"));
+    };
+    // ssh's own messages (and the bridge's) must not scribble over the dashboard: kept,
+    // and shown if attaching fails.
+    let kept = Arc::new(Mutex::new(Vec::new()));
+    let lines = kept.clone();
+    tokio::spawn(async move {
+        let mut reader = tokio::io::BufReader::new(stderr).lines();
+        while let Ok(Some(line)) = reader.next_line().await {
+            let mut lines = lines.lock().unwrap_or_else(|e| e.into_inner());
+            if lines.len() == STDERR_KEPT {
+                lines.remove(0);
+            }
+            lines.push(line);
+        }
+    });
+    // The child lives as long as the link's tasks hold its pipes; reaped when it exits.
+    tokio::spawn(async move {
+        let _ = child.wait().await;
+    });
+    match crate::client::link::connect(stdout, stdin, args.read_only).await {
+        Ok(link) => Ok((link, kept)),
+        Err(e) => {
+            // Give ssh a moment to say why on stderr.
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            let said = kept.lock().unwrap_or_else(|e| e.into_inner()).join("\n");
+            Err(io::Error::new(
+                e.kind(),
+                if said.is_empty() { e.to_string() } else { format!("{e}\n{said}") },
+            ))
+        }
+    }
+}
+
+fn print_kept(kept: &Mutex<Vec<String>>) {
+    for line in kept.lock().unwrap_or_else(|e| e.into_inner()).iter() {
+        eprintln!("ssh: {line}");
+    }
+}
+
+fn shell_quote(arg: &str) -> String {
+    format!("'{}'", arg.replace('\'', r"'\''"))
+}

@@ -1,0 +1,297 @@
+//! `sidetop attach` as an operator uses it, in tmux: the dashboard of a running agent
+//! over its socket, over an `ssh` stand-in and over a real sshd on 127.0.0.1; actions
+//! from the attached dashboard, detach leaving every sidecar running, reattach with the
+//! scrollback and history there, two dashboards and a third shell, stopping the agent.
+
+mod common;
+
+use common::tmux::Tmux;
+use common::*;
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::Duration;
+
+const T: Duration = Duration::from_secs(20);
+
+const CONFIG: &str = r#"
+[[sidecar]]
+name = "talker"
+command = ["sh", "-c", "i=0; while true; do i=$((i+1)); echo line $i; sleep 0.2; done"]
+
+[[sidecar]]
+name = "sleeper"
+command = ["sleep", "1000"]
+"#;
+
+struct Agent {
+    child: Child,
+    socket: PathBuf,
+    dir: tempfile::TempDir,
+    marker: String,
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Agent {
+    fn start() -> Agent {
+        let dir = tempfile::tempdir().unwrap();
+        let marker = marker();
+        let config = write_config(dir.path(), CONFIG, &marker);
+        let socket = dir.path().join("run").join("agent.sock");
+        let child = Command::new(bin())
+            .args(["agent", "--config"])
+            .arg(&config)
+            .arg("--socket")
+            .arg(&socket)
+            .arg("--log-dir")
+            .arg(dir.path().join("logs"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let agent = Agent { child, socket, dir, marker };
+        wait_until(T, "the agent to serve its socket and run both sidecars", || {
+            agent.pid_of("sleeper").is_some() && agent.pid_of("talker").is_some()
+        });
+        agent
+    }
+
+    fn ctl(&self, args: &[&str]) -> Output {
+        Command::new(bin()).arg("ctl").arg("--socket").arg(&self.socket).args(args).output().unwrap()
+    }
+
+    fn pid_of(&self, name: &str) -> Option<u64> {
+        let out = self.ctl(&["--json", "status"]);
+        let text = String::from_utf8_lossy(&out.stdout);
+        text.lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .find(|s| s["name"] == name)
+            .and_then(|s| s["pid"].as_u64())
+    }
+
+    /// A tmux pane with `sidetop attach` (extra arguments after), the pane kept open after
+    /// it exits so what it printed can be read.
+    fn attach(&self, extra: &str) -> Tmux {
+        let tmux = Tmux::start(120, 40);
+        tmux.type_line(&format!("{} attach --socket {} {extra}; echo attach-exited-$?", bin(), self.socket.display()));
+        tmux.wait_for("attached to agent");
+        tmux
+    }
+}
+
+#[test]
+fn attach_restart_detach_and_reattach() {
+    let agent = Agent::start();
+    let tmux = agent.attach("");
+    let screen = tmux.wait_for("line 3");
+    assert!(screen.contains("talker") && screen.contains("sleeper"), "{screen}");
+    assert!(screen.contains("q detach"), "the footer says q detaches:\n{screen}");
+
+    // `r` on the sleeper: a new process, seen by ctl and on the screen.
+    let before = agent.pid_of("sleeper").unwrap();
+    tmux.keys(&["j", "r"]);
+    wait_until(T, "ctl to see the restarted sleeper", || agent.pid_of("sleeper").is_some_and(|p| p != before));
+    let after = agent.pid_of("sleeper").unwrap();
+    tmux.wait_for(&format!("restarted sleeper (pid {before} -> {after})"));
+
+    // `q` detaches: the dashboard exits 0 and every sidecar still runs.
+    let talker = agent.pid_of("talker").unwrap();
+    tmux.keys(&["q"]);
+    let screen = tmux.wait_for("attach-exited-0");
+    assert!(screen.contains("its sidecars keep running"), "{screen}");
+    assert_eq!(agent.pid_of("talker"), Some(talker));
+    assert_eq!(agent.pid_of("sleeper"), Some(after));
+
+    // Attach again: the scrollback is there from its first line, and the history.
+    let tmux = agent.attach("");
+    tmux.keys(&["Tab", "g"]);
+    tmux.wait_for("line 1 ");
+    tmux.keys(&["j", "5"]);
+    let screen = tmux.wait_for("restart requested");
+    assert!(screen.contains(&format!("started (pid {after})")), "{screen}");
+}
+
+#[test]
+fn two_dashboards_see_a_restart_from_a_third_shell() {
+    let agent = Agent::start();
+    let (one, two) = (agent.attach(""), agent.attach("--read-only"));
+    let before = agent.pid_of("sleeper").unwrap();
+    for tmux in [&one, &two] {
+        tmux.wait_for(&before.to_string());
+    }
+    assert!(agent.ctl(&["restart", "sleeper"]).status.success());
+    let after = agent.pid_of("sleeper").unwrap();
+    assert_ne!(before, after);
+    for tmux in [&one, &two] {
+        let screen = tmux.wait_for(&format!("{after} "));
+        assert!(screen.contains("sleeper"), "{screen}");
+    }
+    // The read-only one may watch but not act.
+    two.keys(&["j", "r"]);
+    two.wait_for("read-only");
+    assert_eq!(agent.pid_of("sleeper"), Some(after));
+}
+
+#[test]
+fn capital_q_stops_the_agent_after_asking() {
+    let mut agent = Agent::start();
+    let tmux = agent.attach("");
+    tmux.keys(&["Q"]);
+    tmux.wait_for("stop the agent?");
+    tmux.keys(&["n"]);
+    tmux.wait_for("the agent keeps running");
+    assert!(agent.pid_of("sleeper").is_some());
+    tmux.keys(&["Q"]);
+    tmux.wait_for("stop the agent?");
+    tmux.keys(&["y"]);
+    let screen = tmux.wait_for("attach-exited-0");
+    assert!(screen.contains("stopped"), "{screen}");
+    let status = agent.child.wait().unwrap();
+    assert!(status.success(), "the agent exits 0 after a shutdown: {status:?}");
+    assert!(marked_pids(&agent.marker).is_empty(), "no sidecar outlives the agent");
+}
+
+/// A `bin/ssh` that runs the remote command here, the way sshd would (through a shell),
+/// after checking it was called as `ssh -T HOST -- command...`.
+fn ssh_stand_in(dir: &Path) -> PathBuf {
+    let bin_dir = dir.join("bin");
+    std::fs::create_dir_all(&bin_dir).unwrap();
+    let script = bin_dir.join("ssh");
+    std::fs::write(
+        &script,
+        "#!/bin/sh\n[ \"$1\" = -T ] || { echo \"stand-in: want -T, got $1\" >&2; exit 255; }\n\
+         echo \"$2\" > \"$(dirname \"$0\")/host\"\n[ \"$3\" = -- ] || exit 255\nshift 3\nexec sh -c \"$*\"\n",
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::os::unix::fs::symlink(bin(), bin_dir.join("sidetop")).unwrap();
+    bin_dir
+}
+
+#[test]
+fn attach_over_ssh_speaks_the_api_through_the_bridge() {
+    let agent = Agent::start();
+    let bin_dir = ssh_stand_in(agent.dir.path());
+    let tmux = Tmux::start(120, 40);
+    let path = format!("{}:{}", bin_dir.display(), std::env::var("PATH").unwrap());
+    tmux.type_line(&format!(
+        "PATH={path} sidetop attach --ssh ops@db-1 --remote-socket {}; echo attach-exited-$?",
+        agent.socket.display()
+    ));
+    let screen = tmux.wait_for("attached to agent");
+    assert!(screen.contains("on ops@db-1"), "{screen}");
+    tmux.wait_for("line 2");
+    let before = agent.pid_of("sleeper").unwrap();
+    tmux.keys(&["j", "r"]);
+    wait_until(T, "the restart to reach the agent", || agent.pid_of("sleeper").is_some_and(|p| p != before));
+    tmux.keys(&["q"]);
+    tmux.wait_for("attach-exited-0");
+    assert_eq!(std::fs::read_to_string(bin_dir.join("host")).unwrap().trim(), "ops@db-1");
+    assert!(agent.pid_of("talker").is_some(), "detaching over ssh leaves the sidecars running");
+}
+
+#[test]
+fn attach_over_ssh_says_why_it_failed() {
+    let agent = Agent::start();
+    let bin_dir = ssh_stand_in(agent.dir.path());
+    let path = format!("{}:{}", bin_dir.display(), std::env::var("PATH").unwrap());
+    let out = Command::new(bin())
+        .args(["attach", "--ssh", "db-1", "--remote-socket", "/nonexistent/agent.sock"])
+        .env("PATH", path)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3), "no agent there: exit 3");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("no sidetop agent on /nonexistent/agent.sock"), "the remote's reason is shown: {err}");
+}
+
+/// A real sshd on 127.0.0.1, with keys made for this test; `ssh` on PATH is the real
+/// client pointed at it by a config file.
+struct Sshd {
+    child: Child,
+    bin_dir: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Sshd {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn run_ok(cmd: &mut Command) {
+    let out = cmd.output().unwrap();
+    assert!(out.status.success(), "{cmd:?}: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+impl Sshd {
+    fn start() -> Sshd {
+        let sshd = Path::new("/usr/sbin/sshd");
+        assert!(sshd.exists(), "a real sshd is needed: install openssh-server (.ci/run and scripts/test do)");
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        for key in ["host_key", "user_key"] {
+            run_ok(Command::new("ssh-keygen").args(["-q", "-t", "ed25519", "-N", "", "-f"]).arg(d.join(key)));
+        }
+        std::fs::copy(d.join("user_key.pub"), d.join("authorized_keys")).unwrap();
+        let port = free_port();
+        let user = String::from_utf8(Command::new("id").arg("-un").output().unwrap().stdout).unwrap();
+        std::fs::create_dir_all("/run/sshd").unwrap();
+        std::fs::write(
+            d.join("sshd_config"),
+            format!(
+                "Port {port}\nListenAddress 127.0.0.1\nHostKey {d}/host_key\nAuthorizedKeysFile {d}/authorized_keys\n\
+                 PidFile {d}/sshd.pid\nStrictModes no\nUsePAM no\nPasswordAuthentication no\nPermitRootLogin prohibit-password\n",
+                d = d.display()
+            ),
+        )
+        .unwrap();
+        std::fs::write(
+            d.join("ssh_config"),
+            format!(
+                "Host test-sshd\n  HostName 127.0.0.1\n  Port {port}\n  User {}\n  IdentityFile {d}/user_key\n  \
+                 IdentitiesOnly yes\n  StrictHostKeyChecking no\n  UserKnownHostsFile /dev/null\n  LogLevel ERROR\n  BatchMode yes\n",
+                user.trim(),
+                d = d.display()
+            ),
+        )
+        .unwrap();
+        let bin_dir = d.join("bin");
+        std::fs::create_dir_all(&bin_dir).unwrap();
+        let wrapper = bin_dir.join("ssh");
+        std::fs::write(&wrapper, format!("#!/bin/sh\nexec /usr/bin/ssh -F {}/ssh_config \"$@\"\n", d.display())).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let child = Command::new(sshd).arg("-D").arg("-e").arg("-f").arg(d.join("sshd_config")).spawn().unwrap();
+        wait_until(T, "sshd to listen", || std::net::TcpStream::connect(("127.0.0.1", port)).is_ok());
+        Sshd { child, bin_dir, _dir: dir }
+    }
+}
+
+#[test]
+fn attach_over_a_real_sshd() {
+    let agent = Agent::start();
+    let sshd = Sshd::start();
+    let tmux = Tmux::start(120, 40);
+    let path = format!("{}:{}", sshd.bin_dir.display(), std::env::var("PATH").unwrap());
+    tmux.type_line(&format!(
+        "PATH={path} {} attach --ssh test-sshd --remote-sidetop {} --remote-socket {}; echo attach-exited-$?",
+        bin(),
+        bin(),
+        agent.socket.display()
+    ));
+    let screen = tmux.wait_for("attached to agent");
+    assert!(screen.contains("sleeper") && screen.contains("on test-sshd"), "{screen}");
+    tmux.wait_for("line 2");
+    tmux.keys(&["q"]);
+    tmux.wait_for("attach-exited-0");
+    assert!(agent.pid_of("talker").is_some());
+}
