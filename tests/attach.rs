@@ -79,7 +79,11 @@ impl Agent {
     /// it exits so what it printed can be read.
     fn attach(&self, extra: &str) -> Tmux {
         let tmux = Tmux::start(120, 40);
-        tmux.type_line(&format!("{} attach --socket {} {extra}; echo attach-exited-$?", bin(), self.socket.display()));
+        tmux.type_line(&format!(
+            "{} attach --socket {} {extra}; echo attach-exited-$?",
+            bin(),
+            self.socket.display()
+        ));
         tmux.wait_for("attached to agent");
         tmux
     }
@@ -96,7 +100,9 @@ fn attach_restart_detach_and_reattach() {
     // `r` on the sleeper: a new process, seen by ctl and on the screen.
     let before = agent.pid_of("sleeper").unwrap();
     tmux.keys(&["j", "r"]);
-    wait_until(T, "ctl to see the restarted sleeper", || agent.pid_of("sleeper").is_some_and(|p| p != before));
+    wait_until(T, "ctl to see the restarted sleeper", || {
+        agent.pid_of("sleeper").is_some_and(|p| p != before)
+    });
     let after = agent.pid_of("sleeper").unwrap();
     tmux.wait_for(&format!("restarted sleeper (pid {before} -> {after})"));
 
@@ -112,7 +118,7 @@ fn attach_restart_detach_and_reattach() {
     let tmux = agent.attach("");
     tmux.keys(&["Tab", "g"]);
     tmux.wait_for("line 1 ");
-    tmux.keys(&["j", "5"]);
+    tmux.keys(&["BTab", "j", "5"]);
     let screen = tmux.wait_for("restart requested");
     assert!(screen.contains(&format!("started (pid {after})")), "{screen}");
 }
@@ -209,7 +215,10 @@ fn attach_over_ssh_says_why_it_failed() {
         .unwrap();
     assert_eq!(out.status.code(), Some(3), "no agent there: exit 3");
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("no sidetop agent on /nonexistent/agent.sock"), "the remote's reason is shown: {err}");
+    assert!(
+        err.contains("no sidetop agent on /nonexistent/agent.sock"),
+        "the remote's reason is shown: {err}"
+    );
 }
 
 /// A real sshd on 127.0.0.1, with keys made for this test; `ssh` on PATH is the real
@@ -267,10 +276,15 @@ impl Sshd {
         let bin_dir = d.join("bin");
         std::fs::create_dir_all(&bin_dir).unwrap();
         let wrapper = bin_dir.join("ssh");
-        std::fs::write(&wrapper, format!("#!/bin/sh\nexec /usr/bin/ssh -F {}/ssh_config \"$@\"\n", d.display())).unwrap();
+        std::fs::write(
+            &wrapper,
+            format!("#!/bin/sh\nexec /usr/bin/ssh -F {}/ssh_config \"$@\"\n", d.display()),
+        )
+        .unwrap();
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
-        let child = Command::new(sshd).arg("-D").arg("-e").arg("-f").arg(d.join("sshd_config")).spawn().unwrap();
+        let child =
+            Command::new(sshd).arg("-D").arg("-e").arg("-f").arg(d.join("sshd_config")).spawn().unwrap();
         wait_until(T, "sshd to listen", || std::net::TcpStream::connect(("127.0.0.1", port)).is_ok());
         Sshd { child, bin_dir, _dir: dir }
     }

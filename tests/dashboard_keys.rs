@@ -120,9 +120,26 @@ async fn actions_on_the_selected_sidecar() {
     assert_eq!(press(&mut s, "c"), [Effect::ClearLogs(0)]);
 }
 
+/// Lines in every sidecar's scrollback, as the engine would send them.
+fn fill_logs(s: &mut State, n: u64) {
+    for name in ["alpha", "echo", "gamma"] {
+        let lines = (0..n)
+            .map(|seq| sidetop::api::LogLineInfo {
+                seq,
+                at_ms: seq,
+                stderr: false,
+                text: format!("{name} {seq}"),
+                cut: false,
+            })
+            .collect();
+        update(s, Msg::Notice(sidetop::api::Notice::Log { sidecar: name.into(), lines, gone: 0 }));
+    }
+}
+
 #[tokio::test]
 async fn log_view_keys() {
     let (mut s, _sup, _d) = dashboard().await;
+    fill_logs(&mut s, 200);
     update(&mut s, key(KeyCode::Tab));
     assert!(s.logs.follow);
     update(&mut s, key(KeyCode::Up));
@@ -255,6 +272,7 @@ async fn load_dialog_starts_a_load_run() {
 #[tokio::test]
 async fn mouse_wheel_scrolls_and_click_selects() {
     let (mut s, _sup, _d) = dashboard().await;
+    fill_logs(&mut s, 200);
     let mouse = |kind, row| Msg::Mouse(MouseEvent { kind, column: 5, row, modifiers: KeyModifiers::NONE });
     // Table: header line at 0, border at 1, column titles at 2, rows from 3.
     update(&mut s, mouse(MouseEventKind::Down(MouseButton::Left), 5));
@@ -338,4 +356,18 @@ async fn notices_that_raced_the_snapshot_are_kept_once() {
     update(&mut s, Msg::Notice(round(1, 9.0)));
     update(&mut s, Msg::Notice(round(2, 9.0)));
     assert_eq!(s.sidecars()[0].samples.len(), 1, "older and repeated rounds are skipped");
+}
+
+#[tokio::test]
+async fn scrolling_stops_at_the_oldest_line() {
+    let (mut s, _sup, _d) = dashboard().await;
+    fill_logs(&mut s, 200);
+    update(&mut s, key(KeyCode::Tab));
+    press(&mut s, "g");
+    let rows = s.logs.scroll;
+    assert!(rows > 0 && rows < 200, "the top leaves a screenful: scroll {rows}");
+    update(&mut s, key(KeyCode::Up));
+    assert_eq!(s.logs.scroll, rows, "no further than the top");
+    update(&mut s, key(KeyCode::Down));
+    assert_eq!(s.logs.scroll, rows - 1);
 }

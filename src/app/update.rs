@@ -194,8 +194,17 @@ fn scroll(state: &mut State, delta: isize) {
     }
     match state.tab {
         Tab::Logs => {
-            // Up is positive delta in lines from the bottom.
-            state.logs.scroll = (state.logs.scroll as isize - delta).max(0) as usize;
+            // Up is positive delta in lines from the bottom; the top is where the oldest
+            // line held fills the first row.
+            let held: usize = if state.logs.all {
+                state.sidecars().iter().map(|s| s.logs.lines.len()).sum()
+            } else {
+                state.selected().map_or(0, |s| s.logs.lines.len())
+            };
+            let size = Rect::new(0, 0, state.size.0, state.size.1);
+            let rows = areas(size, state.sidecars().len()).detail.height.saturating_sub(2) as usize;
+            let top = held.saturating_sub(rows);
+            state.logs.scroll = ((state.logs.scroll as isize - delta).max(0) as usize).min(top);
             if delta < 0 {
                 state.logs.follow = false;
             }

@@ -120,6 +120,19 @@ fn newest<'a>(
         .take(want)
         .map(|line| Shown { line, name })
         .collect();
+    // Scrolled past the oldest match (a filter shows fewer lines than are held): show
+    // the oldest screenful rather than nothing.
+    if out.len() < want && skip > 0 {
+        out = view
+            .logs
+            .lines
+            .iter()
+            .filter(|l| matches(state, l, query, &mut scratch))
+            .take(want)
+            .map(|line| Shown { line, name })
+            .collect();
+        out.reverse();
+    }
     out.reverse();
     out
 }

@@ -5,7 +5,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 pub struct Tmux {
-    session: String,
+    pub session: String,
 }
 
 impl Tmux {
@@ -63,8 +63,7 @@ impl Tmux {
 }
 
 impl Drop for Tmux {
-    pub fn drop(&mut self) {
+    fn drop(&mut self) {
         let _ = Command::new("tmux").args(["kill-session", "-t", &self.session]).status();
     }
 }
-
