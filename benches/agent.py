@@ -35,7 +35,7 @@ class Conn:
         self.sock.connect(path)
         self.file = self.sock.makefile("rwb")
         self.next = 1
-        self.call("hello", {"version": 1})
+        self.call("hello", {"version": 2})
 
     def send(self, method, params=None):
         msg = {"jsonrpc": "2.0", "id": self.next, "method": method, "params": params or {}}

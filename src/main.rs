@@ -35,6 +35,8 @@ fn main() -> ExitCode {
                 return ExitCode::FAILURE;
             }
         };
+        let log_dir = sidetop::logging::log_dir(cli.log_dir.as_deref());
+        let _log_guard = sidetop::logging::init(&log_dir).ok();
         let code = runtime.block_on(sidetop::attach::run(&cli.config, args));
         runtime.shutdown_timeout(std::time::Duration::from_millis(200));
         return code;

@@ -50,6 +50,11 @@ impl Engine {
         }))
     }
 
+    /// As the `sidetop` binary runs it: the death watch, a subreaper.
+    pub fn start_in_process(config: &Config, sample_interval: Duration) -> std::io::Result<Arc<Engine>> {
+        Engine::start(config, Options::binary(), sample_interval)
+    }
+
     pub fn resources(&self) -> MutexGuard<'_, Resources> {
         self.sampler.data.lock().unwrap_or_else(|e| e.into_inner())
     }

@@ -24,6 +24,8 @@ const LINES_PER_NOTICE: usize = 512;
 const STATUS_EVERY: Duration = Duration::from_millis(15);
 /// Latency summaries of sidecars with new exchanges, at most this often.
 const LATENCY_EVERY: Duration = Duration::from_millis(250);
+/// A screen's log follower waits this many times its pace while its sidecar floods.
+const FLOOD_PACE_FACTOR: u32 = 4;
 /// A log follower whose front end is behind tries again after this long.
 const RETRY: Duration = Duration::from_millis(20);
 
@@ -217,6 +219,17 @@ async fn traffic(
     }
 }
 
+/// How a log follower delivers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pace {
+    /// Every line it can (scripts, `ctl logs -f`): a line is skipped only once it has left
+    /// the scrollback before it could be sent.
+    Every,
+    /// For a screen: one pass at most this often, of the newest lines a screen keeps (the
+    /// sidecar's scrollback); older ones are counted as gone, not serialized for nothing.
+    Screen(Duration),
+}
+
 /// Follows one sidecar's log from sequence number `from` (by default, from now).
 pub fn logs(
     tasks: &mut JoinSet<()>,
@@ -224,18 +237,30 @@ pub fn logs(
     outbox: &Outbox,
     from: Option<u64>,
     stderr_only: bool,
+    pace: Pace,
 ) {
     let outbox = outbox.clone();
     let mut next = from.unwrap_or_else(|| handle.logs().total_lines);
+    let keep = handle.config.output.scrollback_lines as u64;
     tasks.spawn(async move {
         let mut lines_seen = handle.watch_lines();
+        let (mut skipped, mut flooding) = (0, false);
+        let mut pass = tokio::time::Instant::now();
         loop {
+            if pace != Pace::Every {
+                let total = handle.logs().total_lines;
+                if total.saturating_sub(next) > keep {
+                    flooding = true;
+                    skipped += total - keep - next;
+                    next = total - keep;
+                }
+            }
             let (lines, gone, after) = build::lines_from(&handle, next, LINES_PER_NOTICE, stderr_only);
             let caught_up = lines.len() < LINES_PER_NOTICE;
-            if !lines.is_empty() || gone > 0 {
-                let notice = Notice::Log { sidecar: handle.name.to_string(), lines, gone };
+            if !lines.is_empty() || gone + skipped > 0 {
+                let notice = Notice::Log { sidecar: handle.name.to_string(), lines, gone: gone + skipped };
                 match outbox.offer(notice) {
-                    Offer::Sent => {}
+                    Offer::Sent => skipped = 0,
                     // The front end is behind: the same lines again in a moment (or, if
                     // they have left the scrollback by then, how many are gone).
                     Offer::Full => {
@@ -246,8 +271,18 @@ pub fn logs(
                 }
             }
             next = after;
-            if caught_up && lines_seen.changed().await.is_err() {
-                return;
+            if caught_up {
+                if lines_seen.changed().await.is_err() {
+                    return;
+                }
+                if let Pace::Screen(every) = pace {
+                    // Lines skipped in this pass: a flood nobody can read line by line;
+                    // fewer, bigger passes cost the engine (and the child) less.
+                    let every = if flooding { every * FLOOD_PACE_FACTOR } else { every };
+                    tokio::time::sleep_until(pass + every).await;
+                }
+                flooding = false;
+                pass = tokio::time::Instant::now();
             }
         }
     });

@@ -6,6 +6,8 @@
 use super::wire::Notice;
 use super::{RpcResult, codes};
 use serde_json::Value;
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
 use tokio::sync::{mpsc, oneshot};
 
 pub struct Call {
@@ -37,4 +39,6 @@ pub struct Link {
     pub notices: mpsc::Receiver<Notice>,
     /// What the engine said in `hello`: version, pid, config, read_only.
     pub hello: Value,
+    /// Bytes received so far (0 in-process: nothing is serialized).
+    pub received: Arc<AtomicU64>,
 }

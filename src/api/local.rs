@@ -51,5 +51,5 @@ pub fn connect(engine: Arc<Engine>) -> Link {
             }
         }
     });
-    Link { caller, notices, hello }
+    Link { caller, notices, hello, received: Default::default() }
 }

@@ -4,13 +4,16 @@
 //! read); what a session owns (hello, subscriptions) is answered at once.
 
 use super::engine::{Engine, Reply};
-use super::follow::{self, Follow, Outbox};
+use super::follow::{self, Follow, Outbox, Pace};
 use super::wire::Notice;
 use super::{PROTOCOL_VERSION, RpcResult, codes};
 use serde_json::{Value, json};
 use std::sync::Arc;
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
+
+/// How often a screen's log follower sends (about a frame).
+const SCREEN_PACE: std::time::Duration = std::time::Duration::from_millis(30);
 
 pub enum Handled {
     Now(RpcResult),
@@ -111,13 +114,14 @@ impl Session {
         follow::start(&mut self.follows, &self.engine, &self.outbox, follow);
         let from = params.get("from_seq").and_then(Value::as_u64);
         for handle in logs {
-            follow::logs(&mut self.follows, handle, &self.outbox, from, flag("stderr"));
+            follow::logs(&mut self.follows, handle, &self.outbox, from, flag("stderr"), Pace::Every);
         }
         Ok(json!({}))
     }
 
     /// `{"sidecars": {"NAME": from_seq or null, ...}}`: follow exactly these logs from
-    /// there (null: from now), instead of what this method was given before.
+    /// there (null: from now), instead of what this method was given before, paced for a
+    /// screen: under a flood, only the newest lines a screen keeps are sent.
     fn follow_logs(&mut self, params: &Value) -> RpcResult {
         let Some(Value::Object(wanted)) = params.get("sidecars") else {
             return Err((codes::INVALID_PARAMS, "`sidecars` maps names to the sequence to start at".into()));
@@ -130,7 +134,14 @@ impl Session {
         self.log_follows.abort_all();
         let stderr = params.get("stderr").and_then(Value::as_bool).unwrap_or(false);
         for (handle, from) in handles {
-            follow::logs(&mut self.log_follows, handle, &self.outbox, from, stderr);
+            follow::logs(
+                &mut self.log_follows,
+                handle,
+                &self.outbox,
+                from,
+                stderr,
+                Pace::Screen(SCREEN_PACE),
+            );
         }
         Ok(json!({}))
     }

@@ -135,9 +135,9 @@ impl Model {
                 }
             }
             Notice::Event(event) => self.event(event),
-            Notice::Log { sidecar, lines, gone: _ } => {
+            Notice::Log { sidecar, lines, gone } => {
                 if let Some(view) = self.named(&sidecar) {
-                    view.logs.append(lines, view.setup.scrollback_lines);
+                    view.logs.append(lines, gone, view.setup.scrollback_lines);
                 }
             }
             Notice::Samples(samples) => self.samples(samples),
@@ -190,7 +190,22 @@ fn same_exchange(a: &Exchange, b: &Exchange) -> bool {
 }
 
 impl Scrollback {
-    fn append(&mut self, lines: Vec<LogLineInfo>, cap: usize) {
+    fn append(&mut self, lines: Vec<LogLineInfo>, gone: u64, cap: usize) {
+        // Lines that went by faster than they could be shown: said where they are missing.
+        if gone > 0
+            && let Some(first) = lines.first()
+        {
+            let marker = LogLineInfo {
+                seq: first.seq,
+                at_ms: first.at_ms,
+                stderr: false,
+                text: format!(
+                    "[sidetop] {gone} lines skipped here (faster than the screen, or gone from the scrollback)"
+                ),
+                cut: false,
+            };
+            push_capped(&mut self.lines, marker, cap.max(1));
+        }
         for line in lines {
             // Lines already held (a follow restarted from an older point) are skipped.
             if line.seq < self.next_seq {

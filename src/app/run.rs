@@ -12,7 +12,6 @@ use super::update::{follow_logs, update};
 use crate::api::engine::Engine;
 use crate::api::link::Link;
 use crate::config::Config;
-use crate::supervisor::Options;
 use ratatui::crossterm::event::{self, Event};
 use serde_json::json;
 use std::io;
@@ -46,7 +45,7 @@ pub async fn run(config: &Config, options: RunOptions) -> io::Result<()> {
     // Before the engine starts and raw mode is entered: from now on a signal stops the
     // sidecars and restores the terminal, never the default action.
     let signals = Signals::new()?;
-    let engine = Engine::start(config, Options::binary(), options.sample_interval)?;
+    let engine = Engine::start_in_process(config, options.sample_interval)?;
     // `sidetop ctl` and `attach` work against a dashboard session too.
     let socket = crate::api::socket_path::default_socket(&config.path);
     let server_options = crate::server::ServerOptions { read_only: false };
@@ -90,6 +89,7 @@ async fn dashboard(
     mut signals: Signals,
     note: Option<String>,
 ) -> io::Result<Ending> {
+    let began = Instant::now();
     let caller = link.caller.clone();
     let fail = |(_, e): (i64, String)| io::Error::other(e);
     // Subscribed before the snapshot is taken, so nothing falls between the two (what
@@ -127,6 +127,7 @@ async fn dashboard(
     let mut dirty = true;
     let mut last_draw = Instant::now() - FRAME;
     let mut terminal_ok = true;
+    let mut first_frame = true;
     let ending = 'run: loop {
         for effect in effects.drain(..) {
             match effect {
@@ -170,6 +171,19 @@ async fn dashboard(
             }
             dirty = false;
             last_draw = Instant::now();
+            if first_frame && !state.following.is_empty() {
+                // The frame with the followed log in it (its lines arrive after the snapshot).
+                let pending_logs =
+                    state.selected().is_some_and(|s| s.logs.lines.is_empty() && s.info.lines > 0);
+                if !pending_logs {
+                    first_frame = false;
+                    let received = link.received.load(std::sync::atomic::Ordering::Relaxed);
+                    tracing::info!(
+                        "first complete frame {:.1} ms after connecting ({received} bytes received)",
+                        began.elapsed().as_secs_f64() * 1e3
+                    );
+                }
+            }
         }
         let next_frame = tokio::time::Instant::from_std(last_draw + FRAME);
         let attached = engine.is_none();

@@ -9,6 +9,7 @@ use crate::api::{Notice, PROTOCOL_VERSION, RpcResult, codes};
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::io;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::sync::{mpsc, oneshot};
@@ -29,13 +30,14 @@ where
     let (caller, calls) = Caller::new();
     let (notices_tx, notices) = mpsc::channel(AHEAD);
     let pending: Pending = Arc::default();
+    let received = Arc::new(AtomicU64::new(0));
     tokio::spawn(write_calls(write, calls, pending.clone()));
-    tokio::spawn(read_messages(read, notices_tx, pending));
+    tokio::spawn(read_messages(read, notices_tx, pending, received.clone()));
     let hello = caller
         .call("hello", json!({"version": PROTOCOL_VERSION, "read_only": read_only}))
         .await
         .map_err(|(_, message)| io::Error::new(io::ErrorKind::ConnectionRefused, message))?;
-    Ok(Link { caller, notices, hello })
+    Ok(Link { caller, notices, hello, received })
 }
 
 async fn write_calls<W: AsyncWrite + Unpin>(
@@ -55,14 +57,19 @@ async fn write_calls<W: AsyncWrite + Unpin>(
     }
 }
 
-async fn read_messages<R: AsyncRead + Unpin>(read: R, notices: mpsc::Sender<Notice>, pending: Pending) {
+async fn read_messages<R: AsyncRead + Unpin>(
+    read: R,
+    notices: mpsc::Sender<Notice>,
+    pending: Pending,
+    received: Arc<AtomicU64>,
+) {
     let mut reader = BufReader::with_capacity(1 << 16, read);
     let mut line = Vec::new();
     loop {
         line.clear();
         match tokio::io::AsyncReadExt::take(&mut reader, MAX_LINE as u64).read_until(b'\n', &mut line).await {
             Ok(0) | Err(_) => break,
-            Ok(_) => {}
+            Ok(n) => drop(received.fetch_add(n as u64, Ordering::Relaxed)),
         }
         let Ok(mut message) = serde_json::from_slice::<Value>(&line) else {
             tracing::warn!("the agent sent a line that is not JSON");
