@@ -3,14 +3,17 @@
 //! every request succeeded, 1 when one did not, 2 for bad arguments or config, 3 when the
 //! sidecar never became ready.
 
+use crate::api::engine::Engine;
+use crate::api::link::{Caller, Link};
+use crate::api::{Life, LogLineInfo, Notice, SidecarInfo};
 use crate::cli::RequestArgs;
 use crate::config::ipc::{Protocol, RequestSpec};
 use crate::config::{Config, SidecarConfig};
-use crate::ipc::load::{self, LoadPlan};
-use crate::supervisor::{Options, SidecarHandle, State, Supervisor};
-use serde_json::Value;
+use crate::ipc::protocol::Exchange;
+use serde_json::{Value, json};
 use std::collections::BTreeSet;
 use std::process::ExitCode;
+use std::time::Duration;
 
 pub const EXIT_FAILED: u8 = 1;
 pub const EXIT_USAGE: u8 = 2;
@@ -142,58 +145,81 @@ pub async fn run(config: &Config, args: &RequestArgs) -> ExitCode {
     for s in &mut config.sidecars {
         s.autostart = wanted.contains(&s.name);
     }
-    let supervisor = match Supervisor::start(&config, Options::binary()) {
-        Ok(s) => s,
+    // Through the engine API, as every front end.
+    let engine = match Engine::start_in_process(&config, Duration::from_secs(1)) {
+        Ok(engine) => engine,
         Err(e) => {
             eprintln!("error: {e}");
             return ExitCode::FAILURE;
         }
     };
-    let handle = supervisor.get(&args.sidecar).expect("checked above").clone();
-    let code = match wait_ready(&handle, args.ready_timeout).await {
+    let mut link = crate::api::local::connect(engine.clone());
+    let name = args.sidecar.as_str();
+    let code = match wait_ready(&mut link, name, args.ready_timeout).await {
         Err(why) => {
-            eprintln!("error: {} did not become ready: {why}", handle.name);
-            for line in handle.logs().iter().rev().take(10).collect::<Vec<_>>().into_iter().rev() {
-                eprintln!("  {} | {}", handle.name, crate::sanitize::sanitize(&line.bytes));
+            eprintln!("error: {name} did not become ready: {why}");
+            if let Ok(reply) = link.caller.call("logs", json!({"sidecar": name, "lines": 10})).await {
+                let lines: Vec<LogLineInfo> =
+                    serde_json::from_value(reply["lines"].clone()).unwrap_or_default();
+                for line in lines {
+                    eprintln!("  {name} | {}", line.text);
+                }
             }
             ExitCode::from(EXIT_NOT_READY)
         }
-        Ok(()) if args.requests == 1 && args.duration.is_none() => one(&handle, &spec).await,
-        Ok(()) => many(&handle, spec, args).await,
+        Ok(()) if args.requests == 1 && args.duration.is_none() => one(&link.caller, name, &spec).await,
+        Ok(()) => many(&link.caller, name, spec, args).await,
     };
-    supervisor.shutdown().await;
+    engine.supervisor.shutdown().await;
     code
 }
 
-async fn wait_ready(handle: &SidecarHandle, timeout: std::time::Duration) -> Result<(), String> {
-    let mut rx = handle.watch();
-    let waited = tokio::time::timeout(
-        timeout,
-        rx.wait_for(|s| {
-            (s.state == State::Running && s.ready)
-                || matches!(s.state, State::Failed | State::CrashLoop | State::Exited | State::Stopped)
-        }),
-    )
-    .await;
-    let status = handle.status();
-    match waited {
-        Err(_) => {
-            let last = handle.events().last().map(|e| e.kind.to_string()).unwrap_or_default();
-            Err(format!("still {} after {}s (last event: {last})", status.label(), timeout.as_secs()))
+/// Waits for the sidecar to be ready, or for a state it will not leave by itself.
+async fn wait_ready(link: &mut Link, name: &str, timeout: Duration) -> Result<(), String> {
+    let fail = |(_, e): (i64, String)| e;
+    link.caller.call("subscribe", json!({"status": true})).await.map_err(fail)?;
+    let deadline = tokio::time::Instant::now() + timeout;
+    let mut last = SidecarInfo::default();
+    loop {
+        let settled = matches!(last.life, Life::Failed | Life::CrashLoop | Life::Exited | Life::Stopped);
+        if (last.life == Life::Running && last.state == "ready") || settled {
+            break;
         }
-        Ok(_) if status.state == State::Running => Ok(()),
-        Ok(_) => {
-            Err(handle.events().last().map(|e| e.kind.to_string()).unwrap_or_else(|| status.label().into()))
+        match tokio::time::timeout_at(deadline, link.notices.recv()).await {
+            Ok(Some(Notice::Status { sidecars })) => {
+                if let Some(info) = sidecars.into_iter().find(|s| s.name == name) {
+                    last = info;
+                }
+            }
+            Ok(Some(_)) => {}
+            Ok(None) => return Err("the engine stopped".into()),
+            Err(_) => break,
         }
+    }
+    let events = link.caller.call("events", json!({"sidecar": name, "limit": 1})).await.map_err(fail)?;
+    let last_event = events["events"][0]["text"].as_str().unwrap_or_default().to_string();
+    match last.life {
+        Life::Running if last.state == "ready" => Ok(()),
+        Life::Failed | Life::CrashLoop | Life::Exited | Life::Stopped => {
+            Err(if last_event.is_empty() { last.state } else { last_event })
+        }
+        _ => Err(format!("still {} after {}s (last event: {last_event})", last.state, timeout.as_secs())),
     }
 }
 
-async fn one(handle: &SidecarHandle, spec: &RequestSpec) -> ExitCode {
-    let exchange = match handle.request(spec).await {
-        Ok(e) => e,
-        Err(e) => {
+async fn one(caller: &Caller, name: &str, spec: &RequestSpec) -> ExitCode {
+    let reply = match caller.call("request", json!({"sidecar": name, "spec": spec})).await {
+        Ok(reply) => reply,
+        Err((_, e)) => {
             eprintln!("error: {e}");
             return ExitCode::from(EXIT_USAGE);
+        }
+    };
+    let exchange: Exchange = match serde_json::from_value(reply["exchange"].clone()) {
+        Ok(exchange) => exchange,
+        Err(e) => {
+            eprintln!("error: an unreadable reply: {e}");
+            return ExitCode::FAILURE;
         }
     };
     if let Some(response) = &exchange.response {
@@ -210,22 +236,31 @@ async fn one(handle: &SidecarHandle, spec: &RequestSpec) -> ExitCode {
             Err(_) => println!("{}", crate::sanitize::sanitize(body.as_bytes())),
         }
     }
-    eprintln!("{} {}", handle.name, exchange.summary());
+    eprintln!("{name} {}", exchange.summary());
     if exchange.outcome.is_ok() { ExitCode::SUCCESS } else { ExitCode::from(EXIT_FAILED) }
 }
 
-async fn many(handle: &SidecarHandle, spec: RequestSpec, args: &RequestArgs) -> ExitCode {
-    let ipc = handle.ipc().expect("build_spec checked").clone();
-    let plan = LoadPlan {
-        requests: if args.duration.is_some() && args.requests == 1 { None } else { Some(args.requests) },
-        duration: args.duration,
-        concurrency: args.concurrency,
-    };
-    let report = load::run(ipc, spec, plan).await;
-    print!("{}", report.render());
-    if report.summary.outcomes.failures() == 0 && report.summary.count > 0 {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(EXIT_FAILED)
+async fn many(caller: &Caller, name: &str, spec: RequestSpec, args: &RequestArgs) -> ExitCode {
+    let requests = if args.duration.is_some() && args.requests == 1 { None } else { Some(args.requests) };
+    let params = json!({
+        "sidecar": name,
+        "spec": spec,
+        "requests": requests,
+        "duration_ms": args.duration.map(|d| d.as_millis() as u64),
+        "concurrency": args.concurrency,
+    });
+    match caller.call("load", params).await {
+        Ok(reply) => {
+            print!("{}", reply["report"].as_str().unwrap_or_default());
+            if reply["failures"] == 0 && reply["count"].as_u64().is_some_and(|n| n > 0) {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(EXIT_FAILED)
+            }
+        }
+        Err((_, e)) => {
+            eprintln!("error: {e}");
+            ExitCode::from(EXIT_FAILED)
+        }
     }
 }

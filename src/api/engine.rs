@@ -237,7 +237,11 @@ impl Engine {
                     return Err((codes::INVALID_PARAMS, "say how many `requests` or for how long".into()));
                 }
                 let report = load::run(ipc, spec, plan).await;
-                Ok(json!({"report": report.render()}))
+                Ok(json!({
+                    "report": report.render(),
+                    "count": report.summary.count,
+                    "failures": report.summary.outcomes.failures(),
+                }))
             }
             "clear_logs" => {
                 let h = self.one(params)?;
