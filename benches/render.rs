@@ -69,7 +69,7 @@ fn main() {
             ..Snapshot::default()
         };
         let mut model = Model::from_snapshot(snapshot);
-        for h in sidecars {
+        for h in &sidecars {
             let (lines, _, _) = build::lines_from(h, 0, usize::MAX, false);
             model.apply(Notice::Log { sidecar: h.name.to_string(), lines, gone: 0 });
         }

@@ -153,6 +153,15 @@ pub enum CtlCommand {
     },
     /// Send one request to a sidecar and print the reply (same flags as `sidetop request`).
     Request(Box<RequestArgs>),
+    /// Read the config file again and apply it: new sidecars start, removed ones stop,
+    /// changed ones restart, the rest keep running untouched. `--dry-run` only says what
+    /// would change. An invalid file changes nothing (exit 1, with the error).
+    Reload {
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Write a line to a sidecar's stdin (a newline is added).
+    Stdin { name: String, text: String },
     /// Stop every sidecar and the agent.
     Shutdown,
     /// Relay the control protocol between stdin/stdout and the socket (what `attach --ssh`

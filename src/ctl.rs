@@ -151,6 +151,17 @@ async fn command(client: &mut Client, args: &CtlArgs) -> Result<(), ClientError>
         CtlCommand::Shutdown => {
             client.call("shutdown", json!({})).await?;
         }
+        CtlCommand::Reload { dry_run } => {
+            let result = client.call("reload", json!({"dry_run": dry_run})).await?;
+            if json {
+                println!("{result}");
+            } else {
+                println!("{}", result["summary"].as_str().unwrap_or_default());
+            }
+        }
+        CtlCommand::Stdin { name, text } => {
+            client.call("stdin", json!({"sidecar": name, "text": format!("{text}\n")})).await?;
+        }
         CtlCommand::List | CtlCommand::Bridge => unreachable!("handled before connecting"),
     }
     Ok(())

@@ -25,6 +25,8 @@ enum Printable {
         count: u64,
         what: &'static str,
     },
+    /// From sidetop itself (a reload's outcome).
+    Note(String),
 }
 
 /// Exchanges worth a line: those sidetop made (not health checks: their state changes
@@ -93,10 +95,12 @@ pub async fn run(config: &Config, options: HeadlessOptions) -> io::Result<()> {
         std::thread::Builder::new().name("printer".into()).spawn(move || print_loop(print_rx, names))?;
 
     // One ordered stream for the printer: lines and events as they come.
+    let mut reloads = engine.subscribe_reloads();
     let forwarder = tokio::spawn(async move {
         let (mut lines_open, mut events_open, mut exchanges_open) = (true, true, true);
         while lines_open || events_open || exchanges_open {
             let item = tokio::select! {
+                Ok((_, text)) = reloads.recv() => Printable::Note(text),
                 batch = lines_rx.recv(), if lines_open => match batch {
                     Some(b) => Printable::Lines(b),
                     None => { lines_open = false; continue; }
@@ -131,7 +135,10 @@ pub async fn run(config: &Config, options: HeadlessOptions) -> io::Result<()> {
                 if hangup_stops {
                     break;
                 }
-                tracing::info!("SIGHUP ignored: an agent has no terminal to lose");
+                // An agent has no terminal to lose: SIGHUP reloads the config, as for
+                // nginx and supervisord.
+                let engine = engine.clone();
+                tokio::spawn(async move { engine.reload(false).await });
             }
             _ = asked_to_stop.notified() => break,
             _ = changed.notified(), if options.exit_when_done => {}
@@ -167,7 +174,8 @@ fn print_loop(mut rx: mpsc::Receiver<Printable>, names: Vec<String>) {
     while let Some(item) = rx.blocking_recv() {
         match item {
             Printable::Lines(batch) => {
-                let name = &padded[batch.sidecar];
+                let name =
+                    names.iter().position(|n| **n == *batch.sidecar).map_or(&*batch.sidecar, |i| &padded[i]);
                 for line in batch.lines.iter() {
                     format_line(&mut buf, stamp.text(line.at), name, line);
                 }
@@ -176,6 +184,12 @@ fn print_loop(mut rx: mpsc::Receiver<Printable>, names: Vec<String>) {
                 buf.extend_from_slice(stamp.text(event.at).as_bytes());
                 buf.push(b' ');
                 buf.extend_from_slice(event.to_string().as_bytes());
+                buf.push(b'\n');
+            }
+            Printable::Note(text) => {
+                buf.extend_from_slice(stamp.text(SystemTime::now()).as_bytes());
+                buf.push(b' ');
+                sanitize_into(text.as_bytes(), &mut buf);
                 buf.push(b'\n');
             }
             Printable::Skipped { count, what } => {

@@ -69,6 +69,17 @@ impl LogBuffer {
         self.cut_lines += u64::from(line.cut);
         self.bytes += cost;
         self.lines.push_back(line);
+        self.trim();
+    }
+
+    /// New bounds (a reload); lines past them leave now, counted as dropped.
+    pub fn set_limits(&mut self, max_lines: usize, max_bytes: u64) {
+        self.max_lines = max_lines.max(1);
+        self.max_bytes = max_bytes;
+        self.trim();
+    }
+
+    fn trim(&mut self) {
         while self.lines.len() > self.max_lines || (self.bytes > self.max_bytes && self.lines.len() > 1) {
             let old = self.lines.pop_front().expect("non-empty");
             self.bytes -= old.bytes.len() as u64 + LINE_OVERHEAD;

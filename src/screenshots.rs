@@ -162,7 +162,7 @@ pub async fn run(config: &Config, dir: &Path) -> io::Result<()> {
     scene.key(KeyCode::Esc).await;
 
     // A crash loop and its timeline.
-    let crashy = engine.supervisor.get("crashy").ok().cloned();
+    let crashy = engine.supervisor.get("crashy").ok();
     if let Some(crashy) = crashy {
         wait("crashy to give up", Duration::from_secs(90), || crashy.status().state == Life::CrashLoop).await;
         select(&mut scene.state, "crashy");

@@ -348,7 +348,9 @@ async fn notices_that_raced_the_snapshot_are_kept_once() {
     let round = |taken: u64, cpu: f32| {
         sidetop::api::Notice::Samples(sidetop::api::Samples {
             taken,
-            sidecars: vec![sidetop::metrics::resources::Sample { cpu, ..Default::default() }; 3],
+            sidecars: ["alpha", "echo", "gamma"]
+                .map(|n| (n.to_string(), sidetop::metrics::resources::Sample { cpu, ..Default::default() }))
+                .to_vec(),
             ..Default::default()
         })
     };
@@ -370,4 +372,28 @@ async fn scrolling_stops_at_the_oldest_line() {
     assert_eq!(s.logs.scroll, rows, "no further than the top");
     update(&mut s, key(KeyCode::Down));
     assert_eq!(s.logs.scroll, rows - 1);
+}
+
+#[tokio::test]
+async fn capital_r_asks_before_reloading_and_follows_the_new_set() {
+    let (mut s, _sup, _d) = dashboard().await;
+    assert_eq!(press(&mut s, "R"), vec![Effect::Reload { dry_run: true }]);
+    update(&mut s, Msg::ReloadPlan(Ok("reload: +1 started (delta), 3 unchanged".into())));
+    assert!(matches!(&s.overlay, Overlay::ConfirmReload(plan) if plan.contains("delta")));
+    assert!(press(&mut s, "x").is_empty(), "anything but y changes nothing");
+    assert!(s.status.as_ref().unwrap().0.contains("cancelled"));
+    press(&mut s, "R");
+    update(&mut s, Msg::ReloadPlan(Ok("reload: +1 started (delta), 3 unchanged".into())));
+    assert_eq!(press(&mut s, "y"), vec![Effect::Reload { dry_run: false }]);
+    // The engine says it reloaded: a new snapshot, then the logs of what is shown again.
+    let reloaded = sidetop::api::Notice::Reloaded { ok: true, text: "reload: +1 started (delta)".into() };
+    assert_eq!(update(&mut s, Msg::Notice(reloaded)), vec![Effect::Resnapshot]);
+    // A refused reload shows why, and takes no snapshot.
+    let refused = sidetop::api::Notice::Reloaded { ok: false, text: "reload refused: x.toml:3:1: bad".into() };
+    assert!(update(&mut s, Msg::Notice(refused)).is_empty());
+    assert!(matches!(&s.overlay, Overlay::Report(text) if text.contains("x.toml:3:1")));
+    // An invalid file found by the dry run: the error, no confirmation.
+    update(&mut s, key(KeyCode::Esc));
+    update(&mut s, Msg::ReloadPlan(Err("reload refused, nothing changed: x.toml:3:1: bad".into())));
+    assert!(matches!(&s.overlay, Overlay::Report(text) if text.contains("x.toml:3:1")));
 }

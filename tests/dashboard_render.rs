@@ -71,13 +71,15 @@ async fn every_tab_and_overlay_renders_at_both_sizes() {
     let engine = Engine::start(&config, Options::default(), Duration::from_millis(100)).unwrap();
     let sup = engine.supervisor.clone();
     let echo = sup.get("echo").unwrap();
+    let echo = &*echo;
     wait_ready(echo).await;
     for _ in 0..20 {
         echo.request(&RequestSpec::Rpc { method: "ping".into(), params: None }).await.unwrap();
     }
     let failed = echo.request(&RequestSpec::Rpc { method: "fail".into(), params: None }).await.unwrap();
-    wait_status(sup.get("crashy").unwrap(), Duration::from_secs(10), |s| s.state == Life::CrashLoop).await;
+    wait_status(&sup.get("crashy").unwrap(), Duration::from_secs(10), |s| s.state == Life::CrashLoop).await;
     let talker = sup.get("talker").unwrap();
+    let talker = &*talker;
     assert!(eventually(Duration::from_secs(5), || talker.logs().len() == 3).await);
 
     let report = sidetop::ipc::load::run(

@@ -61,6 +61,7 @@ timeout = "300ms"
     );
     let sup = Supervisor::start(&config, Options::default()).unwrap();
     let h = sup.get("slow").unwrap();
+    let h = &*h;
     wait_ready(h).await;
     // 1 MB does not fit in the stdin pipe of a sidecar that is not reading yet.
     let big = "x".repeat(1 << 20);
@@ -82,6 +83,7 @@ async fn a_stale_reply_from_an_old_run_never_completes_the_new_runs_handshake() 
     let (_dirs, config) = two_runs("stale", "stale_replier.py", "");
     let sup = Supervisor::start(&config, Options::default()).unwrap();
     let h = sup.get("stale").unwrap();
+    let h = &*h;
     let status = wait_ready(h).await;
     assert_eq!(status.restarts, 1, "ready in the second run");
     let handshake = h.ipc().unwrap().metrics().handshake.clone();
@@ -102,6 +104,7 @@ async fn a_ready_line_from_a_dead_run_never_readies_the_next() {
     let (_dirs, config) = two_runs("flaky", "ready_then_die.py", "[sidecar.health]\nready_log = \"READY\"\n");
     let sup = Supervisor::start(&config, Options::default()).unwrap();
     let h = sup.get("flaky").unwrap();
+    let h = &*h;
     wait_status(h, T, |s| s.restarts == 1 && s.state == State::Running).await;
     // The second run answers its handshake; give it ample time to be (wrongly) ready.
     assert!(
@@ -133,6 +136,7 @@ timeout = "5s"
     );
     let sup = Supervisor::start(&config, Options::default()).unwrap();
     let h = sup.get("batch").unwrap();
+    let h = &*h;
     wait_ready(h).await;
     let ex = h.request(&rpc("batch", Value::Null)).await.unwrap();
     assert_eq!(ex.outcome, Outcome::Ok, "{ex:?}");
@@ -174,6 +178,7 @@ protocol = "jsonrpc"
     );
     let sup = Supervisor::start(&config, Options::default()).unwrap();
     let h = sup.get("flood").unwrap();
+    let h = &*h;
     wait_ready(h).await;
     assert!(eventually(T, || log_texts(h).iter().any(|l| l == "flood done")).await);
     assert!(
@@ -210,6 +215,7 @@ timeout = "10s"
     );
     let sup = Supervisor::start(&config, Options::default()).unwrap();
     let h = sup.get("big").unwrap();
+    let h = &*h;
     wait_ready(h).await;
     let spec = RequestSpec::Http { method: "GET".into(), path: "/big".into(), body: None };
     let ex = h.request(&spec).await.unwrap();
@@ -236,6 +242,7 @@ reply_has = "/price"
     );
     let sup = Supervisor::start(&config, Options::default()).unwrap();
     let h = sup.get("pricing").unwrap();
+    let h = &*h;
     wait_ready(h).await;
     for _ in 0..3 {
         let ex = h.request(&RequestSpec::Line { value: json!({"pair": "EURUSD"}) }).await.unwrap();
@@ -287,6 +294,7 @@ url = "http://127.0.0.1:{port}"
     );
     let sup = Supervisor::start(&config, Options::default()).unwrap();
     let h = sup.get("web").unwrap();
+    let h = &*h;
     wait_status(h, T, |s| s.state == State::Running).await;
     // Asked before it listens: the request waits for it instead of failing.
     let spec = RequestSpec::Http { method: "GET".into(), path: "/".into(), body: None };

@@ -31,6 +31,7 @@ env = { HOSTILE_MB = "8" }
     );
     let sup = Supervisor::start(&config, Options::default()).unwrap();
     let h = sup.get("escapes").unwrap();
+    let h = &*h;
     assert!(eventually(T, || log_texts(h).iter().any(|l| l == "HOSTILE-DONE")).await, "{:?}", log_texts(h));
     let logs = h.logs();
     // The unterminated OSC and its 8 MB: one cut line, not 8 MB held.
@@ -81,6 +82,7 @@ protocol = "jsonrpc"
     let sup = Supervisor::start(&config, Options::default()).unwrap();
     let (h, short, bystander) =
         (sup.get("hostile").unwrap(), sup.get("short").unwrap(), sup.get("bystander").unwrap());
+    let (h, short, bystander) = (&*h, &*short, &*bystander);
     for s in [h, short, bystander] {
         wait_ready(s).await;
     }
@@ -161,6 +163,7 @@ stop_timeout = "1s"
     );
     let sup = Supervisor::start(&config, Options::default()).unwrap();
     let (mute, deaf, bomb) = (sup.get("mute").unwrap(), sup.get("deaf").unwrap(), sup.get("bomb").unwrap());
+    let (mute, deaf, bomb) = (&*mute, &*deaf, &*bomb);
     assert!(eventually(T, || log_texts(mute).contains(&"still here".to_string())).await);
     assert_eq!(mute.status().state, State::Running, "closing stdout is not exiting");
 
@@ -194,6 +197,7 @@ async fn a_gigabyte_written_as_fast_as_possible_drains_with_the_ring_at_its_cap(
     );
     let sup = Supervisor::start(&config, Options::default()).unwrap();
     let h = sup.get("gig").unwrap();
+    let h = &*h;
     wait_status(h, Duration::from_secs(300), |s| s.state == State::Exited).await;
     assert!(
         eventually(Duration::from_secs(60), || h.logs().total_lines == 10_000_000).await,

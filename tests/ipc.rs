@@ -35,6 +35,7 @@ async fn jsonrpc_over_stdio_round_trips_and_stray_lines_reach_the_log() {
     let (_dir, config) = config(ECHO, &m);
     let sup = Supervisor::start(&config, Options::default()).unwrap();
     let h = sup.get("echo").unwrap();
+    let h = &*h;
     wait_ready(h).await;
     let ex = h.request(&rpc("echo", json!({"hello": "world"}))).await.unwrap();
     assert_eq!(ex.outcome, Outcome::Ok, "{ex:?}");
@@ -72,6 +73,7 @@ handshake = [
     );
     let sup = Supervisor::start(&config, Options::default()).unwrap();
     let h = sup.get("lsp").unwrap();
+    let h = &*h;
     wait_ready(h).await;
     assert!(event_texts(h).contains(&"handshake done (2 steps)".to_string()), "{:?}", event_texts(h));
     {
@@ -103,6 +105,7 @@ handshake = [{ method = "echo", params = [1] }]
     );
     let sup = Supervisor::start(&config, Options::default()).unwrap();
     let h = sup.get("lsp").unwrap();
+    let h = &*h;
     assert!(
         eventually(Duration::from_secs(10), || event_texts(h)
             .iter()
@@ -130,6 +133,7 @@ protocol = "json-lines"
     );
     let sup = Supervisor::start(&config, Options::default()).unwrap();
     let h = sup.get("pricing").unwrap();
+    let h = &*h;
     wait_ready(h).await;
     let pairs = ["BTC-USD", "ETH-USD", "EUR-USD", "BTC-USD", "NOPE"];
     let specs: Vec<RequestSpec> =
@@ -196,6 +200,7 @@ interval = "100ms"
     );
     let sup = Supervisor::start(&config, Options::default()).unwrap();
     let h = sup.get("web").unwrap();
+    let h = &*h;
     wait_ready(h).await;
     let post = RequestSpec::Http {
         method: "POST".into(),
@@ -253,6 +258,7 @@ address = "{sock}"
     let sup = Supervisor::start(&config, Options::default()).unwrap();
     for name in ["tcp", "unix"] {
         let h = sup.get(name).unwrap();
+        let h = &*h;
         wait_ready(h).await;
         let ex = h.request(&rpc("sleep", json!({"ms": 1, "tag": name}))).await.unwrap();
         assert_eq!(ex.outcome, Outcome::Ok, "{name}: {ex:?}");
@@ -296,6 +302,7 @@ async fn a_timed_out_request_s_late_reply_is_counted_and_never_matched() {
     let (_dir, config) = config(&ECHO.replace("timeout = \"3s\"", "timeout = \"200ms\""), &m);
     let sup = Supervisor::start(&config, Options::default()).unwrap();
     let h = sup.get("echo").unwrap();
+    let h = &*h;
     wait_ready(h).await;
     let ex = h.request(&rpc("sleep", json!({"ms": 500, "tag": "slow"}))).await.unwrap();
     assert_eq!(ex.outcome, Outcome::Timeout(Duration::from_millis(200)));
@@ -311,6 +318,7 @@ async fn malformed_json_is_recorded_and_the_sidecar_keeps_running() {
     let (_dir, config) = config(&ECHO.replace("timeout = \"3s\"", "timeout = \"300ms\""), &m);
     let sup = Supervisor::start(&config, Options::default()).unwrap();
     let h = sup.get("echo").unwrap();
+    let h = &*h;
     let pid = wait_ready(h).await.pid;
     let ex = h.request(&rpc("malformed", Value::Null)).await.unwrap();
     assert_eq!(ex.outcome.kind(), OutcomeKind::Timeout, "the broken reply matched nothing");
@@ -389,6 +397,7 @@ restart_on_unhealthy = true
     );
     let sup = Supervisor::start(&config, Options::default()).unwrap();
     let h = sup.get("sick").unwrap();
+    let h = &*h;
     let s = wait_status(h, Duration::from_secs(15), |s| s.restarts >= 1 && s.state == State::Running).await;
     assert!(!s.ready);
     let events = event_texts(h);
@@ -434,6 +443,7 @@ failures = 1000
     );
     let sup = Supervisor::start(&config, Options::default()).unwrap();
     let (app, db) = (sup.get("app").unwrap(), sup.get("db").unwrap());
+    let (app, db) = (&*app, &*db);
     wait_status(db, Duration::from_secs(5), |s| s.state == State::Running).await;
     let running_at = Instant::now();
     // A start that must not happen, given a window that is not empty even on a slow box:
@@ -470,6 +480,7 @@ ready_log = "listening on :\\d+"
     );
     let sup = Supervisor::start(&config, Options::default()).unwrap();
     let h = sup.get("slowstart").unwrap();
+    let h = &*h;
     wait_status(h, Duration::from_secs(5), |s| s.state == State::Running).await;
     assert!(!h.status().ready);
     let begun = Instant::now();
@@ -485,6 +496,7 @@ async fn notifications_from_the_sidecar_are_recorded() {
         config(&ECHO.replace("command = [", "env = { ECHO_NOTIFY_INTERVAL = \"0.05\" }\ncommand = ["), &m);
     let sup = Supervisor::start(&config, Options::default()).unwrap();
     let h = sup.get("echo").unwrap();
+    let h = &*h;
     assert!(eventually(Duration::from_secs(5), || h.ipc().unwrap().metrics().incoming >= 3).await);
     let metrics = h.ipc().unwrap().metrics();
     assert!(metrics.traffic.iter().any(|e| e.origin == Origin::Sidecar && e.method == "heartbeat"));

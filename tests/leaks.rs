@@ -42,6 +42,7 @@ crash_loop = { max_exits = 1000000 }
     );
     let sup = Supervisor::start(&config, Options::default()).unwrap();
     let h = sup.get("blink").unwrap();
+    let h = &*h;
     let stop = || async {
         h.stop().await.unwrap();
         wait_status(h, T, |s| s.state == State::Stopped).await;

@@ -53,20 +53,21 @@ restart = "never"
     );
     let sup = Supervisor::start(&config, Options::default()).unwrap();
     let always = sup.get("always-ok").unwrap();
+    let always = &*always;
     let s = wait_status(always, T, |s| s.state == State::CrashLoop).await;
     assert_eq!(s.restarts, 2, "exit 0 restarted under `always` until the crash-loop limit");
     assert_eq!(s.last_exit, Some(ExitInfo::Code(0)));
 
-    let s = wait_status(sup.get("onfail-ok").unwrap(), T, |s| s.state == State::Exited).await;
+    let s = wait_status(&sup.get("onfail-ok").unwrap(), T, |s| s.state == State::Exited).await;
     assert_eq!((s.restarts, s.last_exit), (0, Some(ExitInfo::Code(0))));
 
-    let s = wait_status(sup.get("onfail-bad").unwrap(), T, |s| s.state == State::CrashLoop).await;
+    let s = wait_status(&sup.get("onfail-bad").unwrap(), T, |s| s.state == State::CrashLoop).await;
     assert_eq!((s.restarts, s.last_exit), (2, Some(ExitInfo::Code(3))));
 
-    let s = wait_status(sup.get("onfail-signal").unwrap(), T, |s| s.state == State::CrashLoop).await;
+    let s = wait_status(&sup.get("onfail-signal").unwrap(), T, |s| s.state == State::CrashLoop).await;
     assert_eq!(s.last_exit.unwrap().to_string(), "SIGTERM", "a signal exit counts as failure");
 
-    let s = wait_status(sup.get("never-bad").unwrap(), T, |s| s.state == State::Exited).await;
+    let s = wait_status(&sup.get("never-bad").unwrap(), T, |s| s.state == State::Exited).await;
     assert_eq!((s.restarts, s.last_exit), (0, Some(ExitInfo::Code(1))));
     // A restart that must not happen: give it a moment to (not) happen.
     tokio::time::sleep(Duration::from_millis(200)).await;
@@ -95,6 +96,7 @@ crash_loop = {{ max_exits = 100, window = "1m" }}
     );
     let sup = Supervisor::start(&config, Options::default()).unwrap();
     let h = sup.get("flappy").unwrap();
+    let h = &*h;
     let delays = |h: &sidetop::supervisor::SidecarHandle| -> Vec<u128> {
         h.events()
             .iter()
@@ -142,6 +144,7 @@ crash_loop = { max_exits = 3, window = "30s" }
     );
     let sup = Supervisor::start(&config, Options::default()).unwrap();
     let h = sup.get("crashy").unwrap();
+    let h = &*h;
     let s = wait_status(h, T, |s| s.state == State::CrashLoop).await;
     assert_eq!(s.last_exit.unwrap().signal_name().as_deref(), Some("SIGSEGV"));
     // The state may be visible a moment before its event is recorded.
@@ -176,6 +179,7 @@ stop_timeout = "700ms"
     );
     let sup = Supervisor::start(&config, Options::default()).unwrap();
     let h = sup.get("stubborn").unwrap();
+    let h = &*h;
     wait_status(h, T, |s| s.state == State::Running).await;
     assert!(eventually(T, || log_texts(h).iter().any(|l| l.contains("ignoring SIGTERM"))).await);
     let begun = Instant::now();
@@ -205,6 +209,7 @@ command = ["sh", "{sidecars}/forker.sh"]
     );
     let sup = Supervisor::start(&config, Options::default()).unwrap();
     let h = sup.get("forker").unwrap();
+    let h = &*h;
     let pid = wait_status(h, T, |s| s.state == State::Running).await.pid.unwrap() as i32;
     assert!(eventually(T, || marked_pids(&m).len() >= 2).await, "grandchild started");
     let grandchild = *marked_pids(&m).iter().find(|&&p| p != pid).unwrap();
@@ -244,9 +249,10 @@ command = ["sh", "-c", "echo up; exec sleep 30"]
         &m,
     );
     let sup = Supervisor::start(&config, Options::default()).unwrap();
-    let s = wait_status(sup.get("ghost").unwrap(), T, |s| s.state == State::Failed).await;
+    let s = wait_status(&sup.get("ghost").unwrap(), T, |s| s.state == State::Failed).await;
     assert_eq!(s.error.as_deref(), Some("No such file or directory (os error 2)"));
     let alive = sup.get("alive").unwrap();
+    let alive = &*alive;
     wait_status(alive, T, |s| s.state == State::Running).await;
     assert!(eventually(T, || log_texts(alive) == ["up"]).await);
     // A failure that must not spread: give it a moment to (not) happen.
@@ -281,6 +287,7 @@ stop_timeout = "2s"
     );
     let sup = Supervisor::start(&config, Options::default()).unwrap();
     let (app, db) = (sup.get("app").unwrap(), sup.get("db").unwrap());
+    let (app, db) = (&*app, &*db);
     wait_status(app, T, |s| s.state == State::Waiting).await;
     // A start that must not happen: give it a moment to (not) happen.
     tokio::time::sleep(Duration::from_millis(200)).await;
@@ -313,7 +320,7 @@ async fn shutdown_is_parallel_and_bounded_by_the_longest_grace() {
     let (_dir, config) = config(&toml, &m);
     let sup = Supervisor::start(&config, Options::default()).unwrap();
     for h in sup.sidecars() {
-        wait_status(h, T, |s| s.state == State::Running).await;
+        wait_status(&h, T, |s| s.state == State::Running).await;
     }
     let begun = Instant::now();
     sup.shutdown().await;
@@ -335,6 +342,7 @@ command = ["python3", "-c", "import os, signal, sys\nsignal.signal(signal.SIGUSR
     );
     let sup = Supervisor::start(&config, Options::default()).unwrap();
     let h = sup.get("cat").unwrap();
+    let h = &*h;
     wait_status(h, T, |s| s.state == State::Running).await;
     assert!(eventually(T, || !log_texts(h).is_empty()).await);
     // Its own fds: 0, 1, 2, plus the one listdir reads through; nothing of sidetop's.
@@ -366,6 +374,7 @@ command = ["sh", "-c", "setsid sleep 1000 & echo escaped; exec sleep 1000"]
     );
     let sup = Supervisor::start(&config, Options { subreaper: true, ..Options::default() }).unwrap();
     let h = sup.get("escaper").unwrap();
+    let h = &*h;
     assert!(eventually(T, || log_texts(h).contains(&"escaped".to_string())).await);
     assert!(eventually(T, || marked_pids(&m).len() == 2).await);
     // Killing the sidecar's group leaves the setsid'd grandchild: it is re-parented to us.
@@ -407,6 +416,7 @@ restart = "never"
     );
     let sup = Supervisor::start(&config, Options { subreaper: true, ..Options::default() }).unwrap();
     let h = sup.get("parent").unwrap();
+    let h = &*h;
     wait_status(h, T, |s| s.state == State::Exited).await;
     let me = std::process::id().to_string();
     let zombies = || {

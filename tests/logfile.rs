@@ -44,6 +44,7 @@ log_file_max_size = "1GB"
     );
     let sup = Supervisor::start(&config, Options::default()).unwrap();
     let h = sup.get("flood").unwrap();
+    let h = &*h;
     wait_status(h, T, |s| s.state == State::Exited).await;
     // The writer may still be on its last batches when the child is gone.
     assert!(

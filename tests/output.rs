@@ -29,6 +29,7 @@ scrollback_bytes = "64KiB"
     );
     let sup = Supervisor::start(&config, Options::default()).unwrap();
     let h = sup.get("flood").unwrap();
+    let h = &*h;
     let s = wait_status(h, T, |s| s.state == State::Exited).await;
     assert_eq!(s.last_exit, Some(ExitInfo::Code(0)));
     // The reader may still be finishing the last megabyte after the exit.
@@ -63,6 +64,7 @@ restart = "never"
     );
     let sup = Supervisor::start(&config, Options::default()).unwrap();
     let h = sup.get("slow").unwrap();
+    let h = &*h;
     wait_status(h, T, |s| s.state == State::Exited).await;
     assert!(eventually(Duration::from_secs(5), || h.logs().len() == 4).await, "{:?}", log_texts(h));
     let logs = h.logs();
@@ -87,6 +89,7 @@ restart = "never"
     );
     let sup = Supervisor::start(&config, Options::default()).unwrap();
     let h = sup.get("bytes").unwrap();
+    let h = &*h;
     wait_status(h, T, |s| s.state == State::Exited).await;
     assert!(eventually(Duration::from_secs(10), || h.logs().len() == 4).await, "{} lines", h.logs().len());
     let logs = h.logs();
@@ -115,6 +118,7 @@ log_file = "logs/logged.log"
     );
     let sup = Supervisor::start(&config, Options::default()).unwrap();
     let h = sup.get("logged").unwrap();
+    let h = &*h;
     wait_status(h, T, |s| s.state == State::Exited).await;
     let path = dir.path().join("logs/logged.log");
     let read = || std::fs::read_to_string(&path).unwrap_or_default();

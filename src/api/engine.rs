@@ -27,9 +27,10 @@ pub struct Engine {
     pub supervisor: Arc<Supervisor>,
     sampler: Sampler,
     pub config_path: PathBuf,
-    setups: Vec<SidecarSetup>,
     /// Raised by a client's `shutdown`: the front end that owns the engine stops it.
     pub shutdown_asked: Arc<Notify>,
+    /// Every reload's outcome, for the front ends (and the agent's output).
+    reloads: tokio::sync::broadcast::Sender<(bool, String)>,
 }
 
 impl Engine {
@@ -40,13 +41,13 @@ impl Engine {
         sample_interval: Duration,
     ) -> std::io::Result<Arc<Engine>> {
         let supervisor = Arc::new(Supervisor::start(config, options)?);
-        let sampler = Sampler::start(supervisor.sidecars().len(), supervisor.pid_source(), sample_interval);
+        let sampler = Sampler::start(supervisor.pid_source(), sample_interval);
         Ok(Arc::new(Engine {
-            setups: config.sidecars.iter().map(build::setup).collect(),
             supervisor,
             sampler,
             config_path: config.path.clone(),
             shutdown_asked: Arc::new(Notify::new()),
+            reloads: tokio::sync::broadcast::channel(16).0,
         }))
     }
 
@@ -68,20 +69,63 @@ impl Engine {
         self.supervisor.sidecars().iter().map(|h| build::info(h)).collect()
     }
 
-    /// The newest round of samples.
-    pub fn samples(&self, limits_of: &[usize]) -> Samples {
+    /// The newest round of samples; with the limits of the sidecars named in `limits_of`.
+    pub fn samples(&self, limits_of: &[String]) -> Samples {
         let r = self.resources();
+        let named = r.names.iter().zip(&r.sidecars);
         Samples {
             taken: r.taken,
             host: host(&r),
-            sidecars: r.sidecars.iter().map(|h| h.latest().copied().unwrap_or_default()).collect(),
-            limits: limits_of.iter().filter_map(|&i| Some((i, r.sidecars.get(i)?.limits.clone()))).collect(),
+            sidecars: named
+                .clone()
+                .map(|(n, h)| (n.to_string(), h.latest().copied().unwrap_or_default()))
+                .collect(),
+            limits: named
+                .filter(|(n, _)| limits_of.iter().any(|l| **l == ***n))
+                .map(|(n, h)| (n.to_string(), h.limits.clone()))
+                .collect(),
         }
     }
 
-    pub fn latency(&self, index: usize) -> Option<LatencyInfo> {
-        let ipc = self.supervisor.sidecars().get(index)?.ipc()?;
+    pub fn latency(&self, name: &str) -> Option<LatencyInfo> {
+        let handle = self.supervisor.get(name).ok()?;
+        let ipc = handle.ipc()?;
         Some(build::latency(&ipc.metrics()))
+    }
+
+    /// Every reload's outcome from now on.
+    pub fn subscribe_reloads(&self) -> tokio::sync::broadcast::Receiver<(bool, String)> {
+        self.reloads.subscribe()
+    }
+
+    /// Loads the config file again and applies it (or, `dry_run`, says what it would
+    /// do). An invalid file changes nothing: the error names file, line and column.
+    pub async fn reload(&self, dry_run: bool) -> Result<String, String> {
+        let config = match Config::load(&self.config_path) {
+            Ok(config) => config,
+            Err(e) => {
+                let text = format!("reload refused, nothing changed: {}", e.render());
+                tracing::warn!("{text}");
+                if !dry_run {
+                    let _ = self.reloads.send((false, text.clone()));
+                }
+                return Err(text);
+            }
+        };
+        if dry_run {
+            return Ok(self.supervisor.plan_reload(&config).summary());
+        }
+        match self.supervisor.reload(&config).await {
+            Ok(plan) => {
+                let _ = self.reloads.send((true, plan.summary()));
+                Ok(plan.summary())
+            }
+            Err(e) => {
+                let text = format!("reload failed part way: {e}");
+                let _ = self.reloads.send((false, text.clone()));
+                Err(text)
+            }
+        }
     }
 
     pub fn snapshot(&self) -> Snapshot {
@@ -92,12 +136,14 @@ impl Engine {
             events[events.len().saturating_sub(SNAPSHOT_EVENTS)..].iter().map(build::event).collect();
         let (host, taken, interval, resources) = {
             let r = self.resources();
-            let resources = r
-                .sidecars
+            let resources = sidecars
                 .iter()
-                .map(|h| ResourceInfo {
-                    samples: h.samples.iter().copied().collect(),
-                    limits: h.limits.clone(),
+                .map(|s| {
+                    let history = r.names.iter().position(|n| *n == s.name).map(|i| &r.sidecars[i]);
+                    history.map_or_else(ResourceInfo::default, |h| ResourceInfo {
+                        samples: h.samples.iter().copied().collect(),
+                        limits: h.limits.clone(),
+                    })
                 })
                 .collect();
             (host(&r), r.taken, r.interval, resources)
@@ -106,13 +152,13 @@ impl Engine {
             config: self.config_path.display().to_string(),
             pid: std::process::id(),
             interval_ms: interval.as_millis() as u64,
-            setups: self.setups.clone(),
+            setups: sidecars.iter().map(|h| build::setup(&h.config)).collect(),
             sidecars: self.status(),
             events,
             host,
             taken,
             resources,
-            latency: (0..sidecars.len()).map(|i| self.latency(i)).collect(),
+            latency: sidecars.iter().map(|h| h.ipc().map(|ipc| build::latency(&ipc.metrics()))).collect(),
             traffic: sidecars
                 .iter()
                 .map(|h| {
@@ -126,7 +172,17 @@ impl Engine {
     pub fn acts(method: &str) -> bool {
         matches!(
             method,
-            "start" | "stop" | "restart" | "kill" | "signal" | "request" | "load" | "clear_logs" | "shutdown"
+            "start"
+                | "stop"
+                | "restart"
+                | "kill"
+                | "signal"
+                | "stdin"
+                | "request"
+                | "load"
+                | "clear_logs"
+                | "reload"
+                | "shutdown"
         )
     }
 
@@ -148,6 +204,8 @@ impl Engine {
                 | "request"
                 | "load"
                 | "clear_logs"
+                | "stdin"
+                | "reload"
                 | "shutdown"
         );
         known.then(|| Box::pin(async move { engine.run(&method, &params).await }) as Reply)
@@ -243,6 +301,18 @@ impl Engine {
                     "failures": report.summary.outcomes.failures(),
                 }))
             }
+            "stdin" => {
+                let h = self.one(params)?;
+                let text = params.get("text").and_then(Value::as_str).unwrap_or_default().to_string();
+                h.write_stdin(text.into_bytes()).await.map(|_| json!({})).map_err(op_error)
+            }
+            "reload" => {
+                let dry_run = params.get("dry_run").and_then(Value::as_bool).unwrap_or(false);
+                match self.reload(dry_run).await {
+                    Ok(summary) => Ok(json!({"summary": summary})),
+                    Err(e) => Err((codes::FAILED, e)),
+                }
+            }
             "clear_logs" => {
                 let h = self.one(params)?;
                 h.logs().clear();
@@ -274,7 +344,7 @@ impl Engine {
                 ));
             }
         };
-        names.into_iter().map(|n| self.supervisor.get(n).cloned().map_err(op_error)).collect()
+        names.into_iter().map(|n| self.supervisor.get(n).map_err(op_error)).collect()
     }
 
     fn one(&self, params: &Value) -> Result<Arc<SidecarHandle>, RpcError> {

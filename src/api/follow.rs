@@ -9,7 +9,7 @@ use super::build;
 use super::engine::Engine;
 use super::wire::*;
 use crate::supervisor::SidecarHandle;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -130,10 +130,18 @@ async fn events(mut rx: broadcast::Receiver<crate::supervisor::Event>, outbox: O
 }
 
 async fn status(engine: Arc<Engine>, outbox: Outbox) {
+    let mut set = engine.supervisor.watch_set();
+    let mut reloads = engine.subscribe_reloads();
     let mut watches: Vec<_> = engine.supervisor.sidecars().iter().map(|h| h.watch()).collect();
     let mut last = Vec::new();
     let mut sent_at = tokio::time::Instant::now();
+    let mut version = *set.borrow_and_update();
     loop {
+        let now_version = *set.borrow_and_update();
+        if now_version != version {
+            version = now_version;
+            watches = engine.supervisor.sidecars().iter().map(|h| h.watch()).collect();
+        }
         let now = engine.status();
         if now != last {
             if !outbox.notify(Notice::Status { sidecars: now.clone() }) {
@@ -146,6 +154,14 @@ async fn status(engine: Arc<Engine>, outbox: Outbox) {
         // Also a second's tick: uptimes and line counts move without a state change.
         tokio::select! {
             _ = crate::wait::first_of(changes) => {}
+            _ = set.changed() => {}
+            reload = reloads.recv() => {
+                if let Ok((ok, text)) = reload
+                    && !outbox.notify(Notice::Reloaded { ok, text })
+                {
+                    return;
+                }
+            }
             _ = tokio::time::sleep(Duration::from_secs(1)) => {}
         }
         // A change after a quiet spell goes out at once; a storm, at most this often.
@@ -156,23 +172,20 @@ async fn status(engine: Arc<Engine>, outbox: Outbox) {
 async fn samples(engine: Arc<Engine>, outbox: Outbox) {
     let mut taken = engine.samples_taken();
     taken.mark_unchanged();
-    let mut limits_sent: Vec<Vec<(String, String)>> =
-        engine.resources().sidecars.iter().map(|h| h.limits.clone()).collect();
+    let limits_of = |engine: &Engine| -> HashMap<String, Vec<(String, String)>> {
+        let r = engine.resources();
+        r.names.iter().zip(&r.sidecars).map(|(n, h)| (n.to_string(), h.limits.clone())).collect()
+    };
+    let mut limits_sent = limits_of(&engine);
     while taken.changed().await.is_ok() {
-        let changed: Vec<usize> = {
-            let r = engine.resources();
-            r.sidecars
-                .iter()
-                .enumerate()
-                .filter(|(i, h)| limits_sent.get(*i) != Some(&h.limits))
-                .map(|(i, _)| i)
-                .collect()
-        };
+        let changed: Vec<String> = limits_of(&engine)
+            .into_iter()
+            .filter(|(name, limits)| limits_sent.get(name) != Some(limits))
+            .map(|(name, _)| name)
+            .collect();
         let round = engine.samples(&changed);
-        for (i, limits) in &round.limits {
-            if let Some(slot) = limits_sent.get_mut(*i) {
-                *slot = limits.clone();
-            }
+        for (name, limits) in &round.limits {
+            limits_sent.insert(name.clone(), limits.clone());
         }
         if !outbox.notify(Notice::Samples(round)) {
             return;
@@ -185,31 +198,28 @@ async fn traffic(
     mut rx: broadcast::Receiver<Arc<crate::ipc::protocol::Exchange>>,
     outbox: Outbox,
 ) {
-    let names: Vec<Arc<str>> = engine.supervisor.sidecars().iter().map(|h| h.name.clone()).collect();
-    let mut touched: HashSet<usize> = HashSet::new();
+    let mut touched: HashSet<Arc<str>> = HashSet::new();
     let mut flush = tokio::time::interval(LATENCY_EVERY);
     flush.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             received = rx.recv() => match received {
                 Ok(exchange) => {
-                    if let Some(i) = names.iter().position(|n| *n == exchange.sidecar) {
-                        touched.insert(i);
-                    }
+                    touched.insert(exchange.sidecar.clone());
                     if !outbox.notify(Notice::Exchange(exchange)) {
                         return;
                     }
                 }
                 Err(broadcast::error::RecvError::Lagged(n)) => {
                     outbox.skipped.fetch_add(n, Ordering::Relaxed);
-                    touched.extend(0..names.len());
+                    touched.extend(engine.supervisor.sidecars().iter().map(|h| h.name.clone()));
                 }
                 Err(broadcast::error::RecvError::Closed) => return,
             },
             _ = flush.tick(), if !touched.is_empty() => {
-                for i in touched.drain() {
-                    if let Some(latency) = engine.latency(i)
-                        && !outbox.notify(Notice::Latency { sidecar: names[i].to_string(), latency: Box::new(latency) })
+                for name in touched.drain() {
+                    if let Some(latency) = engine.latency(&name)
+                        && !outbox.notify(Notice::Latency { sidecar: name.to_string(), latency: Box::new(latency) })
                     {
                         return;
                     }

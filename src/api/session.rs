@@ -128,7 +128,7 @@ impl Session {
         };
         let mut handles = Vec::new();
         for (name, from) in wanted {
-            let handle = self.engine.supervisor.get(name).cloned().map_err(super::engine::op_error)?;
+            let handle = self.engine.supervisor.get(name).map_err(super::engine::op_error)?;
             handles.push((handle, from.as_u64()));
         }
         self.log_follows.abort_all();

@@ -159,10 +159,11 @@ pub struct Samples {
     /// Samples taken so far (a follower skips one it already has).
     pub taken: u64,
     pub host: Host,
-    pub sidecars: Vec<Sample>,
+    /// Each sidecar's newest sample, by name.
+    pub sidecars: Vec<(String, Sample)>,
     /// Limits of sidecars whose process changed since the last round.
     #[serde(default)]
-    pub limits: Vec<(usize, Vec<(String, String)>)>,
+    pub limits: Vec<(String, Vec<(String, String)>)>,
 }
 
 /// Everything a front end shows but the log lines, at one moment.
@@ -206,6 +207,12 @@ pub enum Notice {
     /// This many notices did not fit the client's queue; a fresh `status` follows.
     Skipped {
         count: u64,
+    },
+    /// A reload was applied (`ok`, the summary) or refused (the error, nothing changed).
+    /// The set of sidecars may have changed: take a new snapshot.
+    Reloaded {
+        ok: bool,
+        text: String,
     },
 }
 

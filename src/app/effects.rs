@@ -84,6 +84,24 @@ pub fn carry_out(effect: Effect, state: &State, caller: &Caller, tx: &mpsc::Unbo
                 }
             });
         }
+        Effect::Reload { dry_run } => {
+            tokio::spawn(async move {
+                let result = caller.call("reload", json!({"dry_run": dry_run})).await;
+                let result = result
+                    .map(|reply| reply["summary"].as_str().unwrap_or_default().to_string())
+                    .map_err(|(_, e)| e);
+                let _ = tx.send(if dry_run { Msg::ReloadPlan(result) } else { Msg::ReloadDone(result) });
+            });
+        }
+        Effect::Resnapshot => {
+            tokio::spawn(async move {
+                match caller.call("snapshot", json!({})).await.map(serde_json::from_value) {
+                    Ok(Ok(snapshot)) => drop(tx.send(Msg::Snapshot(Box::new(snapshot)))),
+                    Ok(Err(e)) => say(&tx, format!("an unreadable snapshot: {e}")),
+                    Err((_, e)) => say(&tx, format!("no snapshot: {e}")),
+                }
+            });
+        }
         Effect::Shutdown | Effect::Detach | Effect::ForceQuit => {
             unreachable!("the run loop handles {effect:?}")
         }

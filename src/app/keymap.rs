@@ -38,6 +38,8 @@ pub enum Action {
     Quit,
     /// Attached: stop the agent (after a confirmation).
     StopAgent,
+    /// Reload the config (after a confirmation listing the changes).
+    Reload,
     ForceQuit,
     Escape,
 }
@@ -99,6 +101,7 @@ pub const BINDINGS: &[Binding] = &[
     b("T", "compose a request", Scope::Everywhere, true),
     b("L", "load test", Scope::Everywhere, false),
     b("o/O", "sort by next column / reverse", Scope::Table, false),
+    b("R", "reload the config (lists the changes, asks first)", Scope::Table, false),
     b("/", "search the logs (filters and highlights)", Scope::Logs, true),
     b("n/N", "next / previous match", Scope::Logs, false),
     b("f", "follow on/off", Scope::Logs, true),
@@ -157,6 +160,7 @@ pub fn action_for(key: &KeyEvent) -> Option<Action> {
         KeyCode::Char('?') => Action::Help,
         KeyCode::Char('q') => Action::Quit,
         KeyCode::Char('Q') => Action::StopAgent,
+        KeyCode::Char('R') => Action::Reload,
         KeyCode::Esc => Action::Escape,
         _ => return None,
     })

@@ -116,6 +116,17 @@ impl Model {
         model
     }
 
+    /// A new snapshot (the set of sidecars changed): the log lines already here stay.
+    pub fn rebuild(&mut self, snapshot: Snapshot) {
+        let mut fresh = Model::from_snapshot(snapshot);
+        for view in &mut fresh.sidecars {
+            if let Some(old) = self.named(view.name()) {
+                view.logs = std::mem::take(&mut old.logs);
+            }
+        }
+        *self = fresh;
+    }
+
     pub fn index(&self, name: &str) -> Option<usize> {
         self.sidecars.iter().position(|s| s.setup.name == name)
     }
@@ -156,6 +167,8 @@ impl Model {
             }
             // A fresh status follows it; the run loop says it on the status line.
             Notice::Skipped { .. } => {}
+            // The run loop takes a new snapshot.
+            Notice::Reloaded { .. } => {}
         }
     }
 
@@ -174,11 +187,13 @@ impl Model {
         }
         self.taken = round.taken;
         self.host = round.host;
-        for (view, sample) in self.sidecars.iter_mut().zip(round.sidecars) {
-            push_capped(&mut view.samples, sample, HISTORY);
+        for (name, sample) in round.sidecars {
+            if let Some(view) = self.named(&name) {
+                push_capped(&mut view.samples, sample, HISTORY);
+            }
         }
-        for (i, limits) in round.limits {
-            if let Some(view) = self.sidecars.get_mut(i) {
+        for (name, limits) in round.limits {
+            if let Some(view) = self.named(&name) {
                 view.limits = limits;
             }
         }

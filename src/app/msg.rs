@@ -22,6 +22,12 @@ pub enum Msg {
     AllStopped,
     /// Something from the engine: status, an event, log lines, samples, latency, traffic.
     Notice(crate::api::Notice),
+    /// A fresh snapshot (after a reload changed the set of sidecars).
+    Snapshot(Box<crate::api::Snapshot>),
+    /// What a reload would do (to confirm), or why the config cannot be reloaded.
+    ReloadPlan(Result<String, String>),
+    /// What a reload did, or why it did nothing.
+    ReloadDone(Result<String, String>),
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -46,6 +52,12 @@ pub enum Effect {
     Shutdown,
     /// Attached: leave, and every sidecar keeps running.
     Detach,
+    /// Read the config again; `dry_run`: only say what would change.
+    Reload {
+        dry_run: bool,
+    },
+    /// Take a new snapshot of the engine.
+    Resnapshot,
     /// SIGKILL what is left and exit now.
     ForceQuit,
 }

@@ -120,6 +120,8 @@ pub enum Overlay {
     Report(String),
     /// Attached: `Q` asks before stopping the agent and every sidecar.
     ConfirmShutdown,
+    /// `R`: what the reload would do, to confirm.
+    ConfirmReload(String),
 }
 
 /// Whose engine this dashboard shows.

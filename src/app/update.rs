@@ -38,11 +38,43 @@ fn handle(state: &mut State, msg: Msg) -> Vec<Effect> {
     match msg {
         Msg::Key(key) if key.kind == KeyEventKind::Release => Vec::new(),
         Msg::Key(key) => on_key(state, key),
-        Msg::Notice(notice) => {
-            if let crate::api::Notice::Skipped { count } = &notice {
-                state.say(format!("the screen fell behind: {count} updates skipped"));
+        Msg::Notice(notice) => match notice {
+            crate::api::Notice::Reloaded { ok, text } => {
+                state.say(text.lines().next().unwrap_or_default().to_string());
+                if ok {
+                    vec![Effect::Resnapshot]
+                } else {
+                    state.overlay = Overlay::Report(text);
+                    Vec::new()
+                }
             }
-            state.model.apply(notice);
+            notice => {
+                if let crate::api::Notice::Skipped { count } = &notice {
+                    state.say(format!("the screen fell behind: {count} updates skipped"));
+                }
+                state.model.apply(notice);
+                Vec::new()
+            }
+        },
+        Msg::Snapshot(snapshot) => {
+            let selected = state.selected().map(|s| s.name().to_string());
+            state.model.rebuild(*snapshot);
+            state.selected = selected.and_then(|n| state.model.index(&n)).unwrap_or(0);
+            // Follow again what is shown (sidecars may be new).
+            state.following.clear();
+            Vec::new()
+        }
+        Msg::ReloadPlan(Ok(plan)) => {
+            state.overlay = Overlay::ConfirmReload(plan);
+            Vec::new()
+        }
+        Msg::ReloadPlan(Err(e)) | Msg::ReloadDone(Err(e)) => {
+            state.say("the config was not reloaded");
+            state.overlay = Overlay::Report(e);
+            Vec::new()
+        }
+        Msg::ReloadDone(Ok(summary)) => {
+            state.say(summary);
             Vec::new()
         }
         Msg::Mouse(mouse) => {
@@ -146,6 +178,14 @@ fn on_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
         overlay @ (Overlay::Help | Overlay::Reply(_) | Overlay::Report(_)) => {
             state.overlay = overlay;
             return Vec::new();
+        }
+        Overlay::ConfirmReload(_) => {
+            if key.code != KeyCode::Char('y') {
+                state.say("reload cancelled: nothing changed");
+                return Vec::new();
+            }
+            state.say("reloading…");
+            return vec![Effect::Reload { dry_run: false }];
         }
         Overlay::ConfirmShutdown => {
             if key.code != KeyCode::Char('y') {
@@ -339,6 +379,10 @@ pub(super) fn act(state: &mut State, action: Action) -> Vec<Effect> {
         Action::Quit | Action::ForceQuit => return quit(state),
         Action::StopAgent if state.attached() => state.overlay = Overlay::ConfirmShutdown,
         Action::StopAgent => return quit(state),
+        Action::Reload => {
+            state.say("reading the config again…");
+            return vec![Effect::Reload { dry_run: true }];
+        }
         Action::Escape => {
             state.logs.search = None;
             state.traffic_open = false;

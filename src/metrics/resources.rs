@@ -42,6 +42,8 @@ impl ResourceHistory {
 
 #[derive(Debug, Clone, Default)]
 pub struct Resources {
+    /// Whose histories these are, in order (the set may change with a reload).
+    pub names: Vec<Arc<str>>,
     pub sidecars: Vec<ResourceHistory>,
     pub host_cpu: f32,
     pub host_mem_used: u64,
@@ -66,19 +68,14 @@ impl Drop for Sampler {
 }
 
 impl Sampler {
-    /// `pids` gives each sidecar's main process (None when it has none), in a fixed
-    /// order; the sampler knows nothing else of the engine.
+    /// `pids` gives each sidecar's name and main process (None when it has none); the
+    /// sampler knows nothing else of the engine. A sidecar keeps its history by name.
     pub fn start(
-        count: usize,
-        pids: impl Fn() -> Vec<Option<u32>> + Send + 'static,
+        pids: impl Fn() -> Vec<(Arc<str>, Option<u32>)> + Send + 'static,
         interval: Duration,
     ) -> Sampler {
         let (taken_tx, taken) = watch::channel(0u64);
-        let data = Arc::new(Mutex::new(Resources {
-            sidecars: vec![ResourceHistory::default(); count],
-            interval,
-            ..Resources::default()
-        }));
+        let data = Arc::new(Mutex::new(Resources { interval, ..Resources::default() }));
         let stop = Arc::new(AtomicBool::new(false));
         let (thread_data, thread_stop) = (data.clone(), stop.clone());
         let spawned = std::thread::Builder::new().name("sampler".into()).spawn(move || {
@@ -86,7 +83,10 @@ impl Sampler {
             let mut trees = Trees::default();
             let mut ticks = Ticks::default();
             while !thread_stop.load(Ordering::Relaxed) {
-                let count = sample(&mut system, &pids(), &mut trees, &mut ticks, &thread_data);
+                let now = pids();
+                align(&mut thread_data.lock().unwrap_or_else(|e| e.into_inner()), &now);
+                let mains: Vec<Option<u32>> = now.iter().map(|(_, pid)| *pid).collect();
+                let count = sample(&mut system, &mains, &mut trees, &mut ticks, &thread_data);
                 taken_tx.send_replace(count);
                 std::thread::sleep(interval);
             }
@@ -95,6 +95,19 @@ impl Sampler {
             tracing::error!("cannot start the resource sampler: {e}");
         }
         Sampler { stop, data, taken }
+    }
+}
+
+/// Histories in the order of `now`, each kept by name (new ones start empty).
+fn align(r: &mut Resources, now: &[(Arc<str>, Option<u32>)]) {
+    if r.names.len() == now.len() && r.names.iter().zip(now).all(|(a, (b, _))| a == b) {
+        return;
+    }
+    let mut old: std::collections::HashMap<Arc<str>, ResourceHistory> =
+        r.names.drain(..).zip(r.sidecars.drain(..)).collect();
+    for (name, _) in now {
+        r.names.push(name.clone());
+        r.sidecars.push(old.remove(name).unwrap_or_default());
     }
 }
 

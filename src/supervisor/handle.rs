@@ -53,7 +53,6 @@ impl fmt::Display for OpError {
 impl std::error::Error for OpError {}
 
 pub struct SidecarHandle {
-    pub index: usize,
     pub name: Arc<str>,
     pub config: SidecarConfig,
     pub(super) status: watch::Receiver<Status>,
@@ -134,6 +133,28 @@ impl SidecarHandle {
     /// Any signal, to the sidecar's main process.
     pub async fn signal(&self, signal: Signal) -> Result<(), OpError> {
         self.command(|r| Command::Signal(signal, r)).await
+    }
+
+    /// Stops it gracefully and ends its task (a reload removed or replaced it).
+    pub(super) async fn retire(&self) -> Result<(), OpError> {
+        self.command(Command::Retire).await
+    }
+
+    /// The same sidecar (process, scrollback, histograms) with a config changed only in
+    /// keys that need no restart.
+    pub(super) fn with_config(&self, config: SidecarConfig) -> SidecarHandle {
+        SidecarHandle {
+            name: self.name.clone(),
+            config,
+            status: self.status.clone(),
+            commands: self.commands.clone(),
+            logs: self.logs.clone(),
+            history: self.history.clone(),
+            stdin: self.stdin.clone(),
+            ipc: self.ipc.clone(),
+            log_file: self.log_file.clone(),
+            lines_seen: self.lines_seen.clone(),
+        }
     }
 
     /// Writes to the sidecar's stdin; waits until written (bounded by a timeout).

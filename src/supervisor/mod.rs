@@ -12,6 +12,7 @@ mod logfile;
 mod output;
 mod pipe_reader;
 pub mod policy;
+pub mod reload;
 mod sidecar;
 pub mod spawn;
 pub mod status;
@@ -24,7 +25,7 @@ pub use handle::{LogFileCounts, OpError, SidecarHandle};
 pub use output::LineBatch;
 pub use status::{Event, EventKind, State, Status};
 
-use crate::config::Config;
+use crate::config::{Config, SidecarConfig};
 use crate::ipc::Ipc;
 use crate::ipc::protocol::Exchange;
 use crate::logs::LogBuffer;
@@ -33,7 +34,7 @@ use output::OutputSink;
 use policy::RestartTracker;
 use sidecar::{EventSink, Runner};
 use std::collections::VecDeque;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 use tokio::sync::{Notify, broadcast, mpsc, watch};
 
 /// Events (and exchanges) a subscriber may fall behind by before it skips ahead.
@@ -68,13 +69,134 @@ impl Options {
 }
 
 pub struct Supervisor {
-    sidecars: Vec<Arc<SidecarHandle>>,
+    sidecars: RwLock<Vec<Arc<SidecarHandle>>>,
+    /// What building one more sidecar needs (a reload adds them).
+    shared: Shared,
     /// Descendants that left their sidecar's group and were re-parented to us.
     adopted: subreaper::Adopted,
     tender: tokio::task::AbortHandle,
+    /// Moves on when the set of sidecars changes (a reload).
+    set_version: watch::Sender<u64>,
+    /// One reload at a time.
+    reloading: tokio::sync::Mutex<()>,
+}
+
+/// Channels and helpers every sidecar of this supervisor shares.
+pub(crate) struct Shared {
     events: broadcast::Sender<Event>,
     exchanges: broadcast::Sender<Arc<Exchange>>,
     changed: Arc<Notify>,
+    reaper: Option<Arc<DeathWatch>>,
+    lines: Option<mpsc::Sender<LineBatch>>,
+}
+
+/// What a sidecar restarted by a reload keeps from its previous incarnation.
+pub(crate) struct Carry {
+    logs: Arc<Mutex<LogBuffer>>,
+    history: Arc<Mutex<VecDeque<Event>>>,
+    /// Kept when the IPC config did not change: the histograms go on.
+    ipc: Option<Arc<Ipc>>,
+    restarts: u32,
+}
+
+impl Shared {
+    /// One sidecar's handle and the runner task that owns it (not yet spawned).
+    fn build(
+        &self,
+        cfg: &SidecarConfig,
+        carry: Option<Carry>,
+    ) -> std::io::Result<(Arc<SidecarHandle>, Runner)> {
+        let name: Arc<str> = Arc::from(cfg.name.as_str());
+        let initial = if cfg.autostart { State::Starting } else { State::Idle };
+        let restarts = carry.as_ref().map_or(0, |c| c.restarts);
+        let (status_tx, status_rx) = watch::channel(Status { state: initial, restarts, ..Status::default() });
+        let (cmd_tx, cmd_rx) = mpsc::channel(64);
+        let (logs, history, ipc) = match carry {
+            Some(c) => {
+                c.logs
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .set_limits(cfg.output.scrollback_lines, cfg.output.scrollback_bytes);
+                (c.logs, c.history, c.ipc)
+            }
+            None => (
+                Arc::new(Mutex::new(LogBuffer::new(
+                    cfg.output.scrollback_lines,
+                    cfg.output.scrollback_bytes,
+                ))),
+                Arc::new(Mutex::new(VecDeque::new())),
+                None,
+            ),
+        };
+        let stdin = Arc::new(Mutex::new(None));
+        let event_sink = Arc::new(EventSink {
+            name: name.clone(),
+            history: history.clone(),
+            broadcast: self.events.clone(),
+            changed: self.changed.clone(),
+        });
+        let log_file = match &cfg.log_file {
+            None => None,
+            Some(lf) => Some(logfile::LogFile::start(lf, event_sink.clone()).map_err(|e| {
+                std::io::Error::new(e.kind(), format!("{}: log file {}: {e}", cfg.name, lf.path.display()))
+            })?),
+        };
+        let log_file_stats = log_file.as_ref().map(|f: &logfile::LogFile| f.stats.clone());
+        let ipc = ipc.or_else(|| {
+            cfg.ipc.clone().map(|ipc| {
+                Arc::new(Ipc::new(name.clone(), ipc, self.exchanges.clone(), self.changed.clone()))
+            })
+        });
+        let ready_log = cfg.health.as_ref().and_then(|h| h.ready_log.clone());
+        let lines_seen = watch::channel(logs.lock().unwrap_or_else(|e| e.into_inner()).total_lines).0;
+        let output = Arc::new(OutputSink {
+            lines_seen: lines_seen.clone(),
+            sidecar: name.clone(),
+            max_line: cfg.output.max_line,
+            logs: logs.clone(),
+            subscriber: self.lines.clone(),
+            log_file,
+            changed: self.changed.clone(),
+            ipc: ipc.clone().filter(|i| i.uses_stdio()),
+            ready_log,
+        });
+        let handle = Arc::new(SidecarHandle {
+            name: name.clone(),
+            config: cfg.clone(),
+            status: status_rx,
+            commands: cmd_tx.clone(),
+            logs,
+            history,
+            stdin: stdin.clone(),
+            ipc: ipc.clone(),
+            log_file: log_file_stats,
+            lines_seen,
+        });
+        let runner = Runner {
+            config: cfg.clone(),
+            status: Arc::new(status_tx),
+            events: event_sink,
+            output,
+            stdin,
+            deps: Vec::new(),
+            reaper: self.reaper.clone(),
+            commands: cmd_rx,
+            self_commands: cmd_tx.downgrade(),
+            tracker: RestartTracker::new(cfg.backoff, cfg.crash_loop),
+            ipc,
+            generation: 0,
+        };
+        Ok((handle, runner))
+    }
+}
+
+/// Each sidecar's dependencies, as (name, status) pairs from `handles`.
+fn deps_of(cfg: &SidecarConfig, handles: &[Arc<SidecarHandle>]) -> Vec<(String, watch::Receiver<Status>)> {
+    cfg.depends_on
+        .iter()
+        .filter_map(|dep| handles.iter().find(|h| *h.name == **dep))
+        .map(|h| (h.name.to_string(), h.watch()))
+        .collect()
 }
 
 impl Supervisor {
@@ -97,133 +219,83 @@ impl Supervisor {
                 "cannot become a child subreaper: processes that leave a sidecar's group may outlive it"
             );
         }
-        let events = options.events.clone().unwrap_or_else(|| broadcast::channel(EVENT_BACKLOG).0);
-        let exchanges = options.exchanges.clone().unwrap_or_else(|| broadcast::channel(EVENT_BACKLOG).0);
-        let changed = Arc::new(Notify::new());
-        let mut statuses = Vec::new();
+        let shared = Shared {
+            events: options.events.clone().unwrap_or_else(|| broadcast::channel(EVENT_BACKLOG).0),
+            exchanges: options.exchanges.clone().unwrap_or_else(|| broadcast::channel(EVENT_BACKLOG).0),
+            changed: Arc::new(Notify::new()),
+            reaper: reaper.clone(),
+            lines: options.lines.clone(),
+        };
         let mut handles = Vec::new();
         let mut runners = Vec::new();
-        for (index, cfg) in config.sidecars.iter().enumerate() {
-            let name: Arc<str> = Arc::from(cfg.name.as_str());
-            let initial = if cfg.autostart { State::Starting } else { State::Idle };
-            let (status_tx, status_rx) = watch::channel(Status { state: initial, ..Status::default() });
-            let (cmd_tx, cmd_rx) = mpsc::channel(64);
-            let logs = Arc::new(Mutex::new(LogBuffer::new(
-                cfg.output.scrollback_lines,
-                cfg.output.scrollback_bytes,
-            )));
-            let history = Arc::new(Mutex::new(VecDeque::new()));
-            let stdin = Arc::new(Mutex::new(None));
-            let event_sink = Arc::new(EventSink {
-                name: name.clone(),
-                history: history.clone(),
-                broadcast: events.clone(),
-                changed: changed.clone(),
-            });
-            let log_file = match &cfg.log_file {
-                None => None,
-                Some(lf) => Some(logfile::LogFile::start(lf, event_sink.clone()).map_err(|e| {
-                    std::io::Error::new(
-                        e.kind(),
-                        format!("{}: log file {}: {e}", cfg.name, lf.path.display()),
-                    )
-                })?),
-            };
-            let log_file_stats = log_file.as_ref().map(|f: &logfile::LogFile| f.stats.clone());
-            let ipc = cfg
-                .ipc
-                .clone()
-                .map(|ipc| Arc::new(Ipc::new(name.clone(), ipc, exchanges.clone(), changed.clone())));
-            let ready_log = cfg.health.as_ref().and_then(|h| h.ready_log.clone());
-            let lines_seen = watch::channel(0u64).0;
-            let output = Arc::new(OutputSink {
-                lines_seen: lines_seen.clone(),
-                sidecar: index,
-                max_line: cfg.output.max_line,
-                logs: logs.clone(),
-                subscriber: options.lines.clone(),
-                log_file,
-                changed: changed.clone(),
-                ipc: ipc.clone().filter(|i| i.uses_stdio()),
-                ready_log,
-            });
-            statuses.push(status_rx.clone());
-            handles.push(Arc::new(SidecarHandle {
-                index,
-                name: name.clone(),
-                config: cfg.clone(),
-                status: status_rx,
-                commands: cmd_tx.clone(),
-                logs,
-                history: history.clone(),
-                stdin: stdin.clone(),
-                ipc: ipc.clone(),
-                log_file: log_file_stats,
-                lines_seen,
-            }));
-            runners.push(Runner {
-                config: cfg.clone(),
-                status: Arc::new(status_tx),
-                events: event_sink,
-                output,
-                stdin,
-                deps: Vec::new(),
-                reaper: reaper.clone(),
-                commands: cmd_rx,
-                self_commands: cmd_tx.downgrade(),
-                tracker: RestartTracker::new(cfg.backoff, cfg.crash_loop),
-                ipc,
-                generation: 0,
-            });
+        for cfg in &config.sidecars {
+            let (handle, runner) = shared.build(cfg, None)?;
+            handles.push(handle);
+            runners.push(runner);
         }
         for runner in &mut runners {
-            runner.deps = runner
-                .config
-                .depends_on
-                .iter()
-                .filter_map(|dep| config.sidecars.iter().position(|s| &s.name == dep))
-                .map(|i| (config.sidecars[i].name.clone(), statuses[i].clone()))
-                .collect();
+            runner.deps = deps_of(&runner.config, &handles);
         }
         for runner in runners {
             tokio::spawn(runner.run());
         }
-        let adopted = subreaper::Adopted::new(statuses, reaper, subreaper);
+        let adopted = subreaper::Adopted::new(handles.iter().map(|h| h.watch()).collect(), reaper, subreaper);
         let tender = tokio::spawn(adopted.clone().run()).abort_handle();
-        Ok(Supervisor { sidecars: handles, events, exchanges, changed, adopted, tender })
+        Ok(Supervisor {
+            sidecars: RwLock::new(handles),
+            shared,
+            adopted,
+            tender,
+            set_version: watch::channel(0).0,
+            reloading: tokio::sync::Mutex::new(()),
+        })
     }
 
-    pub fn sidecars(&self) -> &[Arc<SidecarHandle>] {
-        &self.sidecars
+    /// Every sidecar, in config order (a copy: a reload may change the set).
+    pub fn sidecars(&self) -> Vec<Arc<SidecarHandle>> {
+        self.sidecars.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
-    /// Each sidecar's main pid, in config order, read afresh on every call (for the
-    /// resource sampler, which knows nothing of handles).
-    pub fn pid_source(&self) -> impl Fn() -> Vec<Option<u32>> + Send + 'static {
-        let watches: Vec<_> = self.sidecars.iter().map(|s| s.watch()).collect();
-        move || watches.iter().map(|w| w.borrow().pid).collect()
+    /// Moves on when the set of sidecars changes (a reload): followers of the set look
+    /// again.
+    pub fn watch_set(&self) -> watch::Receiver<u64> {
+        self.set_version.subscribe()
     }
 
-    pub fn get(&self, name: &str) -> Result<&Arc<SidecarHandle>, OpError> {
+    /// Each sidecar's name and main pid, in config order, read afresh on every call
+    /// (for the resource sampler, which knows nothing of handles).
+    pub fn pid_source(self: &Arc<Self>) -> impl Fn() -> Vec<(Arc<str>, Option<u32>)> + Send + 'static {
+        let me = Arc::downgrade(self);
+        move || {
+            me.upgrade()
+                .map(|sup| sup.sidecars().iter().map(|s| (s.name.clone(), s.status.borrow().pid)).collect())
+                .unwrap_or_default()
+        }
+    }
+
+    pub fn get(&self, name: &str) -> Result<Arc<SidecarHandle>, OpError> {
         self.sidecars
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
             .iter()
             .find(|s| &*s.name == name)
+            .cloned()
             .ok_or_else(|| OpError::UnknownSidecar(name.to_string()))
     }
 
     /// Every event from now on. A receiver that falls behind by `EVENT_BACKLOG` skips ahead.
     pub fn subscribe(&self) -> broadcast::Receiver<Event> {
-        self.events.subscribe()
+        self.shared.events.subscribe()
     }
 
     /// Every IPC exchange from now on (requests, health checks, messages from sidecars).
     pub fn subscribe_exchanges(&self) -> broadcast::Receiver<Arc<Exchange>> {
-        self.exchanges.subscribe()
+        self.shared.exchanges.subscribe()
     }
 
     /// Notified (coalesced) whenever any status, event, exchange or log changes.
     pub fn changed(&self) -> Arc<Notify> {
-        self.changed.clone()
+        self.shared.changed.clone()
     }
 
     /// Stops every sidecar in parallel, each after the sidecars that depend on it, each
@@ -231,10 +303,10 @@ impl Supervisor {
     pub async fn shutdown(&self) {
         self.adopted.note_group_leavers();
         let mut tasks = tokio::task::JoinSet::new();
-        for handle in &self.sidecars {
+        let all = self.sidecars();
+        for handle in &all {
             let handle = handle.clone();
-            let dependents: Vec<_> = self
-                .sidecars
+            let dependents: Vec<_> = all
                 .iter()
                 .filter(|s| s.config.depends_on.iter().any(|d| **d == *handle.name))
                 .map(|s| s.watch())
@@ -255,11 +327,12 @@ impl Supervisor {
     /// seconds, until none has a process.
     pub async fn kill_all(&self) {
         self.adopted.note_group_leavers();
-        for s in &self.sidecars {
+        let all = self.sidecars();
+        for s in &all {
             let _ = s.kill().await;
         }
         let all_gone = async {
-            for s in &self.sidecars {
+            for s in &all {
                 let _ = s.watch().wait_for(|st| !st.state.has_process()).await;
             }
         };
@@ -276,10 +349,10 @@ impl Supervisor {
     /// dependency that could still come up.
     pub fn all_settled(&self) -> bool {
         let settled = |s: &SidecarHandle| s.status.borrow().state.is_settled();
-        self.sidecars.iter().all(|s| {
+        self.sidecars().iter().all(|s| {
             settled(s)
                 || (s.status.borrow().state == State::Waiting
-                    && s.config.depends_on.iter().all(|d| self.get(d).is_ok_and(|d| settled(d))))
+                    && s.config.depends_on.iter().all(|d| self.get(d).is_ok_and(|d| settled(&d))))
         })
     }
 }

@@ -27,13 +27,13 @@ const GATHER: Duration = Duration::from_millis(1);
 /// Lines from one read of one sidecar, for subscribers that must see every line.
 #[derive(Debug, Clone)]
 pub struct LineBatch {
-    pub sidecar: usize,
+    pub sidecar: Arc<str>,
     pub lines: Arc<Vec<LogLine>>,
 }
 
 /// Where one sidecar's lines go. Lives as long as the sidecar, across restarts.
 pub struct OutputSink {
-    pub sidecar: usize,
+    pub sidecar: Arc<str>,
     pub max_line: usize,
     pub logs: Arc<Mutex<LogBuffer>>,
     pub subscriber: Option<mpsc::Sender<LineBatch>>,
@@ -78,7 +78,7 @@ impl OutputSink {
             file.write(&lines).await;
         }
         if let Some(subscriber) = &self.subscriber {
-            let _ = subscriber.send(LineBatch { sidecar: self.sidecar, lines }).await;
+            let _ = subscriber.send(LineBatch { sidecar: self.sidecar.clone(), lines }).await;
         }
     }
 

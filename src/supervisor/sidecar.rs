@@ -30,6 +30,10 @@ pub enum Command {
     Signal(Signal, Reply),
     /// From the health checker: run `generation` is unhealthy and should be restarted.
     Unhealthy(u64),
+    /// A reload replaced some of the sidecars this one depends on.
+    Deps(Vec<(String, watch::Receiver<Status>)>),
+    /// A reload removed or replaced this sidecar: stop (gracefully), then end the task.
+    Retire(Reply),
 }
 
 /// Events kept per sidecar for its timeline.
@@ -153,6 +157,11 @@ impl Runner {
                     self.abandon(phase).await;
                     return;
                 }
+                Wake::Command(Some(Command::Retire(reply))) => {
+                    self.retire(phase).await;
+                    let _ = reply.send(Ok(()));
+                    return;
+                }
                 Wake::Command(Some(cmd)) => self.on_command(phase, cmd),
                 Wake::DepsUp => self.spawn_now(),
                 Wake::Timer => match phase {
@@ -196,6 +205,30 @@ impl Runner {
         });
         self.events.emit(EventKind::WaitingFor(waiting));
         Phase::Waiting
+    }
+
+    /// Removed or replaced by a reload: a graceful stop (signal, grace, SIGKILL), then the
+    /// task ends.
+    async fn retire(&mut self, phase: Phase) {
+        let mut phase = match phase {
+            Phase::Running(run) => self.begin_stop(run, AfterExit::Stop),
+            Phase::Waiting | Phase::Backoff(_) => self.settle_stopped(),
+            other => other,
+        };
+        while let Phase::Stopping { mut run, deadline, then } = phase {
+            let exited = match deadline {
+                Some(at) => tokio::time::timeout_at(at.into(), run.child.wait()).await.ok(),
+                None => Some(run.child.wait().await),
+            };
+            phase = match exited {
+                Some(status) => self.on_exit(run, status, Some(AfterExit::Stop)),
+                None => {
+                    self.kill_group(&run);
+                    self.events.emit(EventKind::StopTimedOut { timeout: self.config.stop_timeout });
+                    Phase::Stopping { run, deadline: None, then }
+                }
+            };
+        }
     }
 
     fn not_running(&self) -> Result<(), OpError> {
@@ -275,6 +308,11 @@ impl Runner {
                 }
                 _ => (reply, self.not_running(), phase),
             },
+            Command::Deps(deps) => {
+                self.deps = deps;
+                return phase;
+            }
+            Command::Retire(_) => unreachable!("handled by the loop"),
             Command::Unhealthy(generation) => {
                 return match phase {
                     Phase::Running(run) if run.generation == generation => {

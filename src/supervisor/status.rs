@@ -183,6 +183,11 @@ pub enum EventKind {
     LogFileResumed,
     /// The sidecar's address accepted a connection (HTTP and socket sidecars).
     Listening,
+    /// A reload changed these keys of its config; `restart`: it restarts for them.
+    Reconfigured {
+        keys: Vec<String>,
+        restart: bool,
+    },
 }
 
 impl fmt::Display for EventKind {
@@ -233,6 +238,12 @@ impl fmt::Display for EventKind {
             }
             EventKind::LogFileResumed => write!(f, "log file writing resumed"),
             EventKind::Listening => write!(f, "listening"),
+            EventKind::Reconfigured { keys, restart: true } => {
+                write!(f, "reload: restarting for {}", keys.join(", "))
+            }
+            EventKind::Reconfigured { keys, restart: false } => {
+                write!(f, "reload: {} applied in place", keys.join(", "))
+            }
         }
     }
 }

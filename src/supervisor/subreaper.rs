@@ -48,7 +48,7 @@ pub fn become_subreaper() -> bool {
 /// orphan reaper.
 #[derive(Clone)]
 pub struct Adopted {
-    mains: Vec<watch::Receiver<Status>>,
+    mains: Arc<Mutex<Vec<watch::Receiver<Status>>>>,
     reaper: Option<Arc<DeathWatch>>,
     /// This process is a child subreaper: orphans become our children, to reap and kill.
     /// Off, only descendants that leave their group (found by the tree walk) are watched,
@@ -83,7 +83,18 @@ impl Adopted {
         reaper: Option<Arc<DeathWatch>>,
         subreaper: bool,
     ) -> Adopted {
-        Adopted { mains, reaper, subreaper, told: Arc::default(), candidates: Arc::default() }
+        Adopted {
+            mains: Arc::new(Mutex::new(mains)),
+            reaper,
+            subreaper,
+            told: Arc::default(),
+            candidates: Arc::default(),
+        }
+    }
+
+    /// The main processes of this sidecar too (one added by a reload).
+    pub fn track(&self, main: watch::Receiver<Status>) {
+        self.mains.lock().unwrap_or_else(|e| e.into_inner()).push(main);
     }
 
     /// What shutdown must kill: adopted children, or without the subreaper the
@@ -121,8 +132,17 @@ impl Adopted {
         };
         // Walking the trees costs a few reads per process; it is done at shutdown only (a
         // killed sidetop is covered by the death watch, which walks them once, then).
-        let mains = if walk { self.mains.as_slice() } else { &[] };
-        for main in mains.iter().filter_map(|m| m.borrow().pid) {
+        let mains: Vec<u32> = if walk {
+            self.mains
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .iter()
+                .filter_map(|m| m.borrow().pid)
+                .collect()
+        } else {
+            Vec::new()
+        };
+        for main in mains {
             for (pid, _) in crate::proctree::descendants_and_self(main).into_iter().skip(1) {
                 // No settling here: a descendant of a sidecar is never a main process.
                 if !is_known(pid)

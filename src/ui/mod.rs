@@ -52,6 +52,7 @@ pub fn render(frame: &mut Frame, state: &State) {
         Overlay::Composer(c) => overlays::composer(frame, area, c, state, &theme),
         Overlay::Load(d) => overlays::load(frame, area, d, state, &theme),
         Overlay::ConfirmShutdown => overlays::confirm_shutdown(frame, area, state, &theme),
+        Overlay::ConfirmReload(plan) => overlays::confirm_reload(frame, area, plan, &theme),
     }
     if state.quitting.is_some() {
         overlays::quitting(frame, area, state, &theme);

@@ -200,3 +200,21 @@ pub fn confirm_shutdown(frame: &mut Frame, area: Rect, state: &State, theme: &Th
     ];
     frame.render_widget(Paragraph::new(lines).wrap(ratatui::widgets::Wrap { trim: false }), inner);
 }
+
+pub fn confirm_reload(frame: &mut Frame, area: Rect, plan: &str, theme: &Theme) {
+    let body = plan.strip_prefix("reload: ").unwrap_or(plan);
+    let mut lines: Vec<Line> = body
+        .split(", ")
+        .map(|part| {
+            Line::raw(format!(
+                "  {}",
+                super::sanitize_lines(part).into_iter().next().map(|l| l.to_string()).unwrap_or_default()
+            ))
+        })
+        .collect();
+    lines.push(Line::raw(""));
+    lines.push(Line::styled("y: apply · any other key: change nothing", theme.warn()));
+    let r = centered(area, area.width.saturating_sub(8).clamp(40, 100), lines.len() as u16 + 3);
+    let inner = boxed(frame, r, "reload the config?", theme);
+    frame.render_widget(Paragraph::new(lines).wrap(ratatui::widgets::Wrap { trim: false }), inner);
+}
