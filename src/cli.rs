@@ -27,6 +27,11 @@ pub struct Cli {
     #[arg(long, requires = "headless")]
     pub exit_when_done: bool,
 
+    /// Serve Prometheus metrics on this address (`127.0.0.1:9464`, or a port: loopback);
+    /// also `[sidetop] metrics = "..."` in the config.
+    #[arg(long, global = true, value_name = "ADDR", value_parser = parse_metrics_addr)]
+    pub metrics: Option<std::net::SocketAddr>,
+
     /// Where sidetop writes its own log (default: $XDG_STATE_HOME/sidetop or ~/.local/state/sidetop).
     #[arg(long, global = true)]
     pub log_dir: Option<PathBuf>,
@@ -207,6 +212,10 @@ pub struct RequestArgs {
 
 fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
     s.parse::<crate::config::values::DurationValue>().map(|d| d.0)
+}
+
+fn parse_metrics_addr(text: &str) -> Result<std::net::SocketAddr, String> {
+    crate::exporter::parse_addr(text)
 }
 
 #[cfg(test)]

@@ -47,6 +47,8 @@ pub struct HeadlessOptions {
     pub agent: Option<AgentOptions>,
     /// How often resources are sampled (an agent serves them to attached dashboards).
     pub sample_interval: Duration,
+    /// Serve Prometheus metrics here.
+    pub metrics: Option<std::net::SocketAddr>,
 }
 
 pub struct AgentOptions {
@@ -62,6 +64,10 @@ pub async fn run(config: &Config, options: HeadlessOptions) -> io::Result<()> {
     let (lines_tx, mut lines_rx) = mpsc::channel::<LineBatch>(2);
     let (events_tx, mut events) = broadcast::channel(EVENT_BACKLOG);
     let (exchanges_tx, mut exchanges) = broadcast::channel(EVENT_BACKLOG);
+    let metrics = match options.metrics {
+        Some(addr) => Some(crate::exporter::bind(addr).await?),
+        None => None,
+    };
     let engine = Engine::start(
         config,
         Options {
@@ -73,6 +79,7 @@ pub async fn run(config: &Config, options: HeadlessOptions) -> io::Result<()> {
         options.sample_interval,
     )?;
     let supervisor = engine.supervisor.clone();
+    let exporter = metrics.map(|listener| crate::exporter::serve(listener, engine.clone())).transpose()?;
     let server = match &options.agent {
         None => None,
         Some(agent) => {
@@ -152,6 +159,7 @@ pub async fn run(config: &Config, options: HeadlessOptions) -> io::Result<()> {
         }
     }
     drop(server);
+    drop(exporter);
     drop(supervisor);
     drop(engine);
     // Output still in the pipes drains now; a grandchild that escaped its process group

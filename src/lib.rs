@@ -13,6 +13,7 @@ pub mod client;
 pub mod config;
 pub mod ctl;
 pub mod duration;
+pub mod exporter;
 pub mod headless;
 pub mod ipc;
 pub mod logging;

@@ -46,6 +46,9 @@ pub struct LogBuffer {
     pub dropped_lines: u64,
     /// Lines cut at `max_line`.
     pub cut_lines: u64,
+    /// Lines and bytes ever pushed, by stream (stdout, stderr).
+    pub stream_lines: [u64; 2],
+    pub stream_bytes: [u64; 2],
 }
 
 impl LogBuffer {
@@ -59,6 +62,8 @@ impl LogBuffer {
             total_bytes: 0,
             dropped_lines: 0,
             cut_lines: 0,
+            stream_lines: [0; 2],
+            stream_bytes: [0; 2],
         }
     }
 
@@ -67,6 +72,9 @@ impl LogBuffer {
         self.total_lines += 1;
         self.total_bytes += line.bytes.len() as u64;
         self.cut_lines += u64::from(line.cut);
+        let stream = usize::from(line.stream == Stream::Stderr);
+        self.stream_lines[stream] += 1;
+        self.stream_bytes[stream] += line.bytes.len() as u64;
         self.bytes += cost;
         self.lines.push_back(line);
         self.trim();

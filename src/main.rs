@@ -90,6 +90,7 @@ fn main() -> ExitCode {
             }
         };
     }
+    let metrics = cli.metrics.or(config.metrics);
     let result = if let Some(Command::Agent(args)) = &cli.command {
         let socket =
             args.socket.clone().unwrap_or_else(|| sidetop::api::socket_path::default_socket(&cli.config));
@@ -100,6 +101,7 @@ fn main() -> ExitCode {
                 exit_when_done: false,
                 agent: Some(agent),
                 sample_interval: cli.sample_interval,
+                metrics,
             },
         ))
     } else if cli.headless {
@@ -109,16 +111,22 @@ fn main() -> ExitCode {
                 exit_when_done: cli.exit_when_done,
                 agent: None,
                 sample_interval: cli.sample_interval,
+                metrics,
             },
         ))
     } else if !std::io::stdout().is_terminal() || !std::io::stdin().is_terminal() {
         eprintln!("sidetop: not a terminal, running headless (--headless says so explicitly)");
         runtime.block_on(headless::run(
             &config,
-            HeadlessOptions { exit_when_done: false, agent: None, sample_interval: cli.sample_interval },
+            HeadlessOptions {
+                exit_when_done: false,
+                agent: None,
+                sample_interval: cli.sample_interval,
+                metrics,
+            },
         ))
     } else {
-        let options = sidetop::app::run::RunOptions { sample_interval: cli.sample_interval };
+        let options = sidetop::app::run::RunOptions { sample_interval: cli.sample_interval, metrics };
         runtime.block_on(sidetop::app::run::run(&config, options))
     };
     // Leave no task or thread behind holding a sidecar.

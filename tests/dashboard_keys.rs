@@ -389,7 +389,8 @@ async fn capital_r_asks_before_reloading_and_follows_the_new_set() {
     let reloaded = sidetop::api::Notice::Reloaded { ok: true, text: "reload: +1 started (delta)".into() };
     assert_eq!(update(&mut s, Msg::Notice(reloaded)), vec![Effect::Resnapshot]);
     // A refused reload shows why, and takes no snapshot.
-    let refused = sidetop::api::Notice::Reloaded { ok: false, text: "reload refused: x.toml:3:1: bad".into() };
+    let refused =
+        sidetop::api::Notice::Reloaded { ok: false, text: "reload refused: x.toml:3:1: bad".into() };
     assert!(update(&mut s, Msg::Notice(refused)).is_empty());
     assert!(matches!(&s.overlay, Overlay::Report(text) if text.contains("x.toml:3:1")));
     // An invalid file found by the dry run: the error, no confirmation.

@@ -27,6 +27,8 @@ const NOTICE_BATCH: usize = 256;
 
 pub struct RunOptions {
     pub sample_interval: Duration,
+    /// Serve Prometheus metrics here.
+    pub metrics: Option<std::net::SocketAddr>,
 }
 
 /// How an attached dashboard ended.
@@ -45,7 +47,12 @@ pub async fn run(config: &Config, options: RunOptions) -> io::Result<()> {
     // Before the engine starts and raw mode is entered: from now on a signal stops the
     // sidecars and restores the terminal, never the default action.
     let signals = Signals::new()?;
+    let metrics = match options.metrics {
+        Some(addr) => Some(crate::exporter::bind(addr).await?),
+        None => None,
+    };
     let engine = Engine::start_in_process(config, options.sample_interval)?;
+    let exporter = metrics.map(|listener| crate::exporter::serve(listener, engine.clone())).transpose()?;
     // `sidetop ctl` and `attach` work against a dashboard session too.
     let socket = crate::api::socket_path::default_socket(&config.path);
     let server_options = crate::server::ServerOptions { read_only: false };
@@ -56,6 +63,7 @@ pub async fn run(config: &Config, options: RunOptions) -> io::Result<()> {
     let link = crate::api::local::connect(engine.clone());
     let result = dashboard(link, Mode::InProcess, Some(engine), signals, note).await;
     drop(server);
+    drop(exporter);
     result.map(|_| ())
 }
 

@@ -23,6 +23,8 @@ pub struct Config {
     /// The file it was loaded from.
     pub path: PathBuf,
     pub sidecars: Vec<SidecarConfig>,
+    /// `[sidetop] metrics`: where to serve Prometheus metrics (`--metrics` wins).
+    pub metrics: Option<std::net::SocketAddr>,
 }
 
 #[derive(Debug, Clone)]

@@ -10,10 +10,20 @@ use toml::Spanned;
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawFile {
+    /// Settings of sidetop itself.
+    #[serde(default)]
+    pub sidetop: Option<RawSidetop>,
     #[serde(default)]
     pub defaults: Option<Spanned<RawSidecar>>,
     #[serde(default)]
     pub sidecar: Vec<Spanned<RawSidecar>>,
+}
+
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSidetop {
+    /// Where to serve Prometheus metrics (`127.0.0.1:9464`).
+    pub metrics: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Default, Clone, Deserialize)]

@@ -103,7 +103,14 @@ impl Checker<'_> {
                 );
             }
         }
-        Ok(Config { path: self.path.to_path_buf(), sidecars })
+        let metrics = match raw.sidetop.and_then(|s| s.metrics) {
+            None => None,
+            Some(addr) => match crate::exporter::parse_addr(addr.get_ref()) {
+                Ok(parsed) => Some(parsed),
+                Err(e) => return self.error(addr.span(), "sidetop.metrics".into(), e),
+            },
+        };
+        Ok(Config { path: self.path.to_path_buf(), sidecars, metrics })
     }
 
     fn check_defaults(&self, defaults: &Spanned<RawSidecar>) -> Result<(), ConfigError> {

@@ -2,7 +2,8 @@
 //! protocol trouble, and a bounded ring of recent exchanges for the traffic inspector.
 
 use super::protocol::{Exchange, Origin};
-use crate::metrics::latency::Stats;
+use crate::metrics::buckets::Buckets;
+use crate::metrics::latency::{OutcomeKind, Stats};
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 use std::time::Instant;
@@ -26,6 +27,8 @@ pub struct IpcMetrics {
     pub traffic: VecDeque<Arc<Exchange>>,
     /// The last handshake's exchanges, in order.
     pub handshake: Vec<Arc<Exchange>>,
+    /// Latency by method (capped as `methods` is) and outcome, for the exporter.
+    pub buckets: BTreeMap<(String, OutcomeKind), Buckets>,
 }
 
 impl IpcMetrics {
@@ -39,6 +42,7 @@ impl IpcMetrics {
             incoming: 0,
             traffic: VecDeque::new(),
             handshake: Vec::new(),
+            buckets: BTreeMap::new(),
         }
     }
 
@@ -51,6 +55,13 @@ impl IpcMetrics {
             OTHER_METHODS.to_string()
         };
         let base = self.base;
+        let latency = match &exchange.outcome {
+            super::protocol::Outcome::Timeout(after) => Some(*after),
+            _ => exchange.latency,
+        };
+        if let Some(latency) = latency {
+            self.buckets.entry((key.clone(), kind)).or_default().observe(latency);
+        }
         self.methods.entry(key).or_insert_with(|| Stats::new(base)).record(now, kind, exchange.latency);
         if exchange.origin == Origin::Handshake {
             self.handshake.push(exchange.clone());

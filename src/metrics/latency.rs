@@ -15,7 +15,7 @@ const BUCKET_SECS: u64 = 10;
 const BUCKETS: usize = 6;
 
 /// Why an exchange ended, reduced to a countable kind.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum OutcomeKind {
     Ok,
     /// A JSON-RPC error object, or an HTTP status that is not 2xx.

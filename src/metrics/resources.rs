@@ -32,6 +32,9 @@ pub struct ResourceHistory {
     pub limits: Vec<(String, String)>,
     /// Whose limits those are: read again only for a new process.
     pub limits_pid: Option<u32>,
+    /// CPU time used since sidetop started, all its processes together (the sampled
+    /// rate integrated over each interval, so it never goes down as processes exit).
+    pub cpu_seconds: f64,
 }
 
 impl ResourceHistory {
@@ -205,6 +208,7 @@ fn sample(
             s.threads += threads;
             s.processes += 1;
         }
+        history.cpu_seconds += f64::from(s.cpu) / 100.0 * elapsed;
         if history.samples.len() == HISTORY {
             history.samples.pop_front();
         }

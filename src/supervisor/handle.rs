@@ -59,6 +59,7 @@ pub struct SidecarHandle {
     pub(super) commands: mpsc::Sender<Command>,
     pub(super) logs: Arc<Mutex<LogBuffer>>,
     pub(super) history: Arc<Mutex<VecDeque<Event>>>,
+    pub(super) tallies: Arc<Mutex<super::sidecar::Tallies>>,
     pub(super) stdin: Arc<Mutex<Option<StdinWriter>>>,
     pub(super) ipc: Option<Arc<Ipc>>,
     pub(super) log_file: Option<Arc<super::logfile::LogFileStats>>,
@@ -135,6 +136,18 @@ impl SidecarHandle {
         self.command(|r| Command::Signal(signal, r)).await
     }
 
+    /// Exits by reason and health-check failures since sidetop started (never reset).
+    pub fn tallies(&self) -> super::sidecar::Tallies {
+        self.tallies.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// When its current process started, as wall-clock time.
+    pub fn started_at(&self) -> Option<std::time::SystemTime> {
+        let status = self.status.borrow();
+        let started = status.started_at.filter(|_| status.state.has_process())?;
+        std::time::SystemTime::now().checked_sub(started.elapsed())
+    }
+
     /// Stops it gracefully and ends its task (a reload removed or replaced it).
     pub(super) async fn retire(&self) -> Result<(), OpError> {
         self.command(Command::Retire).await
@@ -150,6 +163,7 @@ impl SidecarHandle {
             commands: self.commands.clone(),
             logs: self.logs.clone(),
             history: self.history.clone(),
+            tallies: self.tallies.clone(),
             stdin: self.stdin.clone(),
             ipc: self.ipc.clone(),
             log_file: self.log_file.clone(),

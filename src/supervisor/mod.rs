@@ -23,6 +23,7 @@ pub use deathwatch::{SUBCOMMAND as DEATHWATCH_SUBCOMMAND, helper_main as deathwa
 pub use exit::ExitInfo;
 pub use handle::{LogFileCounts, OpError, SidecarHandle};
 pub use output::LineBatch;
+pub use sidecar::Tallies;
 pub use status::{Event, EventKind, State, Status};
 
 use crate::config::{Config, SidecarConfig};
@@ -94,6 +95,7 @@ pub(crate) struct Shared {
 pub(crate) struct Carry {
     logs: Arc<Mutex<LogBuffer>>,
     history: Arc<Mutex<VecDeque<Event>>>,
+    tallies: Arc<Mutex<sidecar::Tallies>>,
     /// Kept when the IPC config did not change: the histograms go on.
     ipc: Option<Arc<Ipc>>,
     restarts: u32,
@@ -111,13 +113,13 @@ impl Shared {
         let restarts = carry.as_ref().map_or(0, |c| c.restarts);
         let (status_tx, status_rx) = watch::channel(Status { state: initial, restarts, ..Status::default() });
         let (cmd_tx, cmd_rx) = mpsc::channel(64);
-        let (logs, history, ipc) = match carry {
+        let (logs, history, tallies, ipc) = match carry {
             Some(c) => {
                 c.logs
                     .lock()
                     .unwrap_or_else(|e| e.into_inner())
                     .set_limits(cfg.output.scrollback_lines, cfg.output.scrollback_bytes);
-                (c.logs, c.history, c.ipc)
+                (c.logs, c.history, c.tallies, c.ipc)
             }
             None => (
                 Arc::new(Mutex::new(LogBuffer::new(
@@ -125,6 +127,7 @@ impl Shared {
                     cfg.output.scrollback_bytes,
                 ))),
                 Arc::new(Mutex::new(VecDeque::new())),
+                Arc::default(),
                 None,
             ),
         };
@@ -132,6 +135,7 @@ impl Shared {
         let event_sink = Arc::new(EventSink {
             name: name.clone(),
             history: history.clone(),
+            tallies: tallies.clone(),
             broadcast: self.events.clone(),
             changed: self.changed.clone(),
         });
@@ -167,6 +171,7 @@ impl Shared {
             commands: cmd_tx.clone(),
             logs,
             history,
+            tallies,
             stdin: stdin.clone(),
             ipc: ipc.clone(),
             log_file: log_file_stats,

@@ -173,6 +173,7 @@ impl Supervisor {
                     let carry = old.map(|old| Carry {
                         logs: old.logs.clone(),
                         history: old.history.clone(),
+                        tallies: old.tallies.clone(),
                         ipc: old.ipc.clone().filter(|_| !differs(&old.config.ipc, &cfg.ipc)),
                         restarts: old.status().restarts + 1,
                     });
@@ -204,6 +205,7 @@ impl Supervisor {
         EventSink {
             name: handle.name.clone(),
             history: handle.history.clone(),
+            tallies: handle.tallies.clone(),
             broadcast: self.shared.events.clone(),
             changed: self.shared.changed.clone(),
         }

@@ -39,10 +39,20 @@ pub enum Command {
 /// Events kept per sidecar for its timeline.
 pub const EVENT_HISTORY: usize = 500;
 
+/// Counts kept for the metrics exporter: they must never go down, so they are counted
+/// as events happen rather than from the (bounded) history.
+#[derive(Debug, Default, Clone)]
+pub struct Tallies {
+    /// Exits by reason: the exit code (`"1"`) or the signal's name (`"SIGSEGV"`).
+    pub exits: std::collections::BTreeMap<String, u64>,
+    pub health_failures: u64,
+}
+
 /// Publishes events to the per-sidecar history, the broadcast channel and the log.
 pub struct EventSink {
     pub name: Arc<str>,
     pub history: Arc<Mutex<VecDeque<Event>>>,
+    pub tallies: Arc<Mutex<Tallies>>,
     pub broadcast: broadcast::Sender<Event>,
     pub changed: Arc<Notify>,
 }
@@ -51,6 +61,19 @@ impl EventSink {
     pub fn emit(&self, kind: EventKind) {
         let event = Event { sidecar: self.name.clone(), at: SystemTime::now(), kind };
         tracing::info!("{event}");
+        match &event.kind {
+            EventKind::Exited { exit, .. } => {
+                let reason = exit.signal_name().unwrap_or_else(|| match exit {
+                    super::exit::ExitInfo::Code(code) => code.to_string(),
+                    other => other.to_string(),
+                });
+                *self.tallies.lock().unwrap_or_else(|e| e.into_inner()).exits.entry(reason).or_default() += 1;
+            }
+            EventKind::HealthFailed { .. } => {
+                self.tallies.lock().unwrap_or_else(|e| e.into_inner()).health_failures += 1;
+            }
+            _ => {}
+        }
         {
             let mut history = self.history.lock().unwrap_or_else(|e| e.into_inner());
             if history.len() == EVENT_HISTORY {
