@@ -218,3 +218,64 @@ fn r_in_an_attached_dashboard_lists_the_changes_and_asks() {
     let screen = tmux.wait_for("│fresh ");
     assert!(!screen.contains("│old "), "the removed sidecar left the table:\n{screen}");
 }
+
+/// A `[[sidecar_dir]]`: an executable copied in starts, a replaced one restarts, a removed
+/// one stops, each within 2 s, with a `NAME.toml` override honoured.
+#[test]
+fn a_plugin_folder_is_watched() {
+    let dir = tempfile::tempdir().unwrap();
+    let plugins = dir.path().join("plugins");
+    std::fs::create_dir(&plugins).unwrap();
+    let m = marker();
+    let toml = "[[sidecar]]\nname = \"host\"\ncommand = [\"sleep\", \"1000\"]\n\n[[sidecar_dir]]\npath = \"plugins\"\nrestart = \"always\"\n";
+    let config = write_config(dir.path(), toml, &m);
+    let socket = dir.path().join("agent.sock");
+    let mut agent = Agent {
+        child: Command::new(bin())
+            .args(["agent", "--config"])
+            .arg(&config)
+            .arg("--socket")
+            .arg(&socket)
+            .arg("--log-dir")
+            .arg(dir.path().join("logs"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+        socket,
+        config,
+        dir,
+        marker: m,
+    };
+    wait_until(T, "the agent", || agent.pid_of("host").is_some());
+    let plugin = |body: &str| {
+        // Written beside, then renamed in: a plugin appears whole, as a deploy would do it.
+        let tmp = agent.dir.path().join("plugin.tmp");
+        std::fs::write(&tmp, format!("#!/bin/sh\n{body}\n")).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o755)).unwrap();
+        std::fs::rename(&tmp, plugins.join("pricer")).unwrap();
+    };
+    let two_s = Duration::from_secs(2);
+    std::fs::write(plugins.join("pricer.toml"), "env = { CURRENCY = \"EUR\" }\n").unwrap();
+    plugin("echo pricing in $CURRENCY; exec sleep 1000");
+    wait_until(two_s + Duration::from_millis(500), "the copied plugin to start", || {
+        agent.pid_of("pricer").is_some()
+    });
+    wait_until(T, "its output", || text(&agent.ctl(&["logs", "pricer"])).contains("pricing in EUR"));
+    let first = agent.pid_of("pricer").unwrap();
+    let host = agent.pid_of("host");
+
+    plugin("echo version 2; exec sleep 1000");
+    wait_until(two_s + Duration::from_millis(500), "the replaced plugin to restart", || {
+        agent.pid_of("pricer").is_some_and(|p| p != first)
+    });
+    assert!(agent.events("pricer").iter().any(|(_, t)| t == "reload: restarting for executable"));
+
+    std::fs::remove_file(plugins.join("pricer")).unwrap();
+    wait_until(two_s + Duration::from_millis(500), "the removed plugin to stop", || {
+        agent.status().iter().all(|s| s["name"] != "pricer")
+    });
+    assert_eq!(agent.pid_of("host"), host, "the other sidecar never noticed");
+    let _ = agent.child.kill();
+}

@@ -31,6 +31,8 @@ pub struct Engine {
     pub shutdown_asked: Arc<Notify>,
     /// Every reload's outcome, for the front ends (and the agent's output).
     reloads: tokio::sync::broadcast::Sender<(bool, String)>,
+    /// Watching the `[[sidecar_dir]]` folders, when there are some.
+    dir_watch: std::sync::Mutex<Option<super::watch_dirs::DirWatch>>,
 }
 
 impl Engine {
@@ -42,13 +44,18 @@ impl Engine {
     ) -> std::io::Result<Arc<Engine>> {
         let supervisor = Arc::new(Supervisor::start(config, options)?);
         let sampler = Sampler::start(supervisor.pid_source(), sample_interval);
-        Ok(Arc::new(Engine {
+        let engine = Arc::new(Engine {
             supervisor,
             sampler,
             config_path: config.path.clone(),
             shutdown_asked: Arc::new(Notify::new()),
             reloads: tokio::sync::broadcast::channel(16).0,
-        }))
+            dir_watch: std::sync::Mutex::new(None),
+        });
+        let watch = super::watch_dirs::watch(&engine, &config.sidecar_dirs)
+            .map_err(|e| std::io::Error::other(format!("watching the sidecar_dir folders: {e}")))?;
+        *engine.dir_watch.lock().unwrap_or_else(|e| e.into_inner()) = watch;
+        Ok(engine)
     }
 
     /// As the `sidetop` binary runs it: the death watch, a subreaper.
@@ -101,10 +108,19 @@ impl Engine {
     /// Loads the config file again and applies it (or, `dry_run`, says what it would
     /// do). An invalid file changes nothing: the error names file, line and column.
     pub async fn reload(&self, dry_run: bool) -> Result<String, String> {
+        self.reload_because(dry_run, None).await
+    }
+
+    /// A reload with its cause said first (`plugins/ changed: reload: +1 started (x)`).
+    pub async fn reload_because(&self, dry_run: bool, cause: Option<String>) -> Result<String, String> {
+        let said = |text: String| match &cause {
+            Some(cause) => format!("{cause}: {text}"),
+            None => text,
+        };
         let config = match Config::load(&self.config_path) {
             Ok(config) => config,
             Err(e) => {
-                let text = format!("reload refused, nothing changed: {}", e.render());
+                let text = said(format!("reload refused, nothing changed: {}", e.render()));
                 tracing::warn!("{text}");
                 if !dry_run {
                     let _ = self.reloads.send((false, text.clone()));
@@ -117,7 +133,11 @@ impl Engine {
         }
         match self.supervisor.reload(&config).await {
             Ok(plan) => {
-                let _ = self.reloads.send((true, plan.summary()));
+                // A folder that changed without changing a sidecar (a plugin writing in
+                // its own folder) is not worth a word.
+                if cause.is_none() || !plan.changes_nothing() {
+                    let _ = self.reloads.send((true, said(plan.summary())));
+                }
                 Ok(plan.summary())
             }
             Err(e) => {

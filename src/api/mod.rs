@@ -12,6 +12,7 @@ pub mod link;
 pub mod local;
 pub mod session;
 pub mod socket_path;
+pub mod watch_dirs;
 pub mod wire;
 
 pub use wire::*;

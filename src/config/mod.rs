@@ -1,6 +1,7 @@
 //! Loading and validating `sidetop.toml`. A config either loads whole and valid, or fails
 //! with one [`ConfigError`] naming file, line, column and key; nothing is started on error.
 
+mod dirs;
 mod error;
 pub mod ipc;
 mod raw;
@@ -25,6 +26,8 @@ pub struct Config {
     pub sidecars: Vec<SidecarConfig>,
     /// `[sidetop] metrics`: where to serve Prometheus metrics (`--metrics` wins).
     pub metrics: Option<std::net::SocketAddr>,
+    /// `[[sidecar_dir]]` folders, watched for executables coming and going.
+    pub sidecar_dirs: Vec<PathBuf>,
 }
 
 #[derive(Debug, Clone)]
@@ -54,6 +57,9 @@ pub struct SidecarConfig {
     pub health: Option<ipc::HealthConfig>,
     /// Named test requests; the first is the default.
     pub requests: Vec<ipc::RequestTemplate>,
+    /// For a sidecar from a `[[sidecar_dir]]`: its executable's identity, so a replaced
+    /// file counts as a change.
+    pub exe_stamp: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -202,6 +208,7 @@ impl SidecarConfig {
             ipc: None,
             health: None,
             requests: Vec::new(),
+            exe_stamp: None,
         }
     }
 }

@@ -17,6 +17,9 @@ pub struct RawFile {
     pub defaults: Option<Spanned<RawSidecar>>,
     #[serde(default)]
     pub sidecar: Vec<Spanned<RawSidecar>>,
+    /// Folders whose executables are sidecars (`path`, plus per-sidecar settings).
+    #[serde(default)]
+    pub sidecar_dir: Vec<Spanned<RawSidecar>>,
 }
 
 #[derive(Debug, Default, Clone, Deserialize)]
@@ -29,6 +32,8 @@ pub struct RawSidetop {
 #[derive(Debug, Default, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawSidecar {
+    /// Only in `[[sidecar_dir]]`: the folder.
+    pub path: Option<Spanned<String>>,
     // Identity: only meaningful per sidecar.
     pub name: Option<Spanned<String>>,
     pub command: Option<Spanned<CommandSpec>>,
@@ -72,4 +77,43 @@ pub struct RawBackoff {
 pub struct RawCrashLoop {
     pub max_exits: Option<Spanned<u32>>,
     pub window: Option<DurationValue>,
+}
+
+/// `top`'s settings where it has them, else `base`'s (a plugin's `NAME.toml` over its
+/// folder's settings); environments are merged, `top` winning per variable.
+pub fn overlay(top: RawSidecar, base: &RawSidecar) -> RawSidecar {
+    let base = base.clone();
+    let mut env = base.env.clone().unwrap_or_default();
+    env.extend(top.env.clone().unwrap_or_default());
+    macro_rules! pick {
+        ($($field:ident),* $(,)?) => {
+            RawSidecar { $($field: top.$field.or(base.$field),)* env: (!env.is_empty()).then_some(env) }
+        };
+    }
+    pick!(
+        path,
+        name,
+        command,
+        depends_on,
+        log_file,
+        ipc,
+        health,
+        request,
+        shell,
+        cwd,
+        inherit_env,
+        autostart,
+        restart,
+        backoff,
+        crash_loop,
+        stop_signal,
+        stop_timeout,
+        scrollback_lines,
+        scrollback_bytes,
+        max_line,
+        log_file_max_size,
+        log_file_keep,
+        log_file_mode,
+        log_file_buffer,
+    )
 }

@@ -190,3 +190,39 @@ fn secret_looking_variables_are_masked() {
     }
     assert_eq!(shown.matches("********").count(), 4, "{shown}");
 }
+
+#[test]
+fn a_sidecar_dir_makes_each_executable_a_sidecar() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let plugins = dir.path().join("plugins");
+    std::fs::create_dir(&plugins).unwrap();
+    for (name, mode) in [("alpha", 0o755), ("beta", 0o755), ("notes.txt", 0o644)] {
+        std::fs::write(plugins.join(name), "#!/bin/sh\n").unwrap();
+        std::fs::set_permissions(plugins.join(name), std::fs::Permissions::from_mode(mode)).unwrap();
+    }
+    std::fs::write(plugins.join("beta.toml"), "restart = \"never\"\nenv = { B = \"2\" }\n").unwrap();
+    let path = dir.path().join("t.toml");
+    let src = "[[sidecar_dir]]\npath = \"plugins\"\nrestart = \"always\"\nenv = { A = \"1\" }\n[sidecar_dir.ipc]\nprotocol = \"jsonrpc\"\n";
+    let c = Config::parse(&path, src).unwrap();
+    let names: Vec<&str> = c.sidecars.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(names, ["alpha", "beta"], "executables only");
+    let (alpha, beta) = (&c.sidecars[0], &c.sidecars[1]);
+    assert_eq!(alpha.argv, [plugins.join("alpha").display().to_string()]);
+    assert_eq!(alpha.restart, RestartPolicy::Always);
+    assert!(alpha.ipc.is_some(), "the folder's settings, ipc included");
+    assert_eq!(beta.restart, RestartPolicy::Never, "NAME.toml overrides");
+    assert_eq!(beta.env, vec![("A".into(), "1".into()), ("B".into(), "2".into())]);
+    assert!(alpha.exe_stamp.is_some());
+    assert_eq!(c.sidecar_dirs, [plugins]);
+}
+
+#[test]
+fn sidecar_dir_mistakes_are_named() {
+    let e = err("[[sidecar_dir]]\nrestart = \"always\"\n");
+    assert!(e.render().contains("missing key `path`"), "{}", e.render());
+    let e = err("[[sidecar_dir]]\npath = \"p\"\nname = \"x\"\n");
+    assert!(e.render().contains("named after their files"), "{}", e.render());
+    let e = err("[[sidecar]]\nname = \"a\"\ncommand = [\"x\"]\npath = \"p\"\n");
+    assert!(e.render().contains("t.toml:4:8") && e.render().contains("[[sidecar_dir]]"), "{}", e.render());
+}

@@ -15,9 +15,18 @@ pub fn parse(path: &Path, source: &str) -> Result<Config, ConfigError> {
 }
 
 fn deserialize(path: &Path, source: &str) -> Result<RawFile, ConfigError> {
+    deserialize_as(path, source)
+}
+
+/// A plugin's `NAME.toml`: one sidecar's settings, errors pointing into that file.
+pub(super) fn deserialize_sidecar(path: &Path, source: &str) -> Result<RawSidecar, ConfigError> {
+    deserialize_as(path, source)
+}
+
+fn deserialize_as<T: serde::de::DeserializeOwned>(path: &Path, source: &str) -> Result<T, ConfigError> {
     let deserializer = toml::de::Deserializer::parse(source)
         .map_err(|e| ConfigError::at(path, source, e.span(), "", e.message()))?;
-    serde_path_to_error::deserialize::<_, RawFile>(deserializer).map_err(|e| {
+    serde_path_to_error::deserialize::<_, T>(deserializer).map_err(|e| {
         let key = key_path(e.path());
         let inner = e.into_inner();
         ConfigError::at(path, source, inner.span(), key, inner.message())
@@ -68,8 +77,17 @@ impl Checker<'_> {
             }
             None => RawSidecar::default(),
         };
-        if raw.sidecar.is_empty() {
+        if raw.sidecar.is_empty() && raw.sidecar_dir.is_empty() {
             return Err(ConfigError::whole_file(self.path, "no [[sidecar]] tables: nothing to supervise"));
+        }
+        for (index, entry) in raw.sidecar.iter().enumerate() {
+            if let Some(path) = &entry.get_ref().path {
+                return self.error(
+                    path.span(),
+                    format!("sidecar[{index}].path"),
+                    "`path` belongs in a [[sidecar_dir]] table",
+                );
+            }
         }
         let mut sidecars = Vec::new();
         let mut seen: HashMap<String, usize> = HashMap::new();
@@ -84,6 +102,41 @@ impl Checker<'_> {
                 );
             }
             sidecars.push(sidecar);
+        }
+        let mut sidecar_dirs = Vec::new();
+        for (index, dir) in raw.sidecar_dir.iter().enumerate() {
+            let d = dir.get_ref();
+            if d.path.is_none() {
+                return self.error(
+                    dir.span(),
+                    format!("sidecar_dir[{index}]"),
+                    "missing key `path` (the folder)",
+                );
+            }
+            if let Some(name) = &d.name {
+                return self.error(
+                    name.span(),
+                    format!("sidecar_dir[{index}].name"),
+                    "a folder's sidecars are named after their files",
+                );
+            }
+            sidecar_dirs.push(super::dirs::folder(self.path, d).expect("has a path"));
+            for plugin in super::dirs::plugins(self.path, dir)? {
+                let mut sidecar = self.sidecar(raw.sidecar.len() + index, &plugin.entry, &defaults)?;
+                sidecar.exe_stamp = Some(plugin.stamp);
+                if seen.insert(sidecar.name.clone(), usize::MAX).is_some() {
+                    return self.error(
+                        dir.span(),
+                        format!("sidecar_dir[{index}]"),
+                        format!(
+                            "{:?} in {} has the name of another sidecar",
+                            sidecar.name,
+                            sidecar_dirs[index].display()
+                        ),
+                    );
+                }
+                sidecars.push(sidecar);
+            }
         }
         self.check_dependencies(&raw.sidecar, &seen)?;
         for (i, a) in sidecars.iter().enumerate() {
@@ -110,7 +163,7 @@ impl Checker<'_> {
                 Err(e) => return self.error(addr.span(), "sidetop.metrics".into(), e),
             },
         };
-        Ok(Config { path: self.path.to_path_buf(), sidecars, metrics })
+        Ok(Config { path: self.path.to_path_buf(), sidecars, metrics, sidecar_dirs })
     }
 
     fn check_defaults(&self, defaults: &Spanned<RawSidecar>) -> Result<(), ConfigError> {
@@ -251,6 +304,7 @@ impl Checker<'_> {
             ipc,
             health,
             requests,
+            exe_stamp: None,
         })
     }
 
