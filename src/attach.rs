@@ -42,11 +42,15 @@ pub async fn run(config: &Path, args: &AttachArgs) -> ExitCode {
             println!("detached from the agent (pid {pid}); its sidecars keep running");
             ExitCode::SUCCESS
         }
-        Ok(_) => {
-            println!("the agent (pid {pid}) stopped");
+        Ok(Ending::Lost) => {
+            eprintln!("error: the connection to the agent (pid {pid}) was lost");
             if let Some(stderr) = stderr {
                 print_kept(&stderr);
             }
+            ExitCode::from(EXIT_FAILED)
+        }
+        Ok(_) => {
+            println!("the agent (pid {pid}) stopped");
             ExitCode::SUCCESS
         }
         Err(e) => {
@@ -73,8 +77,9 @@ async fn over_ssh(host: &str, args: &AttachArgs) -> io::Result<(Link, Arc<Mutex<
     let command: Vec<String> = remote.iter().map(|a| shell_quote(a)).collect();
     let mut child = tokio::process::Command::new("ssh")
         .arg("-T")
-        .arg(host)
+        // A host starting with `-` must not be read as an option.
         .arg("--")
+        .arg(host)
         .args(&command)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())

@@ -164,7 +164,7 @@ fn capital_q_stops_the_agent_after_asking() {
 }
 
 /// A `bin/ssh` that runs the remote command here, the way sshd would (through a shell),
-/// after checking it was called as `ssh -T HOST -- command...`.
+/// after checking it was called as `ssh -T -- HOST command...`.
 fn ssh_stand_in(dir: &Path) -> PathBuf {
     let bin_dir = dir.join("bin");
     std::fs::create_dir_all(&bin_dir).unwrap();
@@ -172,7 +172,7 @@ fn ssh_stand_in(dir: &Path) -> PathBuf {
     std::fs::write(
         &script,
         "#!/bin/sh\n[ \"$1\" = -T ] || { echo \"stand-in: want -T, got $1\" >&2; exit 255; }\n\
-         echo \"$2\" > \"$(dirname \"$0\")/host\"\n[ \"$3\" = -- ] || exit 255\nshift 3\nexec sh -c \"$*\"\n",
+         [ \"$2\" = -- ] || exit 255\necho \"$3\" > \"$(dirname \"$0\")/host\"\nshift 3\nexec sh -c \"$*\"\n",
     )
     .unwrap();
     use std::os::unix::fs::PermissionsExt;

@@ -91,7 +91,8 @@ fn http_get(addr: (&str, u16), path: &str, accept: &str) -> Option<String> {
     head.starts_with("HTTP/1.1 200").then(|| body.to_string())
 }
 
-/// `count` requests to echo over one connection, each a method name of `name(i)`.
+/// `count` requests to echo over one connection, each a method name of `name(i)`: written
+/// from one thread while the replies are read (the agent takes 64 at a time from a client).
 fn send_requests(agent: &Agent, count: usize, name: impl Fn(usize) -> String) {
     let (mut stream, mut lines) = agent.connect();
     let mut batch = String::new();
@@ -100,11 +101,12 @@ fn send_requests(agent: &Agent, count: usize, name: impl Fn(usize) -> String) {
         let call = json!({"jsonrpc": "2.0", "id": i + 1, "method": "request", "params": {"sidecar": "echo", "spec": spec}});
         batch.push_str(&format!("{call}\n"));
     }
-    stream.write_all(batch.as_bytes()).unwrap();
+    let writer = std::thread::spawn(move || stream.write_all(batch.as_bytes()).unwrap());
     for _ in 0..count {
         let reply: Value = serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
         assert!(reply.get("result").is_some(), "{reply}");
     }
+    writer.join().unwrap();
 }
 
 struct Prometheus {

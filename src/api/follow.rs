@@ -20,6 +20,8 @@ use tokio::task::JoinSet;
 const OUTBOX: usize = 1024;
 /// Lines per `log` notice at most.
 const LINES_PER_NOTICE: usize = 512;
+/// Without a sampling round (a long `--sample-interval`), line counts refresh this often.
+const STATUS_FALLBACK: Duration = Duration::from_secs(5);
 /// Status is sent at most this often (a restart storm is many changes).
 const STATUS_EVERY: Duration = Duration::from_millis(15);
 /// Latency summaries of sidecars with new exchanges, at most this often.
@@ -102,11 +104,18 @@ pub fn start(tasks: &mut JoinSet<()>, engine: &Arc<Engine>, outbox: &Outbox, fol
     if follow.events {
         tasks.spawn(events(engine.supervisor.subscribe(), outbox.clone()));
     }
+    // Every receiver is made here, before `subscribe` answers: nothing that happens after
+    // the answer is missed.
     if follow.status {
-        tasks.spawn(status(engine.clone(), outbox.clone()));
+        let watched = Watched {
+            set: engine.supervisor.watch_set(),
+            reloads: engine.subscribe_reloads(),
+            rounds: engine.samples_taken(),
+        };
+        tasks.spawn(status(engine.clone(), outbox.clone(), watched));
     }
     if follow.samples {
-        tasks.spawn(samples(engine.clone(), outbox.clone()));
+        tasks.spawn(samples(engine.clone(), outbox.clone(), engine.samples_taken()));
     }
     if follow.traffic {
         tasks.spawn(traffic(engine.clone(), engine.supervisor.subscribe_exchanges(), outbox.clone()));
@@ -129,9 +138,17 @@ async fn events(mut rx: broadcast::Receiver<crate::supervisor::Event>, outbox: O
     }
 }
 
-async fn status(engine: Arc<Engine>, outbox: Outbox) {
-    let mut set = engine.supervisor.watch_set();
-    let mut reloads = engine.subscribe_reloads();
+/// What the status follower wakes on besides a sidecar's own status.
+struct Watched {
+    set: tokio::sync::watch::Receiver<u64>,
+    reloads: broadcast::Receiver<(bool, String)>,
+    /// Sampling rounds: line counts are refreshed with them (uptimes need no refresh: a
+    /// front end counts them from the start time it has).
+    rounds: tokio::sync::watch::Receiver<u64>,
+}
+
+async fn status(engine: Arc<Engine>, outbox: Outbox, watched: Watched) {
+    let Watched { mut set, mut reloads, mut rounds } = watched;
     let mut watches: Vec<_> = engine.supervisor.sidecars().iter().map(|h| h.watch()).collect();
     let mut last = Vec::new();
     let mut sent_at = tokio::time::Instant::now();
@@ -162,15 +179,15 @@ async fn status(engine: Arc<Engine>, outbox: Outbox) {
                     return;
                 }
             }
-            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+            _ = rounds.changed() => {}
+            _ = tokio::time::sleep(STATUS_FALLBACK) => {}
         }
         // A change after a quiet spell goes out at once; a storm, at most this often.
         tokio::time::sleep_until(sent_at + STATUS_EVERY).await;
     }
 }
 
-async fn samples(engine: Arc<Engine>, outbox: Outbox) {
-    let mut taken = engine.samples_taken();
+async fn samples(engine: Arc<Engine>, outbox: Outbox, mut taken: tokio::sync::watch::Receiver<u64>) {
     taken.mark_unchanged();
     let limits_of = |engine: &Engine| -> HashMap<String, Vec<(String, String)>> {
         let r = engine.resources();
@@ -257,6 +274,14 @@ pub fn logs(
         let (mut skipped, mut flooding) = (0, false);
         let mut pass = tokio::time::Instant::now();
         loop {
+            // No room for a notice: wait, without copying lines only to throw them away.
+            if outbox.tx.capacity() == 0 {
+                if outbox.tx.is_closed() {
+                    return;
+                }
+                tokio::time::sleep(RETRY).await;
+                continue;
+            }
             if pace != Pace::Every {
                 let total = handle.logs().total_lines;
                 if total.saturating_sub(next) > keep {

@@ -25,11 +25,22 @@ impl Caller {
         (Caller(tx), rx)
     }
 
-    pub async fn call(&self, method: &str, params: Value) -> RpcResult {
+    /// Sends the call now (so calls reach the engine in the order they were made, even
+    /// when their replies are awaited in different tasks) and returns its reply to await.
+    pub fn call(
+        &self,
+        method: &str,
+        params: Value,
+    ) -> impl std::future::Future<Output = RpcResult> + Send + 'static {
         let (reply, answer) = oneshot::channel();
         let gone = || (codes::GONE, "the connection to sidetop is gone".to_string());
-        self.0.send(Call { method: method.to_string(), params, reply }).map_err(|_| gone())?;
-        answer.await.unwrap_or_else(|_| Err(gone()))
+        let sent = self.0.send(Call { method: method.to_string(), params, reply }).is_ok();
+        async move {
+            if !sent {
+                return Err(gone());
+            }
+            answer.await.unwrap_or_else(|_| Err(gone()))
+        }
     }
 }
 

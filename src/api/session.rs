@@ -52,10 +52,6 @@ impl Session {
         (session, queue)
     }
 
-    pub fn engine(&self) -> &Arc<Engine> {
-        &self.engine
-    }
-
     pub fn call(&mut self, method: &str, params: Value) -> Handled {
         let now = |result| Handled::Now(result);
         if method == "hello" {
@@ -111,6 +107,8 @@ impl Session {
             Some(Value::Array(names)) => self.engine.named(&json!({"sidecars": names}))?,
             _ => Vec::new(),
         };
+        // A new subscription replaces the previous one (dropping a set aborts its tasks).
+        self.follows = JoinSet::new();
         follow::start(&mut self.follows, &self.engine, &self.outbox, follow);
         let from = params.get("from_seq").and_then(Value::as_u64);
         for handle in logs {
@@ -131,7 +129,7 @@ impl Session {
             let handle = self.engine.supervisor.get(name).map_err(super::engine::op_error)?;
             handles.push((handle, from.as_u64()));
         }
-        self.log_follows.abort_all();
+        self.log_follows = JoinSet::new();
         let stderr = params.get("stderr").and_then(Value::as_bool).unwrap_or(false);
         for (handle, from) in handles {
             follow::logs(

@@ -14,13 +14,14 @@ use tokio::sync::mpsc;
 /// `Shutdown`, `Detach` and `ForceQuit`.
 pub fn carry_out(effect: Effect, state: &State, caller: &Caller, tx: &mpsc::UnboundedSender<Msg>) {
     let name = |i: usize| state.sidecars().get(i).map(|s| s.name().to_string());
-    let (caller, tx) = (caller.clone(), tx.clone());
+    let tx = tx.clone();
     let say = move |tx: &mpsc::UnboundedSender<Msg>, text: String| drop(tx.send(Msg::Done(text)));
     match effect {
         Effect::ClearLogs(i) => {
             let Some(name) = name(i) else { return };
+            let reply = caller.call("clear_logs", json!({"sidecar": name}));
             tokio::spawn(async move {
-                let text = match caller.call("clear_logs", json!({"sidecar": name})).await {
+                let text = match reply.await {
                     Ok(_) => format!("cleared the log of {name}"),
                     Err((_, e)) => format!("{name}: {e}"),
                 };
@@ -36,8 +37,9 @@ pub fn carry_out(effect: Effect, state: &State, caller: &Caller, tx: &mpsc::Unbo
                 Effect::Restart(_) => "restart",
                 _ => "kill",
             };
+            let reply = caller.call(method, json!({"sidecar": name}));
             tokio::spawn(async move {
-                let text = match caller.call(method, json!({"sidecar": name})).await {
+                let text = match reply.await {
                     Err((_, e)) => format!("{name}: {e}"),
                     Ok(reply) => {
                         let after: Option<SidecarInfo> =
@@ -50,8 +52,9 @@ pub fn carry_out(effect: Effect, state: &State, caller: &Caller, tx: &mpsc::Unbo
         }
         Effect::Request { sidecar, spec } => {
             let Some(name) = name(sidecar) else { return };
+            let reply = caller.call("request", json!({"sidecar": name, "spec": spec}));
             tokio::spawn(async move {
-                match caller.call("request", json!({"sidecar": name, "spec": spec})).await {
+                match reply.await {
                     Ok(mut reply) => match serde_json::from_value::<Exchange>(reply["exchange"].take()) {
                         Ok(exchange) => drop(tx.send(Msg::Reply(Arc::new(exchange)))),
                         Err(e) => say(&tx, format!("{name}: an unreadable reply ({e})")),
@@ -65,8 +68,9 @@ pub fn carry_out(effect: Effect, state: &State, caller: &Caller, tx: &mpsc::Unbo
             let params = json!({
                 "sidecar": name, "spec": spec, "requests": plan.requests, "concurrency": plan.concurrency,
             });
+            let reply = caller.call("load", params);
             tokio::spawn(async move {
-                match caller.call("load", params).await {
+                match reply.await {
                     Ok(reply) => {
                         let report = reply["report"].as_str().unwrap_or_default().to_string();
                         drop(tx.send(Msg::LoadDone(report)));
@@ -78,15 +82,17 @@ pub fn carry_out(effect: Effect, state: &State, caller: &Caller, tx: &mpsc::Unbo
         Effect::FollowLogs(from) => {
             let sidecars: serde_json::Map<String, Value> =
                 from.into_iter().map(|(name, seq)| (name, json!(seq))).collect();
+            let reply = caller.call("follow_logs", json!({"sidecars": sidecars}));
             tokio::spawn(async move {
-                if let Err((_, e)) = caller.call("follow_logs", json!({"sidecars": sidecars})).await {
+                if let Err((_, e)) = reply.await {
                     say(&tx, format!("logs not followed: {e}"));
                 }
             });
         }
         Effect::Reload { dry_run } => {
+            let reply = caller.call("reload", json!({"dry_run": dry_run}));
             tokio::spawn(async move {
-                let result = caller.call("reload", json!({"dry_run": dry_run})).await;
+                let result = reply.await;
                 let result = result
                     .map(|reply| reply["summary"].as_str().unwrap_or_default().to_string())
                     .map_err(|(_, e)| e);
@@ -94,8 +100,9 @@ pub fn carry_out(effect: Effect, state: &State, caller: &Caller, tx: &mpsc::Unbo
             });
         }
         Effect::Resnapshot => {
+            let reply = caller.call("snapshot", json!({}));
             tokio::spawn(async move {
-                match caller.call("snapshot", json!({})).await.map(serde_json::from_value) {
+                match reply.await.map(serde_json::from_value) {
                     Ok(Ok(snapshot)) => drop(tx.send(Msg::Snapshot(Box::new(snapshot)))),
                     Ok(Err(e)) => say(&tx, format!("an unreadable snapshot: {e}")),
                     Err((_, e)) => say(&tx, format!("no snapshot: {e}")),

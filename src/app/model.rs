@@ -9,14 +9,14 @@ use crate::ipc::protocol::Exchange;
 use crate::metrics::resources::{HISTORY, Sample};
 use std::collections::VecDeque;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Events kept per sidecar.
 const EVENTS: usize = 1000;
 /// Exchanges kept per sidecar (as many as the engine keeps).
 const TRAFFIC: usize = crate::ipc::metrics::TRAFFIC;
 /// How far back a duplicate (a notice that raced the snapshot) is looked for.
-const RECENT: usize = 16;
+const RECENT: usize = 256;
 
 /// One sidecar's log lines as far as the dashboard has them.
 #[derive(Debug, Clone, Default)]
@@ -30,6 +30,8 @@ pub struct Scrollback {
 pub struct SidecarView {
     pub setup: SidecarSetup,
     pub info: SidecarInfo,
+    /// When `info` arrived: its uptime was measured then.
+    pub info_at: Instant,
     pub logs: Scrollback,
     pub events: VecDeque<EventInfo>,
     pub samples: VecDeque<Sample>,
@@ -42,6 +44,7 @@ impl SidecarView {
     pub fn new(setup: SidecarSetup) -> SidecarView {
         SidecarView {
             info: SidecarInfo { name: setup.name.clone(), state: "idle".into(), ..SidecarInfo::default() },
+            info_at: Instant::now(),
             setup,
             logs: Scrollback::default(),
             events: VecDeque::new(),
@@ -58,6 +61,11 @@ impl SidecarView {
 
     pub fn has_ipc(&self) -> bool {
         self.setup.protocol.is_some()
+    }
+
+    /// Uptime now: as the engine measured it, plus the time since.
+    pub fn uptime(&self) -> Option<Duration> {
+        self.info.uptime().map(|u| u + self.info_at.elapsed())
     }
 
     /// The newest sample, while there is a process to measure.
@@ -91,6 +99,7 @@ impl Model {
         let mut sidecars: Vec<SidecarView> = s.setups.into_iter().map(SidecarView::new).collect();
         for (view, info) in sidecars.iter_mut().zip(s.sidecars) {
             view.info = info;
+            view.info_at = Instant::now();
         }
         for (view, r) in sidecars.iter_mut().zip(s.resources) {
             view.samples = r.samples.into();
@@ -142,6 +151,7 @@ impl Model {
                 for info in sidecars {
                     if let Some(view) = self.named(&info.name) {
                         view.info = info;
+                        view.info_at = Instant::now();
                     }
                 }
             }

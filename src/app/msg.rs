@@ -20,6 +20,8 @@ pub enum Msg {
     LoadDone(String),
     /// Every sidecar has stopped: the quit can finish.
     AllStopped,
+    /// Attached: the agent refused to stop (read-only, gone): the dashboard goes on.
+    QuitAborted(String),
     /// Something from the engine: status, an event, log lines, samples, latency, traffic.
     Notice(crate::api::Notice),
     /// A fresh snapshot (after a reload changed the set of sidecars).

@@ -36,8 +36,10 @@ pub struct RunOptions {
 pub enum Ending {
     /// The operator detached (or a signal came): the agent runs on.
     Detached,
-    /// The agent stopped (asked to, or it went away).
+    /// The agent stopped, as asked.
     AgentGone,
+    /// The connection to the agent was lost (the agent killed, ssh gone).
+    Lost,
     /// In-process: every sidecar stopped.
     Quit,
 }
@@ -99,22 +101,19 @@ async fn dashboard(
 ) -> io::Result<Ending> {
     let began = Instant::now();
     let caller = link.caller.clone();
-    let fail = |(_, e): (i64, String)| io::Error::other(e);
-    // Subscribed before the snapshot is taken, so nothing falls between the two (what
-    // arrives twice is recognised by the model).
-    caller
-        .call("subscribe", json!({"events": true, "status": true, "samples": true, "traffic": true}))
-        .await
-        .map_err(fail)?;
-    let snapshot = caller.call("snapshot", json!({})).await.map_err(fail)?;
-    let snapshot =
-        serde_json::from_value(snapshot).map_err(|e| io::Error::other(format!("snapshot: {e}")))?;
-    let mut state = State::new(Model::from_snapshot(snapshot), mode);
+    let (model, early) = first_model(&mut link, &mut signals).await?;
+    let mut state = State::new(model, mode);
+    let mut effects: Vec<Effect> = follow_logs(&mut state).into_iter().collect();
+    for notice in early {
+        effects.extend(update(&mut state, Msg::Notice(notice)));
+    }
     if let Some(note) = note {
         state.say(note);
     }
     let asked_to_stop = engine.as_ref().map(|e| e.shutdown_asked.clone()).unwrap_or_default();
     let mut terminal = terminal::enter()?;
+    // Restored however this function ends (an error below included).
+    let _restore = terminal::RestoreOnDrop;
     let size = terminal.size()?;
     state.size = (size.width, size.height);
 
@@ -122,8 +121,6 @@ async fn dashboard(
     let stop_input = Arc::new(AtomicBool::new(false));
     let input_thread = spawn_input(input_tx, stop_input.clone())?;
     let (msg_tx, mut msg_rx) = mpsc::unbounded_channel::<Msg>();
-    let mut effects: Vec<Effect> = follow_logs(&mut state).into_iter().collect();
-    // The header's clock, and uptimes between status notices.
     let mut clock = tokio::time::interval(Duration::from_secs(1));
     clock.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
 
@@ -158,9 +155,10 @@ async fn dashboard(
                     // The agent stops its sidecars and closes the connection when done.
                     None => {
                         let (caller, tx) = (caller.clone(), msg_tx.clone());
+                        let reply = caller.call("shutdown", json!({}));
                         tokio::spawn(async move {
-                            if let Err((_, e)) = caller.call("shutdown", json!({})).await {
-                                let _ = tx.send(Msg::Done(format!("the agent did not stop: {e}")));
+                            if let Err((_, e)) = reply.await {
+                                let _ = tx.send(Msg::QuitAborted(format!("the agent did not stop: {e}")));
                             }
                         });
                     }
@@ -214,9 +212,14 @@ async fn dashboard(
                 update(&mut state, msg)
             }
             notice = link.notices.recv() => {
-                let Some(notice) = notice else { break 'run Ending::AgentGone };
+                let Some(notice) = notice else {
+                    break 'run if state.quitting.is_some() { Ending::AgentGone } else { Ending::Lost };
+                };
                 dirty = true;
                 let mut out = update(&mut state, Msg::Notice(notice));
+                // Notices of one moment (a sampling round and its status) come in a row:
+                // let the rest arrive, and draw them once.
+                tokio::task::yield_now().await;
                 // A burst is applied in one go and drawn once.
                 for _ in 0..NOTICE_BATCH {
                     let Ok(notice) = link.notices.try_recv() else { break };
@@ -228,16 +231,46 @@ async fn dashboard(
             _ = signals.hup.recv() => signal_quit(&mut state, attached),
             _ = signals.int.recv() => signal_quit(&mut state, attached),
             _ = asked_to_stop.notified() => signal_quit(&mut state, attached),
-            _ = clock.tick() => { dirty = true; Vec::new() }
+            // The header's clock, when nothing else drew this second.
+            _ = clock.tick() => {
+                dirty |= last_draw.elapsed() >= Duration::from_millis(900);
+                Vec::new()
+            }
             _ = tokio::time::sleep_until(next_frame), if dirty => Vec::new(),
         };
     };
     stop_input.store(true, Ordering::Relaxed);
-    terminal::restore();
     // Not joined: after a hangup crossterm may sit in a read that never returns; the
     // thread ends with the process.
     drop(input_thread);
     Ok(ending)
+}
+
+/// Subscribes, then takes the snapshot the model starts from (subscribed first, so nothing
+/// falls between the two; what arrives twice is recognised by the model). Notices that
+/// arrive meanwhile are kept and returned: the link's queue is bounded, and not reading it
+/// could hold the snapshot's reply up behind them. A signal gives up.
+async fn first_model(link: &mut Link, signals: &mut Signals) -> io::Result<(Model, Vec<crate::api::Notice>)> {
+    let mut early = Vec::new();
+    let subscribe = json!({"events": true, "status": true, "samples": true, "traffic": true});
+    let caller = link.caller.clone();
+    let calls = [("subscribe", subscribe), ("snapshot", json!({}))];
+    let mut last = serde_json::Value::Null;
+    for (method, params) in calls {
+        let reply = caller.call(method, params);
+        tokio::pin!(reply);
+        last = loop {
+            tokio::select! {
+                result = &mut reply => break result.map_err(|(_, e)| io::Error::other(e))?,
+                Some(notice) = link.notices.recv() => early.push(notice),
+                _ = signals.int.recv() => return Err(io::Error::other("interrupted")),
+                _ = signals.term.recv() => return Err(io::Error::other("terminated")),
+                _ = signals.hup.recv() => return Err(io::Error::other("hung up")),
+            }
+        };
+    }
+    let snapshot = serde_json::from_value(last).map_err(|e| io::Error::other(format!("snapshot: {e}")))?;
+    Ok((Model::from_snapshot(snapshot), early))
 }
 
 /// SIGTERM/SIGHUP/SIGINT: in-process, stop the sidecars gracefully first (a second one

@@ -9,12 +9,18 @@ use ratatui::crossterm::terminal::{
 };
 use ratatui::{Terminal, backend::CrosstermBackend};
 use std::io::{self, Stdout};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 pub type Term = Terminal<CrosstermBackend<Stdout>>;
+
+/// Whether the terminal is ours now: leaving the alternate screen twice would move the
+/// cursor back over what was printed after the first time (a panic message).
+static ENTERED: AtomicBool = AtomicBool::new(false);
 
 pub fn enter() -> io::Result<Term> {
     install_panic_hook();
     enable_raw_mode()?;
+    ENTERED.store(true, Ordering::SeqCst);
     let mut stdout = io::stdout();
     if let Err(e) = execute!(stdout, EnterAlternateScreen, EnableMouseCapture) {
         restore();
@@ -25,8 +31,20 @@ pub fn enter() -> io::Result<Term> {
     Ok(terminal)
 }
 
-/// Safe to call more than once, and from a panic.
+/// Restores the terminal when dropped (an early return, an error).
+pub struct RestoreOnDrop;
+
+impl Drop for RestoreOnDrop {
+    fn drop(&mut self) {
+        restore();
+    }
+}
+
+/// Safe to call more than once, and from a panic: only the first call does anything.
 pub fn restore() {
+    if !ENTERED.swap(false, Ordering::SeqCst) {
+        return;
+    }
     let _ =
         execute!(io::stdout(), DisableMouseCapture, LeaveAlternateScreen, ratatui::crossterm::cursor::Show);
     let _ = disable_raw_mode();

@@ -48,16 +48,24 @@ fn handle(state: &mut State, msg: Msg) -> Vec<Effect> {
                     Vec::new()
                 }
             }
+            crate::api::Notice::Skipped { count } => {
+                // What was skipped may be anything (a reload, limits, latency): start over
+                // from a fresh snapshot.
+                state.say(format!("the screen fell behind: {count} updates skipped"));
+                vec![Effect::Resnapshot]
+            }
             notice => {
-                if let crate::api::Notice::Skipped { count } = &notice {
-                    state.say(format!("the screen fell behind: {count} updates skipped"));
-                }
                 state.model.apply(notice);
                 Vec::new()
             }
         },
         Msg::Snapshot(snapshot) => {
             let selected = state.selected().map(|s| s.name().to_string());
+            // A composer or load dialog points at a sidecar by position, which may now be
+            // another one.
+            if matches!(state.overlay, Overlay::Composer(_) | Overlay::Load(_)) {
+                state.overlay = Overlay::None;
+            }
             state.model.rebuild(*snapshot);
             state.selected = selected.and_then(|n| state.model.index(&n)).unwrap_or(0);
             // Follow again what is shown (sidecars may be new).
@@ -131,6 +139,11 @@ fn handle(state: &mut State, msg: Msg) -> Vec<Effect> {
             Vec::new()
         }
         Msg::AllStopped => Vec::new(),
+        Msg::QuitAborted(why) => {
+            state.quitting = None;
+            state.say(why);
+            Vec::new()
+        }
     }
 }
 

@@ -19,7 +19,9 @@ const AHEAD: usize = 256;
 /// Longest line accepted from the agent (a snapshot of many sidecars is big).
 const MAX_LINE: usize = 256 << 20;
 
-type Pending = Arc<Mutex<HashMap<u64, oneshot::Sender<RpcResult>>>>;
+/// Calls waiting for their reply; `None` once the connection is gone (a later call fails
+/// at once instead of waiting forever).
+type Pending = Arc<Mutex<Option<HashMap<u64, oneshot::Sender<RpcResult>>>>>;
 
 /// Says hello over `read`/`write` and returns the link, or why not.
 pub async fn connect<R, W>(read: R, write: W, read_only: bool) -> io::Result<Link>
@@ -29,7 +31,7 @@ where
 {
     let (caller, calls) = Caller::new();
     let (notices_tx, notices) = mpsc::channel(AHEAD);
-    let pending: Pending = Arc::default();
+    let pending: Pending = Arc::new(Mutex::new(Some(HashMap::new())));
     let received = Arc::new(AtomicU64::new(0));
     tokio::spawn(write_calls(write, calls, pending.clone()));
     tokio::spawn(read_messages(read, notices_tx, pending, received.clone()));
@@ -49,7 +51,13 @@ async fn write_calls<W: AsyncWrite + Unpin>(
     while let Some(call) = calls.recv().await {
         let id = next_id;
         next_id += 1;
-        pending.lock().unwrap_or_else(|e| e.into_inner()).insert(id, call.reply);
+        match pending.lock().unwrap_or_else(|e| e.into_inner()).as_mut() {
+            Some(waiting) => drop(waiting.insert(id, call.reply)),
+            None => {
+                let _ = call.reply.send(Err((codes::GONE, "the connection to sidetop closed".into())));
+                continue;
+            }
+        }
         let line = json!({"jsonrpc": "2.0", "id": id, "method": call.method, "params": call.params});
         if write.write_all(format!("{line}\n").as_bytes()).await.is_err() || write.flush().await.is_err() {
             break;
@@ -93,26 +101,32 @@ async fn read_messages<R: AsyncRead + Unpin>(
         let Some(id) = message.get("id").and_then(Value::as_u64) else {
             // A refusal before hello (another uid) comes with a null id.
             if let Some(error) = message.get("error") {
-                fail_all(&pending, rpc_error(error));
+                fail_all(&pending, rpc_error(error), false);
             }
             continue;
         };
-        let Some(reply) = pending.lock().unwrap_or_else(|e| e.into_inner()).remove(&id) else { continue };
+        let reply = pending.lock().unwrap_or_else(|e| e.into_inner()).as_mut().and_then(|w| w.remove(&id));
+        let Some(reply) = reply else { continue };
         let result = match message.get("error") {
             Some(error) => Err(rpc_error(error)),
             None => Ok(message.get_mut("result").map(Value::take).unwrap_or(Value::Null)),
         };
         let _ = reply.send(result);
     }
-    fail_all(&pending, (codes::GONE, "the connection to sidetop closed".into()));
+    fail_all(&pending, (codes::GONE, "the connection to sidetop closed".into()), true);
 }
 
 fn rpc_error(error: &Value) -> (i64, String) {
     (error["code"].as_i64().unwrap_or(0), error["message"].as_str().unwrap_or("error").to_string())
 }
 
-fn fail_all(pending: &Pending, error: (i64, String)) {
-    for (_, reply) in pending.lock().unwrap_or_else(|e| e.into_inner()).drain() {
+/// Fails every call waiting; `close`: and every later one.
+fn fail_all(pending: &Pending, error: (i64, String), close: bool) {
+    let mut pending = pending.lock().unwrap_or_else(|e| e.into_inner());
+    for (_, reply) in pending.iter_mut().flat_map(|w| w.drain()) {
         let _ = reply.send(Err(error.clone()));
+    }
+    if close {
+        *pending = None;
     }
 }

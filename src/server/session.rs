@@ -16,6 +16,9 @@ use tokio::sync::mpsc;
 const MAX_LINE: usize = 1 << 20;
 /// Replies waiting for the writer; past this the reader waits (the client asked for them).
 const REPLIES: usize = 64;
+/// Requests of one client being carried out at once; past this its next request waits (a
+/// client that sends and never reads cannot pile up work in the agent).
+const IN_FLIGHT: usize = 64;
 
 pub async fn refuse(mut stream: UnixStream, uid: Option<u32>) {
     let message = format!("refused: uid {uid:?} is not this agent's user");
@@ -63,6 +66,7 @@ pub async fn run(stream: UnixStream, engine: Arc<Engine>, read_only: bool) {
         }
     });
     let mut pending = tokio::task::JoinSet::new();
+    let in_flight = Arc::new(tokio::sync::Semaphore::new(IN_FLIGHT));
     let mut reader = BufReader::new(read);
     let mut line = String::new();
     loop {
@@ -70,6 +74,13 @@ pub async fn run(stream: UnixStream, engine: Arc<Engine>, read_only: bool) {
         line.clear();
         match (&mut reader).take(MAX_LINE as u64).read_line(&mut line).await {
             Ok(0) | Err(_) => break,
+            // Cut at the limit: the rest of that line would be read as more messages.
+            Ok(_) if !line.ends_with('\n') && line.len() >= MAX_LINE => {
+                let _ = replies_tx
+                    .send(error(Value::Null, -32600, format!("a request over {MAX_LINE} bytes")))
+                    .await;
+                break;
+            }
             Ok(_) => {}
         }
         let message: Value = match serde_json::from_str(line.trim()) {
@@ -94,7 +105,9 @@ pub async fn run(stream: UnixStream, engine: Arc<Engine>, read_only: bool) {
             // Notifications (no id) get no reply, but still run.
             Handled::Later(future) => {
                 let replies_tx = replies_tx.clone();
+                let Ok(permit) = in_flight.clone().acquire_owned().await else { break };
                 pending.spawn(async move {
+                    let _permit = permit;
                     let result = future.await;
                     if let Some(id) = id {
                         let _ = replies_tx.send(reply(id, result)).await;

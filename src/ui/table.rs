@@ -37,7 +37,7 @@ pub fn render(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
             (_, Some(exit)) => exit.replace("exit code ", "code "),
             _ => String::new(),
         };
-        let uptime = status.uptime().map(short_duration).unwrap_or_default();
+        let uptime = s.uptime().map(short_duration).unwrap_or_default();
         let mut cells = vec![
             Cell::from(s.name().to_string()),
             Cell::from(Line::from(vec![Span::styled(format!("{symbol} {label}"), style)])),
