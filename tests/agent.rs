@@ -4,12 +4,13 @@
 
 mod common;
 
+use common::agent::{Agent, ctl_on, spawn_agent, text};
 use common::*;
 use serde_json::Value;
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::path::Path;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 const T: Duration = Duration::from_secs(20);
@@ -23,76 +24,6 @@ command = ["sh", "-c", "i=0; while true; do i=$((i+1)); echo line $i; echo warn 
 name = "sleeper"
 command = ["sleep", "1000"]
 "#;
-
-struct Agent {
-    child: Child,
-    socket: PathBuf,
-    dir: tempfile::TempDir,
-    marker: String,
-}
-
-impl Drop for Agent {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Agent {
-    fn start(toml: &str) -> Agent {
-        let dir = tempfile::tempdir().unwrap();
-        let marker = marker();
-        let socket = dir.path().join("run").join("agent.sock");
-        let agent = Agent { child: spawn_agent(dir.path(), toml, &marker, &socket), socket, dir, marker };
-        agent.wait_listening();
-        agent
-    }
-
-    fn wait_listening(&self) {
-        let deadline = Instant::now() + T;
-        while self.ctl(&["status"]).status.code() != Some(0) {
-            assert!(Instant::now() < deadline, "the agent never served {}", self.socket.display());
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    fn ctl(&self, args: &[&str]) -> Output {
-        ctl_on(&self.socket, args)
-    }
-
-    fn status(&self) -> Vec<Value> {
-        let out = self.ctl(&["--json", "status"]);
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-        String::from_utf8_lossy(&out.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect()
-    }
-
-    fn pid_of(&self, name: &str) -> Option<u64> {
-        self.status().into_iter().find(|s| s["name"] == name).and_then(|s| s["pid"].as_u64())
-    }
-}
-
-fn spawn_agent(dir: &Path, toml: &str, marker: &str, socket: &Path) -> Child {
-    let config = write_config(dir, toml, marker);
-    Command::new(bin())
-        .args(["agent", "--config"])
-        .arg(&config)
-        .arg("--socket")
-        .arg(socket)
-        .arg("--log-dir")
-        .arg(dir.join("logs"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap()
-}
-
-fn ctl_on(socket: &Path, args: &[&str]) -> Output {
-    Command::new(bin()).arg("ctl").arg("--socket").arg(socket).args(args).output().unwrap()
-}
-
-fn text(out: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
-}
 
 #[test]
 fn ctl_sees_and_drives_the_agents_sidecars() {
@@ -231,7 +162,8 @@ fn a_killed_agent_takes_its_sidecars_and_its_socket_is_replaced() {
     let mut agent = Agent::start(CONFIG);
     wait_until(T, "both running", || marked_pids(&agent.marker).len() >= 2);
     // A second agent on a live socket refuses, naming the one running.
-    let second = spawn_agent(agent.dir.path(), CONFIG, &marker(), &agent.socket).wait_with_output().unwrap();
+    let second =
+        spawn_agent(agent.dir.path(), CONFIG, &marker(), &agent.socket, &[]).wait_with_output().unwrap();
     assert!(!second.status.success());
     let why = String::from_utf8_lossy(&second.stderr);
     assert!(why.contains(&format!("pid {}", agent.child.id())), "{why}");
@@ -241,7 +173,7 @@ fn a_killed_agent_takes_its_sidecars_and_its_socket_is_replaced() {
     wait_until(T, "no sidecar left", || marked_pids(&agent.marker).is_empty());
     assert!(agent.socket.exists(), "a SIGKILLed agent leaves its socket");
     assert_eq!(agent.ctl(&["status"]).status.code(), Some(3), "stale: no agent");
-    agent.child = spawn_agent(agent.dir.path(), CONFIG, &agent.marker, &agent.socket);
+    agent.child = spawn_agent(agent.dir.path(), CONFIG, &agent.marker, &agent.socket, &[]);
     agent.wait_listening();
 }
 

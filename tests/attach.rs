@@ -5,11 +5,11 @@
 
 mod common;
 
+use common::agent::Agent;
 use common::tmux::Tmux;
 use common::*;
-use serde_json::Value;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command};
 use std::time::Duration;
 
 const T: Duration = Duration::from_secs(20);
@@ -24,75 +24,27 @@ name = "sleeper"
 command = ["sleep", "1000"]
 "#;
 
-struct Agent {
-    child: Child,
-    socket: PathBuf,
-    dir: tempfile::TempDir,
-    marker: String,
+/// The agent the dashboards attach to: both sidecars running.
+fn agent() -> Agent {
+    Agent::running(CONFIG)
 }
 
-impl Drop for Agent {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// A tmux pane with `sidetop attach` (extra arguments after), the pane kept open after it
+/// exits so what it printed can be read.
+fn attach(agent: &Agent, extra: &str) -> Tmux {
+    let tmux = Tmux::start(120, 40);
+    tmux.type_line(&format!(
+        "{} attach --socket {} {extra}; echo attach-exited-$?",
+        bin(),
+        agent.socket.display()
+    ));
+    tmux.wait_for("attached to agent");
+    tmux
 }
-
-impl Agent {
-    fn start() -> Agent {
-        let dir = tempfile::tempdir().unwrap();
-        let marker = marker();
-        let config = write_config(dir.path(), CONFIG, &marker);
-        let socket = dir.path().join("run").join("agent.sock");
-        let child = Command::new(bin())
-            .args(["agent", "--config"])
-            .arg(&config)
-            .arg("--socket")
-            .arg(&socket)
-            .arg("--log-dir")
-            .arg(dir.path().join("logs"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let agent = Agent { child, socket, dir, marker };
-        wait_until(T, "the agent to serve its socket and run both sidecars", || {
-            agent.pid_of("sleeper").is_some() && agent.pid_of("talker").is_some()
-        });
-        agent
-    }
-
-    fn ctl(&self, args: &[&str]) -> Output {
-        Command::new(bin()).arg("ctl").arg("--socket").arg(&self.socket).args(args).output().unwrap()
-    }
-
-    fn pid_of(&self, name: &str) -> Option<u64> {
-        let out = self.ctl(&["--json", "status"]);
-        let text = String::from_utf8_lossy(&out.stdout);
-        text.lines()
-            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-            .find(|s| s["name"] == name)
-            .and_then(|s| s["pid"].as_u64())
-    }
-
-    /// A tmux pane with `sidetop attach` (extra arguments after), the pane kept open after
-    /// it exits so what it printed can be read.
-    fn attach(&self, extra: &str) -> Tmux {
-        let tmux = Tmux::start(120, 40);
-        tmux.type_line(&format!(
-            "{} attach --socket {} {extra}; echo attach-exited-$?",
-            bin(),
-            self.socket.display()
-        ));
-        tmux.wait_for("attached to agent");
-        tmux
-    }
-}
-
 #[test]
 fn attach_restart_detach_and_reattach() {
-    let agent = Agent::start();
-    let tmux = agent.attach("");
+    let agent = agent();
+    let tmux = attach(&agent, "");
     let screen = tmux.wait_for("line 3");
     assert!(screen.contains("talker") && screen.contains("sleeper"), "{screen}");
     assert!(screen.contains("q detach"), "the footer says q detaches:\n{screen}");
@@ -115,7 +67,7 @@ fn attach_restart_detach_and_reattach() {
     assert_eq!(agent.pid_of("sleeper"), Some(after));
 
     // Attach again: the scrollback is there from its first line, and the history.
-    let tmux = agent.attach("");
+    let tmux = attach(&agent, "");
     tmux.keys(&["Tab", "g"]);
     tmux.wait_for("line 1 ");
     tmux.keys(&["BTab", "j", "5"]);
@@ -125,8 +77,8 @@ fn attach_restart_detach_and_reattach() {
 
 #[test]
 fn two_dashboards_see_a_restart_from_a_third_shell() {
-    let agent = Agent::start();
-    let (one, two) = (agent.attach(""), agent.attach("--read-only"));
+    let agent = agent();
+    let (one, two) = (attach(&agent, ""), attach(&agent, "--read-only"));
     let before = agent.pid_of("sleeper").unwrap();
     for tmux in [&one, &two] {
         tmux.wait_for(&before.to_string());
@@ -146,8 +98,8 @@ fn two_dashboards_see_a_restart_from_a_third_shell() {
 
 #[test]
 fn capital_q_stops_the_agent_after_asking() {
-    let mut agent = Agent::start();
-    let tmux = agent.attach("");
+    let mut agent = agent();
+    let tmux = attach(&agent, "");
     tmux.keys(&["Q"]);
     tmux.wait_for("stop the agent?");
     tmux.keys(&["n"]);
@@ -183,7 +135,7 @@ fn ssh_stand_in(dir: &Path) -> PathBuf {
 
 #[test]
 fn attach_over_ssh_speaks_the_api_through_the_bridge() {
-    let agent = Agent::start();
+    let agent = agent();
     let bin_dir = ssh_stand_in(agent.dir.path());
     let tmux = Tmux::start(120, 40);
     let path = format!("{}:{}", bin_dir.display(), std::env::var("PATH").unwrap());
@@ -205,7 +157,7 @@ fn attach_over_ssh_speaks_the_api_through_the_bridge() {
 
 #[test]
 fn attach_over_ssh_says_why_it_failed() {
-    let agent = Agent::start();
+    let agent = agent();
     let bin_dir = ssh_stand_in(agent.dir.path());
     let path = format!("{}:{}", bin_dir.display(), std::env::var("PATH").unwrap());
     let out = Command::new(bin())
@@ -292,7 +244,7 @@ impl Sshd {
 
 #[test]
 fn attach_over_a_real_sshd() {
-    let agent = Agent::start();
+    let agent = agent();
     let sshd = Sshd::start();
     let tmux = Tmux::start(120, 40);
     let path = format!("{}:{}", sshd.bin_dir.display(), std::env::var("PATH").unwrap());

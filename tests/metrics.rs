@@ -5,10 +5,11 @@
 
 mod common;
 
+use common::agent::Agent;
 use common::*;
 use serde_json::{Value, json};
 use std::io::{BufRead, BufReader, Read, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
@@ -27,42 +28,26 @@ command = ["sh", "-c", "sleep 0.2; kill -SEGV $$"]
 backoff = { initial = "100ms" }
 "#;
 
-struct Agent {
-    child: Child,
-    socket: PathBuf,
+/// An agent serving its metrics on a free loopback port.
+struct Served {
+    agent: Agent,
     port: u16,
-    dir: tempfile::TempDir,
-    marker: String,
 }
 
-impl Drop for Agent {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+impl std::ops::Deref for Served {
+    type Target = Agent;
+    fn deref(&self) -> &Agent {
+        &self.agent
     }
 }
 
-impl Agent {
-    fn start(toml: &str) -> Agent {
-        let dir = tempfile::tempdir().unwrap();
-        let marker = marker();
-        let config = write_config(dir.path(), toml, &marker);
-        let socket = dir.path().join("agent.sock");
+impl Served {
+    fn start(toml: &str) -> Served {
         let port = free_port();
-        let child = Command::new(bin())
-            .args(["agent", "--config"])
-            .arg(&config)
-            .arg("--socket")
-            .arg(&socket)
-            .args(["--metrics", &format!("127.0.0.1:{port}"), "--log-dir"])
-            .arg(dir.path().join("logs"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let agent = Agent { child, socket, port, dir, marker };
-        wait_until(T, "the metrics endpoint", || agent.scrape("text/plain").is_some());
-        agent
+        let agent = Agent::start_with(toml, &["--metrics", &format!("127.0.0.1:{port}")]);
+        let served = Served { agent, port };
+        wait_until(T, "the metrics endpoint", || served.scrape("text/plain").is_some());
+        served
     }
 
     /// GET /metrics with this Accept header; the body.
@@ -93,7 +78,7 @@ fn http_get(addr: (&str, u16), path: &str, accept: &str) -> Option<String> {
 
 /// `count` requests to echo over one connection, each a method name of `name(i)`: written
 /// from one thread while the replies are read (the agent takes 64 at a time from a client).
-fn send_requests(agent: &Agent, count: usize, name: impl Fn(usize) -> String) {
+fn send_requests(agent: &Served, count: usize, name: impl Fn(usize) -> String) {
     let (mut stream, mut lines) = agent.connect();
     let mut batch = String::new();
     for i in 0..count {
@@ -169,7 +154,7 @@ impl Prometheus {
 
 #[test]
 fn a_real_prometheus_scrapes_state_and_latency() {
-    let agent = Agent::start(CONFIG);
+    let agent = Served::start(CONFIG);
     send_requests(&agent, 50, |_| "ping".into());
     let prometheus = Prometheus::start(agent.port);
     wait_until(T, "Prometheus to see both sidecars", || prometheus.query("sidetop_sidecar_up").len() == 2);
@@ -211,7 +196,7 @@ fn a_real_prometheus_scrapes_state_and_latency() {
 
 #[test]
 fn ten_thousand_method_names_leave_metrics_bounded() {
-    let agent = Agent::start(CONFIG);
+    let agent = Served::start(CONFIG);
     send_requests(&agent, 10_000, |i| format!("invented_{i}"));
     let text = agent.scrape("text/plain").unwrap();
     let methods: std::collections::BTreeSet<&str> = text
@@ -226,7 +211,7 @@ fn ten_thousand_method_names_leave_metrics_bounded() {
 
 #[test]
 fn a_removed_sidecar_leaves_metrics_after_a_reload() {
-    let agent = Agent::start(CONFIG);
+    let agent = Served::start(CONFIG);
     assert!(agent.scrape("text/plain").unwrap().contains("sidecar=\"crashy\""));
     let config = write_config(
         agent.dir.path(),

@@ -5,11 +5,11 @@
 
 mod common;
 
+use common::agent::{Agent, text};
 use common::tmux::Tmux;
 use common::*;
 use serde_json::Value;
-use std::path::PathBuf;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 const T: Duration = Duration::from_secs(20);
@@ -54,82 +54,19 @@ command = ["sleep", "1004"]
 depends_on = ["envy"]
 "#;
 
-struct Agent {
-    child: Child,
-    socket: PathBuf,
-    config: PathBuf,
-    dir: tempfile::TempDir,
-    marker: String,
-}
-
-impl Drop for Agent {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Agent {
-    fn start(toml: &str) -> Agent {
-        let dir = tempfile::tempdir().unwrap();
-        let marker = marker();
-        let config = write_config(dir.path(), toml, &marker);
-        let socket = dir.path().join("agent.sock");
-        let child = Command::new(bin())
-            .args(["agent", "--config"])
-            .arg(&config)
-            .arg("--socket")
-            .arg(&socket)
-            .arg("--log-dir")
-            .arg(dir.path().join("logs"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let agent = Agent { child, socket, config, dir, marker };
-        wait_until(T, "every sidecar running", || {
-            let status = agent.status();
-            !status.is_empty() && status.iter().all(|s| s["pid"].is_u64())
-        });
-        agent
-    }
-
-    fn ctl(&self, args: &[&str]) -> Output {
-        Command::new(bin()).arg("ctl").arg("--socket").arg(&self.socket).args(args).output().unwrap()
-    }
-
-    fn status(&self) -> Vec<Value> {
-        let out = self.ctl(&["--json", "status"]);
-        String::from_utf8_lossy(&out.stdout).lines().filter_map(|l| serde_json::from_str(l).ok()).collect()
-    }
-
-    fn pid_of(&self, name: &str) -> Option<u64> {
-        self.status().into_iter().find(|s| s["name"] == name).and_then(|s| s["pid"].as_u64())
-    }
-
-    fn rewrite(&self, toml: &str) {
-        let again = write_config(self.dir.path(), toml, &self.marker);
-        assert_eq!(again, self.config);
-    }
-
-    /// Event texts of one sidecar with their times.
-    fn events(&self, name: &str) -> Vec<(u64, String)> {
-        let out = self.ctl(&["--json", "events", "--sidecar", name]);
-        String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-            .map(|e| (e["at_ms"].as_u64().unwrap_or(0), e["text"].as_str().unwrap_or("").to_string()))
-            .collect()
-    }
-}
-
-fn text(out: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+/// Event texts of one sidecar with their times.
+fn events(agent: &Agent, name: &str) -> Vec<(u64, String)> {
+    let out = agent.ctl(&["--json", "events", "--sidecar", name]);
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .map(|e| (e["at_ms"].as_u64().unwrap_or(0), e["text"].as_str().unwrap_or("").to_string()))
+        .collect()
 }
 
 #[test]
 fn reload_restarts_only_what_changed() {
-    let agent = Agent::start(BEFORE);
+    let agent = Agent::running(BEFORE);
     let pids: Vec<(String, u64)> =
         ["db", "keep", "envy", "old"].iter().map(|n| (n.to_string(), agent.pid_of(n).unwrap())).collect();
     let pid = |name: &str| pids.iter().find(|(n, _)| n == name).unwrap().1;
@@ -162,18 +99,18 @@ fn reload_restarts_only_what_changed() {
     // Its scrollback and history went on: both runs' output, and why it restarted.
     let logs = text(&agent.ctl(&["logs", "envy"]));
     assert!(logs.contains("X is 1") && logs.contains("X is 2"), "{logs}");
-    let envy_events = agent.events("envy");
+    let envy_events = events(&agent, "envy");
     assert!(envy_events.iter().any(|(_, t)| t == "reload: restarting for env.X"), "{envy_events:?}");
-    assert!(agent.events("keep").iter().any(|(_, t)| t == "reload: scrollback_lines applied in place"));
+    assert!(events(&agent, "keep").iter().any(|(_, t)| t == "reload: scrollback_lines applied in place"));
     // The added one started after its dependency was up again.
     let envy_ready = envy_events.iter().rev().find(|(_, t)| t == "ready").unwrap().0;
-    let fresh_started = agent.events("fresh").iter().find(|(_, t)| t.starts_with("started")).unwrap().0;
+    let fresh_started = events(&agent, "fresh").iter().find(|(_, t)| t.starts_with("started")).unwrap().0;
     assert!(fresh_started >= envy_ready, "fresh started at {fresh_started}, envy ready at {envy_ready}");
 }
 
 #[test]
 fn an_invalid_config_changes_nothing_and_names_the_line() {
-    let agent = Agent::start(BEFORE);
+    let agent = Agent::running(BEFORE);
     let before: Vec<Option<u64>> = ["db", "keep", "envy", "old"].iter().map(|n| agent.pid_of(n)).collect();
     agent.rewrite(&BEFORE.replace("name = \"keep\"", "name = \"keep\"\nrestart = \"sometimes\""));
     let out = agent.ctl(&["reload"]);
@@ -187,7 +124,7 @@ fn an_invalid_config_changes_nothing_and_names_the_line() {
 
 #[test]
 fn sighup_reloads_an_agent() {
-    let agent = Agent::start(BEFORE);
+    let agent = Agent::running(BEFORE);
     let db = agent.pid_of("db");
     agent.rewrite(AFTER);
     assert!(Command::new("kill").args(["-HUP", &agent.child.id().to_string()]).status().unwrap().success());
@@ -198,7 +135,7 @@ fn sighup_reloads_an_agent() {
 
 #[test]
 fn r_in_an_attached_dashboard_lists_the_changes_and_asks() {
-    let agent = Agent::start(BEFORE);
+    let agent = Agent::running(BEFORE);
     let tmux = Tmux::start(120, 40);
     tmux.type_line(&format!("{} attach --socket {}", bin(), agent.socket.display()));
     tmux.wait_for("attached to agent");
@@ -223,31 +160,14 @@ fn r_in_an_attached_dashboard_lists_the_changes_and_asks() {
 /// one stops, each within 2 s, with a `NAME.toml` override honoured.
 #[test]
 fn a_plugin_folder_is_watched() {
-    let dir = tempfile::tempdir().unwrap();
-    let plugins = dir.path().join("plugins");
+    let folder = tempfile::tempdir().unwrap();
+    let plugins = folder.path().join("plugins");
     std::fs::create_dir(&plugins).unwrap();
-    let m = marker();
-    let toml = "[[sidecar]]\nname = \"host\"\ncommand = [\"sleep\", \"1000\"]\n\n[[sidecar_dir]]\npath = \"plugins\"\nrestart = \"always\"\n";
-    let config = write_config(dir.path(), toml, &m);
-    let socket = dir.path().join("agent.sock");
-    let mut agent = Agent {
-        child: Command::new(bin())
-            .args(["agent", "--config"])
-            .arg(&config)
-            .arg("--socket")
-            .arg(&socket)
-            .arg("--log-dir")
-            .arg(dir.path().join("logs"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-        socket,
-        config,
-        dir,
-        marker: m,
-    };
-    wait_until(T, "the agent", || agent.pid_of("host").is_some());
+    let toml = format!(
+        "[[sidecar]]\nname = \"host\"\ncommand = [\"sleep\", \"1000\"]\n\n[[sidecar_dir]]\npath = \"{}\"\nrestart = \"always\"\n",
+        plugins.display()
+    );
+    let mut agent = Agent::running(&toml);
     let plugin = |body: &str| {
         // Written beside, then renamed in: a plugin appears whole, as a deploy would do it.
         let tmp = agent.dir.path().join("plugin.tmp");
@@ -270,7 +190,7 @@ fn a_plugin_folder_is_watched() {
     wait_until(two_s + Duration::from_millis(500), "the replaced plugin to restart", || {
         agent.pid_of("pricer").is_some_and(|p| p != first)
     });
-    assert!(agent.events("pricer").iter().any(|(_, t)| t == "reload: restarting for executable"));
+    assert!(events(&agent, "pricer").iter().any(|(_, t)| t == "reload: restarting for executable"));
 
     std::fs::remove_file(plugins.join("pricer")).unwrap();
     wait_until(two_s + Duration::from_millis(500), "the removed plugin to stop", || {

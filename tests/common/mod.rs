@@ -3,6 +3,7 @@
 //! which children and grandchildren inherit).
 #![allow(dead_code)]
 
+pub mod agent;
 pub mod tmux;
 
 use sidetop::config::Config;
