@@ -26,11 +26,31 @@ fn boxed(frame: &mut Frame, area: Rect, title: &str, theme: &Theme) -> Rect {
 }
 
 pub fn help(frame: &mut Frame, area: Rect, theme: &Theme) {
-    let r = centered(area, 76, BINDINGS.len() as u16 + 4);
+    // One column when it fits; else two, each description cut to its column (80x24).
+    let rows = area.height.saturating_sub(4) as usize;
+    let columns = if BINDINGS.len() <= rows { 1 } else { 2 };
+    let per_column = BINDINGS.len().div_ceil(columns);
+    let width = if columns == 1 { 76 } else { area.width.saturating_sub(2) };
+    let r = centered(area, width, per_column as u16 + 2);
     let inner = boxed(frame, r, "keys (Esc closes)", theme);
-    let lines: Vec<Line> = BINDINGS
-        .iter()
-        .map(|b| Line::from(vec![Span::styled(format!("{:>11}  ", b.keys), theme.bold()), Span::raw(b.what)]))
+    let column_width = (inner.width as usize / columns).max(20);
+    let cell = |b: &crate::app::keymap::Binding| {
+        let what: String = b.what.chars().take(column_width.saturating_sub(13)).collect();
+        let pad = column_width.saturating_sub(13 + what.chars().count());
+        vec![
+            Span::styled(format!("{:>11}  ", b.keys), theme.bold()),
+            Span::raw(what),
+            Span::raw(" ".repeat(pad)),
+        ]
+    };
+    let lines: Vec<Line> = (0..per_column)
+        .map(|row| {
+            let spans = (0..columns)
+                .filter_map(|c| BINDINGS.get(c * per_column + row))
+                .flat_map(cell)
+                .collect::<Vec<_>>();
+            Line::from(spans)
+        })
         .collect();
     frame.render_widget(Paragraph::new(lines), inner);
 }
@@ -43,7 +63,7 @@ pub fn reply(frame: &mut Frame, area: Rect, exchange: &Exchange, theme: &Theme) 
 
 pub fn report(frame: &mut Frame, area: Rect, text: &str, theme: &Theme) {
     let r = centered(area, 72, text.lines().count() as u16 + 2);
-    let inner = boxed(frame, r, "load test (Esc closes)", theme);
+    let inner = boxed(frame, r, "result (Esc closes)", theme);
     frame.render_widget(Paragraph::new(text.to_string()), inner);
 }
 
