@@ -120,6 +120,12 @@ fn an_invalid_config_changes_nothing_and_names_the_line() {
     assert!(err.contains("unknown variant `sometimes`"), "{err}");
     let after: Vec<Option<u64>> = ["db", "keep", "envy", "old"].iter().map(|n| agent.pid_of(n)).collect();
     assert_eq!(before, after);
+    // Kept as an event, where an operator looks.
+    let refused = events(&agent, "db");
+    assert!(
+        refused.iter().any(|(_, t)| t.starts_with("reload refused, nothing changed") && t.contains(":10:11")),
+        "{refused:?}"
+    );
 }
 
 #[test]

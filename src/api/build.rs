@@ -69,7 +69,8 @@ pub fn level(kind: &EventKind) -> Level {
         | EventKind::SpawnFailed { .. }
         | EventKind::HandshakeFailed { .. }
         | EventKind::Unhealthy { .. }
-        | EventKind::LogFileFailed { .. } => Level::Bad,
+        | EventKind::LogFileFailed { .. }
+        | EventKind::ReloadRefused { .. } => Level::Bad,
         EventKind::HealthFailed { .. }
         | EventKind::StopTimedOut { .. }
         | EventKind::Restarting { .. }

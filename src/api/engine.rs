@@ -123,6 +123,8 @@ impl Engine {
                 let text = said(format!("reload refused, nothing changed: {}", e.render()));
                 tracing::warn!("{text}");
                 if !dry_run {
+                    let first = text.lines().next().unwrap_or_default();
+                    self.supervisor.note_refused_reload(first);
                     let _ = self.reloads.send((false, text.clone()));
                 }
                 return Err(text);

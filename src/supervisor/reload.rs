@@ -201,6 +201,13 @@ impl Supervisor {
         Ok(plan)
     }
 
+    /// A refused reload, kept in every sidecar's timeline (where an operator looks).
+    pub fn note_refused_reload(&self, error: &str) {
+        for handle in self.sidecars() {
+            self.note(&handle, EventKind::ReloadRefused { error: error.to_string() });
+        }
+    }
+
     /// An event in a sidecar's timeline from the supervisor itself.
     fn note(&self, handle: &SidecarHandle, kind: EventKind) {
         EventSink {

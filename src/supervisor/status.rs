@@ -183,6 +183,10 @@ pub enum EventKind {
     LogFileResumed,
     /// The sidecar's address accepted a connection (HTTP and socket sidecars).
     Listening,
+    /// A reload was refused (the file is invalid): nothing changed.
+    ReloadRefused {
+        error: String,
+    },
     /// A reload changed these keys of its config; `restart`: it restarts for them.
     Reconfigured {
         keys: Vec<String>,
@@ -238,6 +242,7 @@ impl fmt::Display for EventKind {
             }
             EventKind::LogFileResumed => write!(f, "log file writing resumed"),
             EventKind::Listening => write!(f, "listening"),
+            EventKind::ReloadRefused { error } => write!(f, "{error}"),
             EventKind::Reconfigured { keys, restart: true } => {
                 write!(f, "reload: restarting for {}", keys.join(", "))
             }
