@@ -115,11 +115,13 @@ def idle(tmp, seconds):
           f"{(c1 - c0) / (t1 - t0) * 100:.2f}% of a core   (target <= 0.3%)")
 
 
-def flood(tmp, follow):
+def flood_run(tmp, tag, watch=None):
+    """One 2,000,000-line flood under an agent: (child wall s, agent CPU s). `watch(path)`,
+    if given, starts a client before the flood and returns (during, after): called while
+    the child writes, and once it is done."""
     flood_bin = os.path.join(tmp, "flood")
     if not os.path.exists(flood_bin):
         subprocess.run(["cc", "-O2", "-o", flood_bin, os.path.join(ROOT, "benches", "flood.c")], check=True)
-    tag = "follow" if follow else "alone"
     go, times, release = (os.path.join(tmp, f"{tag}.{n}") for n in ("go", "times", "release"))
     for p in (go, times, release):
         if os.path.exists(p):
@@ -127,15 +129,31 @@ def flood(tmp, follow):
     toml = (f'[[sidecar]]\nname = "flood"\nrestart = "never"\n'
             f'command = ["{flood_bin}", "2000000", "line", "{go}", "{times}", "{release}"]\n')
     proc, path = start_agent(tmp, toml, f"flood-{tag}")
-    seen = 0
-    if follow:
-        client = Conn(path)
-        client.call("subscribe", {"logs": ["flood"]})
+    during, after = watch(path) if watch else (None, None)
     c0 = cpu_seconds(proc.pid)
     open(go, "w").close()
-    if follow:
+    if during:
+        during()
+    while not os.path.exists(times):
+        time.sleep(0.01)
+    wall = int(open(times).read()) / 1e9
+    time.sleep(0.5)
+    cpu = cpu_seconds(proc.pid) - c0
+    open(release, "w").close()
+    if after:
+        after()
+    stop(proc)
+    return wall, cpu
+
+
+def follow_every_line(path):
+    client = Conn(path)
+    client.call("subscribe", {"logs": ["flood"]})
+
+    def during():
         # Count without parsing: the client must not compete with the child for the CPU
         # more than a Rust dashboard would.
+        seen = 0
         while seen < 2_000_000:
             raw = client.file.readline()
             if b'"method":"log"' in raw:
@@ -143,14 +161,11 @@ def flood(tmp, follow):
                 seen += raw.count(b'"seq":') + int(gone)
             elif b'"method":"skipped"' in raw:
                 break
-    while not os.path.exists(times):
-        time.sleep(0.01)
-    wall = int(open(times).read()) / 1e9
-    time.sleep(0.5)
-    cpu = cpu_seconds(proc.pid) - c0
-    open(release, "w").close()
-    stop(proc)
-    return wall, cpu
+    return during, None
+
+
+def flood(tmp, follow):
+    return flood_run(tmp, "follow" if follow else "alone", follow_every_line if follow else None)
 
 
 def main():

@@ -25,7 +25,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from agent import BIN, ROOT, Conn, cpu_seconds, start_agent, stop  # noqa: E402
+from agent import BIN, Conn, cpu_seconds, flood_run, start_agent, stop  # noqa: E402
 
 SESSIONS = []
 
@@ -145,33 +145,11 @@ def idle(tmp, seconds):
 
 
 def flood(tmp, attached):
-    flood_bin = os.path.join(tmp, "flood")
-    if not os.path.exists(flood_bin):
-        subprocess.run(["cc", "-O2", "-o", flood_bin, os.path.join(ROOT, "benches", "flood.c")], check=True)
-    tag = "attached" if attached else "alone"
-    go, times, release = (os.path.join(tmp, f"{tag}.{n}") for n in ("go", "times", "release"))
-    for p in (go, times, release):
-        if os.path.exists(p):
-            os.remove(p)
-    toml = (f'[[sidecar]]\nname = "flood"\nrestart = "never"\n'
-            f'command = ["{flood_bin}", "2000000", "line", "{go}", "{times}", "{release}"]\n')
-    proc, path = start_agent(tmp, toml, f"flood-{tag}")
-    session = None
-    if attached:
+    def dashboard(path):
         session, _ = attach(tmp, path, f"flood{len(SESSIONS)}")
         wait_screen(session, lambda t: "flood" in t and "follow" in t)
-    c0 = cpu_seconds(proc.pid)
-    open(go, "w").close()
-    while not os.path.exists(times):
-        time.sleep(0.01)
-    wall = int(open(times).read()) / 1e9
-    time.sleep(0.5)
-    cpu = cpu_seconds(proc.pid) - c0
-    open(release, "w").close()
-    if session:
-        close(session)
-    stop(proc)
-    return wall, cpu
+        return None, lambda: close(session)
+    return flood_run(tmp, "attached" if attached else "alone", dashboard if attached else None)
 
 
 def main():
