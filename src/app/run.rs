@@ -133,6 +133,8 @@ async fn dashboard(
     let mut last_draw = Instant::now() - FRAME;
     let mut terminal_ok = true;
     let mut first_frame = true;
+    // Input since the last frame: draw now, not at the frame cap.
+    let mut keyed = false;
     let ending = 'run: loop {
         for effect in effects.drain(..) {
             match effect {
@@ -169,7 +171,9 @@ async fn dashboard(
         if panic_at.is_some_and(|at| Instant::now() >= at) {
             panic!("panic requested by SIDETOP_TEST_PANIC_AFTER_MS");
         }
-        if dirty && terminal_ok && last_draw.elapsed() >= FRAME {
+        // A key is answered on the next frame; only data-driven redraws wait for the cap.
+        if dirty && terminal_ok && (keyed || last_draw.elapsed() >= FRAME) {
+            keyed = false;
             if let Err(e) = terminal.draw(|f| crate::ui::render(f, &state)) {
                 // The terminal went away (SIGHUP): keep going until the sidecars are stopped.
                 tracing::warn!("drawing failed: {e}");
@@ -197,6 +201,7 @@ async fn dashboard(
             biased;
             Some(ev) = input_rx.recv() => {
                 dirty = true;
+                keyed = true;
                 match ev {
                     Event::Key(k) => update(&mut state, Msg::Key(k)),
                     Event::Mouse(m) => update(&mut state, Msg::Mouse(m)),
