@@ -236,9 +236,15 @@ pub fn log_bins(h: &Histogram<u64>, n: usize) -> Vec<(u64, u64)> {
 }
 
 /// `412us`, `3.41ms`, `1.20s`.
+/// `523µs`, `1.21ms`, `2.50s`; `523us` where the locale is not UTF-8 (a terminal that
+/// would show `µ` as garbage).
 pub fn format_us(us: u64) -> String {
+    format_us_in(us, utf8_locale())
+}
+
+pub fn format_us_in(us: u64, utf8: bool) -> String {
     if us < 1_000 {
-        format!("{us}us")
+        format!("{us}{}", if utf8 { "µs" } else { "us" })
     } else if us < 1_000_000 {
         format!("{:.2}ms", us as f64 / 1e3)
     } else {
@@ -246,9 +252,31 @@ pub fn format_us(us: u64) -> String {
     }
 }
 
+/// Whether the locale's character set is UTF-8 (the first of `LC_ALL`, `LC_CTYPE`, `LANG`
+/// that is set decides, as the C library does).
+pub fn utf8_locale() -> bool {
+    static UTF8: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *UTF8.get_or_init(|| {
+        let set = ["LC_ALL", "LC_CTYPE", "LANG"]
+            .iter()
+            .find_map(|k| std::env::var(k).ok().filter(|v| !v.is_empty()))
+            .unwrap_or_default()
+            .to_ascii_lowercase();
+        set.contains("utf-8") || set.contains("utf8")
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn microseconds_print_with_their_unit() {
+        assert_eq!(format_us_in(523, true), "523µs");
+        assert_eq!(format_us_in(523, false), "523us");
+        assert_eq!(format_us_in(1_210, true), "1.21ms");
+        assert_eq!(format_us_in(2_500_000, false), "2.50s");
+    }
 
     #[test]
     fn percentiles_match_known_values() {
