@@ -398,3 +398,32 @@ async fn capital_r_asks_before_reloading_and_follows_the_new_set() {
     update(&mut s, Msg::ReloadPlan(Err("reload refused, nothing changed: x.toml:3:1: bad".into())));
     assert!(matches!(&s.overlay, Overlay::Report(text) if text.contains("x.toml:3:1")));
 }
+
+#[tokio::test]
+async fn v_y_and_capital_y_copy_plain_lines() {
+    let (mut s, _sup, _d) = dashboard().await;
+    let line = |seq: u64, text: &str| sidetop::api::LogLineInfo {
+        seq,
+        at_ms: seq,
+        stderr: false,
+        text: text.into(),
+        cut: false,
+    };
+    let lines = vec![line(0, "first"), line(1, "\u{1b}[32mINFO\u{1b}[0m second"), line(2, "third")];
+    update(&mut s, Msg::Notice(sidetop::api::Notice::Log { sidecar: "alpha".into(), lines, gone: 0 }));
+    update(&mut s, key(KeyCode::Tab));
+    assert_eq!(press(&mut s, "y"), vec![Effect::Copy("third\n".into())], "y: the newest line shown");
+    assert!(s.status.as_ref().unwrap().0.contains("copied 1 line"));
+    assert_eq!(press(&mut s, "Y"), vec![Effect::Copy("first\nINFO second\nthird\n".into())], "no colour");
+    // v, then up twice: the last three lines; y copies them and leaves the selection.
+    assert!(press(&mut s, "vkk").is_empty());
+    assert_eq!(s.logs.selection, Some((0, 2)));
+    assert_eq!(press(&mut s, "j"), vec![]);
+    assert_eq!(press(&mut s, "y"), vec![Effect::Copy("INFO second\nthird\n".into())]);
+    assert_eq!(s.logs.selection, None);
+    // Esc leaves a selection without copying; k past the oldest line stops there.
+    press(&mut s, "vkkkkk");
+    assert_eq!(s.logs.selection, Some((0, 2)));
+    update(&mut s, key(KeyCode::Esc));
+    assert_eq!(s.logs.selection, None);
+}

@@ -208,3 +208,26 @@ fn closing_the_terminal_stops_every_sidecar() {
     assert!(marked_pids(&m).is_empty(), "sidecars left: {:?}", marked_pids(&m));
     assert!(marked_pids(&own).is_empty(), "sidetop itself is still running");
 }
+
+/// `y` in the log pane puts the line on the clipboard with OSC 52: tmux (with
+/// `set-clipboard on`, as it would pass it on to the outer terminal) keeps it in a buffer.
+#[test]
+fn y_copies_a_log_line_to_the_clipboard_through_tmux() {
+    let (tmux, _m, _own, _dir) = launch_marked();
+    Command::new("tmux").args(["set-option", "-s", "set-clipboard", "on"]).status().unwrap();
+    // The sleeper's output: "hello from PID", then "other line".
+    tmux.keys(&["j"]);
+    tmux.wait_for("other line");
+    tmux.keys(&["Tab", "y"]);
+    tmux.wait_for("copied 1 line");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let out = Command::new("tmux").args(["show-buffer"]).output().unwrap();
+        if String::from_utf8_lossy(&out.stdout).contains("other line") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the clipboard never got the line: {out:?}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    tmux.keys(&["q"]);
+}

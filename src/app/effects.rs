@@ -109,7 +109,7 @@ pub fn carry_out(effect: Effect, state: &State, caller: &Caller, tx: &mpsc::Unbo
                 }
             });
         }
-        Effect::Shutdown | Effect::Detach | Effect::ForceQuit => {
+        Effect::Shutdown | Effect::Detach | Effect::ForceQuit | Effect::Copy(_) => {
             unreachable!("the run loop handles {effect:?}")
         }
     }

@@ -40,6 +40,12 @@ pub enum Action {
     StopAgent,
     /// Reload the config (after a confirmation listing the changes).
     Reload,
+    /// Log pane: start selecting lines.
+    Select,
+    /// Log pane: copy the newest line shown (or the selection).
+    CopyLine,
+    /// Log pane: copy every line the view shows.
+    CopyView,
     ForceQuit,
     Escape,
 }
@@ -109,6 +115,8 @@ pub const BINDINGS: &[Binding] = &[
     b("w", "wrap", Scope::Logs, false),
     b("d", "timestamps", Scope::Logs, false),
     b("c", "clear the log", Scope::Logs, false),
+    b("v", "select lines (j/k/g/G extend, y copies, Esc leaves)", Scope::Logs, false),
+    b("y/Y", "copy the line / the whole view (OSC 52 clipboard)", Scope::Logs, true),
     b("Enter", "open/close the selected exchange", Scope::Traffic, true),
     b("Esc", "clear search / close", Scope::Everywhere, false),
     b("mouse", "wheel scrolls, click selects", Scope::Everywhere, false),
@@ -161,6 +169,9 @@ pub fn action_for(key: &KeyEvent) -> Option<Action> {
         KeyCode::Char('q') => Action::Quit,
         KeyCode::Char('Q') => Action::StopAgent,
         KeyCode::Char('R') => Action::Reload,
+        KeyCode::Char('v') => Action::Select,
+        KeyCode::Char('y') => Action::CopyLine,
+        KeyCode::Char('Y') => Action::CopyView,
         KeyCode::Esc => Action::Escape,
         _ => return None,
     })

@@ -2,6 +2,8 @@
 //! run loop that owns the terminal and carries out effects.
 
 pub mod composer;
+pub mod copy;
+mod dialogs;
 pub mod effects;
 pub mod keymap;
 pub mod model;

@@ -60,6 +60,8 @@ pub enum Effect {
     },
     /// Take a new snapshot of the engine.
     Resnapshot,
+    /// Put this text on the clipboard (OSC 52, through the terminal).
+    Copy(String),
     /// SIGKILL what is left and exit now.
     ForceQuit,
 }

@@ -146,6 +146,7 @@ async fn dashboard(
                     break 'run Ending::Detached;
                 }
                 Effect::Detach => break 'run Ending::Detached,
+                Effect::Copy(text) => terminal::copy_to_clipboard(&text),
                 Effect::Shutdown => match &engine {
                     Some(engine) => {
                         let (engine, tx) = (engine.clone(), msg_tx.clone());

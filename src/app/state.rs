@@ -83,6 +83,9 @@ pub struct LogView {
     pub search: Option<String>,
     /// Being typed after `/`.
     pub typing: Option<String>,
+    /// `v`: the selected lines, (anchor, cursor), as positions from the newest line shown
+    /// (0), like `scroll`.
+    pub selection: Option<(usize, usize)>,
 }
 
 impl Default for LogView {
@@ -96,6 +99,7 @@ impl Default for LogView {
             all: false,
             search: None,
             typing: None,
+            selection: None,
         }
     }
 }

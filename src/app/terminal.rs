@@ -31,6 +31,17 @@ pub fn enter() -> io::Result<Term> {
     Ok(terminal)
 }
 
+/// Puts `text` on the clipboard of the terminal this runs in, with OSC 52 (tmux passes it
+/// on with `set-clipboard on`, and so does ssh, being only bytes).
+pub fn copy_to_clipboard(text: &str) {
+    use base64::Engine;
+    use std::io::Write;
+    let encoded = base64::engine::general_purpose::STANDARD.encode(text.as_bytes());
+    let mut out = io::stdout();
+    let _ = write!(out, "\x1b]52;c;{encoded}\x07");
+    let _ = out.flush();
+}
+
 /// Restores the terminal when dropped (an early return, an error).
 pub struct RestoreOnDrop;
 

@@ -1,9 +1,9 @@
 //! `update`: a message in, state changed, effects out. No I/O here: the run loop carries
 //! out the effects, which keeps every key testable without a terminal or processes.
 
-use super::composer::{self, Composer};
+use super::composer::Composer;
 use super::keymap::{Action, action_for};
-use super::msg::{Effect, LoadPlanEq, Msg};
+use super::msg::{Effect, Msg};
 use super::state::{Focus, LoadDialog, Overlay, SortBy, State, Tab};
 use crate::ui::layout::{areas, table_body};
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers, MouseButton, MouseEventKind};
@@ -209,8 +209,14 @@ fn on_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
             state.say("stopping the agent and every sidecar…");
             return vec![Effect::Shutdown];
         }
-        Overlay::Composer(c) => return on_composer_key(state, c, key),
-        Overlay::Load(dialog) => return on_load_key(state, dialog, key),
+        Overlay::Composer(c) => return super::dialogs::on_composer_key(state, c, key),
+        Overlay::Load(dialog) => return super::dialogs::on_load_key(state, dialog, key),
+    }
+    if state.focus == Focus::Detail
+        && state.tab == Tab::Logs
+        && let Some(effects) = super::copy::on_selection_key(state, &key)
+    {
+        return effects;
     }
     match action_for(&key) {
         Some(action) => act(state, action),
@@ -392,6 +398,15 @@ pub(super) fn act(state: &mut State, action: Action) -> Vec<Effect> {
         Action::Quit | Action::ForceQuit => return quit(state),
         Action::StopAgent if state.attached() => state.overlay = Overlay::ConfirmShutdown,
         Action::StopAgent => return quit(state),
+        Action::Select | Action::CopyLine | Action::CopyView if state.tab != Tab::Logs => {
+            state.say("copying works in the logs tab (1)");
+        }
+        Action::Select => {
+            state.focus = Focus::Detail;
+            super::copy::start_selection(state);
+        }
+        Action::CopyLine => return super::copy::copy_line(state),
+        Action::CopyView => return super::copy::copy_view(state),
         Action::Reload => {
             state.say("reading the config again…");
             return vec![Effect::Reload { dry_run: true }];
@@ -401,81 +416,5 @@ pub(super) fn act(state: &mut State, action: Action) -> Vec<Effect> {
             state.traffic_open = false;
         }
     }
-    Vec::new()
-}
-
-fn on_composer_key(state: &mut State, mut c: Box<Composer>, key: KeyEvent) -> Vec<Effect> {
-    let Some(setup) = state.sidecars().get(c.sidecar).map(|view| view.setup.clone()) else {
-        return Vec::new();
-    };
-    let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
-    if ctrl && matches!(key.code, KeyCode::Char('p') | KeyCode::Char('n')) {
-        let mine: Vec<usize> =
-            (0..state.history.len()).filter(|&i| state.history[i].sidecar == c.sidecar).collect();
-        if !mine.is_empty() {
-            let pos = match (c.recall, key.code) {
-                (None, _) => mine.len() - 1,
-                (Some(p), KeyCode::Char('p')) => p.saturating_sub(1),
-                (Some(p), _) => (p + 1).min(mine.len() - 1),
-            };
-            c.recall = Some(pos);
-            let earlier = state.history[mine[pos]].clone();
-            c.recall_from(&earlier);
-        }
-        state.overlay = Overlay::Composer(c);
-        return Vec::new();
-    }
-    let action = c.key(&key, &setup);
-    match action {
-        composer::Action::Close => Vec::new(),
-        composer::Action::None => {
-            state.overlay = Overlay::Composer(c);
-            Vec::new()
-        }
-        composer::Action::Send(spec) => {
-            state.history.push((*c).clone());
-            if state.history.len() > 50 {
-                state.history.remove(0);
-            }
-            c.recall = None;
-            let sidecar = c.sidecar;
-            state.overlay = Overlay::Composer(c);
-            vec![Effect::Request { sidecar, spec }]
-        }
-    }
-}
-
-fn on_load_key(state: &mut State, mut d: LoadDialog, key: KeyEvent) -> Vec<Effect> {
-    match key.code {
-        KeyCode::Esc => return Vec::new(),
-        KeyCode::Tab | KeyCode::BackTab | KeyCode::Up | KeyCode::Down => d.field = 1 - d.field,
-        KeyCode::Char(c) if c.is_ascii_digit() => {
-            if d.field == 0 { &mut d.requests } else { &mut d.concurrency }.push(c);
-        }
-        KeyCode::Backspace => {
-            if d.field == 0 { &mut d.requests } else { &mut d.concurrency }.pop();
-        }
-        KeyCode::Enter => {
-            let (n, c) =
-                (d.requests.parse::<u64>().unwrap_or(0), d.concurrency.parse::<usize>().unwrap_or(0));
-            if n == 0 || c == 0 || c > 1024 {
-                d.error = Some(
-                    "requests and concurrency must be numbers above 0 (concurrency at most 1024)".into(),
-                );
-            } else if let Some(template) = state.selected().and_then(|v| v.setup.requests.first()).cloned() {
-                let spec = template.spec.clone();
-                let name = state.selected().map(|v| v.name().to_string()).unwrap_or_default();
-                state.tab = Tab::Latency;
-                state.say(format!("{name}: load test, {n} × {} at concurrency {c}…", template.name));
-                return vec![Effect::Load {
-                    sidecar: state.selected,
-                    spec,
-                    plan: LoadPlanEq { requests: n, concurrency: c },
-                }];
-            }
-        }
-        _ => {}
-    }
-    state.overlay = Overlay::Load(d);
     Vec::new()
 }

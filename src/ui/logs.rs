@@ -11,9 +11,21 @@ use ratatui::layout::Rect;
 use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Paragraph, Wrap};
-struct Shown<'a> {
-    line: &'a LogLineInfo,
-    name: Option<(&'a str, usize)>,
+pub(crate) struct Shown<'a> {
+    pub line: &'a LogLineInfo,
+    /// In the interleaved view: the sidecar's name and index.
+    pub name: Option<(&'a str, usize)>,
+}
+
+impl Shown<'_> {
+    /// The line as copied: text without colour, tagged by name in the interleaved view.
+    pub fn plain(&self) -> String {
+        let text = ansi::plain(self.line.text.as_bytes());
+        match self.name {
+            Some((name, _)) => format!("{name} {text}"),
+            None => text,
+        }
+    }
 }
 
 /// Whether a line passes the filters; `scratch` is reused between lines so searching
@@ -137,20 +149,22 @@ fn newest<'a>(
     out
 }
 
-fn collect(state: &State, rows: usize) -> Vec<Shown<'_>> {
+/// The lines the pane shows (filters applied), oldest first: `rows` of them after skipping
+/// the newest `skip`. Also what `y` and `Y` copy.
+pub(crate) fn collect(state: &State, skip: usize, rows: usize) -> Vec<Shown<'_>> {
     let query = state.logs.search.as_ref().map(|q| q.to_lowercase());
     let query = query.as_deref();
     if !state.logs.all {
         return match state.selected() {
-            Some(_) => newest(state, state.selected, state.logs.scroll, rows, query),
+            Some(_) => newest(state, state.selected, skip, rows, query),
             None => Vec::new(),
         };
     }
-    let want = state.logs.scroll + rows;
+    let want = skip.saturating_add(rows);
     let mut all: Vec<Shown> =
         (0..state.sidecars().len()).flat_map(|i| newest(state, i, 0, want, query)).collect();
     all.sort_by_key(|s| (s.line.at_ms, s.name.map_or(0, |n| n.1)));
-    let end = all.len().saturating_sub(state.logs.scroll);
+    let end = all.len().saturating_sub(skip);
     let start = end.saturating_sub(rows);
     all.drain(start..end).collect()
 }
@@ -208,10 +222,23 @@ fn render_line(state: &State, shown: &Shown, theme: &Theme, name_width: usize) -
 
 pub fn render(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
     let inner_rows = area.height.saturating_sub(2) as usize;
-    let shown = collect(state, inner_rows);
+    let shown = collect(state, state.logs.scroll, inner_rows);
     let name_width =
         if state.logs.all { state.sidecars().iter().map(|s| s.name().len()).max().unwrap_or(0) } else { 0 };
-    let lines: Vec<Line> = shown.iter().map(|s| render_line(state, s, theme, name_width)).collect();
+    // A selection (`v`) is drawn reversed; positions count from the newest line shown.
+    let selected = state.logs.selection.map(|(a, b)| (a.min(b), a.max(b)));
+    let bottom = state.logs.scroll + shown.len().saturating_sub(1);
+    let lines: Vec<Line> = shown
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            let line = render_line(state, s, theme, name_width);
+            match selected {
+                Some((lo, hi)) if (lo..=hi).contains(&(bottom - i)) => line.style(theme.selected()),
+                _ => line,
+            }
+        })
+        .collect();
 
     let mut title = String::from(" ");
     if state.logs.all {

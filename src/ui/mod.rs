@@ -5,7 +5,7 @@ mod events;
 mod header;
 pub mod latency;
 pub mod layout;
-mod logs;
+pub mod logs;
 mod overlays;
 mod resources;
 mod table;
