@@ -427,3 +427,20 @@ async fn v_y_and_capital_y_copy_plain_lines() {
     update(&mut s, key(KeyCode::Esc));
     assert_eq!(s.logs.selection, None);
 }
+
+#[tokio::test]
+async fn capital_p_pages_and_capital_s_saves_the_view() {
+    let (mut s, _sup, _d) = dashboard().await;
+    fill_logs(&mut s, 3);
+    assert_eq!(press(&mut s, "P"), vec![Effect::Page("alpha 0\nalpha 1\nalpha 2\n".into())]);
+    match press(&mut s, "S").as_slice() {
+        [Effect::Save { sidecar, text }] => {
+            assert_eq!(sidecar, "alpha");
+            assert_eq!(text.lines().count(), 3);
+            assert!(text.lines().all(|l| l.contains(" | alpha ")), "{text}");
+        }
+        other => panic!("{other:?}"),
+    }
+    press(&mut s, "2");
+    assert!(press(&mut s, "P").is_empty(), "only in the logs tab");
+}

@@ -231,3 +231,60 @@ fn y_copies_a_log_line_to_the_clipboard_through_tmux() {
     }
     tmux.keys(&["q"]);
 }
+
+/// `P` hands the terminal to `$PAGER` with the log view and takes it back after; `S`
+/// saves the view to a private file in the current folder and says where.
+#[test]
+fn p_pages_the_view_and_s_saves_it() {
+    let m = marker();
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), CONFIG, &m);
+    // A pager that keeps what it was shown, then waits for a key as less would.
+    let paged = dir.path().join("paged.txt");
+    let pager = dir.path().join("pager.sh");
+    std::fs::write(
+        &pager,
+        format!("#!/bin/sh\ncp \"$1\" {}\necho PAGER-RUNNING\nread answer\n", paged.display()),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&pager, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let tmux = Tmux::start(100, 30);
+    tmux.type_line(&format!(
+        "cd {} && PAGER={} {} --config {} --log-dir {}",
+        dir.path().display(),
+        pager.display(),
+        bin(),
+        config.display(),
+        dir.path().display()
+    ));
+    tmux.wait_for("sidecars (3)");
+    tmux.keys(&["j"]);
+    tmux.wait_for("other line");
+    tmux.keys(&["P"]);
+    let screen = tmux.wait_for("PAGER-RUNNING");
+    assert!(!screen.contains("sidecars (3)"), "the dashboard made way:\n{screen}");
+    assert!(std::fs::read_to_string(&paged).unwrap().contains("other line"));
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("sidecars (3)");
+    // Keys reach the dashboard again.
+    tmux.keys(&["S"]);
+    let screen = tmux.wait_for("saved 2 lines to");
+    let saved = std::fs::read_dir(dir.path())
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.file_name().unwrap().to_string_lossy().starts_with("sleeper-"))
+        .unwrap_or_else(|| panic!("no saved file:\n{screen}"));
+    let text = std::fs::read_to_string(&saved).unwrap();
+    assert!(text.contains("| other line"), "{text}");
+    assert_eq!(std::fs::metadata(&saved).unwrap().permissions().mode() & 0o777, 0o600);
+    assert!(
+        !std::path::Path::new(&std::env::temp_dir())
+            .read_dir()
+            .unwrap()
+            .flatten()
+            .any(|e| { e.file_name().to_string_lossy().starts_with(&format!("sidetop-page-{}", 0)) })
+    );
+    tmux.keys(&["q"]);
+}

@@ -1,7 +1,8 @@
 //! Getting text out of the log pane: `v` selects lines (`j`/`k`/`g`/`G` move the end,
 //! `Esc` leaves), `y` copies the selection (or, without one, the newest line shown), `Y`
 //! the whole filtered view. The text is plain (no colour) and goes to the clipboard with
-//! OSC 52, which works through tmux and ssh; the status line says how many lines.
+//! OSC 52, which works through tmux and ssh; the status line says how many lines. `P`
+//! shows the view in `$PAGER`, `S` saves it to a file.
 
 use super::msg::Effect;
 use super::state::State;
@@ -66,6 +67,38 @@ pub fn copy_line(state: &mut State) -> Vec<Effect> {
 /// `Y`: every line the view shows (filters applied), scrolled or not.
 pub fn copy_view(state: &mut State) -> Vec<Effect> {
     copy(state, 0, usize::MAX - 1)
+}
+
+/// `P`: every line the view shows, in `$PAGER`.
+pub fn page_view(state: &mut State) -> Vec<Effect> {
+    vec![Effect::Page(view_text(state))]
+}
+
+/// `S`: every line the view shows, with times and the stream, to a file.
+pub fn save_view(state: &mut State) -> Vec<Effect> {
+    let sidecar = if state.logs.all {
+        "all".to_string()
+    } else {
+        state.selected().map(|s| s.name().to_string()).unwrap_or_default()
+    };
+    let lines = crate::ui::logs::collect(state, 0, usize::MAX);
+    let text: String = lines
+        .iter()
+        .map(|l| {
+            let at = chrono::DateTime::<chrono::Local>::from(crate::api::system_time(l.line.at_ms));
+            format!(
+                "{} {} {}\n",
+                at.format("%Y-%m-%d %H:%M:%S%.3f"),
+                if l.line.stderr { "!" } else { "|" },
+                l.plain()
+            )
+        })
+        .collect();
+    vec![Effect::Save { sidecar, text }]
+}
+
+fn view_text(state: &State) -> String {
+    crate::ui::logs::collect(state, 0, usize::MAX).iter().map(|l| l.plain() + "\n").collect()
 }
 
 /// Lines `newest..=oldest` (positions from the newest line), oldest first.

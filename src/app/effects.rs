@@ -109,7 +109,17 @@ pub fn carry_out(effect: Effect, state: &State, caller: &Caller, tx: &mpsc::Unbo
                 }
             });
         }
-        Effect::Shutdown | Effect::Detach | Effect::ForceQuit | Effect::Copy(_) => {
+        Effect::Save { sidecar, text } => {
+            tokio::task::spawn_blocking(move || {
+                let lines = text.lines().count();
+                let text = match save(&sidecar, &text) {
+                    Ok(path) => format!("saved {lines} lines to {}", path.display()),
+                    Err(e) => format!("not saved: {e}"),
+                };
+                let _ = tx.send(Msg::Done(text));
+            });
+        }
+        Effect::Shutdown | Effect::Detach | Effect::ForceQuit | Effect::Copy(_) | Effect::Page(_) => {
             unreachable!("the run loop handles {effect:?}")
         }
     }
@@ -127,4 +137,15 @@ fn outcome_text(method: &str, name: &str, before: Option<u32>, after: SidecarInf
         "kill" => format!("killed {name} (pid {}): {}", pid(before), after.last_exit.unwrap_or_default()),
         _ => format!("stopped {name} ({})", after.last_exit.unwrap_or(after.state)),
     }
+}
+
+/// `NAME-YYYYmmdd-HHMMSS.log` in the current folder, readable by its owner only.
+fn save(sidecar: &str, text: &str) -> std::io::Result<std::path::PathBuf> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let name = format!("{sidecar}-{}.log", chrono::Local::now().format("%Y%m%d-%H%M%S"));
+    let path = std::env::current_dir()?.join(name);
+    let mut file = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&path)?;
+    file.write_all(text.as_bytes())?;
+    Ok(path)
 }

@@ -46,6 +46,10 @@ pub enum Action {
     CopyLine,
     /// Log pane: copy every line the view shows.
     CopyView,
+    /// Log pane: the view in `$PAGER`.
+    Page,
+    /// Log pane: the view to a file.
+    Save,
     ForceQuit,
     Escape,
 }
@@ -117,6 +121,8 @@ pub const BINDINGS: &[Binding] = &[
     b("c", "clear the log", Scope::Logs, false),
     b("v", "select lines (j/k/g/G extend, y copies, Esc leaves)", Scope::Logs, false),
     b("y/Y", "copy the line / the whole view (OSC 52 clipboard)", Scope::Logs, true),
+    b("P", "the view in $PAGER (less -R), the dashboard back after", Scope::Logs, false),
+    b("S", "save the view to a file (0600, path shown)", Scope::Logs, false),
     b("Enter", "open/close the selected exchange", Scope::Traffic, true),
     b("Esc", "clear search / close", Scope::Everywhere, false),
     b("mouse", "wheel scrolls, click selects", Scope::Everywhere, false),
@@ -172,6 +178,8 @@ pub fn action_for(key: &KeyEvent) -> Option<Action> {
         KeyCode::Char('v') => Action::Select,
         KeyCode::Char('y') => Action::CopyLine,
         KeyCode::Char('Y') => Action::CopyView,
+        KeyCode::Char('P') => Action::Page,
+        KeyCode::Char('S') => Action::Save,
         KeyCode::Esc => Action::Escape,
         _ => return None,
     })

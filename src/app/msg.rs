@@ -62,6 +62,13 @@ pub enum Effect {
     Resnapshot,
     /// Put this text on the clipboard (OSC 52, through the terminal).
     Copy(String),
+    /// Show this text in `$PAGER`, the dashboard suspended meanwhile.
+    Page(String),
+    /// Write the lines of this sidecar's view to a file (0600) in the current folder.
+    Save {
+        sidecar: String,
+        text: String,
+    },
     /// SIGKILL what is left and exit now.
     ForceQuit,
 }

@@ -12,11 +12,10 @@ use super::update::{follow_logs, update};
 use crate::api::engine::Engine;
 use crate::api::link::Link;
 use crate::config::Config;
-use ratatui::crossterm::event::{self, Event};
+use ratatui::crossterm::event::Event;
 use serde_json::json;
 use std::io;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::mpsc;
@@ -118,8 +117,7 @@ async fn dashboard(
     state.size = (size.width, size.height);
 
     let (input_tx, mut input_rx) = mpsc::channel::<Event>(256);
-    let stop_input = Arc::new(AtomicBool::new(false));
-    let input_thread = spawn_input(input_tx, stop_input.clone())?;
+    let input = super::input::Input::start(input_tx)?;
     let (msg_tx, mut msg_rx) = mpsc::unbounded_channel::<Msg>();
     let mut clock = tokio::time::interval(Duration::from_secs(1));
     clock.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
@@ -147,6 +145,12 @@ async fn dashboard(
                 }
                 Effect::Detach => break 'run Ending::Detached,
                 Effect::Copy(text) => terminal::copy_to_clipboard(&text),
+                Effect::Page(text) => {
+                    if let Err(e) = super::pager::page(text, &input, &mut terminal).await {
+                        state.say(e.to_string());
+                    }
+                    dirty = true;
+                }
                 Effect::Shutdown => match &engine {
                     Some(engine) => {
                         let (engine, tx) = (engine.clone(), msg_tx.clone());
@@ -245,10 +249,7 @@ async fn dashboard(
             _ = tokio::time::sleep_until(next_frame), if dirty => Vec::new(),
         };
     };
-    stop_input.store(true, Ordering::Relaxed);
-    // Not joined: after a hangup crossterm may sit in a read that never returns; the
-    // thread ends with the process.
-    drop(input_thread);
+    drop(input);
     Ok(ending)
 }
 
@@ -290,23 +291,4 @@ fn signal_quit(state: &mut State, attached: bool) -> Vec<Effect> {
     }
     state.quitting = Some(Instant::now());
     vec![Effect::Shutdown]
-}
-
-fn spawn_input(tx: mpsc::Sender<Event>, stop: Arc<AtomicBool>) -> io::Result<std::thread::JoinHandle<()>> {
-    std::thread::Builder::new().name("input".into()).spawn(move || {
-        while !stop.load(Ordering::Relaxed) {
-            match event::poll(Duration::from_millis(500)) {
-                Ok(true) => match event::read() {
-                    Ok(ev) => {
-                        if tx.blocking_send(ev).is_err() {
-                            return;
-                        }
-                    }
-                    Err(_) => return,
-                },
-                Ok(false) => {}
-                Err(_) => return,
-            }
-        }
-    })
 }

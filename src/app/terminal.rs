@@ -31,6 +31,14 @@ pub fn enter() -> io::Result<Term> {
     Ok(terminal)
 }
 
+/// Takes the terminal back after another program had it (the pager).
+pub fn reenter(term: &mut Term) -> io::Result<()> {
+    enable_raw_mode()?;
+    ENTERED.store(true, Ordering::SeqCst);
+    execute!(io::stdout(), EnterAlternateScreen, EnableMouseCapture)?;
+    term.clear()
+}
+
 /// Puts `text` on the clipboard of the terminal this runs in, with OSC 52 (tmux passes it
 /// on with `set-clipboard on`, and so does ssh, being only bytes).
 pub fn copy_to_clipboard(text: &str) {

@@ -398,9 +398,13 @@ pub(super) fn act(state: &mut State, action: Action) -> Vec<Effect> {
         Action::Quit | Action::ForceQuit => return quit(state),
         Action::StopAgent if state.attached() => state.overlay = Overlay::ConfirmShutdown,
         Action::StopAgent => return quit(state),
-        Action::Select | Action::CopyLine | Action::CopyView if state.tab != Tab::Logs => {
-            state.say("copying works in the logs tab (1)");
+        Action::Select | Action::CopyLine | Action::CopyView | Action::Page | Action::Save
+            if state.tab != Tab::Logs =>
+        {
+            state.say("that key works in the logs tab (1)");
         }
+        Action::Page => return super::copy::page_view(state),
+        Action::Save => return super::copy::save_view(state),
         Action::Select => {
             state.focus = Focus::Detail;
             super::copy::start_selection(state);
