@@ -144,7 +144,12 @@ async fn command(client: &mut Client, args: &CtlArgs) -> Result<(), ClientError>
             if reply["ok"] != json!(true) {
                 return Err(ClientError::Rpc {
                     code: codes::FAILED,
-                    message: format!("the request failed: {}", reply["outcome"].as_str().unwrap_or("")),
+                    message: match reply["context"].as_str() {
+                        Some(why) => {
+                            format!("the request failed: {}; {why}", reply["outcome"].as_str().unwrap_or(""))
+                        }
+                        None => format!("the request failed: {}", reply["outcome"].as_str().unwrap_or("")),
+                    },
                 });
             }
         }

@@ -158,6 +158,11 @@ pub async fn run(config: &Config, args: &RequestArgs) -> ExitCode {
     let code = match wait_ready(&mut link, name, args.ready_timeout).await {
         Err(why) => {
             eprintln!("error: {name} did not become ready: {why}");
+            if let Some(handle) = engine.supervisor.get(name).ok()
+                && let Some(context) = crate::api::build::explain(&handle)
+            {
+                eprintln!("  {context}");
+            }
             if let Ok(reply) = link.caller.call("logs", json!({"sidecar": name, "lines": 10})).await {
                 let lines: Vec<LogLineInfo> =
                     serde_json::from_value(reply["lines"].clone()).unwrap_or_default();
@@ -237,6 +242,9 @@ async fn one(caller: &Caller, name: &str, spec: &RequestSpec) -> ExitCode {
         }
     }
     eprintln!("{name} {}", exchange.summary());
+    if let Some(context) = reply["context"].as_str() {
+        eprintln!("{name}: {context}");
+    }
     if exchange.outcome.is_ok() { ExitCode::SUCCESS } else { ExitCode::from(EXIT_FAILED) }
 }
 

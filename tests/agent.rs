@@ -312,3 +312,28 @@ fn ctl_request_sends_one_request_through_the_agent() {
     let out = agent.ctl(&["request", "echo", "--method", "echo", "--params", "{not json"]);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
 }
+
+/// A request to a sidecar that died says why, in the sidecar's own words: how it ended and
+/// its last stderr lines.
+#[test]
+fn a_request_to_a_dead_sidecar_quotes_its_last_stderr() {
+    let agent = Agent::start(
+        r#"
+[[sidecar]]
+name = "broken"
+restart = "never"
+command = ["sh", "-c", "echo starting; echo 'ModuleNotFoundError: No module named mcp' >&2; exit 1"]
+[sidecar.ipc]
+protocol = "jsonrpc"
+"#,
+    );
+    wait_until(T, "broken to exit", || agent.status().iter().any(|s| s["state"] == "exited"));
+    let out = agent.ctl(&["request", "broken", "--method", "ping"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out);
+    assert!(
+        err.contains("the sidecar exited (exit code 1) after")
+            && err.contains("its last stderr: ModuleNotFoundError: No module named mcp"),
+        "{err}"
+    );
+}

@@ -444,3 +444,22 @@ async fn capital_p_pages_and_capital_s_saves_the_view() {
     press(&mut s, "2");
     assert!(press(&mut s, "P").is_empty(), "only in the logs tab");
 }
+
+#[tokio::test]
+async fn enter_on_a_sidecar_in_crash_loop_shows_its_events() {
+    let (mut s, _sup, _d) = dashboard().await;
+    let info = sidetop::api::SidecarInfo {
+        name: "alpha".into(),
+        life: sidetop::api::Life::CrashLoop,
+        state: "crash-loop".into(),
+        ..Default::default()
+    };
+    update(&mut s, Msg::Notice(sidetop::api::Notice::Status { sidecars: vec![info] }));
+    update(&mut s, key(KeyCode::Enter));
+    assert_eq!((s.tab, s.focus), (Tab::Events, Focus::Detail));
+    // On another sidecar Enter keeps its meaning.
+    update(&mut s, key(KeyCode::BackTab));
+    press(&mut s, "j1");
+    update(&mut s, key(KeyCode::Enter));
+    assert_eq!(s.tab, Tab::Logs);
+}

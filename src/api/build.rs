@@ -148,3 +148,42 @@ pub fn latency(m: &IpcMetrics) -> LatencyInfo {
         bins: log_bins(m.overall.histogram(), LATENCY_BINS),
     }
 }
+
+/// Stderr lines an explanation quotes at most.
+const STDERR_QUOTED: usize = 5;
+
+/// Why a sidecar could not answer, in its own words: how its last run ended and its last
+/// stderr lines, e.g. `the sidecar exited (exit code 1) after 0.3s; its last stderr:
+/// ModuleNotFoundError: No module named 'mcp'`. `None` while it runs and never exited.
+pub fn explain(handle: &SidecarHandle) -> Option<String> {
+    let status = handle.status();
+    let exited = handle.events().iter().rev().find_map(|e| match &e.kind {
+        EventKind::Exited { exit, uptime } => {
+            Some(format!("the sidecar exited ({exit}) after {}", crate::duration::short_duration(*uptime)))
+        }
+        EventKind::SpawnFailed { error } => Some(format!("the sidecar failed to start: {error}")),
+        _ => None,
+    });
+    let running = status.state == State::Running && exited.is_none();
+    let stderr: Vec<String> = {
+        let logs = handle.logs();
+        let mut tail: Vec<String> = logs
+            .iter()
+            .rev()
+            .filter(|l| l.stream == Stream::Stderr)
+            .take(STDERR_QUOTED)
+            .map(|l| crate::ui::ansi::plain(&l.bytes))
+            .collect();
+        tail.reverse();
+        tail
+    };
+    if running && stderr.is_empty() {
+        return None;
+    }
+    let mut out = exited.unwrap_or_else(|| format!("the sidecar is {}", status.label()));
+    if !stderr.is_empty() {
+        out.push_str("; its last stderr: ");
+        out.push_str(&stderr.join(" | "));
+    }
+    Some(out)
+}

@@ -8,6 +8,7 @@ use super::{RpcError, RpcResult, build, codes};
 use crate::config::Config;
 use crate::config::ipc::RequestSpec;
 use crate::ipc::load::{self, LoadPlan};
+use crate::metrics::latency::OutcomeKind;
 use crate::metrics::resources::{Resources, Sampler};
 use crate::supervisor::{OpError, Options, SidecarHandle, Supervisor};
 use serde_json::{Value, json};
@@ -290,8 +291,24 @@ impl Engine {
             "request" => {
                 let h = self.one(params)?;
                 let spec = request_spec(&h, params)?;
-                let exchange = h.request(&spec).await.map_err(op_error)?;
+                let exchange = match h.request(&spec).await {
+                    Ok(exchange) => exchange,
+                    Err(e) => {
+                        let (code, message) = op_error(e);
+                        let why = build::explain(&h).map(|w| format!(": {w}")).unwrap_or_default();
+                        return Err((code, format!("{message}{why}")));
+                    }
+                };
+                // A sidecar that could not answer says why, in its own words.
+                let context = (!exchange.outcome.is_ok()
+                    && matches!(
+                        exchange.outcome.kind(),
+                        OutcomeKind::Exited | OutcomeKind::Transport | OutcomeKind::Timeout
+                    ))
+                .then(|| build::explain(&h))
+                .flatten();
                 Ok(json!({
+                    "context": context,
                     "ok": exchange.outcome.is_ok(),
                     "outcome": exchange.outcome.to_string(),
                     "method": exchange.method,

@@ -56,7 +56,13 @@ pub fn carry_out(effect: Effect, state: &State, caller: &Caller, tx: &mpsc::Unbo
             tokio::spawn(async move {
                 match reply.await {
                     Ok(mut reply) => match serde_json::from_value::<Exchange>(reply["exchange"].take()) {
-                        Ok(exchange) => drop(tx.send(Msg::Reply(Arc::new(exchange)))),
+                        Ok(exchange) => {
+                            let context = reply["context"].as_str().map(str::to_string);
+                            let _ = tx.send(Msg::Reply(Arc::new(exchange)));
+                            if let Some(context) = context {
+                                say(&tx, format!("{name}: {context}"));
+                            }
+                        }
                         Err(e) => say(&tx, format!("{name}: an unreadable reply ({e})")),
                     },
                     Err((_, e)) => say(&tx, format!("{name}: {e}")),

@@ -390,7 +390,13 @@ pub(super) fn act(state: &mut State, action: Action) -> Vec<Effect> {
         }
         Action::SortReverse => state.sort_reversed = !state.sort_reversed,
         Action::Open => {
-            if state.tab == Tab::Traffic {
+            // A sidecar in crash loop: the events that led there.
+            let crash_loop = state.selected().is_some_and(|s| s.info.life == crate::api::Life::CrashLoop);
+            if state.focus == Focus::Table && crash_loop {
+                state.tab = Tab::Events;
+                state.focus = Focus::Detail;
+                state.list_scroll = 0;
+            } else if state.tab == Tab::Traffic {
                 state.traffic_open = !state.traffic_open;
             }
         }
