@@ -146,6 +146,25 @@ pub fn sanitize(line: &[u8]) -> String {
     String::from_utf8(out).expect("sanitizer emits UTF-8")
 }
 
+/// The plain text (no SGR), for searching and highlighting.
+pub fn plain(raw: &[u8]) -> String {
+    let text = sanitize(raw).replace('\t', "    ");
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text.as_str();
+    while let Some(start) = rest.find("\x1b[") {
+        out.push_str(&rest[..start]);
+        match rest[start..].find('m') {
+            Some(end) => rest = &rest[start + end + 1..],
+            None => {
+                rest = "";
+                break;
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::sanitize;

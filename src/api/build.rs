@@ -172,7 +172,7 @@ pub fn explain(handle: &SidecarHandle) -> Option<String> {
             .rev()
             .filter(|l| l.stream == Stream::Stderr)
             .take(STDERR_QUOTED)
-            .map(|l| crate::ui::ansi::plain(&l.bytes))
+            .map(|l| crate::sanitize::plain(&l.bytes))
             .collect();
         tail.reverse();
         tail

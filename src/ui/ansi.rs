@@ -27,24 +27,7 @@ pub fn spans(raw: &[u8], base: Style, color: bool) -> Vec<Span<'static>> {
     out
 }
 
-/// The plain text (no SGR), for searching and highlighting.
-pub fn plain(raw: &[u8]) -> String {
-    let text = sanitize(raw).replace('\t', "    ");
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text.as_str();
-    while let Some(start) = rest.find("\x1b[") {
-        out.push_str(&rest[..start]);
-        match rest[start..].find('m') {
-            Some(end) => rest = &rest[start + end + 1..],
-            None => {
-                rest = "";
-                break;
-            }
-        }
-    }
-    out.push_str(rest);
-    out
-}
+pub use crate::sanitize::plain;
 
 fn apply(mut style: Style, base: Style, params: &str, color: bool) -> Style {
     let codes: Vec<u16> = if params.is_empty() {
