@@ -135,6 +135,8 @@ fn handle(state: &mut State, msg: Msg) -> Vec<Effect> {
             Vec::new()
         }
         Msg::LoadDone(report) => {
+            // The status line said the run was going: now its result.
+            state.say(report.lines().next().unwrap_or("load test done").to_string());
             state.overlay = Overlay::Report(report);
             Vec::new()
         }

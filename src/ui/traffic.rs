@@ -26,6 +26,17 @@ fn pretty(text: &str) -> String {
     }
 }
 
+/// Who an exchange came from, in words.
+fn who(origin: Origin) -> &'static str {
+    match origin {
+        Origin::Operator => "sent by you",
+        Origin::Load => "load test",
+        Origin::Health => "health check",
+        Origin::Handshake => "handshake",
+        Origin::Sidecar => "from the sidecar",
+    }
+}
+
 pub fn render_exchange(frame: &mut Frame, area: Rect, exchange: &Exchange, theme: &Theme) {
     let outcome_style = if exchange.outcome.is_ok() { theme.ok() } else { theme.error() };
     let latency = exchange.latency.map(|l| format_us(l.as_micros() as u64)).unwrap_or_else(|| "-".into());
@@ -33,7 +44,7 @@ pub fn render_exchange(frame: &mut Frame, area: Rect, exchange: &Exchange, theme
         Line::from(vec![
             Span::styled(format!("{} ", exchange.method), theme.bold()),
             Span::styled(exchange.outcome.to_string(), outcome_style),
-            Span::styled(format!(" · {latency} · {:?}", exchange.origin), theme.dim()),
+            Span::styled(format!(" · {latency} · {}", who(exchange.origin)), theme.dim()),
         ]),
         Line::raw(""),
     ];
