@@ -96,9 +96,7 @@ impl Engine {
     }
 
     pub fn latency(&self, name: &str) -> Option<LatencyInfo> {
-        let handle = self.supervisor.get(name).ok()?;
-        let ipc = handle.ipc()?;
-        Some(build::latency(&ipc.metrics()))
+        latency_of(&*self.supervisor.get(name).ok()?)
     }
 
     /// Every reload's outcome from now on.
@@ -153,10 +151,7 @@ impl Engine {
 
     pub fn snapshot(&self) -> Snapshot {
         let sidecars = self.supervisor.sidecars();
-        let mut events: Vec<_> = sidecars.iter().flat_map(|h| h.events()).collect();
-        events.sort_by_key(|e| e.at);
-        let events: Vec<EventInfo> =
-            events[events.len().saturating_sub(SNAPSHOT_EVENTS)..].iter().map(build::event).collect();
+        let events = self.all_events(SNAPSHOT_EVENTS);
         let (host, taken, interval, resources) = {
             let r = self.resources();
             let resources = sidecars
@@ -181,7 +176,7 @@ impl Engine {
             host,
             taken,
             resources,
-            latency: sidecars.iter().map(|h| h.ipc().map(|ipc| build::latency(&ipc.metrics()))).collect(),
+            latency: sidecars.iter().map(|h| latency_of(h)).collect(),
             traffic: sidecars
                 .iter()
                 .map(|h| {
@@ -283,7 +278,7 @@ impl Engine {
             "events" => {
                 let events: Vec<EventInfo> = match params.get("sidecar").and_then(Value::as_str) {
                     Some(_) => self.one(params)?.events().iter().map(build::event).collect(),
-                    None => self.snapshot_events(),
+                    None => self.all_events(usize::MAX),
                 };
                 let limit = params.get("limit").and_then(Value::as_u64).unwrap_or(u64::MAX) as usize;
                 Ok(json!({"events": events[events.len().saturating_sub(limit)..]}))
@@ -365,10 +360,11 @@ impl Engine {
         }
     }
 
-    fn snapshot_events(&self) -> Vec<EventInfo> {
+    /// Every sidecar's events in time order, the newest `limit`.
+    fn all_events(&self, limit: usize) -> Vec<EventInfo> {
         let mut all: Vec<_> = self.supervisor.sidecars().iter().flat_map(|h| h.events()).collect();
         all.sort_by_key(|e| e.at);
-        all.iter().map(build::event).collect()
+        all[all.len().saturating_sub(limit)..].iter().map(build::event).collect()
     }
 
     /// The sidecars named in `params.sidecars` (a list) or `params.sidecar`.
@@ -411,6 +407,10 @@ async fn settle(h: &SidecarHandle, method: &str, before: Option<u32>) {
     };
     let mut rx = h.watch();
     let _ = tokio::time::timeout(SETTLE, rx.wait_for(want)).await;
+}
+
+fn latency_of(h: &SidecarHandle) -> Option<LatencyInfo> {
+    Some(build::latency(&h.ipc()?.metrics()))
 }
 
 fn host(r: &Resources) -> Host {

@@ -1,16 +1,13 @@
-//! The client side of the control socket, used by `sidetop ctl` (and by tests): connect,
-//! say hello, call methods, read notifications.
+//! The client side of the control socket: [`link`] (the API over a byte stream, as the
+//! dashboard uses it attached) and [`Client`], `ctl`'s view of it.
 
 pub mod link;
 
-use crate::api::PROTOCOL_VERSION;
-use serde_json::{Value, json};
-use std::collections::VecDeque;
+use crate::api::codes;
+use serde_json::Value;
 use std::io;
 use std::path::Path;
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
 use tokio::net::UnixStream;
-use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
 
 #[derive(Debug)]
 pub enum ClientError {
@@ -34,12 +31,10 @@ impl std::fmt::Display for ClientError {
     }
 }
 
+/// `ctl`'s client: a [`link::Link`] over the socket, with errors as `ctl` reports them and
+/// notifications as (method, params).
 pub struct Client {
-    lines: Lines<BufReader<OwnedReadHalf>>,
-    writer: OwnedWriteHalf,
-    next_id: u64,
-    /// Notifications that arrived while waiting for a reply.
-    notifications: VecDeque<(String, Value)>,
+    link: crate::api::link::Link,
     /// What the agent said in `hello`.
     pub hello: Value,
 }
@@ -53,60 +48,24 @@ impl Client {
             }
             _ => ClientError::Io(io::Error::new(e.kind(), format!("{}: {e}", path.display()))),
         })?;
-        let (read, writer) = stream.into_split();
-        let mut client = Client {
-            lines: BufReader::new(read).lines(),
-            writer,
-            next_id: 1,
-            notifications: VecDeque::new(),
-            hello: Value::Null,
-        };
-        client.hello =
-            client.call("hello", json!({"version": PROTOCOL_VERSION, "read_only": read_only})).await?;
-        Ok(client)
+        let (read, write) = stream.into_split();
+        let link = link::connect(read, write, read_only).await.map_err(ClientError::Io)?;
+        Ok(Client { hello: link.hello.clone(), link })
     }
 
     pub async fn call(&mut self, method: &str, params: Value) -> Result<Value, ClientError> {
-        let id = self.next_id;
-        self.next_id += 1;
-        let request = json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params});
-        self.writer.write_all(format!("{request}\n").as_bytes()).await.map_err(ClientError::Io)?;
-        loop {
-            let message = self.read().await?;
-            if let Some(method) = message.get("method").and_then(Value::as_str) {
-                self.notifications.push_back((method.to_string(), message["params"].clone()));
-                continue;
-            }
-            if let Some(error) = message.get("error") {
-                return Err(ClientError::Rpc {
-                    code: error["code"].as_i64().unwrap_or(0),
-                    message: error["message"].as_str().unwrap_or("error").to_string(),
-                });
-            }
-            if message.get("id") == Some(&json!(id)) {
-                return Ok(message["result"].clone());
-            }
-        }
+        self.link.caller.call(method, params).await.map_err(|(code, message)| match code {
+            codes::GONE => ClientError::NoAgent("the agent closed the connection".into()),
+            code => ClientError::Rpc { code, message },
+        })
     }
 
     /// The next notification (method and params); None when the agent is gone.
     pub async fn notification(&mut self) -> Option<(String, Value)> {
-        if let Some(n) = self.notifications.pop_front() {
-            return Some(n);
-        }
-        loop {
-            let message = self.read().await.ok()?;
-            if let Some(method) = message.get("method").and_then(Value::as_str) {
-                return Some((method.to_string(), message["params"].clone()));
-            }
-        }
-    }
-
-    async fn read(&mut self) -> Result<Value, ClientError> {
-        let line = self.lines.next_line().await.map_err(ClientError::Io)?;
-        let line = line.ok_or_else(|| ClientError::NoAgent("the agent closed the connection".into()))?;
-        serde_json::from_str(&line)
-            .map_err(|e| ClientError::Io(io::Error::new(io::ErrorKind::InvalidData, e)))
+        let notice = self.link.notices.recv().await?;
+        let mut value = serde_json::to_value(notice).ok()?;
+        let method = value.get("method")?.as_str()?.to_string();
+        Some((method, value.get_mut("params").map(Value::take).unwrap_or(Value::Null)))
     }
 }
 
