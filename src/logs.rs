@@ -28,6 +28,14 @@ impl LogLine {
     }
 }
 
+/// Stderr lines an error explanation quotes at most.
+pub const STDERR_QUOTED: usize = 5;
+
+/// `; its last stderr: A | B`, or nothing when there is none.
+pub fn quote_stderr(lines: &[String]) -> String {
+    if lines.is_empty() { String::new() } else { format!("; its last stderr: {}", lines.join(" | ")) }
+}
+
 /// Per-line bookkeeping cost, so a flood of empty lines is bounded by bytes too.
 const LINE_OVERHEAD: u64 = 32;
 
@@ -125,6 +133,21 @@ impl LogBuffer {
     /// Sequence number (count since start) of the oldest line held.
     pub fn first_seq(&self) -> u64 {
         self.total_lines - self.lines.len() as u64
+    }
+
+    /// The last `n` stderr lines as plain text, oldest first: what an error quotes when
+    /// it explains why a sidecar could not answer.
+    pub fn stderr_tail(&self, n: usize) -> Vec<String> {
+        let mut tail: Vec<String> = self
+            .lines
+            .iter()
+            .rev()
+            .filter(|l| l.stream == Stream::Stderr)
+            .take(n)
+            .map(|l| crate::sanitize::plain(&l.bytes))
+            .collect();
+        tail.reverse();
+        tail
     }
 
     pub fn clear(&mut self) {

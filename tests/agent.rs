@@ -337,3 +337,29 @@ protocol = "jsonrpc"
         "{err}"
     );
 }
+
+#[test]
+fn a_request_to_a_sidecar_that_never_listens_quotes_its_stderr() {
+    let agent = Agent::start(
+        r#"
+[[sidecar]]
+name = "web"
+command = ["sh", "-c", "echo 'error: cannot bind 127.0.0.1:1: permission denied' >&2; exec sleep 30"]
+[sidecar.ipc]
+protocol = "http"
+url = "http://127.0.0.1:1"
+timeout = "500ms"
+"#,
+    );
+    wait_until(T, "web to run", || agent.pid_of("web").is_some());
+    let out = agent.ctl(&["request", "web", "--path", "/health"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out);
+    assert!(
+        err.contains("Connection refused")
+            && err.contains(
+                "the sidecar is starting; its last stderr: error: cannot bind 127.0.0.1:1: permission denied"
+            ),
+        "{err}"
+    );
+}

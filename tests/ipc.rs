@@ -391,6 +391,7 @@ protocol = "jsonrpc"
 method = "fail"
 interval = "100ms"
 failures = 3
+start_period = "0s"
 restart_on_unhealthy = true
 "#,
         &m,
@@ -436,6 +437,7 @@ command = ["sleep", "30"]
 exec = ["test", "-e", "{flag}"]
 interval = "50ms"
 failures = 1000
+start_period = "0s"
 "#,
             flag = flag.display()
         ),

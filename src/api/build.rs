@@ -4,7 +4,7 @@
 use super::wire::*;
 use crate::config::SidecarConfig;
 use crate::ipc::metrics::IpcMetrics;
-use crate::logs::{LogLine, Stream};
+use crate::logs::{LogLine, STDERR_QUOTED, Stream, quote_stderr};
 use crate::metrics::latency::{Stats, log_bins};
 use crate::supervisor::{Event, EventKind, SidecarHandle, State};
 use std::time::Instant;
@@ -149,9 +149,6 @@ pub fn latency(m: &IpcMetrics) -> LatencyInfo {
     }
 }
 
-/// Stderr lines an explanation quotes at most.
-const STDERR_QUOTED: usize = 5;
-
 /// Why a sidecar could not answer, in its own words: how its last run ended and its last
 /// stderr lines, e.g. `the sidecar exited (exit code 1) after 0.3s; its last stderr:
 /// ModuleNotFoundError: No module named 'mcp'`. `None` while it runs and never exited.
@@ -165,25 +162,11 @@ pub fn explain(handle: &SidecarHandle) -> Option<String> {
         _ => None,
     });
     let running = status.state == State::Running && exited.is_none();
-    let stderr: Vec<String> = {
-        let logs = handle.logs();
-        let mut tail: Vec<String> = logs
-            .iter()
-            .rev()
-            .filter(|l| l.stream == Stream::Stderr)
-            .take(STDERR_QUOTED)
-            .map(|l| crate::sanitize::plain(&l.bytes))
-            .collect();
-        tail.reverse();
-        tail
-    };
+    let stderr = handle.logs().stderr_tail(STDERR_QUOTED);
     if running && stderr.is_empty() {
         return None;
     }
     let mut out = exited.unwrap_or_else(|| format!("the sidecar is {}", status.label()));
-    if !stderr.is_empty() {
-        out.push_str("; its last stderr: ");
-        out.push_str(&stderr.join(" | "));
-    }
+    out.push_str(&quote_stderr(&stderr));
     Some(out)
 }

@@ -85,6 +85,7 @@ pub struct RawHealth {
     pub timeout: Option<DurationValue>,
     pub failures: Option<Spanned<u32>>,
     pub grace: Option<DurationValue>,
+    pub start_period: Option<DurationValue>,
     pub restart_on_unhealthy: Option<bool>,
     pub ready_log: Option<Spanned<String>>,
 }
@@ -175,6 +176,9 @@ pub struct HealthConfig {
     pub failures: u32,
     /// Time after start before the first check.
     pub grace: Duration,
+    /// After `grace`: failures before the first passing check, within this window, are
+    /// the sidecar still starting and do not count.
+    pub start_period: Duration,
     pub restart_on_unhealthy: bool,
     /// Ready when a line of output matches.
     pub ready_log: Option<regex::Regex>,
@@ -187,6 +191,7 @@ impl PartialEq for HealthConfig {
             && self.timeout == other.timeout
             && self.failures == other.failures
             && self.grace == other.grace
+            && self.start_period == other.start_period
             && self.restart_on_unhealthy == other.restart_on_unhealthy
             && self.ready_log.as_ref().map(|r| r.as_str()) == other.ready_log.as_ref().map(|r| r.as_str())
     }

@@ -9,6 +9,9 @@ use std::ops::Range;
 use std::time::Duration;
 use toml::Spanned;
 
+/// How long a sidecar may take to pass its first health check before failures count.
+pub const DEFAULT_START_PERIOD: Duration = Duration::from_secs(30);
+
 pub fn ipc(
     c: &Checker,
     key: &str,
@@ -284,6 +287,7 @@ pub fn health(
         timeout: h.timeout.map_or(Duration::from_secs(2), |d| d.0),
         failures,
         grace: h.grace.map_or(Duration::ZERO, |d| d.0),
+        start_period: h.start_period.map_or(DEFAULT_START_PERIOD, |d| d.0),
         restart_on_unhealthy: h.restart_on_unhealthy.unwrap_or(false),
         ready_log,
     })

@@ -8,13 +8,21 @@ use crate::config::SidecarConfig;
 use crate::config::ipc::{HealthCheck, HealthConfig, RequestSpec};
 use crate::ipc::Ipc;
 use crate::ipc::protocol::Origin;
-use std::sync::Arc;
+use crate::logs::{LogBuffer, STDERR_QUOTED, quote_stderr};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{Notify, mpsc, watch};
 
 /// How long a socket sidecar may take to accept the first connection.
 const CONNECT_GRACE: Duration = Duration::from_secs(30);
+/// Within the start window, checks come at least this often, so a sidecar is ready soon
+/// after it can answer even with a long `interval`.
+const START_INTERVAL: Duration = Duration::from_millis(500);
+
+/// The handshake step a run is in (`None` once it is done or failed), so the runner can
+/// tell, when the process exits, that it died in the middle of it.
+pub type HandshakeStep = Arc<Mutex<Option<String>>>;
 
 /// Raised by the output reader when a line matches `ready_log`. One per run, created at
 /// spawn: a match in one run can never ready the next.
@@ -52,6 +60,8 @@ pub struct HealthTask {
     pub events: Arc<EventSink>,
     pub ready_signal: Option<Arc<ReadySignal>>,
     pub commands: mpsc::WeakSender<Command>,
+    pub logs: Arc<Mutex<LogBuffer>>,
+    pub step: HandshakeStep,
 }
 
 impl HealthTask {
@@ -110,23 +120,39 @@ impl HealthTask {
 
     /// Sends the configured handshake in order; false (with an event) when it fails.
     async fn handshake(&self) -> bool {
-        let Some(ipc) = &self.ipc else { return true };
+        let done = self.handshake_steps().await;
+        *self.step.lock().unwrap_or_else(|e| e.into_inner()) = None;
+        if let Err(error) = done {
+            let tail = self.logs.lock().unwrap_or_else(|e| e.into_inner()).stderr_tail(STDERR_QUOTED);
+            self.events.emit(EventKind::HandshakeFailed { error: format!("{error}{}", quote_stderr(&tail)) });
+            // Running but never able to answer: not ready, and flagged.
+            self.set_unhealthy(true);
+            return false;
+        }
+        true
+    }
+
+    fn enter_step(&self, step: &str) {
+        *self.step.lock().unwrap_or_else(|e| e.into_inner()) = Some(step.to_string());
+    }
+
+    async fn handshake_steps(&self) -> Result<(), String> {
+        let Some(ipc) = &self.ipc else { return Ok(()) };
         // HTTP and socket sidecars are ready to be asked once their address accepts a
         // connection; requests and dependants wait for that, not for the spawn.
         if !ipc.uses_stdio() {
+            self.enter_step("waiting for it to listen");
             if !ipc.wait_connected(CONNECT_GRACE).await {
-                self.events.emit(EventKind::HandshakeFailed {
-                    error: format!("not listening after {}s", CONNECT_GRACE.as_secs()),
-                });
-                return false;
+                return Err(format!("not listening after {}s", CONNECT_GRACE.as_secs()));
             }
             self.events.emit(EventKind::Listening);
         }
         if ipc.config.handshake.is_empty() {
-            return true;
+            return Ok(());
         }
         ipc.metrics().start_handshake();
         for step in &ipc.config.handshake {
+            self.enter_step(&step.method);
             let result = if step.notification {
                 ipc.notify(&step.method, step.params.as_ref()).await.map_err(|o| o.to_string())
             } else {
@@ -134,21 +160,27 @@ impl HealthTask {
                 let exchange = ipc.request(&spec, Origin::Handshake).await;
                 if exchange.outcome.is_ok() { Ok(()) } else { Err(exchange.outcome.to_string()) }
             };
-            if let Err(error) = result {
-                self.events.emit(EventKind::HandshakeFailed { error: format!("{}: {error}", step.method) });
-                return false;
-            }
+            result.map_err(|error| format!("{}: {error}", step.method))?;
         }
         self.events.emit(EventKind::HandshakeDone { steps: ipc.config.handshake.len() });
-        true
+        Ok(())
     }
 
     async fn check_loop(&self, check: &HealthCheck, health: &HealthConfig) {
         tokio::time::sleep(health.grace).await;
+        let started = tokio::time::Instant::now();
         let mut failures = 0u32;
+        // Like a startup probe: until the first check passes, failures within the start
+        // window are the sidecar still starting, not failures.
+        let mut passed_once = false;
         loop {
+            let starting = !passed_once && started.elapsed() < health.start_period;
             match self.check_once(check, health.timeout).await {
+                Err(reason) if starting => {
+                    tracing::debug!("{}: not ready yet (start window): {reason}", self.config.name);
+                }
                 Ok(()) => {
+                    passed_once = true;
                     failures = 0;
                     if self.set_unhealthy(false) {
                         self.events.emit(EventKind::Healthy);
@@ -173,7 +205,9 @@ impl HealthTask {
                     }
                 }
             }
-            tokio::time::sleep(health.interval).await;
+            let starting = !passed_once && started.elapsed() < health.start_period;
+            tokio::time::sleep(if starting { health.interval.min(START_INTERVAL) } else { health.interval })
+                .await;
         }
     }
 

@@ -2,18 +2,21 @@
 //! checker), handle its exit (cleanup, restart policy), stop it gracefully, kill it.
 
 use super::exit::ExitInfo;
-use super::health::HealthTask;
-use super::health::ReadySignal;
+use super::health::{HandshakeStep, HealthTask, ReadySignal};
 use super::output::{self, RunLink};
 use super::policy::{Decision, wants_restart};
 use super::sidecar::{AfterExit, Phase, Runner, Running};
 use super::spawn::{self, signal_group};
 use super::status::{EventKind, State};
-use crate::logs::Stream;
+use crate::logs::{STDERR_QUOTED, Stream, quote_stderr};
 use crate::serial_writer::StdinWriter;
 use nix::sys::signal::Signal;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+/// How long an exit waits for the stderr reader to take in the last lines, when they are
+/// needed to explain a failed handshake.
+const STDERR_DRAIN: Duration = Duration::from_millis(250);
 
 impl Runner {
     pub(super) fn spawn_now(&mut self) -> Phase {
@@ -56,7 +59,8 @@ impl Runner {
             ready: self.output.ready_log.as_ref().map(|_| Arc::new(ReadySignal::default())),
         });
         tokio::spawn(output::pump(spawned.stdout, Stream::Stdout, self.output.clone(), link.clone()));
-        tokio::spawn(output::pump(spawned.stderr, Stream::Stderr, self.output.clone(), link.clone()));
+        let stderr_pump =
+            tokio::spawn(output::pump(spawned.stderr, Stream::Stderr, self.output.clone(), link.clone()));
         *self.stdin.lock().unwrap_or_else(|e| e.into_inner()) = Some(stdin);
         let started = Instant::now();
         self.set(|s| {
@@ -72,6 +76,7 @@ impl Runner {
             }
         });
         self.events.emit(EventKind::Started { pid });
+        let handshake_step = HandshakeStep::default();
         let health = tokio::spawn(
             HealthTask {
                 generation: self.generation,
@@ -81,10 +86,47 @@ impl Runner {
                 events: self.events.clone(),
                 ready_signal: link.ready.clone(),
                 commands: self.self_commands.clone(),
+                logs: self.output.logs.clone(),
+                step: handshake_step.clone(),
             }
             .run(),
         );
-        Phase::Running(Running { child: spawned.child, pid, generation: self.generation, started, health })
+        Phase::Running(Running {
+            child: spawned.child,
+            pid,
+            generation: self.generation,
+            started,
+            health,
+            handshake_step,
+            stderr_pump,
+        })
+    }
+
+    /// The process exited in the middle of its handshake: say so, with its exit and its
+    /// last stderr, which is what explains it (`ModuleNotFoundError: ...`). The stderr
+    /// reader gets a moment to take in what was written just before the exit.
+    pub(super) async fn report_handshake_exit(
+        &self,
+        run: &mut Running,
+        status: &std::io::Result<std::process::ExitStatus>,
+    ) {
+        run.health.abort();
+        let Some(step) = run.handshake_step.lock().unwrap_or_else(|e| e.into_inner()).take() else {
+            return;
+        };
+        let _ = tokio::time::timeout(STDERR_DRAIN, &mut run.stderr_pump).await;
+        let exit = match status {
+            Ok(status) => ExitInfo::from_status(*status).to_string(),
+            Err(e) => e.to_string(),
+        };
+        let tail = self.output.logs.lock().unwrap_or_else(|e| e.into_inner()).stderr_tail(STDERR_QUOTED);
+        self.events.emit(EventKind::HandshakeFailed {
+            error: format!(
+                "{step}: the sidecar exited ({exit}) after {}{}",
+                crate::duration::short_duration(run.started.elapsed()),
+                quote_stderr(&tail)
+            ),
+        });
     }
 
     pub(super) fn on_exit(

@@ -104,6 +104,8 @@ pub(super) struct Running {
     pub generation: u64,
     pub started: Instant,
     pub health: tokio::task::JoinHandle<()>,
+    pub handshake_step: super::health::HandshakeStep,
+    pub stderr_pump: tokio::task::JoinHandle<()>,
 }
 
 pub(super) enum Phase {
@@ -198,7 +200,10 @@ impl Runner {
                     other => other,
                 },
                 Wake::Exited(status) => match phase {
-                    Phase::Running(run) => self.on_exit(run, status, None),
+                    Phase::Running(mut run) => {
+                        self.report_handshake_exit(&mut run, &status).await;
+                        self.on_exit(run, status, None)
+                    }
                     Phase::Stopping { run, then, .. } => self.on_exit(run, status, Some(then)),
                     other => other,
                 },

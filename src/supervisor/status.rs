@@ -101,12 +101,14 @@ impl Default for Status {
 }
 
 impl Status {
-    /// The state as operators read it: a running process is `ready` or `unhealthy`
-    /// once its readiness is known.
+    /// The state as operators read it: a running process is `starting` until its
+    /// readiness is known, then `ready` or `unhealthy`.
     pub fn label(&self) -> &'static str {
         match self.state {
             State::Running if self.unhealthy => "unhealthy",
             State::Running if self.ready => "ready",
+            // Its handshake or first passing check is still to come.
+            State::Running => "starting",
             other => other.as_str(),
         }
     }
