@@ -138,6 +138,7 @@ fn method(name: &str, stats: &Stats, now: Instant) -> MethodLatency {
 
 pub fn latency(m: &IpcMetrics) -> LatencyInfo {
     let now = Instant::now();
+    let unix_now = crate::metrics::timeline::unix_now();
     LatencyInfo {
         overall: method("(all)", &m.overall, now),
         methods: m.methods.iter().map(|(name, stats)| method(name, stats, now)).collect(),
@@ -146,6 +147,8 @@ pub fn latency(m: &IpcMetrics) -> LatencyInfo {
         incoming: m.incoming,
         outliers: m.overall.outliers(),
         bins: log_bins(m.overall.histogram(), LATENCY_BINS),
+        timeline: m.timeline.points(unix_now),
+        now: unix_now,
     }
 }
 

@@ -136,6 +136,12 @@ pub struct LatencyInfo {
     pub outliers: u64,
     /// Every exchange since start in log-spaced bins: (upper bound µs, count).
     pub bins: Vec<(u64, u64)>,
+    /// Per second with traffic, the last five minutes, oldest first.
+    #[serde(default)]
+    pub timeline: Vec<crate::metrics::timeline::SecondPoint>,
+    /// The engine's clock (unix seconds) when this was taken: the chart's right edge.
+    #[serde(default)]
+    pub now: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]

@@ -37,6 +37,8 @@ pub struct SidecarView {
     pub samples: VecDeque<Sample>,
     pub limits: Vec<(String, String)>,
     pub latency: Option<LatencyInfo>,
+    /// When `latency` arrived: its clock (`now`) was read then.
+    pub latency_at: Instant,
     pub traffic: VecDeque<Arc<Exchange>>,
 }
 
@@ -51,12 +53,19 @@ impl SidecarView {
             samples: VecDeque::new(),
             limits: Vec::new(),
             latency: None,
+            latency_at: Instant::now(),
             traffic: VecDeque::new(),
         }
     }
 
     pub fn name(&self) -> &str {
         &self.setup.name
+    }
+
+    /// The engine's clock now (unix seconds), from when the latency summary was taken:
+    /// the latency chart scrolls with time even while no exchange happens.
+    pub fn engine_now(&self) -> u64 {
+        self.latency.as_ref().map_or(0, |l| l.now + self.latency_at.elapsed().as_secs())
     }
 
     pub fn has_ipc(&self) -> bool {
@@ -107,6 +116,7 @@ impl Model {
         }
         for (view, latency) in sidecars.iter_mut().zip(s.latency) {
             view.latency = latency;
+            view.latency_at = Instant::now();
         }
         for (view, traffic) in sidecars.iter_mut().zip(s.traffic) {
             view.traffic = traffic.into();
@@ -165,6 +175,7 @@ impl Model {
             Notice::Latency { sidecar, latency } => {
                 if let Some(view) = self.named(&sidecar) {
                     view.latency = Some(*latency);
+                    view.latency_at = Instant::now();
                 }
             }
             Notice::Exchange(exchange) => {

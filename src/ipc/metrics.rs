@@ -4,6 +4,7 @@
 use super::protocol::{Exchange, Origin};
 use crate::metrics::buckets::Buckets;
 use crate::metrics::latency::{OutcomeKind, Stats};
+use crate::metrics::timeline::{Timeline, unix_now};
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 use std::time::Instant;
@@ -29,6 +30,8 @@ pub struct IpcMetrics {
     pub handshake: Vec<Arc<Exchange>>,
     /// Latency by method (capped as `methods` is) and outcome, for the exporter.
     pub buckets: BTreeMap<(String, OutcomeKind), Buckets>,
+    /// Every exchange's latency and outcome per second, the last five minutes.
+    pub timeline: Timeline,
 }
 
 impl IpcMetrics {
@@ -43,12 +46,14 @@ impl IpcMetrics {
             traffic: VecDeque::new(),
             handshake: Vec::new(),
             buckets: BTreeMap::new(),
+            timeline: Timeline::default(),
         }
     }
 
     pub fn record(&mut self, exchange: &Arc<Exchange>, now: Instant) {
         let kind = exchange.outcome.kind();
         self.overall.record(now, kind, exchange.latency);
+        self.timeline.record(unix_now(), kind, exchange.latency);
         let key = if self.methods.contains_key(&exchange.method) || self.methods.len() < MAX_METHODS {
             exchange.method.clone()
         } else {

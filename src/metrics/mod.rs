@@ -4,3 +4,4 @@
 pub mod buckets;
 pub mod latency;
 pub mod resources;
+pub mod timeline;

@@ -1,5 +1,6 @@
 //! Latency of the selected sidecar's exchanges: percentiles per method and overall, since
-//! start and over the last minute; outcomes by kind; a histogram.
+//! start and over the last minute; outcomes by kind; latency over the last five minutes
+//! and a histogram since start.
 
 use super::theme::Theme;
 use crate::api::MethodLatency;
@@ -88,17 +89,41 @@ pub fn render(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
     ];
     frame.render_widget(Table::new(table_rows, widths).header(header), table_area);
 
-    // Histogram of every exchange since start, in log-spaced bins.
-    if m.bins.is_empty() || chart_area.height < 3 {
+    if chart_area.height < 6 {
         return;
     }
-    let bins = (chart_area.width as usize / 9).clamp(4, 16);
-    let bars: Vec<Bar> = merge_bins(&m.bins, bins)
+    // Over time beside the distribution when there is room for both, else over time only.
+    let (over_time, histogram_area) = if m.bins.is_empty() {
+        (chart_area, None)
+    } else if chart_area.width >= 90 {
+        let [left, right] =
+            Layout::horizontal([Constraint::Percentage(62), Constraint::Percentage(38)]).areas(chart_area);
+        (left, Some(right))
+    } else if chart_area.height >= 16 {
+        let [top, bottom] =
+            Layout::vertical([Constraint::Percentage(60), Constraint::Percentage(40)]).areas(chart_area);
+        (top, Some(bottom))
+    } else {
+        (chart_area, None)
+    };
+    super::latency_chart::render(frame, over_time, &m.timeline, view.engine_now(), theme);
+    if let Some(area) = histogram_area {
+        histogram(frame, area, &m.bins, theme);
+    }
+}
+
+/// Every exchange since start, in log-spaced bins.
+fn histogram(frame: &mut Frame, chart_area: Rect, bins: &[(u64, u64)], theme: &Theme) {
+    if bins.is_empty() || chart_area.height < 3 {
+        return;
+    }
+    let count = (chart_area.width as usize / 9).clamp(3, 16);
+    let bars: Vec<Bar> = merge_bins(bins, count)
         .into_iter()
         .map(|(upper, count)| Bar::default().value(count).label(Line::from(format_us(upper))))
         .collect();
     let chart = BarChart::default()
-        .block(Block::new().title(Line::styled("histogram (upper bound of each bin)", theme.dim())))
+        .block(Block::new().title(Line::styled("since start (upper bound of each bin)", theme.dim())))
         .data(BarGroup::default().bars(&bars))
         .bar_width(8)
         .bar_gap(1)

@@ -4,6 +4,7 @@ pub mod ansi;
 mod events;
 mod header;
 pub mod latency;
+mod latency_chart;
 pub mod layout;
 pub mod logs;
 mod overlays;
