@@ -61,6 +61,7 @@ async fn scenario(methods: usize, errors: bool) {
                         latency: Some(Duration::from_micros(30 + n * 97 % 20_000)),
                         outcome,
                         status: None,
+                        spec: None,
                     });
                     metrics.record(&exchange, now);
                 }

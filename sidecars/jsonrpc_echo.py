@@ -9,6 +9,7 @@ with --content-length). Methods:
   crash            -> exits with status 3 at once
   malformed        -> prints a broken JSON line instead of a reply
   notify           -> sends a notification, then answers
+ECHO_SLEEP_EXTRA_MS adds that many ms to every `sleep` (a slower build, for replay tests).
 Sends a `heartbeat` notification every ECHO_NOTIFY_INTERVAL seconds (0: never).
 With ECHO_LISTEN=tcp:HOST:PORT or unix:PATH it serves one connection at a time on that
 socket instead of stdio.
@@ -21,6 +22,7 @@ import threading
 import time
 
 CONTENT_LENGTH = "--content-length" in sys.argv
+EXTRA_MS = float(os.environ.get("ECHO_SLEEP_EXTRA_MS", "0"))
 out_lock = threading.Lock()
 # Where messages are read from and written to: stdio, or the current socket connection.
 io = {"in": sys.stdin.buffer, "out": sys.stdout.buffer}
@@ -103,7 +105,7 @@ NO_REPLY = object()
 def base_methods():
     def sleep(params, _rid):
         params = params or {}
-        time.sleep(params.get("ms", 0) / 1000)
+        time.sleep((params.get("ms", 0) + EXTRA_MS) / 1000)
         return {"slept_ms": params.get("ms", 0), "tag": params.get("tag")}
 
     def fail(_params, _rid):

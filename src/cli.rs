@@ -32,6 +32,11 @@ pub struct Cli {
     #[arg(long, global = true, value_name = "ADDR", value_parser = parse_metrics_addr)]
     pub metrics: Option<std::net::SocketAddr>,
 
+    /// Record every exchange with every sidecar to this file (JSON lines, rotated at
+    /// 64 MiB), for `sidetop replay`. Where the engine runs: dashboard, --headless, agent.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub record: Option<PathBuf>,
+
     /// Where sidetop writes its own log (default: $XDG_STATE_HOME/sidetop or ~/.local/state/sidetop).
     #[arg(long, global = true)]
     pub log_dir: Option<PathBuf>,
@@ -55,6 +60,10 @@ pub enum Command {
     /// The dashboard of a running agent: `q` detaches and leaves every sidecar running,
     /// `Q` stops the agent (after asking).
     Attach(AttachArgs),
+    /// Send recorded traffic again (from --record or `ctl record`) to the sidecars started
+    /// from the config, and compare with the recording: per method, p50/p99 then and now;
+    /// outcomes that got worse. Exit 1 when one got worse or a p50 regressed.
+    Replay(ReplayArgs),
     /// Regenerate the README's screenshots from a real run of this config's sidecars.
     #[command(hide = true)]
     Screenshots {
@@ -156,7 +165,8 @@ pub enum CtlCommand {
         #[arg(short = 'n', long, default_value_t = 50)]
         lines: u64,
     },
-    /// Send one request to a sidecar and print the reply (same flags as `sidetop request`).
+    /// Send a request to a running sidecar and print the reply, or a load run's summary
+    /// with -n/-c/--duration (same flags as `sidetop request`).
     Request(Box<RequestArgs>),
     /// Read the config file again and apply it: new sidecars start, removed ones stop,
     /// changed ones restart, the rest keep running untouched. `--dry-run` only says what
@@ -167,6 +177,19 @@ pub enum CtlCommand {
     },
     /// Write a line to a sidecar's stdin (a newline is added).
     Stdin { name: String, text: String },
+    /// Record exchanges to a file for `sidetop replay`: `record NAME FILE` (one sidecar),
+    /// `record --all FILE`, `record --stop`. One recording at a time.
+    Record {
+        /// NAME FILE, or FILE with --all.
+        #[arg(num_args = 0..=2)]
+        args: Vec<String>,
+        /// Every sidecar's exchanges.
+        #[arg(long, conflicts_with = "stop")]
+        all: bool,
+        /// End the recording (what it has is written first).
+        #[arg(long)]
+        stop: bool,
+    },
     /// Stop every sidecar and the agent.
     Shutdown,
     /// Relay the control protocol between stdin/stdout and the socket (what `attach --ssh`
@@ -206,6 +229,27 @@ pub struct RequestArgs {
     #[arg(long, value_parser = parse_duration)]
     pub duration: Option<std::time::Duration>,
     /// How long to wait for the sidecar to become ready.
+    #[arg(long, default_value = "30s", value_parser = parse_duration)]
+    pub ready_timeout: std::time::Duration,
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct ReplayArgs {
+    /// A recording (`--record FILE`, `ctl record`).
+    pub file: PathBuf,
+    /// Only this sidecar's requests (default: every sidecar in the recording).
+    #[arg(long)]
+    pub sidecar: Option<String>,
+    /// Requests in flight at most.
+    #[arg(short = 'c', long, default_value_t = 64)]
+    pub concurrency: usize,
+    /// `1x` keeps the recorded pace, `2x` doubles it, `max` sends as fast as -c allows.
+    #[arg(long, default_value = "1x")]
+    pub speed: crate::replay::Speed,
+    /// How much slower a method's p50 may get before the replay fails (exit 1).
+    #[arg(long, default_value = "20%", value_parser = crate::replay::parse_fraction)]
+    pub max_regression: f64,
+    /// How long to wait for the sidecars to become ready.
     #[arg(long, default_value = "30s", value_parser = parse_duration)]
     pub ready_timeout: std::time::Duration,
 }

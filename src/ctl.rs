@@ -31,6 +31,28 @@ pub async fn run(config: &Path, args: &CtlArgs) -> ExitCode {
     }
 }
 
+/// `record NAME FILE`, `record --all FILE`, `record --stop`, as the engine's `record`
+/// parameters (the path made absolute: the agent has its own folder).
+fn record_params(words: &[String], all: bool, stop: bool) -> Result<serde_json::Value, ClientError> {
+    let usage = |why: &str| ClientError::Rpc {
+        code: -32602,
+        message: format!("{why}: give `record NAME FILE`, `record --all FILE` or `record --stop`"),
+    };
+    let absolute = |file: &str| -> Result<String, ClientError> {
+        std::path::absolute(file)
+            .map(|p| p.display().to_string())
+            .map_err(|e| usage(&format!("{file}: {e}")))
+    };
+    match (words, all, stop) {
+        ([], false, true) => Ok(json!({"stop": true})),
+        (_, _, true) => Err(usage("--stop takes nothing else")),
+        ([file], true, false) => Ok(json!({"file": absolute(file)?})),
+        ([name, file], false, false) => Ok(json!({"sidecar": name, "file": absolute(file)?})),
+        (_, true, _) => Err(usage("--all takes one FILE")),
+        _ => Err(usage("which sidecar, and which file")),
+    }
+}
+
 fn fail(e: ClientError) -> ExitCode {
     eprintln!("error: {e}");
     ExitCode::from(match &e {
@@ -109,12 +131,6 @@ async fn command(client: &mut Client, args: &CtlArgs) -> Result<(), ClientError>
             }
         }
         CtlCommand::Request(request) => {
-            if request.requests != 1 || request.duration.is_some() {
-                return Err(ClientError::Rpc {
-                    code: -32602,
-                    message: "ctl request sends one request; use `sidetop request` for load runs".into(),
-                });
-            }
             let mut params = json!({"sidecar": request.sidecar});
             let text_fields =
                 [("template", &request.template), ("method", &request.method), ("path", &request.path)];
@@ -133,6 +149,22 @@ async fn command(client: &mut Client, args: &CtlArgs) -> Result<(), ClientError>
                     })?;
                     params[key] = parsed;
                 }
+            }
+            // A load run against the running sidecar, in the agent.
+            if request.requests != 1 || request.duration.is_some() {
+                params["requests"] = json!((request.duration.is_none() || request.requests != 1).then_some(request.requests));
+                params["duration_ms"] = json!(request.duration.map(|d| d.as_millis() as u64));
+                params["concurrency"] = json!(request.concurrency);
+                let reply = client.call("load", params).await?;
+                if json {
+                    println!("{reply}");
+                } else {
+                    print!("{}", reply["report"].as_str().unwrap_or_default());
+                }
+                if reply["failures"] != json!(0) || reply["count"] == json!(0) {
+                    return Err(ClientError::Rpc { code: codes::FAILED, message: "some requests failed".into() });
+                }
+                return Ok(());
             }
             let reply = client.call("request", params).await?;
             if json {
@@ -166,6 +198,15 @@ async fn command(client: &mut Client, args: &CtlArgs) -> Result<(), ClientError>
         }
         CtlCommand::Stdin { name, text } => {
             client.call("stdin", json!({"sidecar": name, "text": format!("{text}\n")})).await?;
+        }
+        CtlCommand::Record { args: words, all, stop } => {
+            let params = record_params(words, *all, *stop)?;
+            let result = client.call("record", params).await?;
+            if json {
+                println!("{result}");
+            } else {
+                println!("{}", result["summary"].as_str().unwrap_or_default());
+            }
         }
         CtlCommand::List | CtlCommand::Bridge => unreachable!("handled before connecting"),
     }

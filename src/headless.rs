@@ -47,6 +47,8 @@ pub struct HeadlessOptions {
     pub agent: Option<AgentOptions>,
     /// How often resources are sampled (an agent serves them to attached dashboards).
     pub sample_interval: Duration,
+    /// Record every exchange here (`--record`).
+    pub record: Option<std::path::PathBuf>,
     /// Serve Prometheus metrics here.
     pub metrics: Option<std::net::SocketAddr>,
 }
@@ -79,6 +81,10 @@ pub async fn run(config: &Config, options: HeadlessOptions) -> io::Result<()> {
         options.sample_interval,
     )?;
     let supervisor = engine.supervisor.clone();
+    if let Some(path) = &options.record {
+        let said = engine.record(path, None, crate::recording::DEFAULT_MAX_BYTES).await.map_err(io::Error::other)?;
+        tracing::info!("{said}");
+    }
     let exporter = metrics.map(|listener| crate::exporter::serve(listener, engine.clone())).transpose()?;
     let server = match &options.agent {
         None => None,
@@ -157,6 +163,9 @@ pub async fn run(config: &Config, options: HeadlessOptions) -> io::Result<()> {
         _ = async { tokio::select! { _ = sigint.recv() => {}, _ = sigterm.recv() => {}, _ = sighup.recv() => {} } } => {
             supervisor.kill_all().await;
         }
+    }
+    if let Some(said) = engine.stop_recording().await {
+        tracing::info!("{said}");
     }
     drop(server);
     drop(exporter);

@@ -35,7 +35,19 @@ fn main() -> ExitCode {
                 return ExitCode::FAILURE;
             }
         };
-        let log_dir = sidetop::logging::log_dir(cli.log_dir.as_deref());
+        // A recording that cannot be written is refused before anything starts.
+    if let Some(path) = &cli.record {
+        let runs_engine = matches!(cli.command, None | Some(Command::Agent(_)));
+        if !runs_engine {
+            eprintln!("error: --record applies where sidecars run (dashboard, --headless, agent); use `sidetop ctl record` for a running one");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+        if let Err(e) = sidetop::rotate::open_append(path) {
+            eprintln!("error: cannot record to {}: {e}", path.display());
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    }
+    let log_dir = sidetop::logging::log_dir(cli.log_dir.as_deref());
         let _log_guard = sidetop::logging::init(&log_dir).ok();
         let code = runtime.block_on(sidetop::attach::run(&cli.config, args));
         runtime.shutdown_timeout(std::time::Duration::from_millis(200));
@@ -61,6 +73,18 @@ fn main() -> ExitCode {
         return ExitCode::from(sidetop::request_cli::EXIT_USAGE);
     }
 
+    // A recording that cannot be written is refused before anything starts.
+    if let Some(path) = &cli.record {
+        let runs_engine = matches!(cli.command, None | Some(Command::Agent(_)));
+        if !runs_engine {
+            eprintln!("error: --record applies where sidecars run (dashboard, --headless, agent); use `sidetop ctl record` for a running one");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+        if let Err(e) = sidetop::rotate::open_append(path) {
+            eprintln!("error: cannot record to {}: {e}", path.display());
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    }
     let log_dir = sidetop::logging::log_dir(cli.log_dir.as_deref());
     let _log_guard = match sidetop::logging::init(&log_dir) {
         Ok(guard) => Some(guard),
@@ -80,6 +104,11 @@ fn main() -> ExitCode {
     };
     if let Some(Command::Request(args)) = &cli.command {
         return runtime.block_on(sidetop::request_cli::run(&config, args));
+    }
+    if let Some(Command::Replay(args)) = &cli.command {
+        let code = runtime.block_on(sidetop::replay::run(&config, args));
+        runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+        return code;
     }
     if let Some(Command::Screenshots { out }) = &cli.command {
         return match runtime.block_on(sidetop::screenshots::run(&config, out)) {
@@ -102,6 +131,7 @@ fn main() -> ExitCode {
                 agent: Some(agent),
                 sample_interval: cli.sample_interval,
                 metrics,
+                record: cli.record.clone(),
             },
         ))
     } else if cli.headless {
@@ -112,6 +142,7 @@ fn main() -> ExitCode {
                 agent: None,
                 sample_interval: cli.sample_interval,
                 metrics,
+                record: cli.record.clone(),
             },
         ))
     } else if !std::io::stdout().is_terminal() || !std::io::stdin().is_terminal() {
@@ -123,10 +154,12 @@ fn main() -> ExitCode {
                 agent: None,
                 sample_interval: cli.sample_interval,
                 metrics,
+                record: cli.record.clone(),
             },
         ))
     } else {
-        let options = sidetop::app::run::RunOptions { sample_interval: cli.sample_interval, metrics };
+        let options =
+            sidetop::app::run::RunOptions { sample_interval: cli.sample_interval, metrics, record: cli.record.clone() };
         runtime.block_on(sidetop::app::run::run(&config, options))
     };
     // Leave no task or thread behind holding a sidecar.

@@ -109,7 +109,8 @@ pub fn build_spec(sidecar: &SidecarConfig, args: &RequestArgs) -> Result<Request
 }
 
 /// The sidecar and everything it depends on, transitively.
-fn needed(config: &Config, name: &str) -> BTreeSet<String> {
+/// The sidecar `name` and everything it depends on, to start.
+pub fn needed(config: &Config, name: &str) -> BTreeSet<String> {
     let mut out = BTreeSet::new();
     let mut todo = vec![name.to_string()];
     while let Some(n) = todo.pop() {
@@ -180,7 +181,7 @@ pub async fn run(config: &Config, args: &RequestArgs) -> ExitCode {
 }
 
 /// Waits for the sidecar to be ready, or for a state it will not leave by itself.
-async fn wait_ready(link: &mut Link, name: &str, timeout: Duration) -> Result<(), String> {
+pub async fn wait_ready(link: &mut Link, name: &str, timeout: Duration) -> Result<(), String> {
     let fail = |(_, e): (i64, String)| e;
     link.caller.call("subscribe", json!({"status": true})).await.map_err(fail)?;
     let deadline = tokio::time::Instant::now() + timeout;

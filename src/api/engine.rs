@@ -34,6 +34,8 @@ pub struct Engine {
     reloads: tokio::sync::broadcast::Sender<(bool, String)>,
     /// Watching the `[[sidecar_dir]]` folders, when there are some.
     dir_watch: std::sync::Mutex<Option<super::watch_dirs::DirWatch>>,
+    /// The traffic recording in progress (`record`), if any.
+    pub(super) recording: std::sync::Mutex<Option<crate::recording::Recording>>,
 }
 
 impl Engine {
@@ -52,6 +54,7 @@ impl Engine {
             shutdown_asked: Arc::new(Notify::new()),
             reloads: tokio::sync::broadcast::channel(16).0,
             dir_watch: std::sync::Mutex::new(None),
+            recording: std::sync::Mutex::new(None),
         });
         let watch = super::watch_dirs::watch(&engine, &config.sidecar_dirs)
             .map_err(|e| std::io::Error::other(format!("watching the sidecar_dir folders: {e}")))?;
@@ -200,6 +203,7 @@ impl Engine {
                 | "load"
                 | "clear_logs"
                 | "reload"
+                | "record"
                 | "shutdown"
         )
     }
@@ -224,6 +228,7 @@ impl Engine {
                 | "clear_logs"
                 | "stdin"
                 | "reload"
+                | "record"
                 | "shutdown"
         );
         known.then(|| Box::pin(async move { engine.run(&method, &params).await }) as Reply)
@@ -352,6 +357,7 @@ impl Engine {
                 h.logs().clear();
                 Ok(json!({}))
             }
+            "record" => self.record_command(params).await,
             "shutdown" => {
                 self.shutdown_asked.notify_one();
                 Ok(json!({}))

@@ -28,6 +28,8 @@ pub struct RunOptions {
     pub sample_interval: Duration,
     /// Serve Prometheus metrics here.
     pub metrics: Option<std::net::SocketAddr>,
+    /// Record every exchange here (`--record`).
+    pub record: Option<std::path::PathBuf>,
 }
 
 /// How an attached dashboard ended.
@@ -53,6 +55,10 @@ pub async fn run(config: &Config, options: RunOptions) -> io::Result<()> {
         None => None,
     };
     let engine = Engine::start_in_process(config, options.sample_interval)?;
+    if let Some(path) = &options.record {
+        let said = engine.record(path, None, crate::recording::DEFAULT_MAX_BYTES).await.map_err(io::Error::other)?;
+        tracing::info!("{said}");
+    }
     let exporter = metrics.map(|listener| crate::exporter::serve(listener, engine.clone())).transpose()?;
     // `sidetop ctl` and `attach` work against a dashboard session too.
     let socket = crate::api::socket_path::default_socket(&config.path);
@@ -62,7 +68,11 @@ pub async fn run(config: &Config, options: RunOptions) -> io::Result<()> {
         Err(e) => (None, Some(format!("control socket not served: {e}"))),
     };
     let link = crate::api::local::connect(engine.clone());
-    let result = dashboard(link, Mode::InProcess, Some(engine), signals, note).await;
+    let result = dashboard(link, Mode::InProcess, Some(engine.clone()), signals, note).await;
+    // What the recording has is written before the process ends.
+    if let Some(said) = engine.stop_recording().await {
+        tracing::info!("{said}");
+    }
     drop(server);
     drop(exporter);
     result.map(|_| ())

@@ -211,6 +211,7 @@ impl Ipc {
             latency,
             outcome,
             status,
+            spec: Some(spec.clone()),
         });
         self.record(&exchange);
         exchange
@@ -273,6 +274,7 @@ impl Ipc {
             latency: None,
             outcome,
             status: None,
+            spec: None,
         });
         self.metrics().record_unsolicited(&exchange);
         let _ = self.exchanges.send(exchange);

@@ -82,6 +82,10 @@ pub struct Exchange {
     pub outcome: Outcome,
     /// HTTP status, for HTTP sidecars.
     pub status: Option<u16>,
+    /// What was asked, to send it again (a recording is replayed from it). Engine-side
+    /// only: front ends read `request`.
+    #[serde(skip)]
+    pub spec: Option<RequestSpec>,
 }
 
 impl Exchange {

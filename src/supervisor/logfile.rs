@@ -13,11 +13,11 @@ use super::sidecar::EventSink;
 use super::status::EventKind;
 use crate::config::{LogFileConfig, LogFileMode};
 use crate::logs::{LogLine, Stream};
+use crate::rotate::open_append;
 use crate::stamp::Stamp;
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::{self, Write};
-use std::os::unix::fs::OpenOptionsExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -283,31 +283,11 @@ impl RotatingFile {
     }
 
     fn rotate(&mut self) -> io::Result<()> {
-        let numbered = |n: usize| -> PathBuf {
-            let mut p = self.config.path.clone().into_os_string();
-            p.push(format!(".{n}"));
-            p.into()
-        };
-        if self.config.keep == 0 {
-            std::fs::remove_file(&self.config.path)?;
-        } else {
-            let _ = std::fs::remove_file(numbered(self.config.keep));
-            for n in (1..self.config.keep).rev() {
-                let from = numbered(n);
-                if from.exists() {
-                    std::fs::rename(&from, numbered(n + 1))?;
-                }
-            }
-            std::fs::rename(&self.config.path, numbered(1))?;
-        }
+        crate::rotate::shift(&self.config.path, self.config.keep)?;
         self.file = open_append(&self.config.path)?;
         self.size = 0;
         Ok(())
     }
-}
-
-fn open_append(path: &Path) -> io::Result<File> {
-    OpenOptions::new().create(true).append(true).mode(0o600).open(path)
 }
 
 #[cfg(test)]

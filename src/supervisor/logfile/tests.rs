@@ -1,4 +1,6 @@
 use super::*;
+use std::fs::OpenOptions;
+use std::path::PathBuf;
 use bytes::Bytes;
 
 fn config(path: PathBuf, max_size: u64, keep: usize) -> LogFileConfig {

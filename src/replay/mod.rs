@@ -1,0 +1,184 @@
+//! `sidetop replay FILE`: start the recorded sidecars from the config (as `sidetop request`
+//! does), send the recorded requests again (at their recorded pace, faster, or as fast as
+//! `-c` allows) and compare: per method, count and p50/p99 then and now; one by one, the
+//! outcomes that got worse. Exit 1 when an outcome got worse or a p50 regressed past
+//! `--max-regression`: how an operator checks a new build against yesterday's traffic.
+
+pub mod compare;
+
+use crate::api::engine::Engine;
+use crate::api::link::Caller;
+use crate::cli::ReplayArgs;
+use crate::config::Config;
+use crate::ipc::protocol::{Exchange, Origin};
+use crate::recording::Record;
+use crate::request_cli::{EXIT_FAILED, EXIT_NOT_READY, EXIT_USAGE};
+use compare::Replayed;
+use serde_json::json;
+use std::collections::BTreeSet;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Semaphore;
+
+/// How fast the recorded requests go out again.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Speed {
+    /// At the recorded pace divided by this factor (`1x`, `2x`, `0.5x`).
+    Times(f64),
+    /// As fast as the concurrency allows.
+    Max,
+}
+
+impl std::str::FromStr for Speed {
+    type Err = String;
+    fn from_str(text: &str) -> Result<Speed, String> {
+        if text == "max" {
+            return Ok(Speed::Max);
+        }
+        let factor = text.strip_suffix('x').unwrap_or(text);
+        match factor.parse::<f64>() {
+            Ok(f) if f > 0.0 && f.is_finite() => Ok(Speed::Times(f)),
+            _ => Err(format!("{text:?} is not a speed: give 1x, 2x, 0.5x or max")),
+        }
+    }
+}
+
+/// `20%` or `0.2`.
+pub fn parse_fraction(text: &str) -> Result<f64, String> {
+    let value = match text.strip_suffix('%') {
+        Some(percent) => percent.trim().parse::<f64>().map(|p| p / 100.0),
+        None => text.parse::<f64>(),
+    };
+    value.ok().filter(|v| *v >= 0.0 && v.is_finite()).ok_or_else(|| format!("{text:?} is not a percentage like 20%"))
+}
+
+/// The recorded requests worth sending again: the operator's and load runs' (health
+/// checks and handshakes the engine does by itself), for `only` or every sidecar.
+fn replayable<'a>(records: &'a [Record], only: Option<&str>) -> Vec<&'a Record> {
+    let mut out: Vec<&Record> = records
+        .iter()
+        .filter(|r| r.spec.is_some() && matches!(r.origin, Origin::Operator | Origin::Load))
+        .filter(|r| only.is_none_or(|name| r.sidecar == name))
+        .collect();
+    out.sort_by_key(|r| r.at_us);
+    out
+}
+
+pub async fn run(config: &Config, args: &ReplayArgs) -> ExitCode {
+    let (records, lost) = match crate::recording::read(&args.file) {
+        Ok(read) => read,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(EXIT_USAGE);
+        }
+    };
+    let todo = replayable(&records, args.sidecar.as_deref());
+    if todo.is_empty() {
+        let whose = args.sidecar.as_deref().map_or(String::new(), |s| format!(" of {s}"));
+        eprintln!("error: {} has no operator or load requests{whose} to replay", args.file.display());
+        return ExitCode::from(EXIT_USAGE);
+    }
+    let names: BTreeSet<String> = todo.iter().map(|r| r.sidecar.clone()).collect();
+    if let Some(missing) = names.iter().find(|n| config.sidecar(n).is_none()) {
+        eprintln!("error: the recording has sidecar {missing:?}, which {} does not define", config.path.display());
+        return ExitCode::from(EXIT_USAGE);
+    }
+    let mut config = config.clone();
+    let wanted: BTreeSet<String> = names.iter().flat_map(|n| crate::request_cli::needed(&config, n)).collect();
+    for s in &mut config.sidecars {
+        s.autostart = wanted.contains(&s.name);
+    }
+    let engine = match Engine::start_in_process(&config, Duration::from_secs(1)) {
+        Ok(engine) => engine,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let mut link = crate::api::local::connect(engine.clone());
+    for name in &names {
+        if let Err(why) = crate::request_cli::wait_ready(&mut link, name, args.ready_timeout).await {
+            eprintln!("error: {name} did not become ready: {why}");
+            engine.supervisor.shutdown().await;
+            return ExitCode::from(EXIT_NOT_READY);
+        }
+    }
+    let pace = match args.speed {
+        Speed::Max => "as fast as it answers".to_string(),
+        Speed::Times(f) => format!("{f}x the recorded pace"),
+    };
+    eprintln!(
+        "replaying {} requests to {} from {} ({pace}, at most {} at once){}",
+        todo.len(),
+        names.iter().cloned().collect::<Vec<_>>().join(", "),
+        args.file.display(),
+        args.concurrency,
+        if lost > 0 { format!("; the recording lost {lost} exchanges") } else { String::new() }
+    );
+    let replayed = send_all(&link.caller, &todo, args.speed, args.concurrency).await;
+    engine.supervisor.shutdown().await;
+    let pairs: Vec<(&Record, Replayed)> = todo.into_iter().zip(replayed).collect();
+    let comparison = compare::compare(&pairs, args.max_regression);
+    print!("{}", comparison.render());
+    if comparison.failed() { ExitCode::from(EXIT_FAILED) } else { ExitCode::SUCCESS }
+}
+
+/// Sends each request at its time (or at once, `Max`), at most `concurrency` in flight;
+/// the results come back in the recorded order.
+async fn send_all(caller: &Caller, todo: &[&Record], speed: Speed, concurrency: usize) -> Vec<Replayed> {
+    let permits = Arc::new(Semaphore::new(concurrency.max(1)));
+    let first = todo.first().map_or(0, |r| r.at_us);
+    let begun = tokio::time::Instant::now();
+    let mut tasks = Vec::with_capacity(todo.len());
+    for record in todo {
+        if let Speed::Times(factor) = speed {
+            let offset = Duration::from_micros(record.at_us - first).div_f64(factor);
+            tokio::time::sleep_until(begun + offset).await;
+        }
+        let permit = permits.clone().acquire_owned().await.expect("never closed");
+        let reply = caller.call("request", json!({"sidecar": record.sidecar, "spec": record.spec}));
+        tasks.push(tokio::spawn(async move {
+            let result = reply.await;
+            drop(permit);
+            result
+        }));
+    }
+    let mut out = Vec::with_capacity(tasks.len());
+    for task in tasks {
+        out.push(match task.await {
+            Ok(Ok(reply)) => match serde_json::from_value::<Exchange>(reply["exchange"].clone()) {
+                Ok(exchange) => Replayed {
+                    outcome: exchange.outcome.kind().as_str().to_string(),
+                    error: (!exchange.outcome.is_ok()).then(|| exchange.outcome.to_string()),
+                    response: exchange.response,
+                    latency_us: exchange.latency.map(|l| l.as_micros() as u64),
+                },
+                Err(e) => failed(format!("an unreadable reply: {e}")),
+            },
+            Ok(Err((_, e))) => failed(e),
+            Err(e) => failed(e.to_string()),
+        });
+    }
+    out
+}
+
+fn failed(why: String) -> Replayed {
+    Replayed { outcome: "transport".into(), error: Some(why), response: None, latency_us: None }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn speeds_and_percentages_parse() {
+        assert_eq!("1x".parse::<Speed>(), Ok(Speed::Times(1.0)));
+        assert_eq!("0.5x".parse::<Speed>(), Ok(Speed::Times(0.5)));
+        assert_eq!("max".parse::<Speed>(), Ok(Speed::Max));
+        assert!("0x".parse::<Speed>().is_err() && "fast".parse::<Speed>().is_err());
+        assert_eq!(parse_fraction("20%"), Ok(0.2));
+        assert_eq!(parse_fraction("0.5"), Ok(0.5));
+        assert!(parse_fraction("-3%").is_err());
+    }
+}
