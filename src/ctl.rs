@@ -39,9 +39,7 @@ fn record_params(words: &[String], all: bool, stop: bool) -> Result<serde_json::
         message: format!("{why}: give `record NAME FILE`, `record --all FILE` or `record --stop`"),
     };
     let absolute = |file: &str| -> Result<String, ClientError> {
-        std::path::absolute(file)
-            .map(|p| p.display().to_string())
-            .map_err(|e| usage(&format!("{file}: {e}")))
+        std::path::absolute(file).map(|p| p.display().to_string()).map_err(|e| usage(&format!("{file}: {e}")))
     };
     match (words, all, stop) {
         ([], false, true) => Ok(json!({"stop": true})),
@@ -152,7 +150,8 @@ async fn command(client: &mut Client, args: &CtlArgs) -> Result<(), ClientError>
             }
             // A load run against the running sidecar, in the agent.
             if request.requests != 1 || request.duration.is_some() {
-                params["requests"] = json!((request.duration.is_none() || request.requests != 1).then_some(request.requests));
+                params["requests"] =
+                    json!((request.duration.is_none() || request.requests != 1).then_some(request.requests));
                 params["duration_ms"] = json!(request.duration.map(|d| d.as_millis() as u64));
                 params["concurrency"] = json!(request.concurrency);
                 let reply = client.call("load", params).await?;
@@ -162,7 +161,10 @@ async fn command(client: &mut Client, args: &CtlArgs) -> Result<(), ClientError>
                     print!("{}", reply["report"].as_str().unwrap_or_default());
                 }
                 if reply["failures"] != json!(0) || reply["count"] == json!(0) {
-                    return Err(ClientError::Rpc { code: codes::FAILED, message: "some requests failed".into() });
+                    return Err(ClientError::Rpc {
+                        code: codes::FAILED,
+                        message: "some requests failed".into(),
+                    });
                 }
                 return Ok(());
             }
@@ -170,7 +172,10 @@ async fn command(client: &mut Client, args: &CtlArgs) -> Result<(), ClientError>
             if json {
                 println!("{reply}");
             } else {
-                println!("{}", pretty(reply["response"].as_str().unwrap_or("")));
+                println!(
+                    "{}",
+                    crate::ipc::readable::pretty_for_terminal(reply["response"].as_str().unwrap_or(""))
+                );
                 eprintln!("{} · {}", reply["outcome"].as_str().unwrap_or(""), latency(&reply));
             }
             if reply["ok"] != json!(true) {
@@ -283,13 +288,6 @@ fn print_status(sidecars: &[SidecarInfo], json: bool) {
 
 fn latency(reply: &Value) -> String {
     reply["latency_us"].as_u64().map_or("-".into(), crate::metrics::latency::format_us)
-}
-
-fn pretty(text: &str) -> String {
-    serde_json::from_str::<Value>(text)
-        .ok()
-        .and_then(|v| serde_json::to_string_pretty(&v).ok())
-        .unwrap_or_else(|| text.to_string())
 }
 
 /// Every socket in this user's socket folder, probed: who serves it, or that it is stale.

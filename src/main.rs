@@ -36,18 +36,20 @@ fn main() -> ExitCode {
             }
         };
         // A recording that cannot be written is refused before anything starts.
-    if let Some(path) = &cli.record {
-        let runs_engine = matches!(cli.command, None | Some(Command::Agent(_)));
-        if !runs_engine {
-            eprintln!("error: --record applies where sidecars run (dashboard, --headless, agent); use `sidetop ctl record` for a running one");
-            return ExitCode::from(EXIT_CONFIG);
+        if let Some(path) = &cli.record {
+            let runs_engine = matches!(cli.command, None | Some(Command::Agent(_)));
+            if !runs_engine {
+                eprintln!(
+                    "error: --record applies where sidecars run (dashboard, --headless, agent); use `sidetop ctl record` for a running one"
+                );
+                return ExitCode::from(EXIT_CONFIG);
+            }
+            if let Err(e) = sidetop::rotate::open_append(path) {
+                eprintln!("error: cannot record to {}: {e}", path.display());
+                return ExitCode::from(EXIT_CONFIG);
+            }
         }
-        if let Err(e) = sidetop::rotate::open_append(path) {
-            eprintln!("error: cannot record to {}: {e}", path.display());
-            return ExitCode::from(EXIT_CONFIG);
-        }
-    }
-    let log_dir = sidetop::logging::log_dir(cli.log_dir.as_deref());
+        let log_dir = sidetop::logging::log_dir(cli.log_dir.as_deref());
         let _log_guard = sidetop::logging::init(&log_dir).ok();
         let code = runtime.block_on(sidetop::attach::run(&cli.config, args));
         runtime.shutdown_timeout(std::time::Duration::from_millis(200));
@@ -77,7 +79,9 @@ fn main() -> ExitCode {
     if let Some(path) = &cli.record {
         let runs_engine = matches!(cli.command, None | Some(Command::Agent(_)));
         if !runs_engine {
-            eprintln!("error: --record applies where sidecars run (dashboard, --headless, agent); use `sidetop ctl record` for a running one");
+            eprintln!(
+                "error: --record applies where sidecars run (dashboard, --headless, agent); use `sidetop ctl record` for a running one"
+            );
             return ExitCode::from(EXIT_CONFIG);
         }
         if let Err(e) = sidetop::rotate::open_append(path) {
@@ -158,8 +162,11 @@ fn main() -> ExitCode {
             },
         ))
     } else {
-        let options =
-            sidetop::app::run::RunOptions { sample_interval: cli.sample_interval, metrics, record: cli.record.clone() };
+        let options = sidetop::app::run::RunOptions {
+            sample_interval: cli.sample_interval,
+            metrics,
+            record: cli.record.clone(),
+        };
         runtime.block_on(sidetop::app::run::run(&config, options))
     };
     // Leave no task or thread behind holding a sidecar.

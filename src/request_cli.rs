@@ -237,10 +237,7 @@ async fn one(caller: &Caller, name: &str, spec: &RequestSpec) -> ExitCode {
         if let Some(head) = head {
             eprintln!("{head}");
         }
-        match serde_json::from_str::<Value>(body) {
-            Ok(v) => println!("{}", serde_json::to_string_pretty(&v).expect("Value serializes")),
-            Err(_) => println!("{}", crate::sanitize::sanitize(body.as_bytes())),
-        }
+        println!("{}", crate::ipc::readable::pretty_for_terminal(body));
     }
     eprintln!("{name} {}", exchange.summary());
     if let Some(context) = reply["context"].as_str() {

@@ -61,7 +61,9 @@ fn a_recorded_load_run_replays_clean_and_a_slower_build_is_named() {
     let recording = out_dir.path().join("traffic.jsonl");
     let agent = Agent::start_with(&echo_config(0), &["--record", recording.to_str().unwrap()]);
     agent.wait_running();
-    wait_until(Duration::from_secs(20), "echo ready", || agent.status().iter().any(|s| s["state"] == "ready"));
+    wait_until(Duration::from_secs(20), "echo ready", || {
+        agent.status().iter().any(|s| s["state"] == "ready")
+    });
     load_run(&agent, "60");
     let out = agent.ctl(&["shutdown"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
@@ -73,7 +75,10 @@ fn a_recorded_load_run_replays_clean_and_a_slower_build_is_named() {
     let load: Vec<&Value> = lines.iter().filter(|r| r["origin"] == "load").collect();
     assert_eq!(load.len(), 60, "{lines:?}");
     for r in &load {
-        assert_eq!((r["sidecar"].as_str(), r["method"].as_str(), r["outcome"].as_str()), (Some("echo"), Some("sleep"), Some("ok")));
+        assert_eq!(
+            (r["sidecar"].as_str(), r["method"].as_str(), r["outcome"].as_str()),
+            (Some("echo"), Some("sleep"), Some("ok"))
+        );
         assert_eq!(r["spec"]["rpc"]["params"]["ms"], 20, "{r}");
         assert!(r["latency_us"].as_u64().unwrap() >= 20_000, "{r}");
         assert!(r["response"].as_str().unwrap().contains("slept_ms"), "{r}");
@@ -98,7 +103,9 @@ fn a_recorded_load_run_replays_clean_and_a_slower_build_is_named() {
 fn ctl_record_records_one_sidecar_until_stopped() {
     let agent = Agent::start(&echo_config(0));
     agent.wait_running();
-    wait_until(Duration::from_secs(20), "echo ready", || agent.status().iter().any(|s| s["state"] == "ready"));
+    wait_until(Duration::from_secs(20), "echo ready", || {
+        agent.status().iter().any(|s| s["state"] == "ready")
+    });
     let out_dir = tempfile::tempdir().unwrap();
     let file = out_dir.path().join("echo.jsonl");
     let out = agent.ctl(&["record", "echo", file.to_str().unwrap()]);

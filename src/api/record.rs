@@ -10,7 +10,12 @@ use std::path::Path;
 impl Engine {
     /// Records every exchange of `sidecar` (or of every sidecar) into `path` from now on;
     /// says what it started (and what it ended, when one was already running).
-    pub async fn record(&self, path: &Path, sidecar: Option<String>, max_bytes: u64) -> Result<String, String> {
+    pub async fn record(
+        &self,
+        path: &Path,
+        sidecar: Option<String>,
+        max_bytes: u64,
+    ) -> Result<String, String> {
         if let Some(name) = &sidecar {
             self.supervisor.get(name).map_err(|e| e.to_string())?;
         }

@@ -120,6 +120,11 @@ pub struct Composer {
     pub sending: bool,
     /// Position when recalling history (Ctrl-P/N).
     pub recall: Option<usize>,
+    /// Methods (JSON-RPC) or paths (HTTP) seen in the sidecar's traffic, newest first:
+    /// ↑/↓ in that field go through the ones that start with what is typed.
+    pub completions: Vec<String>,
+    /// While going through them: the text typed before, and the position reached.
+    cycling: Option<(String, usize)>,
 }
 
 impl PartialEq for Composer {
@@ -161,6 +166,8 @@ impl Composer {
             reply: None,
             sending: false,
             recall: None,
+            completions: Vec::new(),
+            cycling: None,
         };
         if !config.requests.is_empty() {
             c.load_template(config, 0);
@@ -168,10 +175,85 @@ impl Composer {
         Some(c)
     }
 
+    /// Completions from the exchanges the sidecar had (oldest first, as the model keeps
+    /// them): what sidetop sent it, not what it sent on its own.
+    pub fn with_traffic<'a>(
+        mut self,
+        traffic: impl DoubleEndedIterator<Item = &'a Arc<Exchange>>,
+    ) -> Composer {
+        for exchange in traffic.rev().filter(|e| e.origin != crate::ipc::protocol::Origin::Sidecar) {
+            let word = match self.kind {
+                Kind::Rpc => exchange.method.clone(),
+                Kind::Http => {
+                    exchange.method.split_once(' ').map_or(String::new(), |(_, path)| path.to_string())
+                }
+                Kind::Line => String::new(),
+            };
+            if !word.is_empty() && !self.completions.contains(&word) {
+                self.completions.push(word);
+            }
+        }
+        self
+    }
+
+    /// The field completions apply to.
+    pub fn completion_field(&self) -> Option<Field> {
+        match self.kind {
+            Kind::Rpc => Some(Field::Method),
+            Kind::Http => Some(Field::Path),
+            Kind::Line => None,
+        }
+    }
+
+    /// Completions for what is typed in the completion field.
+    pub fn matching(&self) -> Vec<&str> {
+        let typed = match &self.cycling {
+            Some((typed, _)) => typed.clone(),
+            None => self.completion_text().text(),
+        };
+        let typed = typed.trim();
+        self.completions.iter().map(String::as_str).filter(|c| c.starts_with(typed)).collect()
+    }
+
+    fn completion_text(&self) -> &TextArea {
+        if self.kind == Kind::Http { &self.path } else { &self.method }
+    }
+
+    /// ↑/↓: the next (or previous) completion into the field.
+    fn cycle(&mut self, forward: bool) {
+        let typed = self.cycling.as_ref().map_or_else(|| self.completion_text().text(), |c| c.0.clone());
+        let matching: Vec<String> =
+            self.completions.iter().filter(|c| c.starts_with(typed.trim())).cloned().collect();
+        if matching.is_empty() {
+            return;
+        }
+        let n = matching.len();
+        let next = match (self.cycling.as_ref().map(|c| c.1), forward) {
+            (None, true) => 0,
+            (None, false) => n - 1,
+            (Some(i), true) => (i + 1) % n,
+            (Some(i), false) => (i + n - 1) % n,
+        };
+        let chosen = TextArea::from(&matching[next]);
+        if self.kind == Kind::Http {
+            self.path = chosen;
+        } else {
+            self.method = chosen;
+        }
+        self.template = None;
+        self.cycling = Some((typed, next));
+    }
+
     pub fn load_template(&mut self, config: &SidecarSetup, index: usize) {
         let Some(t) = config.requests.get(index) else { return };
+        self.load_spec(&t.spec);
         self.template = Some(index);
-        match &t.spec {
+    }
+
+    /// The fields of `spec`, to edit and send (a template, or an exchange sent before).
+    pub fn load_spec(&mut self, spec: &RequestSpec) {
+        self.template = None;
+        match spec {
             RequestSpec::Rpc { method, params } => {
                 self.method = TextArea::from(method);
                 self.body = TextArea::from(&pretty(params));
@@ -248,7 +330,13 @@ impl Composer {
                     self.load_template(config, next);
                 }
             }
+            KeyCode::Up | KeyCode::Down
+                if Some(self.field) == self.completion_field() && !self.completions.is_empty() =>
+            {
+                self.cycle(key.code == KeyCode::Down);
+            }
             _ => {
+                self.cycling = None;
                 let area = match self.field {
                     Field::Method => &mut self.method,
                     Field::Path => &mut self.path,

@@ -124,6 +124,8 @@ pub const BINDINGS: &[Binding] = &[
     b("P", "the view in $PAGER (less -R), the dashboard back after", Scope::Logs, false),
     b("S", "save the view to a file (0600, path shown)", Scope::Logs, false),
     b("Enter", "open/close the selected exchange", Scope::Traffic, true),
+    b("y/Y", "copy its response / its request and response", Scope::Traffic, false),
+    b("e", "edit its request in the composer and send it again", Scope::Traffic, false),
     b("Esc", "clear search / close", Scope::Everywhere, false),
     b("mouse", "wheel scrolls, click selects", Scope::Everywhere, false),
     b("?", "help", Scope::Everywhere, true),

@@ -14,4 +14,5 @@ pub mod run;
 pub mod sort;
 pub mod state;
 pub mod terminal;
+pub mod traffic;
 pub mod update;

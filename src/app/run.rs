@@ -56,7 +56,8 @@ pub async fn run(config: &Config, options: RunOptions) -> io::Result<()> {
     };
     let engine = Engine::start_in_process(config, options.sample_interval)?;
     if let Some(path) = &options.record {
-        let said = engine.record(path, None, crate::recording::DEFAULT_MAX_BYTES).await.map_err(io::Error::other)?;
+        let said =
+            engine.record(path, None, crate::recording::DEFAULT_MAX_BYTES).await.map_err(io::Error::other)?;
         tracing::info!("{said}");
     }
     let exporter = metrics.map(|listener| crate::exporter::serve(listener, engine.clone())).transpose()?;

@@ -270,7 +270,11 @@ fn scroll(state: &mut State, delta: isize) {
                 state.logs.follow = false;
             }
         }
-        Tab::Traffic => state.traffic_selected = (state.traffic_selected as isize - delta).max(0) as usize,
+        // Newest first, from the top: down (`j`) goes to older exchanges.
+        Tab::Traffic => {
+            let last = state.selected().map_or(0, |v| v.traffic.len().saturating_sub(1));
+            state.traffic_selected = ((state.traffic_selected as isize + delta).max(0) as usize).min(last);
+        }
         _ => state.list_scroll = (state.list_scroll as isize - delta).max(0) as usize,
     }
 }
@@ -341,7 +345,10 @@ pub(super) fn act(state: &mut State, action: Action) -> Vec<Effect> {
                 state.say(format!("{name} has no request templates: press T to compose one"));
             }
         }
-        Action::Compose => match state.selected().and_then(|view| Composer::new(sel, &view.setup)) {
+        Action::Compose => match state
+            .selected()
+            .and_then(|view| Some(Composer::new(sel, &view.setup)?.with_traffic(view.traffic.iter())))
+        {
             Some(c) => state.overlay = Overlay::Composer(Box::new(c)),
             None => state.say(format!("{name} has no [sidecar.ipc]: nothing to send")),
         },
@@ -375,6 +382,7 @@ pub(super) fn act(state: &mut State, action: Action) -> Vec<Effect> {
             }
             state.say(if state.logs.follow { "follow on" } else { "follow paused" });
         }
+        Action::StderrOnly if state.tab == Tab::Traffic => return super::traffic::edit(state),
         Action::StderrOnly => state.logs.stderr_only = !state.logs.stderr_only,
         Action::Wrap => state.logs.wrap = !state.logs.wrap,
         Action::Timestamps => state.logs.timestamps = !state.logs.timestamps,
@@ -406,6 +414,8 @@ pub(super) fn act(state: &mut State, action: Action) -> Vec<Effect> {
         Action::Quit | Action::ForceQuit => return quit(state),
         Action::StopAgent if state.attached() => state.overlay = Overlay::ConfirmShutdown,
         Action::StopAgent => return quit(state),
+        Action::CopyLine if state.tab == Tab::Traffic => return super::traffic::copy_response(state),
+        Action::CopyView if state.tab == Tab::Traffic => return super::traffic::copy_exchange(state),
         Action::Select | Action::CopyLine | Action::CopyView | Action::Page | Action::Save
             if state.tab != Tab::Logs =>
         {

@@ -7,6 +7,7 @@ pub mod http;
 pub mod load;
 pub mod metrics;
 pub mod protocol;
+pub mod readable;
 pub mod rpc;
 mod socket;
 

@@ -184,7 +184,8 @@ impl Comparison {
         if !self.worse.is_empty() {
             let _ = writeln!(out, "{} outcomes got worse:", self.worse.len());
             for w in self.worse.iter().take(WORSE_SHOWN) {
-                let _ = writeln!(out, "  #{} {}\n    then: {}\n    now:  {}", w.number, w.method, w.then, w.now);
+                let _ =
+                    writeln!(out, "  #{} {}\n    then: {}\n    now:  {}", w.number, w.method, w.then, w.now);
             }
             if self.worse.len() > WORSE_SHOWN {
                 let _ = writeln!(out, "  … and {} more", self.worse.len() - WORSE_SHOWN);
@@ -225,7 +226,12 @@ mod tests {
     }
 
     fn now(outcome: &str, latency_us: Option<u64>) -> Replayed {
-        Replayed { outcome: outcome.into(), error: (outcome != "ok").then(|| "timeout after 5s".into()), response: None, latency_us }
+        Replayed {
+            outcome: outcome.into(),
+            error: (outcome != "ok").then(|| "timeout after 5s".into()),
+            response: None,
+            latency_us,
+        }
     }
 
     #[test]
@@ -239,15 +245,18 @@ mod tests {
 
     #[test]
     fn a_slower_p50_past_the_limit_is_a_regression_named_by_method() {
-        let then: Vec<Record> = (0..10).map(|_| record("get", "ok", 1000)).chain([record("put", "ok", 500)]).collect();
-        let pairs: Vec<_> = then
-            .iter()
-            .map(|r| (r, now("ok", Some(if r.method == "get" { 1300 } else { 500 }))))
-            .collect();
+        let then: Vec<Record> =
+            (0..10).map(|_| record("get", "ok", 1000)).chain([record("put", "ok", 500)]).collect();
+        let pairs: Vec<_> =
+            then.iter().map(|r| (r, now("ok", Some(if r.method == "get" { 1300 } else { 500 })))).collect();
         let c = compare(&pairs, 0.2);
         assert!(c.failed());
         assert_eq!(c.regressions.len(), 1, "{:?}", c.regressions);
-        assert!(c.regressions[0].starts_with("get: p50 1.00ms then, 1.30ms now (+30%"), "{:?}", c.regressions);
+        assert!(
+            c.regressions[0].starts_with("get: p50 1.00ms then, 1.30ms now (+30%"),
+            "{:?}",
+            c.regressions
+        );
         assert!(!compare(&pairs, 0.35).failed(), "within a looser limit");
     }
 
@@ -263,7 +272,12 @@ mod tests {
         assert_eq!(c.worse.len(), 1);
         assert_eq!(c.better, 1);
         let w = &c.worse[0];
-        assert_eq!((w.number, w.then.as_str(), w.now.as_str()), (1, "ok: {\"result\": 1}", "timeout after 5s"));
-        assert!(c.render().contains("1 outcomes got worse:\n  #1 get\n    then: ok: {\"result\": 1}\n    now:  timeout after 5s"));
+        assert_eq!(
+            (w.number, w.then.as_str(), w.now.as_str()),
+            (1, "ok: {\"result\": 1}", "timeout after 5s")
+        );
+        assert!(c.render().contains(
+            "1 outcomes got worse:\n  #1 get\n    then: ok: {\"result\": 1}\n    now:  timeout after 5s"
+        ));
     }
 }

@@ -50,7 +50,10 @@ pub fn parse_fraction(text: &str) -> Result<f64, String> {
         Some(percent) => percent.trim().parse::<f64>().map(|p| p / 100.0),
         None => text.parse::<f64>(),
     };
-    value.ok().filter(|v| *v >= 0.0 && v.is_finite()).ok_or_else(|| format!("{text:?} is not a percentage like 20%"))
+    value
+        .ok()
+        .filter(|v| *v >= 0.0 && v.is_finite())
+        .ok_or_else(|| format!("{text:?} is not a percentage like 20%"))
 }
 
 /// The recorded requests worth sending again: the operator's and load runs' (health
@@ -81,11 +84,15 @@ pub async fn run(config: &Config, args: &ReplayArgs) -> ExitCode {
     }
     let names: BTreeSet<String> = todo.iter().map(|r| r.sidecar.clone()).collect();
     if let Some(missing) = names.iter().find(|n| config.sidecar(n).is_none()) {
-        eprintln!("error: the recording has sidecar {missing:?}, which {} does not define", config.path.display());
+        eprintln!(
+            "error: the recording has sidecar {missing:?}, which {} does not define",
+            config.path.display()
+        );
         return ExitCode::from(EXIT_USAGE);
     }
     let mut config = config.clone();
-    let wanted: BTreeSet<String> = names.iter().flat_map(|n| crate::request_cli::needed(&config, n)).collect();
+    let wanted: BTreeSet<String> =
+        names.iter().flat_map(|n| crate::request_cli::needed(&config, n)).collect();
     for s in &mut config.sidecars {
         s.autostart = wanted.contains(&s.name);
     }

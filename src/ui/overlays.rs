@@ -135,6 +135,14 @@ pub fn composer(frame: &mut Frame, area: Rect, c: &Composer, state: &State, them
     let label = |f: Field, name: &str| {
         Span::styled(format!("{name:>7}: "), if c.field == f { theme.title() } else { theme.dim() })
     };
+    // What ↑/↓ would fill in, while the field they complete is being edited.
+    let template = match c.matching() {
+        seen if !seen.is_empty() && Some(c.field) == c.completion_field() => {
+            let what = if c.kind == Kind::Http { "paths" } else { "methods" };
+            format!("{template} · ↑/↓ {what} seen: {}", seen.join(", "))
+        }
+        _ => template,
+    };
     let mut top_lines = vec![Line::styled(template, theme.dim())];
     if c.kind != Kind::Line {
         let mut l = vec![label(Field::Method, "method")];

@@ -11,20 +11,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Paragraph, Wrap};
 use std::sync::Arc;
 
-fn pretty(text: &str) -> String {
-    // HTTP responses carry a status line and headers before a blank line.
-    let (head, body) = match text.split_once("\n\n") {
-        Some((h, b)) if h.starts_with("HTTP ") => (Some(h), b),
-        _ => (None, text),
-    };
-    let body = serde_json::from_str::<serde_json::Value>(body)
-        .map(|v| serde_json::to_string_pretty(&v).expect("Value serializes"))
-        .unwrap_or_else(|_| body.to_string());
-    match head {
-        Some(h) => format!("{h}\n\n{body}"),
-        None => body,
-    }
-}
+use crate::ipc::readable::pretty;
 
 /// Who an exchange came from, in words.
 fn who(origin: Origin) -> &'static str {
@@ -67,7 +54,7 @@ pub fn render(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
     let block = Block::new()
         .borders(Borders::ALL)
         .border_style(border)
-        .title(" traffic (newest first; Enter opens) ");
+        .title(" traffic (newest first; Enter opens, y/Y copy, e edits) ");
     let inner = block.inner(area);
     frame.render_widget(block, area);
     let Some(view) = state.selected().filter(|v| v.has_ipc()) else {

@@ -1,7 +1,7 @@
 use super::*;
+use bytes::Bytes;
 use std::fs::OpenOptions;
 use std::path::PathBuf;
-use bytes::Bytes;
 
 fn config(path: PathBuf, max_size: u64, keep: usize) -> LogFileConfig {
     LogFileConfig { path, max_size, keep, mode: LogFileMode::Blocking, buffer: 1 << 20 }

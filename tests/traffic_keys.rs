@@ -1,0 +1,200 @@
+//! The traffic tab's keys on a dashboard model (plain data, no engine): `y` copies the
+//! selected exchange's response, `Y` its request and response, `e` opens its request in
+//! the composer; the composer offers the methods seen in the traffic; an MCP tool result's
+//! text content reads as text.
+
+mod common;
+
+use common::*;
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use sidetop::api::{Notice, Snapshot};
+use sidetop::app::composer::Field;
+use sidetop::app::model::Model;
+use sidetop::app::msg::{Effect, Msg};
+use sidetop::app::state::{Mode, Overlay, State, Tab};
+use sidetop::app::update::update;
+use sidetop::ipc::protocol::{Exchange, Origin, Outcome};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+const CONFIG: &str = r#"
+[defaults]
+autostart = false
+[[sidecar]]
+name = "tools"
+command = ["python3", "{sidecars}/jsonrpc_echo.py"]
+[sidecar.ipc]
+protocol = "jsonrpc"
+[[sidecar]]
+name = "web"
+command = ["true"]
+[sidecar.ipc]
+protocol = "http"
+url = "http://127.0.0.1:1"
+"#;
+
+const MCP_REPLY: &str = r#"{"jsonrpc":"2.0","id":7,"result":{"content":[{"type":"text","text":"{\n  \"timezone\": \"Europe/Paris\",\n  \"datetime\": \"2026-11-22T22:00:00+01:00\"\n}"}],"isError":false}}"#;
+
+fn exchange(sidecar: &str, method: &str, origin: Origin, request: &str, response: &str) -> Arc<Exchange> {
+    Arc::new(Exchange {
+        sidecar: sidecar.into(),
+        at: SystemTime::now(),
+        method: method.into(),
+        origin,
+        request: (origin != Origin::Sidecar).then(|| request.into()),
+        response: Some(response.into()),
+        latency: Some(Duration::from_micros(1234)),
+        outcome: Outcome::Ok,
+        status: None,
+        spec: None,
+    })
+}
+
+fn key(code: KeyCode) -> Msg {
+    Msg::Key(KeyEvent::new(code, KeyModifiers::NONE))
+}
+
+fn press(state: &mut State, keys: &str) -> Vec<Effect> {
+    keys.chars().flat_map(|c| update(state, key(KeyCode::Char(c)))).collect()
+}
+
+fn dashboard() -> (State, tempfile::TempDir) {
+    let (dir, config) = config(CONFIG, &marker());
+    let setups = config.sidecars.iter().map(sidetop::api::build::setup).collect();
+    let snapshot = Snapshot { config: "test.toml".into(), setups, ..Snapshot::default() };
+    let mut state = State::new(Model::from_snapshot(snapshot), Mode::InProcess);
+    state.size = (120, 40);
+    state.color = false;
+    let sent = [
+        exchange(
+            "tools",
+            "tools/list",
+            Origin::Operator,
+            r#"{"jsonrpc":"2.0","id":5,"method":"tools/list"}"#,
+            "{}",
+        ),
+        exchange(
+            "tools",
+            "tools/call",
+            Origin::Operator,
+            r#"{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"get_current_time","arguments":{"timezone":"Europe/Paris"}}}"#,
+            MCP_REPLY,
+        ),
+        exchange("tools", "notifications/message", Origin::Sidecar, "", r#"{"level":"info"}"#),
+        exchange("web", "GET /price", Origin::Operator, "GET /price", "HTTP 200 OK\n\n{\"price\": 1}"),
+        exchange("web", "POST /order", Origin::Load, "POST /order\n{\"qty\":2}", "HTTP 201 Created\n\n{}"),
+    ];
+    for e in sent {
+        state.model.apply(Notice::Exchange(e));
+    }
+    (state, dir)
+}
+
+fn screen(state: &State) -> String {
+    let mut terminal = Terminal::new(TestBackend::new(state.size.0, state.size.1)).unwrap();
+    terminal.draw(|f| sidetop::ui::render(f, state)).unwrap();
+    let buffer = terminal.backend().buffer();
+    (0..buffer.area.height)
+        .map(|y| (0..buffer.area.width).map(|x| buffer[(x, y)].symbol()).collect::<String>() + "\n")
+        .collect()
+}
+
+#[test]
+fn y_and_big_y_copy_the_selected_exchange() {
+    let (mut s, _d) = dashboard();
+    press(&mut s, "4");
+    assert_eq!(s.tab, Tab::Traffic);
+    // Newest first: the notification the sidecar sent, then the tool call.
+    let effects = press(&mut s, "y");
+    assert_eq!(effects, [Effect::Copy("{\n  \"level\": \"info\"\n}\n".into())]);
+    update(&mut s, key(KeyCode::Tab));
+    press(&mut s, "j");
+    let effects = press(&mut s, "y");
+    let [Effect::Copy(text)] = effects.as_slice() else { panic!("{effects:?}") };
+    assert!(
+        text.contains("\"timezone\": \"Europe/Paris\"") && !text.contains("\\n"),
+        "text content as JSON:\n{text}"
+    );
+    assert!(s.status.as_ref().unwrap().0.contains("copied the response of tools/call"));
+    let effects = press(&mut s, "Y");
+    let [Effect::Copy(text)] = effects.as_slice() else { panic!("{effects:?}") };
+    assert!(text.starts_with("-> tools/call "), "{text}");
+    assert!(
+        text.contains("\nrequest\n{\n  \"id\": 7,") && text.contains("\"name\": \"get_current_time\""),
+        "{text}"
+    );
+    assert!(text.contains("\nresponse\n{"), "{text}");
+}
+
+#[test]
+fn e_opens_the_request_in_the_composer_to_send_again() {
+    let (mut s, _d) = dashboard();
+    press(&mut s, "4");
+    update(&mut s, key(KeyCode::Tab));
+    press(&mut s, "j");
+    press(&mut s, "e");
+    let Overlay::Composer(c) = &s.overlay else { panic!("composer: {:?}", s.status) };
+    assert_eq!(c.method.text(), "tools/call");
+    assert!(c.body.text().contains("\"name\": \"get_current_time\""), "{}", c.body.text());
+    let effects = update(&mut s, key(KeyCode::F(5)));
+    let [Effect::Request { spec, .. }] = effects.as_slice() else { panic!("{effects:?}") };
+    assert_eq!(serde_json::to_value(spec).unwrap()["rpc"]["params"]["arguments"]["timezone"], "Europe/Paris");
+
+    // A message the sidecar sent on its own has no request to edit.
+    let (mut s, _d) = dashboard();
+    press(&mut s, "4e");
+    assert!(matches!(s.overlay, Overlay::None));
+    assert!(s.status.as_ref().unwrap().0.contains("no request to edit"), "{:?}", s.status);
+
+    // HTTP: method, path and body come back.
+    let (mut s, _d) = dashboard();
+    press(&mut s, "j4e");
+    let Overlay::Composer(c) = &s.overlay else { panic!("composer: {:?}", s.status) };
+    assert_eq!(
+        (c.method.text(), c.path.text(), c.body.text()),
+        ("POST".into(), "/order".into(), "{\n  \"qty\": 2\n}".into())
+    );
+}
+
+#[test]
+fn the_composer_offers_the_methods_seen_in_traffic() {
+    let (mut s, _d) = dashboard();
+    press(&mut s, "T");
+    let Overlay::Composer(c) = &s.overlay else { panic!("composer") };
+    assert_eq!((c.method.text().as_str(), c.field), ("", Field::Method), "no template: an empty method");
+    assert_eq!(c.completions, ["tools/call", "tools/list"], "what sidetop sent, newest first");
+    assert!(screen(&s).contains("↑/↓ methods seen: tools/call, tools/list"), "{}", screen(&s));
+    update(&mut s, key(KeyCode::Down));
+    update(&mut s, key(KeyCode::Down));
+    let Overlay::Composer(c) = &s.overlay else { panic!() };
+    assert_eq!(c.method.text(), "tools/list");
+    update(&mut s, key(KeyCode::Down));
+    let Overlay::Composer(c) = &s.overlay else { panic!() };
+    assert_eq!(c.method.text(), "tools/call", "round again");
+    // Typing narrows them.
+    for _ in 0.."tools/call".len() {
+        update(&mut s, key(KeyCode::Backspace));
+    }
+    press(&mut s, "tools/l");
+    update(&mut s, key(KeyCode::Up));
+    let Overlay::Composer(c) = &s.overlay else { panic!() };
+    assert_eq!(c.method.text(), "tools/list");
+}
+
+#[test]
+fn an_mcp_text_content_reads_as_text_in_the_exchange_pane() {
+    let (mut s, _d) = dashboard();
+    press(&mut s, "4");
+    update(&mut s, key(KeyCode::Tab));
+    press(&mut s, "j");
+    update(&mut s, key(KeyCode::Enter));
+    let shown = screen(&s);
+    assert!(
+        shown.contains("\"timezone\": \"Europe/Paris\"\n")
+            || shown.contains("\"timezone\": \"Europe/Paris\" "),
+        "{shown}"
+    );
+    assert!(!shown.contains("\\n") && !shown.contains("\\\"timezone"), "no escaped JSON string:\n{shown}");
+}
