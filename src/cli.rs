@@ -219,6 +219,15 @@ pub struct RequestArgs {
     /// HTTP body, as JSON.
     #[arg(long)]
     pub body: Option<String>,
+    /// MCP: call this tool (`tools/call`); exit 1 when its result is an error.
+    #[arg(long, conflicts_with_all = ["method", "params", "value", "path", "body", "template"])]
+    pub tool: Option<String>,
+    /// MCP: the tool's arguments, as a JSON object.
+    #[arg(long, requires = "tool")]
+    pub args: Option<String>,
+    /// MCP: list the server's tools with their arguments, one line each.
+    #[arg(long, conflicts_with_all = ["tool", "method", "params", "value", "path", "body", "template"])]
+    pub list: bool,
     /// How many requests.
     #[arg(short = 'n', long = "requests", default_value_t = 1)]
     pub requests: u64,

@@ -29,6 +29,9 @@ pub fn build_spec(sidecar: &SidecarConfig, args: &RequestArgs) -> Result<Request
             .map(|t| serde_json::from_str(t).map_err(|e| format!("invalid JSON in {flag}: {e} (in {t:?})")))
             .transpose()
     };
+    if args.tool.is_some() || args.list {
+        return tool_spec(sidecar, args);
+    }
     let given = args.method.is_some()
         || args.params.is_some()
         || args.value.is_some()
@@ -108,7 +111,27 @@ pub fn build_spec(sidecar: &SidecarConfig, args: &RequestArgs) -> Result<Request
     }
 }
 
-/// The sidecar and everything it depends on, transitively.
+/// `--tool NAME --args JSON` (or `--list`: a `tools/list`, printed as one line a tool).
+fn tool_spec(sidecar: &SidecarConfig, args: &RequestArgs) -> Result<RequestSpec, String> {
+    let speaks = sidecar.ipc.as_ref().map(|i| i.speaks).unwrap_or_default();
+    if speaks != crate::config::ipc::Speaks::Mcp {
+        let flag = if args.list { "--list" } else { "--tool" };
+        return Err(format!("{flag} is for MCP servers: {} does not have protocol = \"mcp\"", sidecar.name));
+    }
+    let Some(tool) = &args.tool else {
+        return Ok(RequestSpec::Rpc { method: "tools/list".into(), params: None });
+    };
+    let arguments = match &args.args {
+        Some(text) => serde_json::from_str::<Value>(text)
+            .map_err(|e| format!("invalid JSON in --args: {e} (in {text:?})"))?,
+        None => Value::Object(Default::default()),
+    };
+    if !arguments.is_object() {
+        return Err(format!("--args must be a JSON object, not {arguments}"));
+    }
+    Ok(RequestSpec::Rpc { method: "tools/call".into(), params: Some(json!({"name": tool, "arguments": arguments})) })
+}
+
 /// The sidecar `name` and everything it depends on, to start.
 pub fn needed(config: &Config, name: &str) -> BTreeSet<String> {
     let mut out = BTreeSet::new();
@@ -173,6 +196,7 @@ pub async fn run(config: &Config, args: &RequestArgs) -> ExitCode {
             }
             ExitCode::from(EXIT_NOT_READY)
         }
+        Ok(()) if args.list => list_tools(&link.caller, name).await,
         Ok(()) if args.requests == 1 && args.duration.is_none() => one(&link.caller, name, &spec).await,
         Ok(()) => many(&link.caller, name, spec, args).await,
     };
@@ -210,6 +234,44 @@ pub async fn wait_ready(link: &mut Link, name: &str, timeout: Duration) -> Resul
             Err(if last_event.is_empty() { last.state } else { last_event })
         }
         _ => Err(format!("still {} after {}s (last event: {last_event})", last.state, timeout.as_secs())),
+    }
+}
+
+/// `--list`: the tools the server listed after its handshake (every page), one line each.
+async fn list_tools(caller: &Caller, name: &str) -> ExitCode {
+    let snapshot = match caller.call("snapshot", json!({})).await {
+        Ok(snapshot) => snapshot,
+        Err((_, e)) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let snapshot: crate::api::Snapshot = match serde_json::from_value(snapshot) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: an unreadable snapshot: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let at = snapshot.setups.iter().position(|s| s.name == name);
+    let Some(discovery) = at.and_then(|i| snapshot.discovered.get(i).cloned().flatten()) else {
+        eprintln!("error: {name} has not listed its tools");
+        return ExitCode::from(EXIT_FAILED);
+    };
+    if let Some(server) = &discovery.server {
+        eprintln!("{name}: {}", server.describe("MCP"));
+    }
+    let width = discovery.tools.iter().map(|t| t.signature().chars().count()).max().unwrap_or(0);
+    for tool in &discovery.tools {
+        let about = tool.description.as_deref().unwrap_or_default().replace('\n', " ");
+        println!("{:<width$}  {}", tool.signature(), crate::sanitize::sanitize(about.as_bytes()));
+    }
+    match &discovery.error {
+        Some(e) => {
+            eprintln!("{name}: {e}");
+            ExitCode::from(EXIT_FAILED)
+        }
+        None => ExitCode::SUCCESS,
     }
 }
 

@@ -64,6 +64,16 @@ impl StdinWriter {
         self.sink.clone().lock_owned().await
     }
 
+    /// Closes the stream after the writes already waiting: the child reads end of file,
+    /// and later writes fail.
+    pub async fn close(&self) {
+        let mut sink = self.lock().await;
+        let _ = sink.writer.shutdown().await;
+        // Dropping the writer closes the descriptor.
+        sink.writer = Box::pin(tokio::io::sink());
+        sink.broken = Some(io::ErrorKind::BrokenPipe);
+    }
+
     /// Writes `bytes` whole, after any writes already waiting.
     pub async fn write(&self, bytes: &[u8]) -> io::Result<()> {
         self.lock().await.write(bytes).await

@@ -154,7 +154,7 @@ proptest! {
         "\\[\\{\"id\":1,\"result\":null\\},[0-9]\\]".prop_map(String::into_bytes),
     ], 0..30)) {
         for dialect in [Dialect::JsonRpc, Dialect::JsonLines] {
-            let conn = RpcConn::new(dialect, Default::default(), StdinWriter::start(tokio::io::sink()), Default::default(), None);
+            let conn = RpcConn::new(dialect, Default::default(), StdinWriter::start(tokio::io::sink()), Default::default(), None, std::time::Duration::from_secs(300));
             for frame in &frames {
                 let _ = conn.route(frame, Instant::now());
             }

@@ -34,6 +34,7 @@ pub fn setup(config: &SidecarConfig) -> SidecarSetup {
         env: config.shown_env(),
         protocol: config.ipc.as_ref().map(|ipc| ipc.protocol.clone()),
         requests: config.requests.clone(),
+        speaks: config.ipc.as_ref().map(|ipc| ipc.speaks).unwrap_or_default(),
         scrollback_lines: config.output.scrollback_lines,
     }
 }
@@ -149,6 +150,7 @@ pub fn latency(m: &IpcMetrics) -> LatencyInfo {
         bins: log_bins(m.overall.histogram(), LATENCY_BINS),
         timeline: m.timeline.points(unix_now),
         now: unix_now,
+        diagnostics: None,
     }
 }
 

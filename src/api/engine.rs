@@ -186,6 +186,7 @@ impl Engine {
                     h.ipc().map(|ipc| ipc.metrics().traffic.iter().cloned().collect()).unwrap_or_default()
                 })
                 .collect(),
+            discovered: sidecars.iter().map(|h| discovered(h)).collect(),
         }
     }
 
@@ -416,7 +417,17 @@ async fn settle(h: &SidecarHandle, method: &str, before: Option<u32>) {
 }
 
 fn latency_of(h: &SidecarHandle) -> Option<LatencyInfo> {
-    Some(build::latency(&h.ipc()?.metrics()))
+    let ipc = h.ipc()?;
+    let mut latency = build::latency(&ipc.metrics());
+    if ipc.config.speaks == crate::config::ipc::Speaks::Lsp {
+        latency.diagnostics = Some(ipc.diagnostics());
+    }
+    Some(latency)
+}
+
+/// What an MCP or LSP server said about itself, once it did.
+pub fn discovered(h: &SidecarHandle) -> Option<crate::ipc::discovery::Discovery> {
+    h.ipc().filter(|ipc| *ipc.discovery_version.borrow() > 0).map(|ipc| ipc.discovery())
 }
 
 fn host(r: &Resources) -> Host {
@@ -448,6 +459,9 @@ fn request_spec(h: &SidecarHandle, params: &Value) -> Result<RequestSpec, RpcErr
         value: json_text("value"),
         path: text("path"),
         body: json_text("body"),
+        tool: text("tool"),
+        args: json_text("args"),
+        list: false,
         requests: 1,
         concurrency: 1,
         duration: None,

@@ -151,6 +151,7 @@ async fn status(engine: Arc<Engine>, outbox: Outbox, watched: Watched) {
     let Watched { mut set, mut reloads, mut rounds } = watched;
     let mut watches: Vec<_> = engine.supervisor.sidecars().iter().map(|h| h.watch()).collect();
     let mut last = Vec::new();
+    let mut discoveries: std::collections::HashMap<String, u64> = Default::default();
     let mut sent_at = tokio::time::Instant::now();
     let mut version = *set.borrow_and_update();
     loop {
@@ -166,6 +167,19 @@ async fn status(engine: Arc<Engine>, outbox: Outbox, watched: Watched) {
             }
             last = now;
             sent_at = tokio::time::Instant::now();
+        }
+        // Servers that said something new about themselves (after a handshake, a
+        // changed tool list).
+        for h in engine.supervisor.sidecars().iter() {
+            let Some(ipc) = h.ipc() else { continue };
+            let version = *ipc.discovery_version.borrow();
+            if version > 0 && discoveries.get(&*h.name) != Some(&version) {
+                discoveries.insert(h.name.to_string(), version);
+                let discovery = Box::new(ipc.discovery());
+                if !outbox.notify(Notice::Discovered { sidecar: h.name.to_string(), discovery }) {
+                    return;
+                }
+            }
         }
         let changes: Vec<_> = watches.iter_mut().map(|w| Box::pin(w.changed())).collect();
         // Also a second's tick: uptimes and line counts move without a state change.

@@ -47,6 +47,9 @@ pub struct SidecarSetup {
     pub protocol: Option<Protocol>,
     /// Named test requests; the first is the default.
     pub requests: Vec<RequestTemplate>,
+    /// MCP or LSP on top of JSON-RPC (their handshake, tools, shutdown are built in).
+    #[serde(default)]
+    pub speaks: crate::config::ipc::Speaks,
     /// Lines the engine keeps: a front end need not keep more.
     pub scrollback_lines: usize,
 }
@@ -142,6 +145,9 @@ pub struct LatencyInfo {
     /// The engine's clock (unix seconds) when this was taken: the chart's right edge.
     #[serde(default)]
     pub now: u64,
+    /// A language server's diagnostics: (documents with some, total).
+    #[serde(default)]
+    pub diagnostics: Option<(usize, usize)>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
@@ -188,6 +194,9 @@ pub struct Snapshot {
     pub latency: Vec<Option<LatencyInfo>>,
     /// Recent exchanges of each sidecar, oldest first.
     pub traffic: Vec<Vec<Arc<Exchange>>>,
+    /// What each MCP or LSP server said about itself and offers.
+    #[serde(default)]
+    pub discovered: Vec<Option<crate::ipc::discovery::Discovery>>,
 }
 
 /// What the engine pushes to a subscribed front end (JSON-RPC notifications on the
@@ -197,6 +206,12 @@ pub struct Snapshot {
 pub enum Notice {
     Status {
         sidecars: Vec<SidecarInfo>,
+    },
+    /// An MCP or LSP server's self-description and offer changed (after its handshake,
+    /// or when it said its tools changed).
+    Discovered {
+        sidecar: String,
+        discovery: Box<crate::ipc::discovery::Discovery>,
     },
     Event(EventInfo),
     Log {

@@ -109,6 +109,8 @@ pub enum Action {
 pub struct Composer {
     pub sidecar: usize,
     pub kind: Kind,
+    /// The templates F2 goes through: the config's, then an MCP server's tools.
+    pub templates: Vec<crate::config::ipc::RequestTemplate>,
     /// Which template the fields came from, if any.
     pub template: Option<usize>,
     pub method: TextArea,
@@ -157,6 +159,7 @@ impl Composer {
         let mut c = Composer {
             sidecar,
             kind,
+            templates: config.requests.clone(),
             template: None,
             method: TextArea::from(if kind == Kind::Http { "GET" } else { "" }),
             path: TextArea::from(if kind == Kind::Http { "/" } else { "" }),
@@ -169,8 +172,19 @@ impl Composer {
             completions: Vec::new(),
             cycling: None,
         };
-        if !config.requests.is_empty() {
-            c.load_template(config, 0);
+        if !c.templates.is_empty() {
+            c.load_template(0);
+        }
+        Some(c)
+    }
+
+    /// For a sidecar as the dashboard knows it: its templates (with the tools its MCP
+    /// server listed) and the methods seen in its traffic.
+    pub fn for_view(sidecar: usize, view: &crate::app::model::SidecarView) -> Option<Composer> {
+        let mut c = Composer::new(sidecar, &view.setup)?.with_traffic(view.traffic.iter());
+        c.templates = view.templates();
+        if c.template.is_none() && !c.templates.is_empty() {
+            c.load_template(0);
         }
         Some(c)
     }
@@ -244,9 +258,10 @@ impl Composer {
         self.cycling = Some((typed, next));
     }
 
-    pub fn load_template(&mut self, config: &SidecarSetup, index: usize) {
-        let Some(t) = config.requests.get(index) else { return };
-        self.load_spec(&t.spec);
+    pub fn load_template(&mut self, index: usize) {
+        let Some(t) = self.templates.get(index) else { return };
+        let spec = t.spec.clone();
+        self.load_spec(&spec);
         self.template = Some(index);
     }
 
@@ -311,7 +326,7 @@ impl Composer {
         }
     }
 
-    pub fn key(&mut self, key: &KeyEvent, config: &SidecarSetup) -> Action {
+    pub fn key(&mut self, key: &KeyEvent) -> Action {
         let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
         match key.code {
             KeyCode::Esc => return Action::Close,
@@ -325,9 +340,9 @@ impl Composer {
                 self.field = fields[next % fields.len()];
             }
             KeyCode::F(2) | KeyCode::Char('t') if key.code == KeyCode::F(2) || ctrl => {
-                if !config.requests.is_empty() {
-                    let next = self.template.map_or(0, |t| (t + 1) % config.requests.len());
-                    self.load_template(config, next);
+                if !self.templates.is_empty() {
+                    let next = self.template.map_or(0, |t| (t + 1) % self.templates.len());
+                    self.load_template(next);
                 }
             }
             KeyCode::Up | KeyCode::Down

@@ -7,9 +7,10 @@ use super::state::{LoadDialog, Overlay, State, Tab};
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
 pub(super) fn on_composer_key(state: &mut State, mut c: Box<Composer>, key: KeyEvent) -> Vec<Effect> {
-    let Some(setup) = state.sidecars().get(c.sidecar).map(|view| view.setup.clone()) else {
+    // The sidecar may have gone (a reload) while the composer was open.
+    if state.sidecars().get(c.sidecar).is_none() {
         return Vec::new();
-    };
+    }
     let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
     if ctrl && matches!(key.code, KeyCode::Char('p') | KeyCode::Char('n')) {
         let mine: Vec<usize> =
@@ -27,7 +28,7 @@ pub(super) fn on_composer_key(state: &mut State, mut c: Box<Composer>, key: KeyE
         state.overlay = Overlay::Composer(c);
         return Vec::new();
     }
-    let action = c.key(&key, &setup);
+    let action = c.key(&key);
     match action {
         composer::Action::Close => Vec::new(),
         composer::Action::None => {

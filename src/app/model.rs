@@ -39,6 +39,8 @@ pub struct SidecarView {
     pub latency: Option<LatencyInfo>,
     /// When `latency` arrived: its clock (`now`) was read then.
     pub latency_at: Instant,
+    /// What an MCP or LSP server said about itself and offers.
+    pub discovery: Option<crate::ipc::discovery::Discovery>,
     pub traffic: VecDeque<Arc<Exchange>>,
 }
 
@@ -54,12 +56,20 @@ impl SidecarView {
             limits: Vec::new(),
             latency: None,
             latency_at: Instant::now(),
+            discovery: None,
             traffic: VecDeque::new(),
         }
     }
 
     pub fn name(&self) -> &str {
         &self.setup.name
+    }
+
+    /// Its request templates: the config's, then an MCP server's tools.
+    pub fn templates(&self) -> Vec<crate::config::ipc::RequestTemplate> {
+        let mut all = self.setup.requests.clone();
+        all.extend(self.discovery.iter().flat_map(|d| d.templates()));
+        all
     }
 
     /// The engine's clock now (unix seconds), from when the latency summary was taken:
@@ -118,6 +128,9 @@ impl Model {
             view.latency = latency;
             view.latency_at = Instant::now();
         }
+        for (view, discovery) in sidecars.iter_mut().zip(s.discovered) {
+            view.discovery = discovery;
+        }
         for (view, traffic) in sidecars.iter_mut().zip(s.traffic) {
             view.traffic = traffic.into();
         }
@@ -166,6 +179,11 @@ impl Model {
                 }
             }
             Notice::Event(event) => self.event(event),
+            Notice::Discovered { sidecar, discovery } => {
+                if let Some(view) = self.named(&sidecar) {
+                    view.discovery = Some(*discovery);
+                }
+            }
             Notice::Log { sidecar, lines, gone } => {
                 if let Some(view) = self.named(&sidecar) {
                     view.logs.append(lines, gone, view.setup.scrollback_lines);

@@ -341,14 +341,16 @@ pub(super) fn act(state: &mut State, action: Action) -> Vec<Effect> {
                 let spec = template.spec.clone();
                 state.say(format!("{name}: sending {}…", template.name));
                 return vec![Effect::Request { sidecar: sel, spec }];
+            } else if view.setup.speaks == crate::config::ipc::Speaks::Mcp {
+                // Every MCP server answers `ping`; its tools are in the composer (T).
+                state.say(format!("{name}: sending ping…"));
+                let spec = crate::config::ipc::RequestSpec::Rpc { method: "ping".into(), params: None };
+                return vec![Effect::Request { sidecar: sel, spec }];
             } else {
                 state.say(format!("{name} has no request templates: press T to compose one"));
             }
         }
-        Action::Compose => match state
-            .selected()
-            .and_then(|view| Some(Composer::new(sel, &view.setup)?.with_traffic(view.traffic.iter())))
-        {
+        Action::Compose => match state.selected().and_then(|view| Composer::for_view(sel, view)) {
             Some(c) => state.overlay = Overlay::Composer(Box::new(c)),
             None => state.say(format!("{name} has no [sidecar.ipc]: nothing to send")),
         },

@@ -16,6 +16,10 @@ pub enum ProtocolName {
     Jsonrpc,
     JsonLines,
     Http,
+    /// An MCP server: JSON-RPC with the MCP handshake and tool discovery built in.
+    Mcp,
+    /// A language server: JSON-RPC with Content-Length framing and the LSP lifecycle.
+    Lsp,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
@@ -47,6 +51,11 @@ pub struct RawIpc {
     pub max_in_flight: Option<Spanned<usize>>,
     pub handshake: Option<Vec<Spanned<RawHandshake>>>,
     pub reply_has: Option<Spanned<String>>,
+    /// Requests or notifications sent before the stop signal.
+    pub shutdown: Option<Vec<Spanned<RawHandshake>>>,
+    pub close_stdin_on_stop: Option<bool>,
+    /// How far progress notifications may push a request's timeout.
+    pub max_timeout: Option<DurationValue>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -105,6 +114,20 @@ pub enum Transport {
     Stdio,
     Tcp(String),
     Unix(PathBuf),
+    /// JSON-RPC POSTed to this URL, replies as JSON or an SSE stream (MCP's Streamable
+    /// HTTP).
+    Http(String),
+}
+
+/// What a JSON-RPC sidecar speaks on top of JSON-RPC: sidetop does its handshake,
+/// discovery and shutdown for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Speaks {
+    #[default]
+    Plain,
+    Mcp,
+    Lsp,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -118,10 +141,26 @@ pub struct IpcConfig {
     /// json-lines: a stdout line is a reply only if this JSON pointer (RFC 6901, like
     /// `/price`) resolves in it; other JSON lines are log text.
     pub reply_has: Option<String>,
+    pub speaks: Speaks,
+    /// Sent in order before the stop signal (LSP: `shutdown`, then `exit`).
+    pub shutdown: Vec<HandshakeStep>,
+    /// Close the sidecar's stdin before the stop signal (MCP over stdio: that is how a
+    /// server is told to exit).
+    pub close_stdin_on_stop: bool,
+    /// Progress notifications extend a request's timeout, up to this much in all.
+    pub max_timeout: Duration,
+}
+
+impl IpcConfig {
+    /// Anything to do through the protocol before the stop signal.
+    pub fn stops_politely(&self) -> bool {
+        !self.shutdown.is_empty() || self.close_stdin_on_stop
+    }
 }
 
 pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 pub const DEFAULT_MAX_IN_FLIGHT: usize = 256;
+pub const DEFAULT_MAX_TIMEOUT: Duration = Duration::from_secs(300);
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct HandshakeStep {
@@ -156,6 +195,9 @@ impl RequestSpec {
 pub struct RequestTemplate {
     pub name: String,
     pub spec: RequestSpec,
+    /// What it does, when the sidecar said (an MCP tool's description).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -5,6 +5,7 @@ mod dirs;
 mod error;
 pub mod ipc;
 mod raw;
+pub mod speaks;
 mod validate;
 mod validate_ipc;
 pub mod values;

@@ -274,7 +274,7 @@ impl Checker<'_> {
 
         let sidecar_key = format!("sidecar[{index}]");
         let ipc = match &s.ipc {
-            Some(raw) => Some(super::validate_ipc::ipc(self, &sidecar_key, raw, resolve)?),
+            Some(raw) => Some(super::validate_ipc::ipc(self, &sidecar_key, raw, &cwd, resolve)?),
             None => None,
         };
         let protocol = ipc.as_ref().map(|i| &i.protocol);

@@ -16,13 +16,19 @@ pub fn ipc(
     c: &Checker,
     key: &str,
     raw: &Spanned<RawIpc>,
+    cwd: &std::path::Path,
     resolve: impl Fn(&str) -> std::path::PathBuf,
 ) -> Result<IpcConfig, ConfigError> {
     let r = raw.get_ref();
     let key = format!("{key}.ipc");
     let transport_name = r.transport.as_ref().map_or(TransportName::Stdio, |t| *t.get_ref());
+    let speaks = match r.protocol {
+        ProtocolName::Mcp => Speaks::Mcp,
+        ProtocolName::Lsp => Speaks::Lsp,
+        _ => Speaks::Plain,
+    };
     let protocol = match r.protocol {
-        ProtocolName::Jsonrpc => Protocol::JsonRpc,
+        ProtocolName::Jsonrpc | ProtocolName::Mcp | ProtocolName::Lsp => Protocol::JsonRpc,
         ProtocolName::JsonLines => Protocol::JsonLines,
         ProtocolName::Http => {
             let Some(url) = &r.url else {
@@ -52,17 +58,32 @@ pub fn ipc(
             Protocol::Http { url: url.get_ref().trim_end_matches('/').to_string() }
         }
     };
+    // MCP's Streamable HTTP: JSON-RPC POSTed to the server's endpoint.
+    let mcp_url = match (&r.url, speaks) {
+        (Some(url), Speaks::Mcp) => {
+            if !url.get_ref().starts_with("http://") {
+                return c.error(url.span(), format!("{key}.url"), "the url must start with http://");
+            }
+            if let Some(t) = r.transport.as_ref().filter(|t| *t.get_ref() != TransportName::Stdio) {
+                return c.error(t.span(), format!("{key}.transport"), "give either `url` (Streamable HTTP) or a transport");
+            }
+            Some(url.get_ref().clone())
+        }
+        _ => None,
+    };
     if !matches!(protocol, Protocol::Http { .. })
+        && mcp_url.is_none()
         && let Some(url) = &r.url
     {
         return c.error(
             url.span(),
             format!("{key}.url"),
-            "`url` is for protocol = \"http\"; use transport + address",
+            "`url` is for protocol = \"http\" or \"mcp\"; use transport + address",
         );
     }
     let transport = match (transport_name, &r.address) {
         (_, _) if matches!(protocol, Protocol::Http { .. }) => Transport::Stdio,
+        (_, _) if mcp_url.is_some() => Transport::Http(mcp_url.clone().expect("checked")),
         (TransportName::Stdio, None) => Transport::Stdio,
         (TransportName::Stdio, Some(a)) => {
             return c.error(
@@ -82,18 +103,35 @@ pub fn ipc(
         Some(m) => *m.get_ref(),
         None => DEFAULT_MAX_IN_FLIGHT,
     };
-    let handshake = r
-        .handshake
-        .iter()
-        .flatten()
-        .map(|h| {
-            let h = h.get_ref();
-            HandshakeStep { method: h.method.clone(), params: h.params.clone(), notification: h.notification }
-        })
-        .collect::<Vec<_>>();
+    let steps = |raw: &Option<Vec<Spanned<RawHandshake>>>| -> Vec<HandshakeStep> {
+        raw.iter()
+            .flatten()
+            .map(|h| {
+                let h = h.get_ref();
+                HandshakeStep { method: h.method.clone(), params: h.params.clone(), notification: h.notification }
+            })
+            .collect()
+    };
+    let whole = raw.span();
+    let first_span = |steps: &Option<Vec<Spanned<RawHandshake>>>| {
+        steps.as_ref().and_then(|h| h.first()).map_or(whole.clone(), |h| h.span())
+    };
+    let mut handshake = steps(&r.handshake);
     if !handshake.is_empty() && protocol != Protocol::JsonRpc {
-        let span = r.handshake.as_ref().and_then(|h| h.first()).map(|h| h.span()).unwrap_or(raw.span());
-        return c.error(span, format!("{key}.handshake"), "a handshake needs protocol = \"jsonrpc\"");
+        return c.error(first_span(&r.handshake), format!("{key}.handshake"), "a handshake needs protocol = \"jsonrpc\"");
+    }
+    let mut shutdown = steps(&r.shutdown);
+    if !shutdown.is_empty() && protocol != Protocol::JsonRpc {
+        return c.error(first_span(&r.shutdown), format!("{key}.shutdown"), "shutdown steps need a JSON-RPC protocol");
+    }
+    // MCP and LSP: the protocol's own handshake (and LSP's shutdown) unless given.
+    match speaks {
+        Speaks::Mcp if handshake.is_empty() => handshake = super::speaks::mcp_handshake(),
+        Speaks::Lsp if handshake.is_empty() => handshake = super::speaks::lsp_handshake(cwd),
+        _ => {}
+    }
+    if speaks == Speaks::Lsp && shutdown.is_empty() {
+        shutdown = super::speaks::lsp_shutdown();
     }
     let reply_has = match &r.reply_has {
         None => None,
@@ -113,11 +151,19 @@ pub fn ipc(
         }
         Some(p) => Some(p.get_ref().clone()),
     };
+    let default_framing = if speaks == Speaks::Lsp { Framing::ContentLength } else { Framing::Newline };
+    // MCP over stdio: a server is told to exit by closing its stdin (the spec's way).
+    let close_stdin_on_stop =
+        r.close_stdin_on_stop.unwrap_or(speaks == Speaks::Mcp && transport == Transport::Stdio);
     Ok(IpcConfig {
         reply_has,
+        speaks,
+        shutdown,
+        close_stdin_on_stop,
+        max_timeout: r.max_timeout.map_or(DEFAULT_MAX_TIMEOUT, |d| d.0),
         protocol,
         transport,
-        framing: r.framing.as_ref().map_or(Framing::Newline, |f| *f.get_ref()),
+        framing: r.framing.as_ref().map_or(default_framing, |f| *f.get_ref()),
         timeout: r.timeout.map_or(DEFAULT_REQUEST_TIMEOUT, |d| d.0),
         max_in_flight,
         handshake,
@@ -218,7 +264,7 @@ pub fn requests(
         if out.iter().any(|t| t.name == name) {
             return c.error(r.span(), format!("{k}.name"), format!("duplicate request name {name:?}"));
         }
-        out.push(RequestTemplate { name, spec });
+        out.push(RequestTemplate { name, spec, description: None });
     }
     Ok(out)
 }

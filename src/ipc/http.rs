@@ -93,7 +93,7 @@ impl HttpClient {
 }
 
 /// reqwest's top-level message is vague ("error sending request"); the cause says why.
-fn error_chain(e: &dyn std::error::Error) -> String {
+pub(super) fn error_chain(e: &dyn std::error::Error) -> String {
     let mut text = e.to_string();
     let mut source = e.source();
     while let Some(s) = source {

@@ -2,16 +2,21 @@
 //! every exchange. One [`Ipc`] per sidecar lives across restarts (so its histograms do);
 //! a connection is attached for each running process.
 
+pub mod discovery;
 pub mod framing;
 pub mod http;
 pub mod load;
 pub mod metrics;
 pub mod protocol;
 pub mod readable;
+pub mod speaks;
+mod streamable;
 pub mod rpc;
 mod socket;
 
-use crate::config::ipc::{IpcConfig, Protocol, RequestSpec, Transport};
+use crate::config::ipc::{IpcConfig, Protocol, RequestSpec, Speaks, Transport};
+use discovery::Discovery;
+use streamable::Streamable;
 use crate::serial_writer::StdinWriter;
 use http::HttpClient;
 pub use metrics::IpcMetrics;
@@ -21,7 +26,7 @@ use serde_json::{Value, json};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime};
-use tokio::sync::{Notify, Semaphore, broadcast, watch};
+use tokio::sync::{Notify, Semaphore, broadcast, mpsc, watch};
 
 pub struct Ipc {
     pub name: Arc<str>,
@@ -42,7 +47,23 @@ pub struct Ipc {
     /// A process is attached (between `attach` and `detach`): requests made while it
     /// starts wait for it to listen instead of failing.
     attached: std::sync::atomic::AtomicBool,
+    /// MCP over Streamable HTTP.
+    streamable: Option<Streamable>,
+    /// What the server said about itself and offers (MCP, LSP).
+    discovery: Mutex<Discovery>,
+    /// Moves on each time `discovery` changes, for front ends to pick it up.
+    pub discovery_version: watch::Sender<u64>,
+    /// Raised when the server says its lists changed (`notifications/tools/list_changed`).
+    pub relist: Notify,
+    /// Server messages that belong in the sidecar's log (log and progress notifications),
+    /// to the current run's receiver, which appends them to the scrollback.
+    notes: Mutex<Option<mpsc::Sender<String>>>,
+    /// LSP: diagnostics per document, from `textDocument/publishDiagnostics`.
+    diagnostics: Mutex<std::collections::BTreeMap<String, usize>>,
 }
+
+/// Server log notifications queued for the scrollback at most (more are dropped).
+const NOTES_QUEUED: usize = 1024;
 
 /// Answers to the sidecar's own requests being written at once, at most.
 const MAX_ANSWERING: usize = 64;
@@ -58,7 +79,17 @@ impl Ipc {
             Protocol::Http { url } => Some(HttpClient::new(url)),
             _ => None,
         };
+        let streamable = match &config.transport {
+            Transport::Http(url) => Some(Streamable::new(url)),
+            _ => None,
+        };
         Ipc {
+            streamable,
+            discovery: Mutex::new(Discovery::default()),
+            discovery_version: watch::channel(0).0,
+            relist: Notify::new(),
+            notes: Mutex::new(None),
+            diagnostics: Mutex::new(Default::default()),
             name,
             permits: Semaphore::new(config.max_in_flight),
             answering: Arc::new(Semaphore::new(MAX_ANSWERING)),
@@ -81,6 +112,31 @@ impl Ipc {
             Protocol::JsonLines => Some(Dialect::JsonLines),
             Protocol::Http { .. } => None,
         }
+    }
+
+    /// The messages its server sends to be logged, from now on, for one run (the next
+    /// call ends this receiver's stream).
+    pub fn open_notes(&self) -> mpsc::Receiver<String> {
+        let (tx, rx) = mpsc::channel(NOTES_QUEUED);
+        *self.notes.lock().unwrap_or_else(|e| e.into_inner()) = Some(tx);
+        rx
+    }
+
+    /// What the server said about itself and offers.
+    pub fn discovery(&self) -> Discovery {
+        self.discovery.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    pub fn set_discovery(&self, found: Discovery) {
+        *self.discovery.lock().unwrap_or_else(|e| e.into_inner()) = found;
+        self.discovery_version.send_modify(|v| *v += 1);
+        self.changed.notify_one();
+    }
+
+    /// LSP: documents with diagnostics, and their count in all.
+    pub fn diagnostics(&self) -> (usize, usize) {
+        let d = self.diagnostics.lock().unwrap_or_else(|e| e.into_inner());
+        (d.values().filter(|n| **n > 0).count(), d.values().sum())
     }
 
     /// Whether the sidecar's stdout carries protocol frames.
@@ -113,6 +169,7 @@ impl Ipc {
             writer,
             self.next_id.clone(),
             self.config.reply_has.clone(),
+            self.config.max_timeout,
         ))
     }
 
@@ -129,7 +186,16 @@ impl Ipc {
             (Some(dialect), Transport::Tcp(_) | Transport::Unix(_)) => {
                 tokio::spawn(socket::connect_loop(self.clone(), dialect))
             }
-            (None, _) => tokio::spawn(socket::probe_http(self.clone())),
+            (Some(_), Transport::Http(url)) => {
+                if let Some(streamable) = &self.streamable {
+                    streamable.reset();
+                }
+                tokio::spawn(socket::probe_http(self.clone(), url.clone()))
+            }
+            (None, _) => match &self.config.protocol {
+                Protocol::Http { url } => tokio::spawn(socket::probe_http(self.clone(), url.clone())),
+                _ => return None,
+            },
         };
         if let Some(old) =
             self.socket_task.lock().unwrap_or_else(|e| e.into_inner()).replace(task.abort_handle())
@@ -202,10 +268,16 @@ impl Ipc {
                 sent
             }
         };
+        let (mut outcome, response) = (outcome, response);
+        if outcome.is_ok()
+            && let Some(error) = response.as_deref().and_then(|r| speaks::tool_error(self.config.speaks, r))
+        {
+            outcome = Outcome::ToolError(error);
+        }
         let exchange = Arc::new(Exchange {
             sidecar: self.name.clone(),
             at,
-            method: spec.method_label(),
+            method: speaks::label(self.config.speaks, spec),
             origin,
             request: Some(cap_text(request)),
             response: response.map(cap_text),
@@ -236,10 +308,22 @@ impl Ipc {
                 None,
             ),
             (RequestSpec::Rpc { method, params }, None) => {
-                let Some(conn) = self.current() else {
-                    return (describe_request(spec), not_connected(), None, None, None);
+                let speaks = self.config.speaks;
+                let message = |id| {
+                    let mut message = rpc_message(Some(id), method, params.as_ref());
+                    speaks::add_progress_token(speaks, &mut message, id);
+                    message
                 };
-                let call = conn.call(|id| rpc_message(Some(id), method, params.as_ref()), timeout).await;
+                let call = if let Some(streamable) = &self.streamable {
+                    let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+                    let on_message = |bytes: &[u8]| self.on_http_message(bytes);
+                    streamable.call(message(id), id, timeout, self.config.max_timeout, &on_message).await
+                } else {
+                    let Some(conn) = self.current() else {
+                        return (describe_request(spec), not_connected(), None, None, None);
+                    };
+                    conn.call(message, timeout).await
+                };
                 (call.request, call.outcome, call.response, call.latency, None)
             }
             (RequestSpec::Line { value }, None) => {
@@ -254,8 +338,50 @@ impl Ipc {
 
     /// A JSON-RPC notification (no reply), as handshakes send.
     pub async fn notify(&self, method: &str, params: Option<&Value>) -> Result<(), Outcome> {
+        if let Some(streamable) = &self.streamable {
+            return streamable.notify(&rpc_message(None, method, params)).await;
+        }
         let conn = self.current().ok_or_else(not_connected)?;
         conn.send_only(&rpc_message(None, method, params)).await
+    }
+
+    /// A message on a Streamable HTTP event stream that is not the awaited reply: like a
+    /// frame on stdout. Returns the progress token it is about, if any.
+    fn on_http_message(&self, bytes: &[u8]) -> Option<u64> {
+        let message: Value = serde_json::from_slice(bytes).ok()?;
+        let method = message.get("method").and_then(Value::as_str)?.to_string();
+        self.record_unsolicited(method.clone(), bytes, Outcome::Ok);
+        let params = message.get("params").cloned().unwrap_or_default();
+        self.heard(&method, &params);
+        (method == "notifications/progress").then(|| speaks::progress_token(&params)).flatten()
+    }
+
+    /// A notification or request from the server: what it means for sidetop (a log line,
+    /// lists to fetch again, diagnostics to count).
+    fn heard(&self, method: &str, params: &Value) {
+        let speaks = self.config.speaks;
+        if let Some(line) = speaks::log_line(speaks, method, params) {
+            // A server that floods its log loses lines here, not the reader's time.
+            if let Some(notes) = &*self.notes.lock().unwrap_or_else(|e| e.into_inner()) {
+                let _ = notes.try_send(line);
+            }
+        }
+        match method {
+            "notifications/tools/list_changed"
+            | "notifications/resources/list_changed"
+            | "notifications/prompts/list_changed"
+                if speaks == Speaks::Mcp =>
+            {
+                self.relist.notify_one()
+            }
+            "textDocument/publishDiagnostics" if speaks == Speaks::Lsp => {
+                if let Some(uri) = params.get("uri").and_then(Value::as_str) {
+                    let count = params.get("diagnostics").and_then(Value::as_array).map_or(0, Vec::len);
+                    self.diagnostics.lock().unwrap_or_else(|e| e.into_inner()).insert(uri.to_string(), count);
+                }
+            }
+            _ => {}
+        }
     }
 
     fn record(&self, exchange: &Arc<Exchange>) {
@@ -287,7 +413,7 @@ impl Ipc {
     pub fn on_frame(&self, conn: &Arc<RpcConn>, bytes: &[u8], at: Instant) -> bool {
         let routed = conn.route(bytes, at);
         let mut answers = Vec::new();
-        let protocol = self.account(routed, bytes, &mut answers);
+        let protocol = self.account(conn, routed, bytes, &mut answers);
         match answers.len() {
             0 => {}
             // A batch is answered with a batch (JSON-RPC 2.0, section 6).
@@ -301,7 +427,7 @@ impl Ipc {
 
     /// Counts and records one routed frame (or every item of a batch); collects the
     /// answers owed to requests from the sidecar.
-    fn account(&self, routed: Routed, bytes: &[u8], answers: &mut Vec<Value>) -> bool {
+    fn account(&self, conn: &RpcConn, routed: Routed, bytes: &[u8], answers: &mut Vec<Value>) -> bool {
         match routed {
             Routed::Delivered => true,
             Routed::NotProtocol => false,
@@ -323,9 +449,27 @@ impl Ipc {
                 false
             }
             Routed::Incoming { method, request_id } => {
+                // What it means needs the params: read only for the protocols that say so.
+                let params = if self.config.speaks == Speaks::Plain {
+                    Value::Null
+                } else {
+                    serde_json::from_slice::<Value>(bytes)
+                        .ok()
+                        .and_then(|m| m.get("params").cloned())
+                        .unwrap_or_default()
+                };
+                if method == "notifications/progress"
+                    && let Some(token) = speaks::progress_token(&params)
+                {
+                    conn.touch(token);
+                }
+                self.heard(&method, &params);
                 if let Some(id) = request_id {
                     // Answer so the sidecar is not left waiting on us.
-                    answers.push(json!({"jsonrpc": "2.0", "id": id, "error": {"code": -32601, "message": "sidetop does not handle requests"}}));
+                    answers.push(match speaks::answer(self.config.speaks, &method, &params) {
+                        Some(result) => json!({"jsonrpc": "2.0", "id": id, "result": result}),
+                        None => json!({"jsonrpc": "2.0", "id": id, "error": {"code": -32601, "message": "sidetop does not handle requests"}}),
+                    });
                 }
                 self.record_unsolicited(method, bytes, Outcome::Ok);
                 true
@@ -333,7 +477,7 @@ impl Ipc {
             Routed::Batch(items) => {
                 let mut protocol = false;
                 for item in items {
-                    protocol |= self.account(item, bytes, answers);
+                    protocol |= self.account(conn, item, bytes, answers);
                 }
                 protocol
             }

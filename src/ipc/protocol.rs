@@ -22,13 +22,15 @@ pub enum Outcome {
     Transport(String),
     Malformed(String),
     Exited(String),
+    /// An MCP tool answered, but its result says it failed (`isError`).
+    ToolError(String),
 }
 
 impl Outcome {
     pub fn kind(&self) -> OutcomeKind {
         match self {
             Outcome::Ok => OutcomeKind::Ok,
-            Outcome::RpcError { .. } | Outcome::HttpStatus(_) => OutcomeKind::Error,
+            Outcome::RpcError { .. } | Outcome::HttpStatus(_) | Outcome::ToolError(_) => OutcomeKind::Error,
             Outcome::Timeout(_) => OutcomeKind::Timeout,
             Outcome::Transport(_) => OutcomeKind::Transport,
             Outcome::Malformed(_) => OutcomeKind::Malformed,
@@ -53,6 +55,7 @@ impl fmt::Display for Outcome {
             Outcome::Transport(e) => write!(f, "transport error: {e}"),
             Outcome::Malformed(e) => write!(f, "malformed response: {e}"),
             Outcome::Exited(why) => write!(f, "{why}"),
+            Outcome::ToolError(text) => write!(f, "tool error: {text}"),
         }
     }
 }

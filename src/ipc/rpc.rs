@@ -55,6 +55,9 @@ struct Pending {
     timed_out: VecDeque<u64>,
     timed_out_set: HashSet<u64>,
     closed: Option<Outcome>,
+    /// When progress was last reported about a request in flight (MCP progress tokens
+    /// are our ids): its wait is extended from there.
+    progressed: HashMap<u64, tokio::time::Instant>,
 }
 
 pub struct RpcConn {
@@ -68,6 +71,8 @@ pub struct RpcConn {
     /// json-lines: a line is a reply only if this JSON pointer resolves in it (so JSON
     /// log lines are not taken for replies).
     reply_has: Option<String>,
+    /// Progress reports extend a request's wait up to this much in all.
+    max_timeout: Duration,
 }
 
 /// The result of one call: what was sent, and how it ended.
@@ -85,8 +90,25 @@ impl RpcConn {
         writer: StdinWriter,
         next_id: Arc<AtomicU64>,
         reply_has: Option<String>,
+        max_timeout: Duration,
     ) -> RpcConn {
-        RpcConn { dialect, framing, writer, pending: Mutex::new(Pending::default()), next_id, reply_has }
+        RpcConn { dialect, framing, writer, pending: Mutex::new(Pending::default()), next_id, reply_has, max_timeout }
+    }
+
+    /// The server reported progress about request `id`: its wait goes on.
+    pub fn touch(&self, id: u64) {
+        let mut p = self.lock();
+        if p.by_id.contains_key(&id) {
+            p.progressed.insert(id, tokio::time::Instant::now());
+        }
+    }
+
+    /// A new deadline for `id` if progress came since `deadline` was set: `timeout` after
+    /// the last report, never past `max_timeout` from the start.
+    fn extended(&self, id: u64, began: tokio::time::Instant, timeout: Duration) -> Option<tokio::time::Instant> {
+        let last = *self.lock().progressed.get(&id)?;
+        let next = (last + timeout).min(began + self.max_timeout.max(timeout));
+        (next > tokio::time::Instant::now()).then_some(next)
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Pending> {
@@ -152,9 +174,16 @@ impl RpcConn {
                 return fail(Outcome::Timeout(timeout));
             }
         }
-        let reply = tokio::select! {
-            reply = &mut rx => reply.ok(),
+        let began = deadline - timeout;
+        let mut deadline = deadline;
+        let reply = loop {
+            tokio::select! {
+            reply = &mut rx => break reply.ok(),
             _ = tokio::time::sleep_until(deadline) => {
+                if let Some(later) = self.extended(id, began, timeout) {
+                    deadline = later;
+                    continue;
+                }
                 let mut p = self.lock();
                 self.forget(&mut p, id);
                 if self.dialect == Dialect::JsonRpc {
@@ -168,9 +197,10 @@ impl RpcConn {
                 drop(p);
                 // A reply may have raced the timer.
                 match rx.try_recv() {
-                    Ok(reply) => Some(reply),
+                    Ok(reply) => break Some(reply),
                     Err(_) => return fail(Outcome::Timeout(timeout)),
                 }
+            }
             }
         };
         match reply {
@@ -193,6 +223,7 @@ impl RpcConn {
         match self.dialect {
             Dialect::JsonRpc => {
                 p.by_id.remove(&id);
+                p.progressed.remove(&id);
             }
             Dialect::JsonLines => {
                 if let Some(entry) = p.fifo.iter_mut().find(|(i, _)| *i == id) {
@@ -277,6 +308,9 @@ impl RpcConn {
             Incoming::Response { id, raw_id, result } => {
                 let mut p = self.lock();
                 let waiter = id.and_then(|id| p.by_id.remove(&id));
+                if let Some(id) = id {
+                    p.progressed.remove(&id);
+                }
                 let late = id.is_some_and(|id| p.timed_out_set.contains(&id));
                 drop(p);
                 match waiter {

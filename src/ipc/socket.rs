@@ -6,7 +6,6 @@ use super::Ipc;
 use super::framing::{Decoder, Piece};
 use super::protocol::Outcome;
 use super::rpc::{Dialect, RpcConn};
-use crate::config::ipc::Protocol;
 use crate::config::ipc::Transport;
 use crate::serial_writer::StdinWriter;
 use bytes::BytesMut;
@@ -20,9 +19,8 @@ const MAX_RETRY: Duration = Duration::from_millis(500);
 
 /// HTTP sidecars: ready to be asked once their address accepts a TCP connection. Tries
 /// with a short, growing pause until it does (the caller bounds the wait).
-pub async fn probe_http(ipc: Arc<Ipc>) {
-    let Protocol::Http { url } = &ipc.config.protocol else { return };
-    let Some(address) = reqwest::Url::parse(url).ok().and_then(|u| {
+pub async fn probe_http(ipc: Arc<Ipc>, url: String) {
+    let Some(address) = reqwest::Url::parse(&url).ok().and_then(|u| {
         Some(format!("{}:{}", u.host_str()?.trim_matches(['[', ']']), u.port_or_known_default()?))
     }) else {
         tracing::warn!("{}: cannot find host and port in {url}", ipc.name);
@@ -51,7 +49,7 @@ pub async fn connect_loop(ipc: Arc<Ipc>, dialect: Dialect) {
                 let (r, w) = s.into_split();
                 (Box::new(r) as Box<dyn AsyncRead + Unpin + Send>, StdinWriter::start(w))
             }),
-            Transport::Stdio => return,
+            Transport::Stdio | Transport::Http(_) => return,
         };
         let (reader, writer) = match connected {
             Ok(pair) => pair,

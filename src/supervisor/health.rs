@@ -16,6 +16,8 @@ use tokio::sync::{Notify, mpsc, watch};
 
 /// How long a socket sidecar may take to accept the first connection.
 const CONNECT_GRACE: Duration = Duration::from_secs(30);
+/// How long a failed handshake waits before it is reported (see `handshake`).
+const SETTLE: Duration = Duration::from_millis(300);
 /// Within the start window, checks come at least this often, so a sidecar is ready soon
 /// after it can answer even with a long `interval`.
 const START_INTERVAL: Duration = Duration::from_millis(500);
@@ -70,6 +72,23 @@ impl HealthTask {
         if !self.handshake().await {
             return;
         }
+        if let Some(ipc) = &self.ipc {
+            // Before ready: a client that waits for ready finds the tools listed.
+            crate::ipc::discovery::learn(ipc).await;
+        }
+        let relist = async {
+            match &self.ipc {
+                Some(ipc) => crate::ipc::discovery::keep_current(ipc).await,
+                None => std::future::pending().await,
+            }
+        };
+        // Both for the life of the run (the runner aborts this task when it ends).
+        tokio::join!(self.readiness(), relist);
+    }
+
+    /// Ready on the first passing check, a `ready_log` line, or at once; then health
+    /// checks for the life of the run.
+    async fn readiness(&self) {
         let health = self.config.health.clone();
         let check = health.as_ref().and_then(|h| h.check.clone());
         let signal = self.ready_signal.clone();
@@ -121,6 +140,12 @@ impl HealthTask {
     /// Sends the configured handshake in order; false (with an event) when it fails.
     async fn handshake(&self) -> bool {
         let done = self.handshake_steps().await;
+        if done.is_err() {
+            // A failure is often the process dying (a broken pipe, a closed connection):
+            // if it exits meanwhile, the runner reports that, with its exit (this task
+            // ends with the run); if not, its stderr reader has caught up by then.
+            tokio::time::sleep(SETTLE).await;
+        }
         *self.step.lock().unwrap_or_else(|e| e.into_inner()) = None;
         if let Err(error) = done {
             let tail = self.logs.lock().unwrap_or_else(|e| e.into_inner()).stderr_tail(STDERR_QUOTED);

@@ -62,6 +62,9 @@ impl Runner {
         let stderr_pump =
             tokio::spawn(output::pump(spawned.stderr, Stream::Stderr, self.output.clone(), link.clone()));
         *self.stdin.lock().unwrap_or_else(|e| e.into_inner()) = Some(stdin);
+        if let Some(ipc) = &self.ipc {
+            tokio::spawn(output::drain_notes(ipc.open_notes(), self.output.clone()));
+        }
         let started = Instant::now();
         self.set(|s| {
             s.state = State::Running;
@@ -99,6 +102,7 @@ impl Runner {
             health,
             handshake_step,
             stderr_pump,
+            signalled: false,
         })
     }
 
@@ -207,17 +211,46 @@ impl Runner {
         }
     }
 
-    /// Stop signal to the whole group, then SIGKILL when the grace period runs out.
+    /// A graceful stop: first through the protocol when the sidecar has a way to be
+    /// told (LSP `shutdown` + `exit`, MCP's closed stdin, `[sidecar.ipc] shutdown`), then
+    /// the stop signal to the whole group, then SIGKILL, each after `stop_timeout`.
     pub(super) fn begin_stop(&mut self, run: Running, then: AfterExit) -> Phase {
+        let polite = self.ipc.clone().filter(|ipc| ipc.config.stops_politely() && !run.signalled);
+        let Some(ipc) = polite else { return self.signal_stop(run, then) };
+        let timeout = self.config.stop_timeout;
+        let stdin = self.stdin.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let mut how: Vec<String> = ipc.config.shutdown.iter().map(|s| s.method.clone()).collect();
+        if ipc.config.close_stdin_on_stop {
+            how.push("closed its stdin".into());
+        }
+        tokio::spawn(super::polite::stop(ipc, stdin, timeout));
+        self.set(|s| s.state = State::Stopping);
+        self.events.emit(EventKind::StoppingPolitely { how: how.join(", "), signal: self.config.stop_signal, timeout });
+        Phase::Stopping { run, deadline: Some(Instant::now() + timeout), then }
+    }
+
+    /// The stop signal to the whole group; SIGKILL follows when the grace period runs out.
+    fn signal_stop(&mut self, mut run: Running, then: AfterExit) -> Phase {
         let (signal, timeout) = (self.config.stop_signal, self.config.stop_timeout);
         if let Err(e) = signal_group(run.pid, signal) {
             tracing::warn!("{}: sending {signal}: {e}", self.events.name);
         }
         // A stopped (SIGSTOP) group would hold the signal pending until SIGKILL.
         let _ = signal_group(run.pid, Signal::SIGCONT);
+        run.signalled = true;
         self.set(|s| s.state = State::Stopping);
         self.events.emit(EventKind::Stopping { signal, timeout });
         Phase::Stopping { run, deadline: Some(Instant::now() + timeout), then }
+    }
+
+    /// A stop's grace ran out: the signal if only the protocol was tried, else SIGKILL.
+    pub(super) fn stop_timed_out(&mut self, run: Running, then: AfterExit) -> Phase {
+        if !run.signalled {
+            return self.signal_stop(run, then);
+        }
+        self.kill_group(&run);
+        self.events.emit(EventKind::StopTimedOut { timeout: self.config.stop_timeout });
+        Phase::Stopping { run, deadline: None, then }
     }
 
     pub(super) fn kill_group(&self, run: &Running) {

@@ -12,6 +12,7 @@ mod logfile;
 mod output;
 mod pipe_reader;
 pub mod policy;
+mod polite;
 pub mod reload;
 mod sidecar;
 pub mod spawn;

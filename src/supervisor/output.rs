@@ -125,6 +125,19 @@ impl OutputSink {
     }
 }
 
+/// Server log messages (MCP `notifications/message`, LSP `window/logMessage`, …) as
+/// lines of the sidecar's log, like its own output, until the run ends.
+pub async fn drain_notes(mut notes: tokio::sync::mpsc::Receiver<String>, sink: Arc<OutputSink>) {
+    let line = |text: String| LogLine { at: SystemTime::now(), stream: Stream::Stdout, cut: false, bytes: text.into() };
+    while let Some(text) = notes.recv().await {
+        let mut lines = vec![line(text)];
+        while let Ok(more) = notes.try_recv() {
+            lines.push(line(more));
+        }
+        sink.deliver(lines, &RunLink::default()).await;
+    }
+}
+
 /// Reads until end of stream. Returns when the last process holding the pipe closed it.
 pub async fn pump(pipe: OwnedFd, stream: Stream, sink: Arc<OutputSink>, link: Arc<RunLink>) {
     let conn = if stream == Stream::Stdout { link.conn.as_ref() } else { None };

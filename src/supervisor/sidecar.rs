@@ -106,6 +106,8 @@ pub(super) struct Running {
     pub health: tokio::task::JoinHandle<()>,
     pub handshake_step: super::health::HandshakeStep,
     pub stderr_pump: tokio::task::JoinHandle<()>,
+    /// The stop signal went to its group (a polite stop through the protocol comes first).
+    pub signalled: bool,
 }
 
 pub(super) enum Phase {
@@ -192,11 +194,7 @@ impl Runner {
                 Wake::Timer => match phase {
                     // Dependencies may have gone down while we waited.
                     Phase::Backoff(_) => self.begin_start(),
-                    Phase::Stopping { run, then, .. } => {
-                        self.kill_group(&run);
-                        self.events.emit(EventKind::StopTimedOut { timeout: self.config.stop_timeout });
-                        Phase::Stopping { run, deadline: None, then }
-                    }
+                    Phase::Stopping { run, then, .. } => self.stop_timed_out(run, then),
                     other => other,
                 },
                 Wake::Exited(status) => match phase {
@@ -250,11 +248,7 @@ impl Runner {
             };
             phase = match exited {
                 Some(status) => self.on_exit(run, status, Some(AfterExit::Stop)),
-                None => {
-                    self.kill_group(&run);
-                    self.events.emit(EventKind::StopTimedOut { timeout: self.config.stop_timeout });
-                    Phase::Stopping { run, deadline: None, then }
-                }
+                None => self.stop_timed_out(run, then),
             };
         }
     }

@@ -150,6 +150,12 @@ pub enum EventKind {
         signal: Signal,
         timeout: Duration,
     },
+    /// Asked to stop through its protocol first (`how`: what was sent or done).
+    StoppingPolitely {
+        how: String,
+        signal: Signal,
+        timeout: Duration,
+    },
     /// The grace period ran out: SIGKILL went to the process group.
     StopTimedOut {
         timeout: Duration,
@@ -210,6 +216,9 @@ impl fmt::Display for EventKind {
             }
             EventKind::CrashLoop { exits, window } => {
                 write!(f, "crash loop: gave up after {exits} exits in {}", short_duration(*window))
+            }
+            EventKind::StoppingPolitely { how, signal, timeout } => {
+                write!(f, "stopping: {how} ({} in {})", signal.as_str(), short_duration(*timeout))
             }
             EventKind::Stopping { signal, timeout } => {
                 write!(f, "stopping: sent {} (SIGKILL in {})", signal.as_str(), short_duration(*timeout))

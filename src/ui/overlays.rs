@@ -127,9 +127,12 @@ pub fn composer(frame: &mut Frame, area: Rect, c: &Composer, state: &State, them
         Constraint::Length(1),
     ])
     .areas(inner);
-    let template = match c.template.and_then(|t| view.setup.requests.get(t)) {
-        Some(t) => format!("template: {} (F2 next)", t.name),
-        None if view.setup.requests.is_empty() => "template: none".to_string(),
+    let template = match c.template.and_then(|t| c.templates.get(t)) {
+        Some(t) => match &t.description {
+            Some(about) => format!("template: {} (F2 next) — {about}", t.name),
+            None => format!("template: {} (F2 next)", t.name),
+        },
+        None if c.templates.is_empty() => "template: none".to_string(),
         None => "template: edited (F2 loads the next one)".to_string(),
     };
     let label = |f: Field, name: &str| {

@@ -3,6 +3,7 @@
 
 use super::theme::Theme;
 use crate::app::state::{Focus, State};
+use crate::config::ipc::Speaks;
 use crate::ipc::protocol::{Exchange, Origin};
 use crate::metrics::latency::format_us;
 use ratatui::Frame;
@@ -49,6 +50,34 @@ pub fn render_exchange(frame: &mut Frame, area: Rect, exchange: &Exchange, theme
     frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), area);
 }
 
+/// `MCP server: name 1.2 · MCP 2025-06-18 · prompts, resources, tools · 6 tools`, or a
+/// language server with its diagnostics.
+fn server_line(view: &crate::app::model::SidecarView) -> Option<String> {
+    let discovery = view.discovery.as_ref()?;
+    let server = discovery.server.as_ref()?;
+    let plural = |n: usize, what: &str| format!("{n} {what}{}", if n == 1 { "" } else { "s" });
+    match view.setup.speaks {
+        Speaks::Mcp => {
+            let mut offer = vec![plural(discovery.tools.len(), "tool")];
+            if !discovery.resources.is_empty() {
+                offer.push(plural(discovery.resources.len(), "resource"));
+            }
+            if !discovery.prompts.is_empty() {
+                offer.push(plural(discovery.prompts.len(), "prompt"));
+            }
+            let trouble = discovery.error.as_ref().map(|e| format!(" · {e}")).unwrap_or_default();
+            Some(format!("MCP server: {} · {} (T to call one){trouble}", server.describe("MCP"), offer.join(", ")))
+        }
+        Speaks::Lsp => {
+            let diagnostics = view.latency.as_ref().and_then(|l| l.diagnostics).map_or(String::new(), |(docs, n)| {
+                format!(" · diagnostics: {n} in {}", plural(docs, "document"))
+            });
+            Some(format!("language server: {}{diagnostics}", server.describe("LSP")))
+        }
+        Speaks::Plain => None,
+    }
+}
+
 pub fn render(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
     let border = if state.focus == Focus::Detail { theme.title() } else { theme.dim() };
     let block = Block::new()
@@ -59,6 +88,16 @@ pub fn render(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
     frame.render_widget(block, area);
     let Some(view) = state.selected().filter(|v| v.has_ipc()) else {
         return super::no_ipc(frame, inner, theme);
+    };
+    // An MCP or language server: who it is and what it offers, above its traffic.
+    let about = server_line(view);
+    let inner = match about {
+        Some(line) if inner.height > 3 => {
+            let [top, rest] = Layout::vertical([Constraint::Length(1), Constraint::Fill(1)]).areas(inner);
+            frame.render_widget(Paragraph::new(Line::styled(line, theme.dim())), top);
+            rest
+        }
+        _ => inner,
     };
     let traffic: Vec<&Arc<Exchange>> = view.traffic.iter().rev().collect();
     if traffic.is_empty() {
