@@ -130,16 +130,23 @@ async fn command(client: &mut Client, args: &CtlArgs) -> Result<(), ClientError>
         }
         CtlCommand::Request(request) => {
             let mut params = json!({"sidecar": request.sidecar});
-            let text_fields =
-                [("template", &request.template), ("method", &request.method), ("path", &request.path), ("tool", &request.tool)];
+            let text_fields = [
+                ("template", &request.template),
+                ("method", &request.method),
+                ("path", &request.path),
+                ("tool", &request.tool),
+            ];
             for (key, value) in text_fields {
                 if let Some(v) = value {
                     params[key] = json!(v);
                 }
             }
-            for (key, value) in
-                [("params", &request.params), ("value", &request.value), ("body", &request.body), ("args", &request.args)]
-            {
+            for (key, value) in [
+                ("params", &request.params),
+                ("value", &request.value),
+                ("body", &request.body),
+                ("args", &request.args),
+            ] {
                 if let Some(text) = value {
                     let parsed: Value = serde_json::from_str(text).map_err(|e| ClientError::Rpc {
                         code: -32602,

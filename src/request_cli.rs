@@ -129,7 +129,10 @@ fn tool_spec(sidecar: &SidecarConfig, args: &RequestArgs) -> Result<RequestSpec,
     if !arguments.is_object() {
         return Err(format!("--args must be a JSON object, not {arguments}"));
     }
-    Ok(RequestSpec::Rpc { method: "tools/call".into(), params: Some(json!({"name": tool, "arguments": arguments})) })
+    Ok(RequestSpec::Rpc {
+        method: "tools/call".into(),
+        params: Some(json!({"name": tool, "arguments": arguments})),
+    })
 }
 
 /// The sidecar `name` and everything it depends on, to start.

@@ -113,7 +113,12 @@ handshake = [{ method = "echo", params = [1] }]
         .await
     );
     let failed = event_texts(h).into_iter().find(|e| e.starts_with("handshake failed")).unwrap();
-    assert_eq!(failed, "handshake failed: echo: error -32002: server not initialized");
+    assert!(
+        failed.starts_with(
+            "handshake failed: echo: error -32002: server not initialized; its last stderr: jsonrpc_echo: "
+        ),
+        "{failed}"
+    );
     let s = h.status();
     assert!(s.state == State::Running && !s.ready, "{s:?}");
 }

@@ -65,7 +65,11 @@ pub fn ipc(
                 return c.error(url.span(), format!("{key}.url"), "the url must start with http://");
             }
             if let Some(t) = r.transport.as_ref().filter(|t| *t.get_ref() != TransportName::Stdio) {
-                return c.error(t.span(), format!("{key}.transport"), "give either `url` (Streamable HTTP) or a transport");
+                return c.error(
+                    t.span(),
+                    format!("{key}.transport"),
+                    "give either `url` (Streamable HTTP) or a transport",
+                );
             }
             Some(url.get_ref().clone())
         }
@@ -108,7 +112,11 @@ pub fn ipc(
             .flatten()
             .map(|h| {
                 let h = h.get_ref();
-                HandshakeStep { method: h.method.clone(), params: h.params.clone(), notification: h.notification }
+                HandshakeStep {
+                    method: h.method.clone(),
+                    params: h.params.clone(),
+                    notification: h.notification,
+                }
             })
             .collect()
     };
@@ -118,11 +126,19 @@ pub fn ipc(
     };
     let mut handshake = steps(&r.handshake);
     if !handshake.is_empty() && protocol != Protocol::JsonRpc {
-        return c.error(first_span(&r.handshake), format!("{key}.handshake"), "a handshake needs protocol = \"jsonrpc\"");
+        return c.error(
+            first_span(&r.handshake),
+            format!("{key}.handshake"),
+            "a handshake needs protocol = \"jsonrpc\"",
+        );
     }
     let mut shutdown = steps(&r.shutdown);
     if !shutdown.is_empty() && protocol != Protocol::JsonRpc {
-        return c.error(first_span(&r.shutdown), format!("{key}.shutdown"), "shutdown steps need a JSON-RPC protocol");
+        return c.error(
+            first_span(&r.shutdown),
+            format!("{key}.shutdown"),
+            "shutdown steps need a JSON-RPC protocol",
+        );
     }
     // MCP and LSP: the protocol's own handshake (and LSP's shutdown) unless given.
     match speaks {

@@ -93,7 +93,9 @@ impl Tool {
             .map(|(name, schema)| {
                 let kind = match schema.get("enum").and_then(Value::as_array) {
                     Some(values) => values.iter().map(|v| v.to_string()).collect::<Vec<_>>().join("|"),
-                    None => schema.get("type").map_or("any".into(), |t| t.as_str().map_or(t.to_string(), str::to_string)),
+                    None => schema
+                        .get("type")
+                        .map_or("any".into(), |t| t.as_str().map_or(t.to_string(), str::to_string)),
                 };
                 format!("{name}: {kind}{}", if required.contains(&name.as_str()) { "*" } else { "" })
             })
@@ -108,7 +110,8 @@ pub fn arguments(schema: &Value) -> Value {
         schema["required"].as_array().into_iter().flatten().filter_map(Value::as_str).collect();
     let mut out = Map::new();
     for (name, property) in schema["properties"].as_object().into_iter().flatten() {
-        let value = match (property.get("default"), property.get("enum").and_then(|e| e.as_array()?.first())) {
+        let value = match (property.get("default"), property.get("enum").and_then(|e| e.as_array()?.first()))
+        {
             (Some(default), _) => default.clone(),
             (None, Some(first)) => first.clone(),
             (None, None) if required.contains(&name.as_str()) => placeholder(property),
@@ -121,7 +124,9 @@ pub fn arguments(schema: &Value) -> Value {
 
 fn placeholder(schema: &Value) -> Value {
     let kind = match schema.get("type") {
-        Some(Value::Array(kinds)) => kinds.iter().filter_map(Value::as_str).find(|k| *k != "null").unwrap_or("string"),
+        Some(Value::Array(kinds)) => {
+            kinds.iter().filter_map(Value::as_str).find(|k| *k != "null").unwrap_or("string")
+        }
         Some(Value::String(kind)) => kind.as_str(),
         _ => "string",
     };
@@ -182,7 +187,9 @@ pub async fn discover(ipc: &Ipc, server: Option<ServerInfo>) -> Discovery {
     let mut errors = Vec::new();
     if has("tools") || server.is_none() {
         match list_all(ipc, "tools/list", "tools").await {
-            Ok(tools) => found.tools = tools.into_iter().filter_map(|t| serde_json::from_value(t).ok()).collect(),
+            Ok(tools) => {
+                found.tools = tools.into_iter().filter_map(|t| serde_json::from_value(t).ok()).collect()
+            }
             Err(e) => errors.push(e),
         }
     }
@@ -213,7 +220,11 @@ pub async fn learn(ipc: &Ipc) {
     }
     let server = {
         let metrics = ipc.metrics();
-        metrics.handshake.iter().find(|e| e.method == "initialize").and_then(|e| e.response.as_deref().and_then(ServerInfo::from_reply))
+        metrics
+            .handshake
+            .iter()
+            .find(|e| e.method == "initialize")
+            .and_then(|e| e.response.as_deref().and_then(ServerInfo::from_reply))
     };
     let found = match speaks {
         Speaks::Mcp => discover(ipc, server).await,
@@ -258,7 +269,10 @@ mod tests {
             "required ones, defaults, enums; optional ones without either are left out"
         );
         let tool = Tool { name: "t".into(), description: None, input_schema: schema };
-        assert_eq!(tool.signature(), "t(count: integer, mode: \"fast\"|\"slow\", point: object*, timezone: string*, verbose: boolean)");
+        assert_eq!(
+            tool.signature(),
+            "t(count: integer, mode: \"fast\"|\"slow\", point: object*, timezone: string*, verbose: boolean)"
+        );
     }
 
     #[test]

@@ -9,15 +9,14 @@ pub mod load;
 pub mod metrics;
 pub mod protocol;
 pub mod readable;
-pub mod speaks;
-mod streamable;
 pub mod rpc;
 mod socket;
+pub mod speaks;
+mod streamable;
 
 use crate::config::ipc::{IpcConfig, Protocol, RequestSpec, Speaks, Transport};
-use discovery::Discovery;
-use streamable::Streamable;
 use crate::serial_writer::StdinWriter;
+use discovery::Discovery;
 use http::HttpClient;
 pub use metrics::IpcMetrics;
 use protocol::{Exchange, Origin, Outcome, cap_text, describe_request, rpc_message};
@@ -26,6 +25,7 @@ use serde_json::{Value, json};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime};
+use streamable::Streamable;
 use tokio::sync::{Notify, Semaphore, broadcast, mpsc, watch};
 
 pub struct Ipc {

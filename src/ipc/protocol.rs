@@ -16,7 +16,10 @@ pub const TRAFFIC_TEXT_CAP: usize = 16 << 10;
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
     Ok,
-    RpcError { code: i64, message: String },
+    RpcError {
+        code: i64,
+        message: String,
+    },
     HttpStatus(u16),
     Timeout(Duration),
     Transport(String),

@@ -92,7 +92,15 @@ impl RpcConn {
         reply_has: Option<String>,
         max_timeout: Duration,
     ) -> RpcConn {
-        RpcConn { dialect, framing, writer, pending: Mutex::new(Pending::default()), next_id, reply_has, max_timeout }
+        RpcConn {
+            dialect,
+            framing,
+            writer,
+            pending: Mutex::new(Pending::default()),
+            next_id,
+            reply_has,
+            max_timeout,
+        }
     }
 
     /// The server reported progress about request `id`: its wait goes on.
@@ -105,7 +113,12 @@ impl RpcConn {
 
     /// A new deadline for `id` if progress came since `deadline` was set: `timeout` after
     /// the last report, never past `max_timeout` from the start.
-    fn extended(&self, id: u64, began: tokio::time::Instant, timeout: Duration) -> Option<tokio::time::Instant> {
+    fn extended(
+        &self,
+        id: u64,
+        began: tokio::time::Instant,
+        timeout: Duration,
+    ) -> Option<tokio::time::Instant> {
         let last = *self.lock().progressed.get(&id)?;
         let next = (last + timeout).min(began + self.max_timeout.max(timeout));
         (next > tokio::time::Instant::now()).then_some(next)

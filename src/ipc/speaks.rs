@@ -73,13 +73,15 @@ pub fn log_line(speaks: Speaks, method: &str, params: &Value) -> Option<String> 
     match (speaks, method) {
         (Speaks::Mcp, "notifications/message") => {
             let level = params.get("level").and_then(Value::as_str).unwrap_or("info");
-            let logger = params.get("logger").and_then(Value::as_str).map(|l| format!("{l}: ")).unwrap_or_default();
+            let logger =
+                params.get("logger").and_then(Value::as_str).map(|l| format!("{l}: ")).unwrap_or_default();
             Some(format!("[mcp {level}] {logger}{}", params.get("data").map(text).unwrap_or_default()))
         }
         (Speaks::Mcp, "notifications/progress") => {
             let progress = params.get("progress").map(text).unwrap_or_default();
             let total = params.get("total").map(|t| format!("/{}", text(t))).unwrap_or_default();
-            let message = params.get("message").and_then(Value::as_str).map(|m| format!(" {m}")).unwrap_or_default();
+            let message =
+                params.get("message").and_then(Value::as_str).map(|m| format!(" {m}")).unwrap_or_default();
             Some(format!("[mcp progress] {progress}{total}{message}"))
         }
         (Speaks::Lsp, "window/logMessage" | "window/showMessage") => {
@@ -110,9 +112,10 @@ pub fn log_line(speaks: Speaks, method: &str, params: &Value) -> Option<String> 
 /// an obvious one (sidetop has no editor state to offer); `None`: not handled.
 pub fn answer(speaks: Speaks, method: &str, params: &Value) -> Option<Value> {
     match (speaks, method) {
-        (Speaks::Lsp, "window/workDoneProgress/create" | "client/registerCapability" | "client/unregisterCapability") => {
-            Some(Value::Null)
-        }
+        (
+            Speaks::Lsp,
+            "window/workDoneProgress/create" | "client/registerCapability" | "client/unregisterCapability",
+        ) => Some(Value::Null),
         (Speaks::Lsp, "workspace/configuration") => {
             let items = params.get("items").and_then(Value::as_array).map_or(0, Vec::len);
             Some(Value::Array(vec![Value::Null; items]))
@@ -145,7 +148,8 @@ mod tests {
 
     #[test]
     fn is_error_results_are_errors_with_their_text() {
-        let failed = r#"{"jsonrpc":"2.0","id":1,"result":{"content":[{"type":"text","text":"boom"}],"isError":true}}"#;
+        let failed =
+            r#"{"jsonrpc":"2.0","id":1,"result":{"content":[{"type":"text","text":"boom"}],"isError":true}}"#;
         assert_eq!(tool_error(Speaks::Mcp, failed).as_deref(), Some("boom"));
         let fine = r#"{"jsonrpc":"2.0","id":1,"result":{"content":[],"isError":false}}"#;
         assert_eq!(tool_error(Speaks::Mcp, fine), None);
@@ -154,10 +158,16 @@ mod tests {
     #[test]
     fn server_logs_read_as_lines() {
         let mcp = json!({"level": "warning", "logger": "example", "data": "disk almost full"});
-        assert_eq!(log_line(Speaks::Mcp, "notifications/message", &mcp).unwrap(), "[mcp warning] example: disk almost full");
+        assert_eq!(
+            log_line(Speaks::Mcp, "notifications/message", &mcp).unwrap(),
+            "[mcp warning] example: disk almost full"
+        );
         let lsp = json!({"type": 3, "message": "ready"});
         assert_eq!(log_line(Speaks::Lsp, "window/logMessage", &lsp).unwrap(), "[lsp info] ready");
         let progress = json!({"token": "indexing", "value": {"kind": "report", "percentage": 50}});
-        assert_eq!(log_line(Speaks::Lsp, "$/progress", &progress).unwrap(), "[lsp progress] indexing: report 50%");
+        assert_eq!(
+            log_line(Speaks::Lsp, "$/progress", &progress).unwrap(),
+            "[lsp progress] indexing: report 50%"
+        );
     }
 }

@@ -50,7 +50,8 @@ impl Events {
 
 impl Streamable {
     pub fn new(url: &str) -> Streamable {
-        let client = reqwest::Client::builder().no_proxy().build().expect("an HTTP client without TLS always builds");
+        let client =
+            reqwest::Client::builder().no_proxy().build().expect("an HTTP client without TLS always builds");
         Streamable { client, url: url.to_string(), session: Mutex::new((None, None)) }
     }
 
@@ -111,7 +112,8 @@ impl Streamable {
         };
         let status = response.status().as_u16();
         if message.get("method").and_then(Value::as_str) == Some("initialize") {
-            let session = response.headers().get(SESSION_HEADER).and_then(|v| v.to_str().ok()).map(str::to_string);
+            let session =
+                response.headers().get(SESSION_HEADER).and_then(|v| v.to_str().ok()).map(str::to_string);
             self.session.lock().unwrap_or_else(|e| e.into_inner()).0 = session;
         }
         let is_stream = response
@@ -135,7 +137,9 @@ impl Streamable {
                 let chunk = match tokio::time::timeout_at(deadline, response.chunk()).await {
                     Err(_) => return fail(Outcome::Timeout(timeout)),
                     Ok(Err(e)) => return fail(Outcome::Transport(super::http::error_chain(&e))),
-                    Ok(Ok(None)) => return fail(Outcome::Transport("the event stream ended without a reply".into())),
+                    Ok(Ok(None)) => {
+                        return fail(Outcome::Transport("the event stream ended without a reply".into()));
+                    }
                     Ok(Ok(Some(chunk))) => chunk,
                 };
                 for data in events.feed(&chunk) {

@@ -225,7 +225,11 @@ impl Runner {
         }
         tokio::spawn(super::polite::stop(ipc, stdin, timeout));
         self.set(|s| s.state = State::Stopping);
-        self.events.emit(EventKind::StoppingPolitely { how: how.join(", "), signal: self.config.stop_signal, timeout });
+        self.events.emit(EventKind::StoppingPolitely {
+            how: how.join(", "),
+            signal: self.config.stop_signal,
+            timeout,
+        });
         Phase::Stopping { run, deadline: Some(Instant::now() + timeout), then }
     }
 

@@ -128,7 +128,12 @@ impl OutputSink {
 /// Server log messages (MCP `notifications/message`, LSP `window/logMessage`, …) as
 /// lines of the sidecar's log, like its own output, until the run ends.
 pub async fn drain_notes(mut notes: tokio::sync::mpsc::Receiver<String>, sink: Arc<OutputSink>) {
-    let line = |text: String| LogLine { at: SystemTime::now(), stream: Stream::Stdout, cut: false, bytes: text.into() };
+    let line = |text: String| LogLine {
+        at: SystemTime::now(),
+        stream: Stream::Stdout,
+        cut: false,
+        bytes: text.into(),
+    };
     while let Some(text) = notes.recv().await {
         let mut lines = vec![line(text)];
         while let Ok(more) = notes.try_recv() {

@@ -66,12 +66,17 @@ fn server_line(view: &crate::app::model::SidecarView) -> Option<String> {
                 offer.push(plural(discovery.prompts.len(), "prompt"));
             }
             let trouble = discovery.error.as_ref().map(|e| format!(" · {e}")).unwrap_or_default();
-            Some(format!("MCP server: {} · {} (T to call one){trouble}", server.describe("MCP"), offer.join(", ")))
+            Some(format!(
+                "MCP server: {} · {} (T to call one){trouble}",
+                server.describe("MCP"),
+                offer.join(", ")
+            ))
         }
         Speaks::Lsp => {
-            let diagnostics = view.latency.as_ref().and_then(|l| l.diagnostics).map_or(String::new(), |(docs, n)| {
-                format!(" · diagnostics: {n} in {}", plural(docs, "document"))
-            });
+            let diagnostics =
+                view.latency.as_ref().and_then(|l| l.diagnostics).map_or(String::new(), |(docs, n)| {
+                    format!(" · diagnostics: {n} in {}", plural(docs, "document"))
+                });
             Some(format!("language server: {}{diagnostics}", server.describe("LSP")))
         }
         Speaks::Plain => None,

@@ -1,0 +1,209 @@
+//! MCP servers, understood: `sidecars/mcp_server.py` over stdio and over Streamable HTTP.
+//! The handshake is built in; the server's tools (every page) become templates; latency
+//! is kept per tool; `isError` is an error; progress keeps a slow call alive past its
+//! timeout; `list_changed` re-lists; server log messages reach the log; a stdio server is
+//! stopped by closing its stdin.
+
+mod common;
+
+use common::*;
+use serde_json::{Value, json};
+use sidetop::config::ipc::RequestSpec;
+use sidetop::ipc::protocol::Outcome;
+use sidetop::metrics::latency::OutcomeKind;
+use sidetop::supervisor::{Options, SidecarHandle, State, Supervisor};
+use std::time::{Duration, Instant};
+
+fn stdio_config() -> String {
+    r#"
+[[sidecar]]
+name = "tools"
+command = ["python3", "-u", "{sidecars}/mcp_server.py"]
+stop_timeout = "3s"
+[sidecar.ipc]
+protocol = "mcp"
+timeout = "400ms"
+"#
+    .to_string()
+}
+
+fn http_config(port: u16) -> String {
+    format!(
+        r#"
+[[sidecar]]
+name = "tools"
+command = ["python3", "-u", "{{sidecars}}/mcp_server.py", "--http", "{port}"]
+# Every reply as an event stream, so list_changed rides along with toggle_extra's.
+env = {{ MCP_HTTP_SSE = "1" }}
+[sidecar.ipc]
+protocol = "mcp"
+url = "http://127.0.0.1:{port}/mcp"
+timeout = "400ms"
+"#
+    )
+}
+
+fn call(tool: &str, arguments: Value) -> RequestSpec {
+    RequestSpec::Rpc {
+        method: "tools/call".into(),
+        params: Some(json!({"name": tool, "arguments": arguments})),
+    }
+}
+
+/// Everything the server offers is known, every page of it, before it is ready.
+async fn ready_with_tools(h: &SidecarHandle) {
+    wait_ready(h).await;
+    let found = h.ipc().unwrap().discovery();
+    let server = found.server.as_ref().expect("server info from initialize");
+    assert_eq!((server.name.as_str(), server.version.as_str()), ("sidetop-example-mcp", "1.2.0"));
+    assert_eq!(server.protocol_version, "2025-06-18");
+    let names: Vec<&str> = found.tools.iter().map(|t| t.name.as_str()).collect();
+    assert_eq!(
+        names,
+        ["get_current_time", "add", "slow_task", "fail_tool", "toggle_extra", "log_something"],
+        "three pages of two, followed"
+    );
+    assert_eq!((found.resources.len(), found.prompts.len(), found.error.as_deref()), (1, 1, None));
+    let templates = found.templates();
+    assert_eq!(templates[0].name, "get_current_time");
+    assert_eq!(templates[0].description.as_deref(), Some("Current time in a timezone"));
+    assert_eq!(
+        serde_json::to_value(&templates[0].spec).unwrap()["rpc"]["params"],
+        json!({"name": "get_current_time", "arguments": {"timezone": "UTC"}}),
+        "the schema's default"
+    );
+}
+
+async fn tools_called_by_name(h: &SidecarHandle) {
+    let ex = h.request(&call("add", json!({"a": 2, "b": 3}))).await.unwrap();
+    assert!(ex.outcome.is_ok(), "{ex:?}");
+    assert_eq!(ex.method, "tools/call add");
+    assert!(ex.response.as_deref().unwrap().contains("\"text\": \"5\""), "{ex:?}");
+    h.request(&call("get_current_time", json!({"timezone": "Europe/Paris"}))).await.unwrap();
+    let failed = h.request(&call("fail_tool", json!({}))).await.unwrap();
+    assert_eq!(failed.outcome, Outcome::ToolError("this tool always fails".into()));
+    let metrics = h.ipc().unwrap().metrics();
+    let now = Instant::now();
+    for (method, ok, errors) in
+        [("tools/call add", 1, 0), ("tools/call get_current_time", 1, 0), ("tools/call fail_tool", 0, 1)]
+    {
+        let stats = metrics.methods.get(method).unwrap_or_else(|| panic!("{method} kept on its own"));
+        let outcomes = stats.since_start(now).outcomes;
+        assert_eq!(
+            (outcomes.get(OutcomeKind::Ok), outcomes.get(OutcomeKind::Error)),
+            (ok, errors),
+            "{method}"
+        );
+    }
+    assert!(!metrics.methods.contains_key("tools/call"), "no lump for every tool");
+}
+
+/// 6 steps of 150 ms against a 400 ms timeout: progress keeps it going.
+async fn progress_past_the_timeout(h: &SidecarHandle) {
+    let begun = Instant::now();
+    let ex = h.request(&call("slow_task", json!({"steps": 6, "step_ms": 150}))).await.unwrap();
+    assert!(ex.outcome.is_ok(), "{ex:?}");
+    assert!(begun.elapsed() >= Duration::from_millis(850), "{:?}", begun.elapsed());
+    assert!(ex.response.as_deref().unwrap().contains("done after 6 steps"), "{ex:?}");
+    // One step of 900 ms reports its progress too late: a timeout, as without progress.
+    let quiet = h.request(&call("slow_task", json!({"steps": 1, "step_ms": 900}))).await.unwrap();
+    assert!(matches!(quiet.outcome, Outcome::Timeout(_)), "{quiet:?}");
+}
+
+async fn list_changed_lists_again(h: &SidecarHandle) {
+    h.request(&call("toggle_extra", json!({}))).await.unwrap();
+    let ipc = h.ipc().unwrap();
+    assert!(
+        eventually(Duration::from_secs(5), || ipc.discovery().tools.iter().any(|t| t.name == "extra_tool"))
+            .await,
+        "{:?}",
+        ipc.discovery().tools
+    );
+    let extra = ipc.discovery().templates().into_iter().find(|t| t.name == "extra_tool").unwrap();
+    assert_eq!(
+        serde_json::to_value(&extra.spec).unwrap()["rpc"]["params"]["arguments"],
+        json!({"choice": "red"}),
+        "an enum's first value"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mcp_over_stdio() {
+    let m = marker();
+    let (_dir, config) = config(&stdio_config(), &m);
+    let sup = Supervisor::start(&config, Options::default()).unwrap();
+    let h = sup.get("tools").unwrap();
+    ready_with_tools(&h).await;
+    tools_called_by_name(&h).await;
+    progress_past_the_timeout(&h).await;
+    list_changed_lists_again(&h).await;
+
+    // The server's log message and its progress are lines of its log.
+    h.request(&call("log_something", json!({}))).await.unwrap();
+    assert!(
+        eventually(Duration::from_secs(5), || log_texts(&h)
+            .iter()
+            .any(|l| l == "[mcp warning] example: disk almost full"))
+        .await,
+        "{:?}",
+        log_texts(&h)
+    );
+    assert!(log_texts(&h).iter().any(|l| l == "[mcp progress] 3/6 step 3 of 6"), "{:?}", log_texts(&h));
+
+    // Stopped the MCP way: its stdin closed, and it exits 0 without a signal.
+    let pid = h.status().pid.unwrap();
+    h.stop().await.unwrap();
+    wait_status(&h, Duration::from_secs(10), |s| s.state == State::Stopped).await;
+    let events = event_texts(&h);
+    assert!(events.iter().any(|e| e == "stopping: closed its stdin (SIGTERM in 3s)"), "{events:?}");
+    assert!(events.iter().any(|e| e.starts_with("exited: exit code 0 after")), "{events:?}");
+    assert!(!events.iter().any(|e| e.starts_with("stopping: sent")), "no signal needed: {events:?}");
+    assert!(!pid_alive(pid as i32));
+    sup.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mcp_over_streamable_http() {
+    let m = marker();
+    let (_dir, config) = config(&http_config(free_port()), &m);
+    let sup = Supervisor::start(&config, Options::default()).unwrap();
+    let h = sup.get("tools").unwrap();
+    ready_with_tools(&h).await;
+    tools_called_by_name(&h).await;
+    // slow_task is answered as an event stream: progress events, then the reply.
+    progress_past_the_timeout(&h).await;
+    list_changed_lists_again(&h).await;
+    // A restart is a new server: a new session, and it still answers.
+    h.restart().await.unwrap();
+    wait_status(&h, Duration::from_secs(10), |s| s.state == State::Running && s.ready && s.restarts == 1)
+        .await;
+    let ex = h.request(&call("add", json!({"a": 1, "b": 1}))).await.unwrap();
+    assert!(ex.outcome.is_ok(), "after a restart: {ex:?}");
+    sup.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_missing_its_module_says_so() {
+    let m = marker();
+    let toml = stdio_config()
+        .replace("stop_timeout = \"3s\"", "restart = \"never\"\nenv = { MCP_FAIL_IMPORT = \"1\" }");
+    let (_dir, config) = config(&toml, &m);
+    let sup = Supervisor::start(&config, Options::default()).unwrap();
+    let h = sup.get("tools").unwrap();
+    wait_status(&h, Duration::from_secs(5), |s| s.state == State::Exited).await;
+    assert!(
+        eventually(Duration::from_secs(2), || event_texts(&h)
+            .iter()
+            .any(|e| e.starts_with("handshake failed")))
+        .await,
+        "{:?}",
+        event_texts(&h)
+    );
+    let failed = event_texts(&h).into_iter().find(|e| e.starts_with("handshake failed")).unwrap();
+    assert!(
+        failed.starts_with("handshake failed: initialize: the sidecar exited (exit code 1) after")
+            && failed.ends_with("ModuleNotFoundError: No module named 'mcp'"),
+        "{failed}"
+    );
+    sup.shutdown().await;
+}
