@@ -207,3 +207,47 @@ async fn a_server_missing_its_module_says_so() {
     );
     sup.shutdown().await;
 }
+
+fn sidetop_request(config: &std::path::Path, args: &[&str]) -> std::process::Output {
+    std::process::Command::new(bin())
+        .arg("--config")
+        .arg(config)
+        .arg("--log-dir")
+        .arg(config.parent().unwrap().join("logs"))
+        .arg("request")
+        .arg("tools")
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn sidetop_request_lists_and_calls_tools() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), &stdio_config(), &marker());
+    let out = sidetop_request(&config, &["--list"]);
+    let listed = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{listed}{}", String::from_utf8_lossy(&out.stderr));
+    let lines: Vec<&str> = listed.lines().collect();
+    assert_eq!(lines.len(), 6, "one line a tool:\n{listed}");
+    assert!(
+        lines[0].starts_with("get_current_time(timezone: string*)")
+            && lines[0].ends_with("Current time in a timezone"),
+        "{listed}"
+    );
+    assert!(lines.iter().any(|l| l.starts_with("slow_task(mode: \"normal\"|\"quiet\", step_ms: integer, steps: integer)")), "{listed}");
+
+    let out = sidetop_request(&config, &["--tool", "add", "--args", r#"{"a": 2, "b": 40}"#]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let shown = String::from_utf8_lossy(&out.stdout);
+    assert!(shown.contains("\"text\": \"42\""), "{shown}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("tools/call add"), "per tool");
+
+    let out = sidetop_request(&config, &["--tool", "fail_tool"]);
+    assert_eq!(out.status.code(), Some(1), "an isError result fails the command");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("tool error: this tool always fails"));
+
+    let out = sidetop_request(&config, &["--tool", "add", "--args", "[1]"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--args must be a JSON object"));
+}

@@ -24,9 +24,9 @@ const CONFIG: &str = r#"
 autostart = false
 [[sidecar]]
 name = "tools"
-command = ["python3", "{sidecars}/jsonrpc_echo.py"]
+command = ["python3", "{sidecars}/mcp_server.py"]
 [sidecar.ipc]
-protocol = "jsonrpc"
+protocol = "mcp"
 [[sidecar]]
 name = "web"
 command = ["true"]
@@ -197,4 +197,82 @@ fn an_mcp_text_content_reads_as_text_in_the_exchange_pane() {
         "{shown}"
     );
     assert!(!shown.contains("\\n") && !shown.contains("\\\"timezone"), "no escaped JSON string:\n{shown}");
+}
+
+#[test]
+fn an_mcp_server_s_tools_are_templates_and_its_progress_shows_while_a_call_runs() {
+    use sidetop::ipc::discovery::{Discovery, ServerInfo, Tool};
+    let (mut s, _d) = dashboard();
+    let tool = |name: &str, about: &str, schema: serde_json::Value| Tool {
+        name: name.into(),
+        description: Some(about.into()),
+        input_schema: schema,
+    };
+    let discovery = Discovery {
+        server: Some(ServerInfo {
+            name: "sidetop-example-mcp".into(),
+            version: "1.2.0".into(),
+            protocol_version: "2025-06-18".into(),
+            capabilities: vec!["prompts".into(), "tools".into()],
+        }),
+        tools: vec![
+            tool(
+                "slow_task",
+                "Reports progress while it works",
+                serde_json::json!({"type": "object", "properties": {"steps": {"type": "integer", "default": 5}}}),
+            ),
+            tool(
+                "add",
+                "Add two numbers",
+                serde_json::json!({"type": "object", "properties": {"a": {"type": "number"}, "b": {"type": "number"}}, "required": ["a", "b"]}),
+            ),
+        ],
+        prompts: vec!["summarize".into()],
+        ..Discovery::default()
+    };
+    s.model.apply(Notice::Discovered { sidecar: "tools".into(), discovery: Box::new(discovery) });
+    press(&mut s, "4");
+    assert!(
+        screen(&s).contains(
+            "MCP server: sidetop-example-mcp 1.2.0 · MCP 2025-06-18 · prompts, tools · 2 tools, 1 prompt"
+        ),
+        "{}",
+        screen(&s)
+    );
+    press(&mut s, "T");
+    let Overlay::Composer(c) = &s.overlay else { panic!("composer") };
+    assert_eq!(
+        (c.method.text().as_str(), c.templates.len()),
+        ("tools/call", 2),
+        "starts from the first tool"
+    );
+    assert!(c.body.text().contains("\"steps\": 5"), "{}", c.body.text());
+    assert!(
+        screen(&s).contains("template: slow_task (F2 next) — Reports progress while it works"),
+        "{}",
+        screen(&s)
+    );
+    update(&mut s, key(KeyCode::F(2)));
+    let Overlay::Composer(c) = &s.overlay else { panic!() };
+    assert!(
+        c.body.text().contains("\"a\": 0") && c.body.text().contains("\"name\": \"add\""),
+        "{}",
+        c.body.text()
+    );
+    update(&mut s, key(KeyCode::F(2)));
+    update(&mut s, key(KeyCode::F(5)));
+    let progress = Arc::new(Exchange {
+        sidecar: "tools".into(),
+        at: SystemTime::now(),
+        method: "notifications/progress".into(),
+        origin: Origin::Sidecar,
+        request: None,
+        response: Some(r#"{"jsonrpc":"2.0","method":"notifications/progress","params":{"progressToken":9,"progress":3,"total":6,"message":"step 3 of 6"}}"#.into()),
+        latency: None,
+        outcome: Outcome::Ok,
+        status: None,
+        spec: None,
+    });
+    s.model.apply(Notice::Exchange(progress));
+    assert!(screen(&s).contains("sending… [mcp progress] 3/6 step 3 of 6"), "{}", screen(&s));
 }

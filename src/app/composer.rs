@@ -120,6 +120,8 @@ pub struct Composer {
     pub error: Option<String>,
     pub reply: Option<Arc<Exchange>>,
     pub sending: bool,
+    /// When the request in flight was sent: progress reported since shows while it runs.
+    pub sent_at: Option<std::time::SystemTime>,
     /// Position when recalling history (Ctrl-P/N).
     pub recall: Option<usize>,
     /// Methods (JSON-RPC) or paths (HTTP) seen in the sidecar's traffic, newest first:
@@ -168,6 +170,7 @@ impl Composer {
             error: None,
             reply: None,
             sending: false,
+            sent_at: None,
             recall: None,
             completions: Vec::new(),
             cycling: None,
@@ -371,6 +374,7 @@ impl Composer {
             Ok(spec) => {
                 self.error = None;
                 self.sending = true;
+                self.sent_at = Some(std::time::SystemTime::now());
                 Action::Send(spec)
             }
             Err(e) => {

@@ -104,6 +104,23 @@ fn text_lines(area: &TextArea, focused: bool, theme: &Theme) -> Vec<Line<'static
         .collect()
 }
 
+/// The newest progress an MCP server reported since `since` (`[mcp progress] 3/6 step 3
+/// of 6`), for the request in flight.
+fn progress_since(
+    view: &crate::app::model::SidecarView,
+    since: Option<std::time::SystemTime>,
+) -> Option<String> {
+    let since = since?;
+    let report = view
+        .traffic
+        .iter()
+        .rev()
+        .take_while(|e| e.at >= since)
+        .find(|e| e.method == "notifications/progress")?;
+    let message: serde_json::Value = serde_json::from_str(report.response.as_deref()?).ok()?;
+    crate::ipc::speaks::log_line(view.setup.speaks, &report.method, message.get("params")?)
+}
+
 pub fn composer(frame: &mut Frame, area: Rect, c: &Composer, state: &State, theme: &Theme) {
     let r = centered(area, area.width.saturating_sub(4).max(40), area.height.saturating_sub(2).max(12));
     let view = &state.sidecars()[c.sidecar];
@@ -175,7 +192,11 @@ pub fn composer(frame: &mut Frame, area: Rect, c: &Composer, state: &State, them
         frame
             .render_widget(Paragraph::new(Line::styled(format!("not sent: {e}"), theme.error())), error_area);
     } else if c.sending {
-        frame.render_widget(Paragraph::new(Line::styled("sending…", theme.dim())), error_area);
+        let text = match progress_since(view, c.sent_at) {
+            Some(progress) => format!("sending… {progress}"),
+            None => "sending…".to_string(),
+        };
+        frame.render_widget(Paragraph::new(Line::styled(text, theme.dim())), error_area);
     }
     let reply_block = Block::new().borders(Borders::TOP).border_style(theme.dim()).title(" reply ");
     let reply_inner = reply_block.inner(reply_area);
