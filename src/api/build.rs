@@ -151,6 +151,12 @@ pub fn latency(m: &IpcMetrics) -> LatencyInfo {
         timeline: m.timeline.points(unix_now),
         now: unix_now,
         diagnostics: None,
+        pushes: m
+            .pushes
+            .iter()
+            .map(|(method, stats)| (method.clone(), stats.total(), stats.window(now).per_second))
+            .collect(),
+        ping_us: None,
     }
 }
 

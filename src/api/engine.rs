@@ -422,6 +422,7 @@ fn latency_of(h: &SidecarHandle) -> Option<LatencyInfo> {
     if ipc.config.speaks == crate::config::ipc::Speaks::Lsp {
         latency.diagnostics = Some(ipc.diagnostics());
     }
+    latency.ping_us = ipc.ping().map(|rtt| rtt.as_micros() as u64);
     Some(latency)
 }
 

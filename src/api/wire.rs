@@ -148,6 +148,13 @@ pub struct LatencyInfo {
     /// A language server's diagnostics: (documents with some, total).
     #[serde(default)]
     pub diagnostics: Option<(usize, usize)>,
+    /// What the sidecar sent on its own, per method: (method, count, per second over
+    /// the last minute).
+    #[serde(default)]
+    pub pushes: Vec<(String, u64, f64)>,
+    /// WebSocket: the last ping's round trip, in microseconds.
+    #[serde(default)]
+    pub ping_us: Option<u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]

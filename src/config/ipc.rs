@@ -29,6 +29,7 @@ pub enum TransportName {
     Stdio,
     Tcp,
     Unix,
+    Websocket,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
@@ -117,6 +118,8 @@ pub enum Transport {
     /// JSON-RPC POSTed to this URL, replies as JSON or an SSE stream (MCP's Streamable
     /// HTTP).
     Http(String),
+    /// One message per WebSocket frame, to a `ws://` URL the sidecar listens on.
+    WebSocket(String),
 }
 
 /// What a JSON-RPC sidecar speaks on top of JSON-RPC: sidetop does its handshake,

@@ -32,6 +32,9 @@ pub fn mcp_handshake() -> Vec<HandshakeStep> {
 /// `initialize` (our pid, the sidecar's folder as the root, no client capabilities
 /// beyond progress), then `initialized`.
 pub fn lsp_handshake(cwd: &Path) -> Vec<HandshakeStep> {
+    // `dir/.` as the config resolves "." reads as `dir` to a server.
+    let cwd: std::path::PathBuf =
+        cwd.components().filter(|c| !matches!(c, std::path::Component::CurDir)).collect();
     let root = format!("file://{}", cwd.display());
     vec![
         step(

@@ -75,8 +75,34 @@ pub fn ipc(
         }
         _ => None,
     };
+    let ws_url = match (transport_name, &r.url) {
+        (TransportName::Websocket, Some(url)) if url.get_ref().starts_with("ws://") => {
+            Some(url.get_ref().clone())
+        }
+        (TransportName::Websocket, Some(url)) => {
+            return c.error(url.span(), format!("{key}.url"), "a WebSocket url starts with ws://");
+        }
+        (TransportName::Websocket, None) => {
+            return c.error(
+                raw.span(),
+                key,
+                "transport = \"websocket\" needs `url`, like \"ws://127.0.0.1:8765\"",
+            );
+        }
+        _ => None,
+    };
+    if let (Some(_), Some(f)) = (&ws_url, &r.framing)
+        && *f.get_ref() != Framing::Newline
+    {
+        return c.error(
+            f.span(),
+            format!("{key}.framing"),
+            "over a WebSocket each message is one frame: no framing",
+        );
+    }
     if !matches!(protocol, Protocol::Http { .. })
         && mcp_url.is_none()
+        && ws_url.is_none()
         && let Some(url) = &r.url
     {
         return c.error(
@@ -88,6 +114,14 @@ pub fn ipc(
     let transport = match (transport_name, &r.address) {
         (_, _) if matches!(protocol, Protocol::Http { .. }) => Transport::Stdio,
         (_, _) if mcp_url.is_some() => Transport::Http(mcp_url.clone().expect("checked")),
+        (TransportName::Websocket, Some(a)) => {
+            return c.error(
+                a.span(),
+                format!("{key}.address"),
+                "a WebSocket sidecar is reached at its `url`",
+            );
+        }
+        (TransportName::Websocket, None) => Transport::WebSocket(ws_url.clone().expect("checked above")),
         (TransportName::Stdio, None) => Transport::Stdio,
         (TransportName::Stdio, Some(a)) => {
             return c.error(

@@ -32,6 +32,9 @@ pub struct IpcMetrics {
     pub buckets: BTreeMap<(String, OutcomeKind), Buckets>,
     /// Every exchange's latency and outcome per second, the last five minutes.
     pub timeline: Timeline,
+    /// What the sidecar sent on its own (notifications, subscriptions), per method: a
+    /// count since start and a rate over the last minute.
+    pub pushes: BTreeMap<String, Stats>,
 }
 
 impl IpcMetrics {
@@ -47,6 +50,7 @@ impl IpcMetrics {
             handshake: Vec::new(),
             buckets: BTreeMap::new(),
             timeline: Timeline::default(),
+            pushes: BTreeMap::new(),
         }
     }
 
@@ -77,6 +81,17 @@ impl IpcMetrics {
     pub fn record_unsolicited(&mut self, exchange: &Arc<Exchange>) {
         if exchange.outcome.is_ok() {
             self.incoming += 1;
+            let key = if self.pushes.contains_key(&exchange.method) || self.pushes.len() < MAX_METHODS {
+                exchange.method.clone()
+            } else {
+                OTHER_METHODS.to_string()
+            };
+            let base = self.base;
+            self.pushes.entry(key).or_insert_with(|| Stats::new(base)).record(
+                Instant::now(),
+                OutcomeKind::Ok,
+                None,
+            );
         } else {
             self.protocol_errors += 1;
         }

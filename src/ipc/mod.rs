@@ -13,6 +13,7 @@ pub mod rpc;
 mod socket;
 pub mod speaks;
 mod streamable;
+mod websocket;
 
 use crate::config::ipc::{IpcConfig, Protocol, RequestSpec, Speaks, Transport};
 use crate::serial_writer::StdinWriter;
@@ -60,6 +61,8 @@ pub struct Ipc {
     notes: Mutex<Option<mpsc::Sender<String>>>,
     /// LSP: diagnostics per document, from `textDocument/publishDiagnostics`.
     diagnostics: Mutex<std::collections::BTreeMap<String, usize>>,
+    /// WebSocket: the last ping's round trip.
+    ping: Mutex<Option<Duration>>,
 }
 
 /// Server log notifications queued for the scrollback at most (more are dropped).
@@ -90,6 +93,7 @@ impl Ipc {
             relist: Notify::new(),
             notes: Mutex::new(None),
             diagnostics: Mutex::new(Default::default()),
+            ping: Mutex::new(None),
             name,
             permits: Semaphore::new(config.max_in_flight),
             answering: Arc::new(Semaphore::new(MAX_ANSWERING)),
@@ -131,6 +135,15 @@ impl Ipc {
         *self.discovery.lock().unwrap_or_else(|e| e.into_inner()) = found;
         self.discovery_version.send_modify(|v| *v += 1);
         self.changed.notify_one();
+    }
+
+    /// WebSocket: the last ping's round trip (`None` while not connected).
+    pub fn ping(&self) -> Option<Duration> {
+        *self.ping.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(crate) fn set_ping(&self, rtt: Option<Duration>) {
+        *self.ping.lock().unwrap_or_else(|e| e.into_inner()) = rtt;
     }
 
     /// LSP: documents with diagnostics, and their count in all.
@@ -185,6 +198,9 @@ impl Ipc {
             }
             (Some(dialect), Transport::Tcp(_) | Transport::Unix(_)) => {
                 tokio::spawn(socket::connect_loop(self.clone(), dialect))
+            }
+            (Some(dialect), Transport::WebSocket(url)) => {
+                tokio::spawn(websocket::connect_loop(self.clone(), dialect, url.clone()))
             }
             (Some(_), Transport::Http(url)) => {
                 if let Some(streamable) = &self.streamable {

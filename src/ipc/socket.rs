@@ -49,7 +49,7 @@ pub async fn connect_loop(ipc: Arc<Ipc>, dialect: Dialect) {
                 let (r, w) = s.into_split();
                 (Box::new(r) as Box<dyn AsyncRead + Unpin + Send>, StdinWriter::start(w))
             }),
-            Transport::Stdio | Transport::Http(_) => return,
+            Transport::Stdio | Transport::Http(_) | Transport::WebSocket(_) => return,
         };
         let (reader, writer) = match connected {
             Ok(pair) => pair,

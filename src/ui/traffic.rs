@@ -83,6 +83,27 @@ fn server_line(view: &crate::app::model::SidecarView) -> Option<String> {
     }
 }
 
+/// `ping 0.31ms · pushes: ticks 9.8/s (120), heartbeat 1.0/s (12)`: the WebSocket round
+/// trip and what the sidecar sends on its own, per method, with its rate.
+fn pushes_line(view: &crate::app::model::SidecarView) -> Option<String> {
+    let latency = view.latency.as_ref()?;
+    let mut parts = Vec::new();
+    if let Some(us) = latency.ping_us {
+        parts.push(format!("ping {}", format_us(us)));
+    }
+    let mut pushes: Vec<&(String, u64, f64)> = latency.pushes.iter().collect();
+    pushes.sort_by(|a, b| b.1.cmp(&a.1));
+    if !pushes.is_empty() {
+        let each: Vec<String> = pushes
+            .iter()
+            .take(6)
+            .map(|(method, count, rate)| format!("{method} {rate:.1}/s ({count})"))
+            .collect();
+        parts.push(format!("pushes: {}", each.join(", ")));
+    }
+    (!parts.is_empty()).then(|| parts.join(" · "))
+}
+
 pub fn render(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
     let border = if state.focus == Focus::Detail { theme.title() } else { theme.dim() };
     let block = Block::new()
@@ -94,12 +115,14 @@ pub fn render(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
     let Some(view) = state.selected().filter(|v| v.has_ipc()) else {
         return super::no_ipc(frame, inner, theme);
     };
-    // An MCP or language server: who it is and what it offers, above its traffic.
-    let about = server_line(view);
-    let inner = match about {
-        Some(line) if inner.height > 3 => {
-            let [top, rest] = Layout::vertical([Constraint::Length(1), Constraint::Fill(1)]).areas(inner);
-            frame.render_widget(Paragraph::new(Line::styled(line, theme.dim())), top);
+    // Who the server is and what it offers (MCP, LSP), what it pushes, above its traffic.
+    let about: Vec<String> = server_line(view).into_iter().chain(pushes_line(view)).collect();
+    let inner = match about.len() as u16 {
+        0 => inner,
+        n if inner.height > n + 2 => {
+            let [top, rest] = Layout::vertical([Constraint::Length(n), Constraint::Fill(1)]).areas(inner);
+            let lines: Vec<Line> = about.into_iter().map(|l| Line::styled(l, theme.dim())).collect();
+            frame.render_widget(Paragraph::new(lines), top);
             rest
         }
         _ => inner,
