@@ -92,7 +92,7 @@ fn pushes_line(view: &crate::app::model::SidecarView) -> Option<String> {
         parts.push(format!("ping {}", format_us(us)));
     }
     let mut pushes: Vec<&(String, u64, f64)> = latency.pushes.iter().collect();
-    pushes.sort_by(|a, b| b.1.cmp(&a.1));
+    pushes.sort_by_key(|p| std::cmp::Reverse(p.1));
     if !pushes.is_empty() {
         let each: Vec<String> = pushes
             .iter()
