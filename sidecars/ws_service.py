@@ -37,7 +37,7 @@ import sys
 import threading
 import time
 
-GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC11B65"
+GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"  # RFC 6455 section 1.3
 MAX_MESSAGE = 16 * 1024 * 1024
 DELAY_S = float(os.environ.get("WS_DELAY_MS", "0") or 0) / 1000
 HEARTBEAT_S = float(os.environ.get("WS_HEARTBEAT_S", "1.0") or 0)
@@ -365,12 +365,10 @@ def on_message(conn, text):
         action()
 
 
-class Shutdown(Exception):
-    pass
-
-
-def on_signal(signum, _frame):
-    raise Shutdown(signal.Signals(signum).name)
+def accept_loop(server):
+    while True:
+        sock, addr = server.accept()
+        threading.Thread(target=handle_connection, args=(sock, addr), daemon=True).start()
 
 
 def main():
@@ -379,31 +377,27 @@ def main():
                          " line 31, in <module>\n    import websockets\n"
                          "ModuleNotFoundError: No module named 'websockets'\n")
         return 1
-    port = sys.argv[1] if len(sys.argv) > 1 else os.environ.get("WS_PORT")
-    if not port or not port.isdigit():
+    port = sys.argv[1] if len(sys.argv) > 1 else os.environ.get("WS_PORT", "")
+    if not port.isdigit():
         print("usage: ws_service.py PORT   (or WS_PORT=PORT)", file=sys.stderr)
         return 2
     server = socket.create_server(("127.0.0.1", int(port)))
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
+    # Blocked in every thread (they inherit the mask) and taken synchronously below:
+    # a signal handler could not interrupt a main thread blocked in accept().
+    signals = {signal.SIGTERM, signal.SIGINT}
+    signal.pthread_sigmask(signal.SIG_BLOCK, signals)
+    threading.Thread(target=accept_loop, args=(server,), daemon=True).start()
     log(f"listening on 127.0.0.1:{server.getsockname()[1]}")
-    try:
-        while True:
-            sock, addr = server.accept()
-            threading.Thread(target=handle_connection, args=(sock, addr), daemon=True).start()
-    except Shutdown as e:
-        for sig in (signal.SIGTERM, signal.SIGINT):  # a second signal: leave at once
-            signal.signal(sig, lambda *_: os._exit(0))
-        server.close()
-        with connections_lock:
-            live = list(connections)
-        log(f"{e}: closing {len(live)} connection(s) with 1001 going away")
-        for conn in live:
-            conn.send_close(1001, "going away")
-        deadline = time.monotonic() + 1.0
-        for conn in live:
-            conn.done.wait(max(0.0, deadline - time.monotonic()))
-        log("exiting")
+    name = signal.Signals(signal.sigwait(signals)).name
+    with connections_lock:
+        live = list(connections)
+    log(f"{name}: closing {len(live)} connection(s) with 1001 going away")
+    for conn in live:
+        conn.send_close(1001, "going away")
+    deadline = time.monotonic() + 1.0  # for the clients' Close replies
+    for conn in live:
+        conn.done.wait(max(0.0, deadline - time.monotonic()))
+    log("exiting")
     return 0
 
 
