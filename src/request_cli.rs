@@ -65,6 +65,25 @@ pub fn build_spec(sidecar: &SidecarConfig, args: &RequestArgs) -> Result<Request
         }
     };
     match &ipc.protocol {
+        Protocol::Grpc { .. } => {
+            refuse(
+                &[
+                    ("--value", args.value.is_some()),
+                    ("--path", args.path.is_some()),
+                    ("--body", args.body.is_some()),
+                ],
+                "this sidecar speaks gRPC (use --method package.Service/Method and --params)",
+            )?;
+            let method = args.method.clone().ok_or("a gRPC request needs --method package.Service/Method")?;
+            if !method.trim_start_matches('/').contains('/') {
+                return Err(format!("--method must be package.Service/Method, not {method:?}"));
+            }
+            let params = json("--params", &args.params)?;
+            if params.as_ref().is_some_and(|p| !p.is_object()) {
+                return Err("--params must be a JSON object (the request message)".into());
+            }
+            Ok(RequestSpec::Rpc { method: method.trim_start_matches('/').to_string(), params })
+        }
         Protocol::JsonRpc => {
             refuse(
                 &[

@@ -154,7 +154,7 @@ impl Composer {
     /// `None` when the sidecar has no IPC.
     pub fn new(sidecar: usize, config: &SidecarSetup) -> Option<Composer> {
         let kind = match config.protocol.as_ref()? {
-            Protocol::JsonRpc => Kind::Rpc,
+            Protocol::JsonRpc | Protocol::Grpc { .. } => Kind::Rpc,
             Protocol::JsonLines => Kind::Line,
             Protocol::Http { .. } => Kind::Http,
         };

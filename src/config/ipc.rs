@@ -20,6 +20,8 @@ pub enum ProtocolName {
     Mcp,
     /// A language server: JSON-RPC with Content-Length framing and the LSP lifecycle.
     Lsp,
+    /// A gRPC server at `address`, called through its server reflection.
+    Grpc,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
@@ -96,6 +98,7 @@ pub struct RawHealth {
     pub failures: Option<Spanned<u32>>,
     pub grace: Option<DurationValue>,
     pub start_period: Option<DurationValue>,
+    pub grpc_service: Option<Spanned<String>>,
     pub restart_on_unhealthy: Option<bool>,
     pub ready_log: Option<Spanned<String>>,
 }
@@ -107,7 +110,13 @@ pub struct RawHealth {
 pub enum Protocol {
     JsonRpc,
     JsonLines,
-    Http { url: String },
+    Http {
+        url: String,
+    },
+    /// `host:port`; requests name `package.Service/Method` and carry the message as JSON.
+    Grpc {
+        address: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -210,6 +219,9 @@ pub enum HealthCheck {
     Request { spec: RequestSpec, status: Option<u16> },
     /// A command that must exit 0.
     Exec(Vec<String>),
+    /// `grpc.health.v1.Health/Check` for this service (`""`: the whole server);
+    /// anything but SERVING fails.
+    Grpc { service: String },
 }
 
 #[derive(Debug, Clone)]

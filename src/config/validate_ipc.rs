@@ -29,6 +29,36 @@ pub fn ipc(
     };
     let protocol = match r.protocol {
         ProtocolName::Jsonrpc | ProtocolName::Mcp | ProtocolName::Lsp => Protocol::JsonRpc,
+        ProtocolName::Grpc => {
+            if !cfg!(feature = "grpc") {
+                return c.error(
+                    raw.span(),
+                    key,
+                    "this sidetop was built without gRPC (cargo feature `grpc`)",
+                );
+            }
+            let Some(address) = &r.address else {
+                return c.error(
+                    raw.span(),
+                    key,
+                    "protocol = \"grpc\" needs `address`, like \"127.0.0.1:50051\"",
+                );
+            };
+            for (name, span) in [
+                ("transport", r.transport.as_ref().map(|t| t.span())),
+                ("url", r.url.as_ref().map(|u| u.span())),
+                ("framing", r.framing.as_ref().map(|f| f.span())),
+            ] {
+                if let Some(span) = span {
+                    return c.error(
+                        span,
+                        format!("{key}.{name}"),
+                        "a gRPC sidecar is reached at its `address`",
+                    );
+                }
+            }
+            Protocol::Grpc { address: address.get_ref().clone() }
+        }
         ProtocolName::JsonLines => Protocol::JsonLines,
         ProtocolName::Http => {
             let Some(url) = &r.url else {
@@ -112,7 +142,7 @@ pub fn ipc(
         );
     }
     let transport = match (transport_name, &r.address) {
-        (_, _) if matches!(protocol, Protocol::Http { .. }) => Transport::Stdio,
+        (_, _) if matches!(protocol, Protocol::Http { .. } | Protocol::Grpc { .. }) => Transport::Stdio,
         (_, _) if mcp_url.is_some() => Transport::Http(mcp_url.clone().expect("checked")),
         (TransportName::Websocket, Some(a)) => {
             return c.error(
@@ -252,6 +282,35 @@ fn request_spec(
             key.to_string(),
             "requests need a [sidecar.ipc] table saying how to talk to the sidecar",
         ),
+        Some(Protocol::Grpc { .. }) => {
+            refuse(
+                &["value", "path", "body"],
+                "a gRPC request has `method` (package.Service/Method) and `params`",
+            )?;
+            let Some(method) = &f.method else {
+                return c.error(
+                    whole,
+                    key.to_string(),
+                    "a gRPC request needs `method`, like \"pkg.Service/Method\"",
+                );
+            };
+            if !method.get_ref().trim_start_matches('/').contains('/') {
+                return c.error(
+                    method.span(),
+                    format!("{key}.method"),
+                    "a gRPC method is `package.Service/Method`",
+                );
+            }
+            if let Some(p) = &f.params
+                && !p.get_ref().is_object()
+            {
+                return c.error(p.span(), format!("{key}.params"), "a gRPC message is a table");
+            }
+            Ok(RequestSpec::Rpc {
+                method: method.get_ref().trim_start_matches('/').to_string(),
+                params: f.params.as_ref().map(|p| p.get_ref().clone()),
+            })
+        }
         Some(Protocol::JsonRpc) => {
             refuse(&["value", "path", "body"], "not a JSON-RPC field: use `method` and `params`")?;
             let Some(method) = &f.method else {
@@ -337,7 +396,26 @@ pub fn health(
     };
     let asks_request =
         h.method.is_some() || h.params.is_some() || h.value.is_some() || h.path.is_some() || h.body.is_some();
+    if let Some(service) = &h.grpc_service {
+        if !matches!(protocol, Some(Protocol::Grpc { .. })) {
+            return c.error(
+                service.span(),
+                format!("{key}.grpc_service"),
+                "`grpc_service` is for protocol = \"grpc\"",
+            );
+        }
+        if asks_request || h.exec.is_some() {
+            return c.error(
+                service.span(),
+                format!("{key}.grpc_service"),
+                "give one check: `grpc_service`, a request or `exec`",
+            );
+        }
+    }
     let check = match (&h.exec, asks_request) {
+        _ if h.grpc_service.is_some() => {
+            Some(HealthCheck::Grpc { service: h.grpc_service.as_ref().expect("checked").get_ref().clone() })
+        }
         (Some(exec), true) => {
             return c.error(exec.span(), format!("{key}.exec"), "give either `exec` or a request, not both");
         }
@@ -367,7 +445,7 @@ pub fn health(
         return c.error(
             raw.span(),
             key,
-            "a health table needs a check (method, value, path or exec) or `ready_log`",
+            "a health table needs a check (method, value, path, grpc_service or exec) or `ready_log`",
         );
     }
     let failures = match &h.failures {

@@ -4,6 +4,8 @@
 
 pub mod discovery;
 pub mod framing;
+#[cfg(feature = "grpc")]
+mod grpc;
 pub mod http;
 pub mod load;
 pub mod metrics;
@@ -63,6 +65,8 @@ pub struct Ipc {
     diagnostics: Mutex<std::collections::BTreeMap<String, usize>>,
     /// WebSocket: the last ping's round trip.
     ping: Mutex<Option<Duration>>,
+    #[cfg(feature = "grpc")]
+    grpc: Option<grpc::GrpcClient>,
 }
 
 /// Server log notifications queued for the scrollback at most (more are dropped).
@@ -94,6 +98,13 @@ impl Ipc {
             notes: Mutex::new(None),
             diagnostics: Mutex::new(Default::default()),
             ping: Mutex::new(None),
+            #[cfg(feature = "grpc")]
+            grpc: match &config.protocol {
+                Protocol::Grpc { address } => {
+                    grpc::GrpcClient::new(address).map_err(|e| tracing::warn!("{name}: {e}")).ok()
+                }
+                _ => None,
+            },
             name,
             permits: Semaphore::new(config.max_in_flight),
             answering: Arc::new(Semaphore::new(MAX_ANSWERING)),
@@ -114,7 +125,7 @@ impl Ipc {
         match self.config.protocol {
             Protocol::JsonRpc => Some(Dialect::JsonRpc),
             Protocol::JsonLines => Some(Dialect::JsonLines),
-            Protocol::Http { .. } => None,
+            Protocol::Http { .. } | Protocol::Grpc { .. } => None,
         }
     }
 
@@ -144,6 +155,16 @@ impl Ipc {
 
     pub(crate) fn set_ping(&self, rtt: Option<Duration>) {
         *self.ping.lock().unwrap_or_else(|e| e.into_inner()) = rtt;
+    }
+
+    /// gRPC: the standard health check for `service`.
+    pub async fn grpc_health(&self, service: &str, timeout: Duration) -> Result<(), String> {
+        #[cfg(feature = "grpc")]
+        if let Some(grpc) = &self.grpc {
+            return grpc.health(service, timeout).await;
+        }
+        let _ = (service, timeout);
+        Err("not a gRPC sidecar".into())
     }
 
     /// LSP: documents with diagnostics, and their count in all.
@@ -210,6 +231,13 @@ impl Ipc {
             }
             (None, _) => match &self.config.protocol {
                 Protocol::Http { url } => tokio::spawn(socket::probe_http(self.clone(), url.clone())),
+                Protocol::Grpc { address } => {
+                    #[cfg(feature = "grpc")]
+                    if let Some(grpc) = &self.grpc {
+                        grpc.reset();
+                    }
+                    tokio::spawn(socket::probe_http(self.clone(), format!("http://{address}")))
+                }
                 _ => return None,
             },
         };
@@ -323,6 +351,12 @@ impl Ipc {
                 None,
                 None,
             ),
+            #[cfg(feature = "grpc")]
+            (RequestSpec::Rpc { method, params }, None) if self.grpc.is_some() => {
+                let grpc = self.grpc.as_ref().expect("checked");
+                let call = grpc.call(method, params.as_ref(), timeout).await;
+                (call.request, call.outcome, call.response, call.latency, None)
+            }
             (RequestSpec::Rpc { method, params }, None) => {
                 let speaks = self.config.speaks;
                 let message = |id| {

@@ -248,6 +248,10 @@ impl HealthTask {
                     _ => Err(exchange.outcome.to_string()),
                 }
             }
+            HealthCheck::Grpc { service } => {
+                let Some(ipc) = &self.ipc else { return Err("no IPC configured".into()) };
+                ipc.grpc_health(service, timeout).await
+            }
             HealthCheck::Exec(argv) => {
                 let mut cmd = tokio::process::Command::new(&argv[0]);
                 cmd.args(&argv[1..])

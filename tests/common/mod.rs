@@ -20,6 +20,26 @@ pub fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_sidetop")
 }
 
+/// The Python that has the gRPC example sidecar's packages: `scripts/test` makes a
+/// virtualenv under target/ and says where in `SIDETOP_TEST_PYTHON`. A test that needs it
+/// fails (never skips) when it is missing.
+pub fn grpc_python() -> String {
+    let python = std::env::var("SIDETOP_TEST_PYTHON").unwrap_or_else(|_| {
+        let target = std::env::var("CARGO_TARGET_DIR")
+            .unwrap_or_else(|_| format!("{}/target", env!("CARGO_MANIFEST_DIR")));
+        format!("{target}/sidetop-venv/bin/python")
+    });
+    let works = std::process::Command::new(&python)
+        .args(["-c", "import grpc, grpc_reflection, grpc_health"])
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(
+        works,
+        "{python} cannot import grpc: run the tests with scripts/test, which installs sidecars/requirements-grpc.txt"
+    );
+    python
+}
+
 /// A unique value for `SIDETOP_TEST_MARKER`, so a test finds its own processes only.
 pub fn marker() -> String {
     static N: AtomicU32 = AtomicU32::new(0);
