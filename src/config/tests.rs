@@ -143,7 +143,9 @@ fn ipc_mistakes_point_at_the_key() {
     assert_eq!((e.line, e.key.as_str()), (5, "sidecar[0].ipc.protocol"), "{e}");
     let e = err(&format!("{SIDECAR}[sidecar.ipc]\nprotocol = \"grpc\"\n"));
     assert!(e.message.contains("needs `address`"), "{e}");
-    let e = err(&format!("{SIDECAR}[sidecar.ipc]\nprotocol = \"jsonrpc\"\n[sidecar.health]\ngrpc_service = \"\"\n"));
+    let e = err(&format!(
+        "{SIDECAR}[sidecar.ipc]\nprotocol = \"jsonrpc\"\n[sidecar.health]\ngrpc_service = \"\"\n"
+    ));
     assert_eq!(e.key, "sidecar[0].health.grpc_service", "{e}");
     let e = err(&format!("{SIDECAR}[sidecar.ipc]\nprotocol = \"http\"\n"));
     assert!(e.message.contains("needs `url`"), "{e}");

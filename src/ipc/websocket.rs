@@ -3,9 +3,10 @@
 //! sidecar restarts), sends one JSON-RPC or json-lines message per text frame and reads
 //! replies and pushes the same way. A ping every few seconds measures the round trip.
 //!
-//! The connection's `RpcConn` writes newline-framed messages into an in-memory pipe; this
-//! task turns each line into a frame. So ids, timeouts and late replies work exactly as
-//! over stdio.
+//! The connection's `RpcConn` writes newline-framed messages to a `WsWriter`, which sends
+//! each line as a text frame from the caller's task (no hop through another task). So
+//! ids, timeouts and late replies work exactly as over stdio. Pings go through the same
+//! writer, as a line no JSON message can be (a NUL first), so frames never interleave.
 
 use super::Ipc;
 use super::protocol::Outcome;
@@ -14,15 +15,12 @@ use crate::serial_writer::StdinWriter;
 use futures_util::{SinkExt, StreamExt};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::io::AsyncBufReadExt;
 use tokio_tungstenite::tungstenite::Message;
 
 const FIRST_RETRY: Duration = Duration::from_millis(50);
 const MAX_RETRY: Duration = Duration::from_secs(2);
 /// How often the round trip is measured.
 const PING_EVERY: Duration = Duration::from_secs(2);
-/// Bytes of outgoing messages buffered between the connection and the socket.
-const PIPE: usize = 1 << 20;
 
 pub async fn connect_loop(ipc: Arc<Ipc>, dialect: Dialect, url: String) {
     let mut pause = FIRST_RETRY;
@@ -38,10 +36,11 @@ pub async fn connect_loop(ipc: Arc<Ipc>, dialect: Dialect, url: String) {
         };
         pause = FIRST_RETRY;
         tracing::debug!("{}: WebSocket connected to {url}", ipc.name);
-        let (ours, pump) = tokio::io::duplex(PIPE);
-        let conn = ipc.new_connection(dialect, StdinWriter::start(ours));
+        let (sink, stream) = socket.split();
+        let writer = StdinWriter::start(WsWriter { sink, pending: Vec::new() });
+        let conn = ipc.new_connection(dialect, writer.clone());
         ipc.set_connection(Some(conn.clone()));
-        let why = serve(&ipc, &conn, socket, pump).await;
+        let why = serve(&ipc, &conn, stream, &writer).await;
         conn.close(Outcome::Transport(format!("WebSocket closed: {why}")));
         ipc.set_connection(None);
         ipc.set_ping(None);
@@ -49,32 +48,21 @@ pub async fn connect_loop(ipc: Arc<Ipc>, dialect: Dialect, url: String) {
     }
 }
 
-/// Moves messages both ways until the connection ends; says how it ended.
+type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// Reads replies and pushes until the connection ends, pinging now and then; says how it
+/// ended.
 async fn serve(
     ipc: &Ipc,
     conn: &Arc<super::rpc::RpcConn>,
-    socket: tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>,
-    pump: tokio::io::DuplexStream,
+    mut stream: futures_util::stream::SplitStream<Socket>,
+    writer: &StdinWriter,
 ) -> String {
-    let (mut sink, mut stream) = socket.split();
-    let mut outgoing = tokio::io::BufReader::new(pump);
-    let mut line = Vec::new();
     let mut ping = tokio::time::interval(PING_EVERY);
     let mut ping_sent: Option<(u64, Instant)> = None;
     let mut ping_seq = 0u64;
     loop {
         tokio::select! {
-            // Cancel-safe: a line read in part stays in `line` for the next turn.
-            read = outgoing.read_until(b'\n', &mut line) => {
-                if !matches!(read, Ok(n) if n > 0) {
-                    return "the connection's writer closed".into();
-                }
-                let text = String::from_utf8_lossy(line.trim_ascii_end()).into_owned();
-                line.clear();
-                if let Err(e) = sink.send(Message::text(text)).await {
-                    return e.to_string();
-                }
-            }
             message = stream.next() => match message {
                 Some(Ok(Message::Text(text))) => {
                     ipc.on_frame(conn, text.as_bytes(), Instant::now());
@@ -90,24 +78,85 @@ async fn serve(
                         ping_sent = None;
                     }
                 }
-                // Pings are answered by the library on the next send or flush.
-                Some(Ok(Message::Ping(_))) => {
-                    let _ = sink.flush().await;
-                }
+                // Answered by the library with the next frame sent.
+                Some(Ok(Message::Ping(_))) | Some(Ok(Message::Frame(_))) => {}
                 Some(Ok(Message::Close(frame))) => {
                     return frame.map_or("closed by the sidecar".into(), |f| format!("closed by the sidecar ({} {})", u16::from(f.code), f.reason));
                 }
-                Some(Ok(Message::Frame(_))) => {}
                 Some(Err(e)) => return e.to_string(),
                 None => return "the connection ended".into(),
             },
             _ = ping.tick() => {
                 ping_seq += 1;
                 ping_sent = Some((ping_seq, Instant::now()));
-                if let Err(e) = sink.send(Message::Ping(ping_seq.to_be_bytes().to_vec().into())).await {
+                if let Err(e) = writer.write(format!("\0{ping_seq}\n").as_bytes()).await {
                     return e.to_string();
                 }
             }
         }
+    }
+}
+
+/// Newline-framed messages in, WebSocket frames out: each line a text frame, and a line
+/// `\0SEQ` a ping carrying SEQ.
+struct WsWriter {
+    sink: futures_util::stream::SplitSink<Socket, Message>,
+    /// Bytes written but not yet sent as a frame (the end of a line still to come).
+    pending: Vec<u8>,
+}
+
+impl WsWriter {
+    /// Sends every complete line in `pending`.
+    fn send_lines(&mut self, cx: &mut std::task::Context<'_>) -> std::task::Poll<std::io::Result<()>> {
+        use std::task::Poll;
+        while let Some(end) = self.pending.iter().position(|b| *b == b'\n') {
+            match self.sink.poll_ready_unpin(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(std::io::Error::other(e))),
+                Poll::Ready(Ok(())) => {}
+            }
+            let line: Vec<u8> = self.pending.drain(..=end).collect();
+            let line = &line[..line.len() - 1];
+            let message = match line.strip_prefix(b"\0") {
+                Some(seq) => {
+                    let seq: u64 = std::str::from_utf8(seq).ok().and_then(|s| s.parse().ok()).unwrap_or(0);
+                    Message::Ping(seq.to_be_bytes().to_vec().into())
+                }
+                None => Message::text(String::from_utf8_lossy(line).into_owned()),
+            };
+            if let Err(e) = self.sink.start_send_unpin(message) {
+                return Poll::Ready(Err(std::io::Error::other(e)));
+            }
+        }
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl tokio::io::AsyncWrite for WsWriter {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        // Earlier lines go first, so a write never waits behind more than one frame.
+        std::task::ready!(self.send_lines(cx))?;
+        self.pending.extend_from_slice(buf);
+        std::task::Poll::Ready(Ok(buf.len()))
+    }
+
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::task::ready!(self.send_lines(cx))?;
+        self.sink.poll_flush_unpin(cx).map_err(std::io::Error::other)
+    }
+
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::task::ready!(self.as_mut().poll_flush(cx))?;
+        self.sink.poll_close_unpin(cx).map_err(std::io::Error::other)
     }
 }
