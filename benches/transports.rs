@@ -4,6 +4,7 @@
 //!   client sending the same message;
 //! - gRPC: `grpc.health.v1.Health/Check` on `sidecars/grpc_service.py`; direct = tonic's
 //!   generated health client; sidetop = its reflection-described dynamic call.
+//!
 //! Prints figures; asserts nothing. The gRPC sidecar needs the virtualenv scripts/test
 //! makes (SIDETOP_TEST_PYTHON, or target/sidetop-venv).
 //!
