@@ -152,7 +152,9 @@ def main():
             response_serializer=M[rep].SerializeToString)
         for method, req, rep in METHODS
     }
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=16))
+    # so_reuseport=0: a second instance on a busy port must fail, not share it silently.
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=16),
+                         options=[("grpc.so_reuseport", 0)])
     server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE, handlers),))
     set_health(NOT_SERVING if os.environ.get("GRPC_NOT_SERVING") == "1" else SERVING)
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)

@@ -164,15 +164,19 @@ fn the_composer_offers_the_methods_seen_in_traffic() {
     press(&mut s, "T");
     let Overlay::Composer(c) = &s.overlay else { panic!("composer") };
     assert_eq!((c.method.text().as_str(), c.field), ("", Field::Method), "no template: an empty method");
-    assert_eq!(c.completions, ["tools/call", "tools/list"], "what sidetop sent, newest first");
-    assert!(screen(&s).contains("↑/↓ methods seen: tools/call, tools/list"), "{}", screen(&s));
+    assert_eq!(
+        c.completions[..4],
+        ["tools/call", "tools/list", "resources/list", "resources/read"],
+        "what sidetop sent, newest first, then MCP's own methods"
+    );
+    assert!(screen(&s).contains("↑/↓ methods: tools/call, tools/list, resources/list"), "{}", screen(&s));
     update(&mut s, key(KeyCode::Down));
     update(&mut s, key(KeyCode::Down));
     let Overlay::Composer(c) = &s.overlay else { panic!() };
     assert_eq!(c.method.text(), "tools/list");
-    update(&mut s, key(KeyCode::Down));
+    update(&mut s, key(KeyCode::Up));
     let Overlay::Composer(c) = &s.overlay else { panic!() };
-    assert_eq!(c.method.text(), "tools/call", "round again");
+    assert_eq!(c.method.text(), "tools/call", "back up");
     // Typing narrows them.
     for _ in 0.."tools/call".len() {
         update(&mut s, key(KeyCode::Backspace));

@@ -146,6 +146,32 @@ impl PartialEq for Composer {
     }
 }
 
+/// Requests a client of these protocols commonly sends, offered as completions.
+fn protocol_methods(speaks: crate::config::ipc::Speaks) -> &'static [&'static str] {
+    use crate::config::ipc::Speaks;
+    match speaks {
+        Speaks::Mcp => &[
+            "tools/call",
+            "tools/list",
+            "resources/list",
+            "resources/read",
+            "prompts/list",
+            "prompts/get",
+            "logging/setLevel",
+            "ping",
+        ],
+        Speaks::Lsp => &[
+            "textDocument/hover",
+            "textDocument/definition",
+            "textDocument/references",
+            "textDocument/completion",
+            "textDocument/documentSymbol",
+            "workspace/symbol",
+        ],
+        Speaks::Plain => &[],
+    }
+}
+
 fn pretty(v: &Option<Value>) -> String {
     v.as_ref().map(|v| serde_json::to_string_pretty(v).expect("Value serializes")).unwrap_or_default()
 }
@@ -185,6 +211,12 @@ impl Composer {
     /// server listed) and the methods seen in its traffic.
     pub fn for_view(sidecar: usize, view: &crate::app::model::SidecarView) -> Option<Composer> {
         let mut c = Composer::new(sidecar, &view.setup)?.with_traffic(view.traffic.iter());
+        // Then the protocol's own methods, for servers whose protocol sidetop knows.
+        for method in protocol_methods(view.setup.speaks) {
+            if !c.completions.iter().any(|m| m == method) {
+                c.completions.push(method.to_string());
+            }
+        }
         c.templates = view.templates();
         if c.template.is_none() && !c.templates.is_empty() {
             c.load_template(0);

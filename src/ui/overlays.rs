@@ -159,7 +159,7 @@ pub fn composer(frame: &mut Frame, area: Rect, c: &Composer, state: &State, them
     let template = match c.matching() {
         seen if !seen.is_empty() && Some(c.field) == c.completion_field() => {
             let what = if c.kind == Kind::Http { "paths" } else { "methods" };
-            format!("{template} · ↑/↓ {what} seen: {}", seen.join(", "))
+            format!("{template} · ↑/↓ {what}: {}", seen.join(", "))
         }
         _ => template,
     };
