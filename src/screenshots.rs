@@ -145,11 +145,10 @@ pub async fn run(config: &Config, dir: &Path) -> io::Result<()> {
     scene.key(KeyCode::Enter).await;
     save(&scene.state, dir, "traffic")?;
 
-    // The request composer, with a reply.
-    select(&mut scene.state, "web");
+    // The request composer on an MCP server: its first tool, called, with the reply.
+    select(&mut scene.state, "mcp-tools");
     scene.key(KeyCode::BackTab).await;
     scene.keys("1T").await;
-    scene.key(KeyCode::F(2)).await;
     let effects =
         update(&mut scene.state, Msg::Key(KeyEvent::new(KeyCode::Char('s'), KeyModifiers::CONTROL)));
     scene.run(effects).await;

@@ -124,10 +124,13 @@ fn progress_since(
 pub fn composer(frame: &mut Frame, area: Rect, c: &Composer, state: &State, theme: &Theme) {
     let r = centered(area, area.width.saturating_sub(4).max(40), area.height.saturating_sub(2).max(12));
     let view = &state.sidecars()[c.sidecar];
-    let kind = match c.kind {
-        Kind::Rpc => "JSON-RPC",
-        Kind::Line => "json-lines",
-        Kind::Http => "HTTP",
+    let kind = match (c.kind, view.setup.speaks, &view.setup.protocol) {
+        (_, crate::config::ipc::Speaks::Mcp, _) => "MCP",
+        (_, crate::config::ipc::Speaks::Lsp, _) => "LSP",
+        (_, _, Some(crate::config::ipc::Protocol::Grpc { .. })) => "gRPC",
+        (Kind::Rpc, _, _) => "JSON-RPC",
+        (Kind::Line, _, _) => "json-lines",
+        (Kind::Http, _, _) => "HTTP",
     };
     let inner = boxed(frame, r, &format!("request to {} ({kind})", view.name()), theme);
     let [top, body_area, error_area, reply_area, hint] = Layout::vertical([

@@ -117,12 +117,15 @@ pub fn render(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
     };
     // Who the server is and what it offers (MCP, LSP), what it pushes, above its traffic.
     let about: Vec<String> = server_line(view).into_iter().chain(pushes_line(view)).collect();
-    let inner = match about.len() as u16 {
+    // Wrapped: the server line is long, and what it ends with matters (T to call one).
+    let width = inner.width.max(1) as usize;
+    let rows: u16 = about.iter().map(|l| l.chars().count().div_ceil(width).max(1) as u16).sum();
+    let inner = match rows {
         0 => inner,
         n if inner.height > n + 2 => {
             let [top, rest] = Layout::vertical([Constraint::Length(n), Constraint::Fill(1)]).areas(inner);
             let lines: Vec<Line> = about.into_iter().map(|l| Line::styled(l, theme.dim())).collect();
-            frame.render_widget(Paragraph::new(lines), top);
+            frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), top);
             rest
         }
         _ => inner,
