@@ -14,6 +14,21 @@ fn main() -> ExitCode {
     }
     ignore_file_size_signal();
     let cli = Cli::parse();
+    // A recording that cannot be written is refused before anything starts (and where no
+    // sidecar runs, there is nothing to record).
+    if let Some(path) = &cli.record {
+        let runs_engine = matches!(cli.command, None | Some(Command::Agent(_)));
+        if !runs_engine {
+            eprintln!(
+                "error: --record applies where sidecars run (dashboard, --headless, agent); use `sidetop ctl record` for a running one"
+            );
+            return ExitCode::from(EXIT_CONFIG);
+        }
+        if let Err(e) = sidetop::rotate::open_append(path) {
+            eprintln!("error: cannot record to {}: {e}", path.display());
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    }
     // `ctl` talks to a running sidetop: it needs no valid config, only the socket.
     if let Some(Command::Ctl(args)) = &cli.command {
         let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
@@ -35,20 +50,6 @@ fn main() -> ExitCode {
                 return ExitCode::FAILURE;
             }
         };
-        // A recording that cannot be written is refused before anything starts.
-        if let Some(path) = &cli.record {
-            let runs_engine = matches!(cli.command, None | Some(Command::Agent(_)));
-            if !runs_engine {
-                eprintln!(
-                    "error: --record applies where sidecars run (dashboard, --headless, agent); use `sidetop ctl record` for a running one"
-                );
-                return ExitCode::from(EXIT_CONFIG);
-            }
-            if let Err(e) = sidetop::rotate::open_append(path) {
-                eprintln!("error: cannot record to {}: {e}", path.display());
-                return ExitCode::from(EXIT_CONFIG);
-            }
-        }
         let log_dir = sidetop::logging::log_dir(cli.log_dir.as_deref());
         let _log_guard = sidetop::logging::init(&log_dir).ok();
         let code = runtime.block_on(sidetop::attach::run(&cli.config, args));
@@ -75,20 +76,6 @@ fn main() -> ExitCode {
         return ExitCode::from(sidetop::request_cli::EXIT_USAGE);
     }
 
-    // A recording that cannot be written is refused before anything starts.
-    if let Some(path) = &cli.record {
-        let runs_engine = matches!(cli.command, None | Some(Command::Agent(_)));
-        if !runs_engine {
-            eprintln!(
-                "error: --record applies where sidecars run (dashboard, --headless, agent); use `sidetop ctl record` for a running one"
-            );
-            return ExitCode::from(EXIT_CONFIG);
-        }
-        if let Err(e) = sidetop::rotate::open_append(path) {
-            eprintln!("error: cannot record to {}: {e}", path.display());
-            return ExitCode::from(EXIT_CONFIG);
-        }
-    }
     let log_dir = sidetop::logging::log_dir(cli.log_dir.as_deref());
     let _log_guard = match sidetop::logging::init(&log_dir) {
         Ok(guard) => Some(guard),

@@ -154,8 +154,23 @@ fn tool_spec(sidecar: &SidecarConfig, args: &RequestArgs) -> Result<RequestSpec,
     })
 }
 
+/// An engine running `names` and what they depend on (nothing else), and a link to it.
+pub fn start_only<'a>(
+    config: &Config,
+    names: impl IntoIterator<Item = &'a str>,
+) -> std::io::Result<(std::sync::Arc<Engine>, Link)> {
+    let mut config = config.clone();
+    let wanted: BTreeSet<String> = names.into_iter().flat_map(|n| needed(&config, n)).collect();
+    for s in &mut config.sidecars {
+        s.autostart = wanted.contains(&s.name);
+    }
+    let engine = Engine::start_in_process(&config, Duration::from_secs(1))?;
+    let link = crate::api::local::connect(engine.clone());
+    Ok((engine, link))
+}
+
 /// The sidecar `name` and everything it depends on, to start.
-pub fn needed(config: &Config, name: &str) -> BTreeSet<String> {
+fn needed(config: &Config, name: &str) -> BTreeSet<String> {
     let mut out = BTreeSet::new();
     let mut todo = vec![name.to_string()];
     while let Some(n) = todo.pop() {
@@ -186,20 +201,14 @@ pub async fn run(config: &Config, args: &RequestArgs) -> ExitCode {
             return ExitCode::from(EXIT_USAGE);
         }
     };
-    let mut config = config.clone();
-    let wanted = needed(&config, &args.sidecar);
-    for s in &mut config.sidecars {
-        s.autostart = wanted.contains(&s.name);
-    }
     // Through the engine API, as every front end.
-    let engine = match Engine::start_in_process(&config, Duration::from_secs(1)) {
-        Ok(engine) => engine,
+    let (engine, mut link) = match start_only(config, [args.sidecar.as_str()]) {
+        Ok(started) => started,
         Err(e) => {
             eprintln!("error: {e}");
             return ExitCode::FAILURE;
         }
     };
-    let mut link = crate::api::local::connect(engine.clone());
     let name = args.sidecar.as_str();
     let code = match wait_ready(&mut link, name, args.ready_timeout).await {
         Err(why) => {

@@ -137,3 +137,21 @@ fn ctl_record_records_one_sidecar_until_stopped() {
     let out = agent.ctl(&["record", "nosuch", file.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
 }
+
+#[test]
+fn record_is_refused_where_no_sidecar_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), &echo_config(0), &marker());
+    let file = dir.path().join("r.jsonl");
+    let out = Command::new(bin())
+        .arg("--config")
+        .arg(&config)
+        .arg("--record")
+        .arg(&file)
+        .args(["request", "echo", "-m", "ping"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(text(&out).contains("--record applies where sidecars run"), "{}", text(&out));
+    assert!(!file.exists(), "nothing written");
+}

@@ -6,7 +6,6 @@
 
 pub mod compare;
 
-use crate::api::engine::Engine;
 use crate::api::link::Caller;
 use crate::cli::ReplayArgs;
 use crate::config::Config;
@@ -90,20 +89,13 @@ pub async fn run(config: &Config, args: &ReplayArgs) -> ExitCode {
         );
         return ExitCode::from(EXIT_USAGE);
     }
-    let mut config = config.clone();
-    let wanted: BTreeSet<String> =
-        names.iter().flat_map(|n| crate::request_cli::needed(&config, n)).collect();
-    for s in &mut config.sidecars {
-        s.autostart = wanted.contains(&s.name);
-    }
-    let engine = match Engine::start_in_process(&config, Duration::from_secs(1)) {
-        Ok(engine) => engine,
+    let (engine, mut link) = match crate::request_cli::start_only(config, names.iter().map(String::as_str)) {
+        Ok(started) => started,
         Err(e) => {
             eprintln!("error: {e}");
             return ExitCode::FAILURE;
         }
     };
-    let mut link = crate::api::local::connect(engine.clone());
     for name in &names {
         if let Err(why) = crate::request_cli::wait_ready(&mut link, name, args.ready_timeout).await {
             eprintln!("error: {name} did not become ready: {why}");
