@@ -33,6 +33,11 @@ command = ["true"]
 [sidecar.ipc]
 protocol = "http"
 url = "http://127.0.0.1:1"
+[[sidecar]]
+name = "lsp"
+command = ["true"]
+[sidecar.ipc]
+protocol = "lsp"
 "#;
 
 const MCP_REPLY: &str = r#"{"jsonrpc":"2.0","id":7,"result":{"content":[{"type":"text","text":"{\n  \"timezone\": \"Europe/Paris\",\n  \"datetime\": \"2026-11-22T22:00:00+01:00\"\n}"}],"isError":false}}"#;
@@ -279,4 +284,35 @@ fn an_mcp_server_s_tools_are_templates_and_its_progress_shows_while_a_call_runs(
     });
     s.model.apply(Notice::Exchange(progress));
     assert!(screen(&s).contains("sending… [mcp progress] 3/6 step 3 of 6"), "{}", screen(&s));
+}
+
+#[test]
+fn pushes_ping_and_diagnostics_show_above_the_traffic() {
+    use sidetop::api::LatencyInfo;
+    use sidetop::ipc::discovery::{Discovery, ServerInfo};
+    let (mut s, _d) = dashboard();
+    let latency = LatencyInfo {
+        pushes: vec![("heartbeat".into(), 12, 1.0), ("ticks".into(), 120, 9.8)],
+        ping_us: Some(312),
+        ..LatencyInfo::default()
+    };
+    s.model.apply(Notice::Latency { sidecar: "tools".into(), latency: Box::new(latency) });
+    press(&mut s, "4");
+    assert!(
+        screen(&s).contains("ping 312µs · pushes: ticks 9.8/s (120), heartbeat 1.0/s (12)"),
+        "{}",
+        screen(&s)
+    );
+
+    let server = ServerInfo { name: "example-lsp".into(), version: "0.3.0".into(), ..ServerInfo::default() };
+    let discovery = Discovery { server: Some(server), ..Discovery::default() };
+    s.model.apply(Notice::Discovered { sidecar: "lsp".into(), discovery: Box::new(discovery) });
+    let latency = LatencyInfo { diagnostics: Some((1, 2)), ..LatencyInfo::default() };
+    s.model.apply(Notice::Latency { sidecar: "lsp".into(), latency: Box::new(latency) });
+    press(&mut s, "jj");
+    assert!(
+        screen(&s).contains("language server: example-lsp 0.3.0 · diagnostics: 2 in 1 document"),
+        "{}",
+        screen(&s)
+    );
 }

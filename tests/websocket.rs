@@ -91,3 +91,34 @@ url = "http://127.0.0.1:1/"
     let err = sidetop::config::Config::load(&path).unwrap_err().render();
     assert!(err.contains(":10:7: sidecar[0].ipc.url: a WebSocket url starts with ws://"), "{err}");
 }
+
+/// json-lines over a WebSocket: each value a frame, replies in order (a reply is what has
+/// `/result`, as `reply_has` says).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn json_lines_over_a_websocket() {
+    let m = marker();
+    let port = free_port();
+    let toml = format!(
+        r#"
+[[sidecar]]
+name = "ws"
+command = ["python3", "-u", "{{sidecars}}/ws_service.py", "{port}"]
+env = {{ WS_HEARTBEAT_S = "0.05" }}
+[sidecar.ipc]
+protocol = "json-lines"
+transport = "websocket"
+url = "ws://127.0.0.1:{port}/"
+reply_has = "/result"
+"#
+    );
+    let (_dir, config) = config(&toml, &m);
+    let sup = Supervisor::start(&config, Options::default()).unwrap();
+    let h = sup.get("ws").unwrap();
+    wait_ready(&h).await;
+    for (a, b) in [(1, 2), (20, 22), (300, 3)] {
+        let value = json!({"jsonrpc": "2.0", "id": a, "method": "add", "params": {"a": a, "b": b}});
+        let ex = h.request(&RequestSpec::Line { value }).await.unwrap();
+        assert!(ex.response.as_deref().unwrap().contains(&format!("\"result\": {}", a + b)), "{ex:?}");
+    }
+    sup.shutdown().await;
+}
