@@ -82,8 +82,10 @@ pub async fn run(config: &Config, options: HeadlessOptions) -> io::Result<()> {
     )?;
     let supervisor = engine.supervisor.clone();
     if let Some(path) = &options.record {
-        let said =
-            engine.record(path, None, crate::recording::DEFAULT_MAX_BYTES).await.map_err(io::Error::other)?;
+        let said = engine
+            .record(path, None, crate::recording::DEFAULT_MAX_BYTES)
+            .await
+            .map_err(|(_, e)| io::Error::other(e))?;
         tracing::info!("{said}");
     }
     let exporter = metrics.map(|listener| crate::exporter::serve(listener, engine.clone())).transpose()?;

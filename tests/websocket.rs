@@ -10,30 +10,37 @@ use sidetop::config::ipc::RequestSpec;
 use sidetop::supervisor::{Options, State, Supervisor};
 use std::time::{Duration, Instant};
 
-fn rpc(method: &str, params: serde_json::Value) -> RequestSpec {
-    RequestSpec::Rpc { method: method.into(), params: Some(params) }
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn json_rpc_over_a_websocket() {
-    let m = marker();
+/// `sidecars/ws_service.py` (a heartbeat every `heartbeat` seconds) spoken to in
+/// `protocol` over a WebSocket, `more` added to its `[sidecar.ipc]`; ready.
+async fn ws_service(heartbeat: &str, protocol: &str, more: &str) -> (tempfile::TempDir, Supervisor) {
     let port = free_port();
     let toml = format!(
         r#"
 [[sidecar]]
 name = "ws"
 command = ["python3", "-u", "{{sidecars}}/ws_service.py", "{port}"]
-env = {{ WS_HEARTBEAT_S = "0.2" }}
+env = {{ WS_HEARTBEAT_S = "{heartbeat}" }}
 [sidecar.ipc]
-protocol = "jsonrpc"
+protocol = "{protocol}"
 transport = "websocket"
 url = "ws://127.0.0.1:{port}/"
+{more}
 "#
     );
-    let (_dir, config) = config(&toml, &m);
+    let (dir, config) = config(&toml, &marker());
     let sup = Supervisor::start(&config, Options::default()).unwrap();
+    wait_ready(&sup.get("ws").unwrap()).await;
+    (dir, sup)
+}
+
+fn rpc(method: &str, params: serde_json::Value) -> RequestSpec {
+    RequestSpec::Rpc { method: method.into(), params: Some(params) }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn json_rpc_over_a_websocket() {
+    let (_dir, sup) = ws_service("0.2", "jsonrpc", "").await;
     let h = sup.get("ws").unwrap();
-    wait_ready(&h).await;
 
     let sum = h.request(&rpc("add", json!({"a": 2, "b": 3}))).await.unwrap();
     assert!(sum.outcome.is_ok() && sum.response.as_deref().unwrap().contains("\"result\": 5"), "{sum:?}");
@@ -96,25 +103,8 @@ url = "http://127.0.0.1:1/"
 /// `/result`, as `reply_has` says).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn json_lines_over_a_websocket() {
-    let m = marker();
-    let port = free_port();
-    let toml = format!(
-        r#"
-[[sidecar]]
-name = "ws"
-command = ["python3", "-u", "{{sidecars}}/ws_service.py", "{port}"]
-env = {{ WS_HEARTBEAT_S = "0.05" }}
-[sidecar.ipc]
-protocol = "json-lines"
-transport = "websocket"
-url = "ws://127.0.0.1:{port}/"
-reply_has = "/result"
-"#
-    );
-    let (_dir, config) = config(&toml, &m);
-    let sup = Supervisor::start(&config, Options::default()).unwrap();
+    let (_dir, sup) = ws_service("0.05", "json-lines", "reply_has = \"/result\"").await;
     let h = sup.get("ws").unwrap();
-    wait_ready(&h).await;
     for (a, b) in [(1, 2), (20, 22), (300, 3)] {
         let value = json!({"jsonrpc": "2.0", "id": a, "method": "add", "params": {"a": a, "b": b}});
         let ex = h.request(&RequestSpec::Line { value }).await.unwrap();

@@ -2,7 +2,7 @@
 //! and `ctl record --stop` later. One recording at a time; a new one ends the previous.
 
 use super::engine::Engine;
-use super::{RpcResult, codes};
+use super::{RpcError, RpcResult, codes};
 use crate::recording::{DEFAULT_MAX_BYTES, Recording};
 use serde_json::{Value, json};
 use std::path::Path;
@@ -15,12 +15,12 @@ impl Engine {
         path: &Path,
         sidecar: Option<String>,
         max_bytes: u64,
-    ) -> Result<String, String> {
+    ) -> Result<String, RpcError> {
         if let Some(name) = &sidecar {
-            self.supervisor.get(name).map_err(|e| e.to_string())?;
+            self.supervisor.get(name).map_err(|e| (codes::UNKNOWN_SIDECAR, e.to_string()))?;
         }
         let recording = Recording::start(self.supervisor.subscribe_exchanges(), path, sidecar, max_bytes)
-            .map_err(|e| format!("cannot record to {}: {e}", path.display()))?;
+            .map_err(|e| (codes::FAILED, format!("cannot record to {}: {e}", path.display())))?;
         let whose = recording.sidecar.as_deref().map_or("every sidecar".to_string(), str::to_string);
         let started = format!("recording the exchanges of {whose} to {}", path.display());
         let previous = self.recording.lock().unwrap_or_else(|e| e.into_inner()).replace(recording);
@@ -51,14 +51,9 @@ impl Engine {
             return Err((codes::INVALID_PARAMS, format!("record needs an absolute path, not {file:?}")));
         }
         let sidecar = params.get("sidecar").and_then(Value::as_str).map(str::to_string);
-        if let Some(name) = &sidecar {
-            self.supervisor.get(name).map_err(|e| (codes::UNKNOWN_SIDECAR, e.to_string()))?;
-        }
         let max_bytes = params.get("max_bytes").and_then(Value::as_u64).unwrap_or(DEFAULT_MAX_BYTES);
-        match self.record(Path::new(file), sidecar, max_bytes).await {
-            Ok(summary) => Ok(json!({"summary": summary})),
-            Err(e) => Err((codes::FAILED, e)),
-        }
+        let summary = self.record(Path::new(file), sidecar, max_bytes).await?;
+        Ok(json!({"summary": summary}))
     }
 }
 

@@ -56,8 +56,10 @@ pub async fn run(config: &Config, options: RunOptions) -> io::Result<()> {
     };
     let engine = Engine::start_in_process(config, options.sample_interval)?;
     if let Some(path) = &options.record {
-        let said =
-            engine.record(path, None, crate::recording::DEFAULT_MAX_BYTES).await.map_err(io::Error::other)?;
+        let said = engine
+            .record(path, None, crate::recording::DEFAULT_MAX_BYTES)
+            .await
+            .map_err(|(_, e)| io::Error::other(e))?;
         tracing::info!("{said}");
     }
     let exporter = metrics.map(|listener| crate::exporter::serve(listener, engine.clone())).transpose()?;
