@@ -316,3 +316,19 @@ fn pushes_ping_and_diagnostics_show_above_the_traffic() {
         screen(&s)
     );
 }
+
+#[test]
+fn e_leaves_out_the_progress_token_sidetop_added() {
+    let (mut s, _d) = dashboard();
+    let sent = exchange(
+        "tools",
+        "tools/list",
+        Origin::Operator,
+        r#"{"jsonrpc":"2.0","id":9,"method":"tools/list","params":{"_meta":{"progressToken":9}}}"#,
+        "{}",
+    );
+    s.model.apply(Notice::Exchange(sent));
+    press(&mut s, "4e");
+    let Overlay::Composer(c) = &s.overlay else { panic!("composer: {:?}", s.status) };
+    assert_eq!((c.method.text().as_str(), c.body.text().as_str()), ("tools/list", ""));
+}

@@ -232,7 +232,8 @@ impl Composer {
     ) -> Composer {
         for exchange in traffic.rev().filter(|e| e.origin != crate::ipc::protocol::Origin::Sidecar) {
             let word = match self.kind {
-                Kind::Rpc => exchange.method.clone(),
+                // An MCP tool call is measured as `tools/call NAME`: the method is the first word.
+                Kind::Rpc => exchange.method.split(' ').next().unwrap_or_default().to_string(),
                 Kind::Http => {
                     exchange.method.split_once(' ').map_or(String::new(), |(_, path)| path.to_string())
                 }

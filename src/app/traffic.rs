@@ -84,7 +84,7 @@ pub fn spec_of(kind: Kind, exchange: &Exchange) -> Option<RequestSpec> {
             let message: Value = serde_json::from_str(text).ok()?;
             Some(RequestSpec::Rpc {
                 method: message.get("method")?.as_str()?.to_string(),
-                params: message.get("params").cloned(),
+                params: message.get("params").cloned().and_then(without_progress_token),
             })
         }
         Kind::Line => Some(RequestSpec::Line { value: serde_json::from_str(text).ok()? }),
@@ -95,4 +95,16 @@ pub fn spec_of(kind: Kind, exchange: &Exchange) -> Option<RequestSpec> {
             Some(RequestSpec::Http { method: method.to_string(), path: path.to_string(), body })
         }
     }
+}
+
+/// The params as the operator wrote them: without the progress token sidetop adds to
+/// every MCP request (it adds a new one when the request goes out again).
+fn without_progress_token(mut params: Value) -> Option<Value> {
+    if let Some(meta) = params.get_mut("_meta").and_then(Value::as_object_mut) {
+        meta.remove("progressToken");
+        if meta.is_empty() {
+            params.as_object_mut()?.remove("_meta");
+        }
+    }
+    (params != Value::Object(Default::default())).then_some(params)
 }
