@@ -1,7 +1,9 @@
 //! The no-TUI front end: every captured line as `HH:MM:SS.mmm name  | text` (stderr as
-//! `name !| text`) and every lifecycle event on its own line, on stdout. Nothing is
-//! dropped: a slow stdout slows the sidecars, as any pipe would. Stops everything
-//! gracefully on SIGINT/SIGTERM/SIGHUP.
+//! `name !| text`) and every lifecycle event on its own line, on stdout. A stdout that
+//! is not read (a pipe into a stopped `less`, Ctrl-S, a stalled ssh session) never slows
+//! the sidecars: the printer falls behind alone, skips, and says how many lines it
+//! skipped (the scrollback and the log files keep them). Stops everything gracefully on
+//! SIGINT/SIGTERM/SIGHUP.
 
 use crate::api::engine::Engine;
 use crate::config::Config;
@@ -9,7 +11,7 @@ use crate::ipc::protocol::{Exchange, Origin};
 use crate::logs::{LogLine, Stream};
 use crate::sanitize::sanitize_into;
 use crate::stamp::Stamp;
-use crate::supervisor::{EVENT_BACKLOG, Event, LineBatch, Options};
+use crate::supervisor::{EVENT_BACKLOG, Event, Fed, LineBatch, Options};
 use std::io::{self, Write};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -63,7 +65,7 @@ pub async fn run(config: &Config, options: HeadlessOptions) -> io::Result<()> {
     let mut sigint = signal(SignalKind::interrupt())?;
     let mut sigterm = signal(SignalKind::terminate())?;
     let mut sighup = signal(SignalKind::hangup())?;
-    let (lines_tx, mut lines_rx) = mpsc::channel::<LineBatch>(2);
+    let (lines_tx, mut lines_rx) = crate::supervisor::line_feed(crate::supervisor::line_feed::DEFAULT_BUDGET);
     let (events_tx, mut events) = broadcast::channel(EVENT_BACKLOG);
     let (exchanges_tx, mut exchanges) = broadcast::channel(EVENT_BACKLOG);
     let metrics = match options.metrics {
@@ -118,7 +120,8 @@ pub async fn run(config: &Config, options: HeadlessOptions) -> io::Result<()> {
             let item = tokio::select! {
                 Ok((_, text)) = reloads.recv() => Printable::Note(text),
                 batch = lines_rx.recv(), if lines_open => match batch {
-                    Some(b) => Printable::Lines(b),
+                    Some(Fed::Lines(b)) => Printable::Lines(b),
+                    Some(Fed::Skipped(count)) => Printable::Skipped { count, what: "lines" },
                     None => { lines_open = false; continue; }
                 },
                 event = events.recv(), if events_open => match event {
@@ -215,7 +218,11 @@ fn print_loop(mut rx: mpsc::Receiver<Printable>, names: Vec<String>) {
             Printable::Skipped { count, what } => {
                 buf.extend_from_slice(stamp.text(SystemTime::now()).as_bytes());
                 buf.extend_from_slice(
-                    format!(" [sidetop] {count} {what} not printed: the output fell behind\n").as_bytes(),
+                    format!(" [sidetop] {count} {what} not printed: the output fell behind{}\n", match what {
+                        "lines" => " (the scrollback and log files keep them)",
+                        _ => "",
+                    })
+                    .as_bytes(),
                 );
             }
             Printable::Exchange(exchange) => {

@@ -363,3 +363,55 @@ timeout = "500ms"
         "{err}"
     );
 }
+
+/// The agent's own stdout on a pipe that nobody reads (a stopped `less`, a stalled ssh
+/// session) must not stop its sidecars: the printer falls behind alone, and once stdout
+/// is read again it says how many lines it skipped. It once blocked every sidecar's
+/// write after a few hundred lines.
+#[test]
+fn an_unread_stdout_never_slows_the_sidecars() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = marker();
+    let socket = dir.path().join("agent.sock");
+    let line = "0123456789".repeat(10);
+    let toml = format!(
+        "[[sidecar]]\nname = \"flood\"\ncommand = [\"sh\", \"-c\", \"yes {line} | head -n 100000; while true; do echo tick; sleep 0.2; done\"]\n"
+    );
+    let config = write_config(dir.path(), &toml, &m);
+    let mut child = Command::new(bin())
+        .args(["agent", "--config"])
+        .arg(&config)
+        .arg("--socket")
+        .arg(&socket)
+        .arg("--log-dir")
+        .arg(dir.path().join("logs"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let lines = || -> u64 {
+        let out = ctl_on(&socket, &["--json", "status"]);
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .find_map(|s| s["lines"].as_u64())
+            .unwrap_or(0)
+    };
+    // 100,000 lines of 100 bytes: far beyond a pipe and the printer's budget.
+    wait_until(Duration::from_secs(30), "every line captured while stdout is unread", || lines() > 100_000);
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if line.contains("lines not printed: the output fell behind") {
+                let _ = tx.send(line);
+                return;
+            }
+        }
+    });
+    let said = rx.recv_timeout(T).expect("the printer says what it skipped");
+    let skipped: u64 = said.split_whitespace().nth(2).and_then(|n| n.parse().ok()).unwrap();
+    assert!(skipped > 10_000 && skipped < 100_000, "{said}");
+    let _ = child.kill();
+    let _ = child.wait();
+}

@@ -8,6 +8,7 @@ pub mod exit;
 mod handle;
 mod health;
 mod lifecycle;
+pub mod line_feed;
 mod logfile;
 mod output;
 mod pipe_reader;
@@ -23,6 +24,7 @@ pub use deathwatch::{SUBCOMMAND as DEATHWATCH_SUBCOMMAND, helper_main as deathwa
 
 pub use exit::ExitInfo;
 pub use handle::{LogFileCounts, OpError, SidecarHandle};
+pub use line_feed::{Fed, LineFeed, LineFeedReceiver, line_feed};
 pub use output::LineBatch;
 pub use sidecar::Tallies;
 pub use status::{Event, EventKind, State, Status};
@@ -44,9 +46,9 @@ pub const EVENT_BACKLOG: usize = 4096;
 
 #[derive(Default)]
 pub struct Options {
-    /// Receives every captured line, in order, with backpressure: a slow receiver slows
-    /// the children (headless mode wants that: nothing is lost).
-    pub lines: Option<mpsc::Sender<LineBatch>>,
+    /// Receives every captured line, in order, and never slows a child: a receiver that
+    /// falls behind is told how many lines it skipped (the headless printer).
+    pub lines: Option<LineFeed>,
     /// Where events go. Pass a sender you already subscribed to, to see the very first
     /// events (they can happen before `start` returns); by default a new channel.
     pub events: Option<broadcast::Sender<Event>>,
@@ -89,7 +91,7 @@ pub(crate) struct Shared {
     exchanges: broadcast::Sender<Arc<Exchange>>,
     changed: Arc<Notify>,
     reaper: Option<Arc<DeathWatch>>,
-    lines: Option<mpsc::Sender<LineBatch>>,
+    lines: Option<LineFeed>,
 }
 
 /// What a sidecar restarted by a reload keeps from its previous incarnation.

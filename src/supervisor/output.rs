@@ -1,6 +1,7 @@
 //! Draining a child's stdout/stderr: large reads, split into lines (or protocol frames),
 //! delivered in batches to the bounded ring (never blocks), an optional log file (may
-//! wait, so it loses nothing), and an optional lossless subscriber (headless mode). On
+//! wait, so it loses nothing), and an optional line feed (headless mode; never blocks,
+//! counts what it skips). On
 //! stdio IPC sidecars, stdout frames that parse as the protocol go to the connection of
 //! the run that produced them, everything else to the log.
 
@@ -15,7 +16,7 @@ use bytes::BytesMut;
 use std::os::fd::OwnedFd;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
-use tokio::sync::{Notify, mpsc};
+use tokio::sync::Notify;
 
 /// Read size; pipes are enlarged to 1 MiB so a flood arrives in few, large reads.
 const READ_SIZE: usize = 1 << 20;
@@ -36,7 +37,7 @@ pub struct OutputSink {
     pub sidecar: Arc<str>,
     pub max_line: usize,
     pub logs: Arc<Mutex<LogBuffer>>,
-    pub subscriber: Option<mpsc::Sender<LineBatch>>,
+    pub subscriber: Option<super::LineFeed>,
     pub log_file: Option<LogFile>,
     pub changed: Arc<Notify>,
     /// Stdout carries protocol frames for this sidecar's IPC.
@@ -78,7 +79,7 @@ impl OutputSink {
             file.write(&lines).await;
         }
         if let Some(subscriber) = &self.subscriber {
-            let _ = subscriber.send(LineBatch { sidecar: self.sidecar.clone(), lines }).await;
+            subscriber.offer(LineBatch { sidecar: self.sidecar.clone(), lines });
         }
     }
 
