@@ -218,10 +218,13 @@ fn print_loop(mut rx: mpsc::Receiver<Printable>, names: Vec<String>) {
             Printable::Skipped { count, what } => {
                 buf.extend_from_slice(stamp.text(SystemTime::now()).as_bytes());
                 buf.extend_from_slice(
-                    format!(" [sidetop] {count} {what} not printed: the output fell behind{}\n", match what {
-                        "lines" => " (the scrollback and log files keep them)",
-                        _ => "",
-                    })
+                    format!(
+                        " [sidetop] {count} {what} not printed: the output fell behind{}\n",
+                        match what {
+                            "lines" => " (the scrollback and log files keep them)",
+                            _ => "",
+                        }
+                    )
                     .as_bytes(),
                 );
             }

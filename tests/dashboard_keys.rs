@@ -463,3 +463,39 @@ async fn enter_on_a_sidecar_in_crash_loop_shows_its_events() {
     update(&mut s, key(KeyCode::Enter));
     assert_eq!(s.tab, Tab::Logs);
 }
+
+/// A paste is text, never keys: "Kxr\n" over the table kills, stops and restarts nothing;
+/// in the composer it lands in the focused field and its line break does not send; in the
+/// log search it becomes the query.
+#[tokio::test]
+async fn a_paste_goes_to_the_focused_text_field_and_never_acts() {
+    let (mut s, _sup, _d) = dashboard().await;
+    press(&mut s, "j");
+    assert_eq!(update(&mut s, Msg::Paste("Kxr\nqQ".into())), []);
+    assert!(matches!(s.overlay, Overlay::None) && s.quitting.is_none());
+    assert!(s.status.as_ref().unwrap().0.starts_with("paste ignored"), "{:?}", s.status);
+
+    press(&mut s, "T");
+    update(&mut s, key(KeyCode::Tab)); // to the body
+    let Overlay::Composer(c) = &mut s.overlay else { panic!("composer") };
+    c.body = sidetop::app::composer::TextArea::from("");
+    assert_eq!(
+        update(&mut s, Msg::Paste("{\"a\":\r\n 1}".into())),
+        [],
+        "a line break in a paste never sends"
+    );
+    let Overlay::Composer(c) = &s.overlay else { panic!() };
+    assert_eq!(c.body.text(), "{\"a\":\n 1}");
+    update(&mut s, key(KeyCode::BackTab)); // to the method: one line, the break is a space
+    let Overlay::Composer(c) = &mut s.overlay else { panic!() };
+    c.method = sidetop::app::composer::TextArea::from("");
+    assert_eq!(update(&mut s, Msg::Paste("ec\nho\x1b".into())), []);
+    let Overlay::Composer(c) = &s.overlay else { panic!() };
+    assert_eq!(c.method.text(), "ec ho", "control characters dropped");
+    update(&mut s, key(KeyCode::Esc));
+
+    update(&mut s, key(KeyCode::Tab));
+    press(&mut s, "/");
+    update(&mut s, Msg::Paste("Kx\tr".into()));
+    assert_eq!(s.logs.typing.as_deref(), Some("Kx r"));
+}

@@ -288,3 +288,29 @@ fn p_pages_the_view_and_s_saves_it() {
     );
     tmux.keys(&["q"]);
 }
+
+/// Pasting "Kxr" into the terminal (tmux's bracketed paste, as a terminal sends it) over
+/// the table kills, stops and restarts nothing: the same pids run, and sidetop says the
+/// paste was ignored. Before bracketed paste was enabled, each letter acted as its key.
+#[test]
+fn a_paste_over_the_table_acts_on_nothing() {
+    let (tmux, m, _own, _dir) = launch_marked();
+    let _ = &m;
+    tmux.wait("every sidecar ready", |s| s.lines().filter(|l| l.contains("✔ ready")).count() >= 3);
+    tmux.keys(&["j"]);
+    let buffer = format!("paste-{m}");
+    let tmux_cmd = |args: &[&str]| assert!(Command::new("tmux").args(args).status().unwrap().success());
+    tmux_cmd(&["set-buffer", "-b", &buffer, "Kxr\n"]);
+    tmux_cmd(&["paste-buffer", "-p", "-d", "-b", &buffer, "-t", &tmux.session]);
+    tmux.wait_for("paste ignored");
+    std::thread::sleep(Duration::from_millis(300));
+    let screen = tmux.screen();
+    for name in ["echo", "sleeper", "forker"] {
+        let row = row(&screen, name);
+        let restarts = row.split_whitespace().nth(4);
+        assert!(row.contains("✔ ready") && restarts == Some("0"), "{name} runs as it did:\n{screen}");
+    }
+    assert!(!screen.contains("killed") && !screen.contains("restarted"), "{screen}");
+    tmux.keys(&["q"]);
+    tmux.wait("the shell prompt", |s| s.trim_end().ends_with('$'));
+}

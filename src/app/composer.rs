@@ -49,15 +49,36 @@ impl TextArea {
         self.lines[self.row].char_indices().nth(self.col).map_or(self.lines[self.row].len(), |(i, _)| i)
     }
 
+    /// Inserts pasted text at the cursor, as text (never as keys). A single-line field
+    /// takes line breaks as spaces; control characters are dropped.
+    pub fn paste(&mut self, text: &str, multiline: bool) {
+        for c in text.replace("\r\n", "\n").chars() {
+            match c {
+                '\n' | '\r' if multiline => {
+                    let at = self.byte();
+                    let rest = self.lines[self.row].split_off(at);
+                    self.lines.insert(self.row + 1, rest);
+                    self.row += 1;
+                    self.col = 0;
+                }
+                '\n' | '\r' | '\t' => self.insert(' '),
+                c if c.is_control() => {}
+                c => self.insert(c),
+            }
+        }
+    }
+
+    fn insert(&mut self, c: char) {
+        let at = self.byte();
+        self.lines[self.row].insert(at, c);
+        self.col += 1;
+    }
+
     /// Edits; returns false for keys it does not use.
     pub fn key(&mut self, key: &KeyEvent, multiline: bool) -> bool {
         let len = |s: &String| s.chars().count();
         match key.code {
-            KeyCode::Char(c) if !key.modifiers.contains(KeyModifiers::CONTROL) => {
-                let at = self.byte();
-                self.lines[self.row].insert(at, c);
-                self.col += 1;
-            }
+            KeyCode::Char(c) if !key.modifiers.contains(KeyModifiers::CONTROL) => self.insert(c),
             KeyCode::Enter if multiline => {
                 let at = self.byte();
                 let rest = self.lines[self.row].split_off(at);
@@ -400,6 +421,20 @@ impl Composer {
             }
         }
         Action::None
+    }
+
+    /// A paste goes into the focused field as text: a line break in it never sends.
+    pub fn paste(&mut self, text: &str) {
+        self.cycling = None;
+        let multiline = self.field == Field::Body;
+        let area = match self.field {
+            Field::Method => &mut self.method,
+            Field::Path => &mut self.path,
+            Field::Body => &mut self.body,
+        };
+        area.paste(text, multiline);
+        self.error = None;
+        self.template = None;
     }
 
     fn send(&mut self) -> Action {

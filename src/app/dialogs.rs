@@ -82,3 +82,21 @@ pub(super) fn on_load_key(state: &mut State, mut d: LoadDialog, key: KeyEvent) -
     state.overlay = Overlay::Load(d);
     Vec::new()
 }
+
+/// A paste is text for the focused text field (log search, composer, load dialog), never
+/// keys: pasting "Kxr" over the table must not kill, stop and restart a sidecar, and a
+/// line break in it must not send the composer.
+pub(super) fn on_paste(state: &mut State, text: &str) {
+    if let Some(typing) = &mut state.logs.typing {
+        typing.extend(text.chars().map(|c| if c.is_control() { ' ' } else { c }));
+        return;
+    }
+    match &mut state.overlay {
+        Overlay::Composer(c) => c.paste(text),
+        Overlay::Load(d) => {
+            let field = if d.field == 0 { &mut d.requests } else { &mut d.concurrency };
+            field.extend(text.chars().filter(char::is_ascii_digit));
+        }
+        _ => state.say("paste ignored: no text field is open (/ searches the log, T composes a request)"),
+    }
+}

@@ -12,6 +12,9 @@ pub enum Msg {
     Key(KeyEvent),
     Mouse(MouseEvent),
     Resize(u16, u16),
+    /// Text pasted into the terminal (bracketed paste): for the focused text field only,
+    /// never read as keys.
+    Paste(String),
     /// The result of an effect, for the status line.
     Done(String),
     /// A reply to a test request.

@@ -224,6 +224,7 @@ async fn dashboard(
                     Event::Key(k) => update(&mut state, Msg::Key(k)),
                     Event::Mouse(m) => update(&mut state, Msg::Mouse(m)),
                     Event::Resize(w, h) => update(&mut state, Msg::Resize(w, h)),
+                    Event::Paste(text) => update(&mut state, Msg::Paste(text)),
                     _ => Vec::new(),
                 }
             }

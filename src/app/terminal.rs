@@ -1,8 +1,11 @@
-//! Owning the terminal: raw mode and the alternate screen on the way in, and always
+//! Owning the terminal: raw mode, the alternate screen and bracketed paste (so a paste
+//! arrives as text, never as keys that act) on the way in, and always
 //! restored on the way out — on quit, on error, and on panic (the panic message is
 //! printed after the restore, where the operator can read it).
 
-use ratatui::crossterm::event::{DisableMouseCapture, EnableMouseCapture};
+use ratatui::crossterm::event::{
+    DisableBracketedPaste, DisableMouseCapture, EnableBracketedPaste, EnableMouseCapture,
+};
 use ratatui::crossterm::execute;
 use ratatui::crossterm::terminal::{
     EnterAlternateScreen, LeaveAlternateScreen, disable_raw_mode, enable_raw_mode,
@@ -22,7 +25,7 @@ pub fn enter() -> io::Result<Term> {
     enable_raw_mode()?;
     ENTERED.store(true, Ordering::SeqCst);
     let mut stdout = io::stdout();
-    if let Err(e) = execute!(stdout, EnterAlternateScreen, EnableMouseCapture) {
+    if let Err(e) = execute!(stdout, EnterAlternateScreen, EnableMouseCapture, EnableBracketedPaste) {
         restore();
         return Err(e);
     }
@@ -35,7 +38,7 @@ pub fn enter() -> io::Result<Term> {
 pub fn reenter(term: &mut Term) -> io::Result<()> {
     enable_raw_mode()?;
     ENTERED.store(true, Ordering::SeqCst);
-    execute!(io::stdout(), EnterAlternateScreen, EnableMouseCapture)?;
+    execute!(io::stdout(), EnterAlternateScreen, EnableMouseCapture, EnableBracketedPaste)?;
     term.clear()
 }
 
@@ -64,8 +67,13 @@ pub fn restore() {
     if !ENTERED.swap(false, Ordering::SeqCst) {
         return;
     }
-    let _ =
-        execute!(io::stdout(), DisableMouseCapture, LeaveAlternateScreen, ratatui::crossterm::cursor::Show);
+    let _ = execute!(
+        io::stdout(),
+        DisableBracketedPaste,
+        DisableMouseCapture,
+        LeaveAlternateScreen,
+        ratatui::crossterm::cursor::Show
+    );
     let _ = disable_raw_mode();
 }
 

@@ -38,6 +38,10 @@ fn handle(state: &mut State, msg: Msg) -> Vec<Effect> {
     match msg {
         Msg::Key(key) if key.kind == KeyEventKind::Release => Vec::new(),
         Msg::Key(key) => on_key(state, key),
+        Msg::Paste(text) => {
+            super::dialogs::on_paste(state, &text);
+            Vec::new()
+        }
         Msg::Notice(notice) => match notice {
             crate::api::Notice::Reloaded { ok, text } => {
                 state.say(text.lines().next().unwrap_or_default().to_string());

@@ -42,7 +42,8 @@ pub enum Fed {
 
 pub fn line_feed(budget: usize) -> (LineFeed, LineFeedReceiver) {
     let (tx, rx) = mpsc::unbounded_channel();
-    let shared = Arc::new(Shared { queued_bytes: AtomicUsize::new(0), skipped_lines: AtomicU64::new(0), budget });
+    let shared =
+        Arc::new(Shared { queued_bytes: AtomicUsize::new(0), skipped_lines: AtomicU64::new(0), budget });
     (LineFeed { tx, shared: shared.clone() }, LineFeedReceiver { rx, shared })
 }
 
@@ -99,7 +100,12 @@ mod tests {
     use std::time::SystemTime;
 
     fn batch(lines: usize, len: usize) -> LineBatch {
-        let line = LogLine { at: SystemTime::now(), stream: Stream::Stdout, cut: false, bytes: vec![b'x'; len].into() };
+        let line = LogLine {
+            at: SystemTime::now(),
+            stream: Stream::Stdout,
+            cut: false,
+            bytes: vec![b'x'; len].into(),
+        };
         LineBatch { sidecar: Arc::from("s"), lines: Arc::new(vec![line; lines]) }
     }
 
