@@ -205,3 +205,31 @@ fn a_plugin_folder_is_watched() {
     assert_eq!(agent.pid_of("host"), host, "the other sidecar never noticed");
     let _ = agent.child.kill();
 }
+
+/// A reload that fails half-way (a replaced sidecar's new log file cannot be opened)
+/// retires nothing: every sidecar, the changed one and the removed one too, still runs
+/// with the same pid. It once stopped them first and then failed, leaving them listed
+/// and dead.
+#[test]
+fn a_reload_that_cannot_be_applied_retires_nothing() {
+    let agent = Agent::running(BEFORE);
+    let names = ["db", "keep", "envy", "old"];
+    let before: Vec<Option<u64>> = names.iter().map(|n| agent.pid_of(n)).collect();
+    let blocker = agent.dir.path().join("a-file");
+    std::fs::write(&blocker, "not a folder").unwrap();
+    // envy changes (a restart), old goes, and envy's log file is under a plain file.
+    let after = BEFORE
+        .replace(
+            "env = { X = \"1\" }",
+            &format!("env = {{ X = \"2\" }}\nlog_file = \"{}/envy.log\"", blocker.display()),
+        )
+        .replace("[[sidecar]]\nname = \"old\"\ncommand = [\"sleep\", \"1003\"]\n", "");
+    agent.rewrite(&after);
+    let out = agent.ctl(&["reload"]);
+    assert_ne!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(text(&out).contains("envy.log"), "the error names the file: {}", text(&out));
+    std::thread::sleep(Duration::from_millis(300));
+    let now: Vec<Option<u64>> = names.iter().map(|n| agent.pid_of(n)).collect();
+    assert_eq!(before, now, "nothing was retired");
+    assert!(now.iter().all(|p| p.is_some_and(|p| pid_alive(p as i32))));
+}

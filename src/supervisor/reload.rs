@@ -133,6 +133,24 @@ impl Supervisor {
         let current = self.sidecars();
         let plan = plan(&current.iter().map(|h| h.config.clone()).collect::<Vec<_>>(), new);
         let find = |name: &str| current.iter().find(|h| *h.name == *name).cloned();
+        let restarts = |name: &str| plan.restart.iter().any(|(n, _)| *n == *name);
+        // Everything that can fail comes first (a new sidecar's log file that cannot be
+        // opened): a reload that fails has retired nothing and changed nothing.
+        let mut built = std::collections::HashMap::new();
+        for cfg in &new.sidecars {
+            let old = find(&cfg.name);
+            if old.is_some() && !restarts(&cfg.name) {
+                continue;
+            }
+            let carry = old.map(|old| Carry {
+                logs: old.logs.clone(),
+                history: old.history.clone(),
+                tallies: old.tallies.clone(),
+                ipc: old.ipc.clone().filter(|_| !differs(&old.config.ipc, &cfg.ipc)),
+                restarts: old.status().restarts + 1,
+            });
+            built.insert(cfg.name.clone(), self.shared.build(cfg, carry)?);
+        }
         for (name, keys) in &plan.restart {
             if let Some(h) = find(name) {
                 self.note(&h, EventKind::Reconfigured { keys: keys.clone(), restart: true });
@@ -153,9 +171,8 @@ impl Supervisor {
         for cfg in &new.sidecars {
             let old = find(&cfg.name);
             let in_place = plan.in_place.iter().find(|(n, _)| *n == cfg.name);
-            let restart = plan.restart.iter().any(|(n, _)| *n == cfg.name);
             match old {
-                Some(old) if !restart => {
+                Some(old) if !restarts(&cfg.name) => {
                     let handle = match in_place {
                         None => old,
                         Some((_, keys)) => {
@@ -170,15 +187,8 @@ impl Supervisor {
                     kept.push(handle.clone());
                     handles.push(handle);
                 }
-                old => {
-                    let carry = old.map(|old| Carry {
-                        logs: old.logs.clone(),
-                        history: old.history.clone(),
-                        tallies: old.tallies.clone(),
-                        ipc: old.ipc.clone().filter(|_| !differs(&old.config.ipc, &cfg.ipc)),
-                        restarts: old.status().restarts + 1,
-                    });
-                    let (handle, runner) = self.shared.build(cfg, carry)?;
+                _ => {
+                    let (handle, runner) = built.remove(&cfg.name).expect("built above");
                     handles.push(handle);
                     runners.push(runner);
                 }
