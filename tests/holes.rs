@@ -307,3 +307,34 @@ url = "http://127.0.0.1:{port}"
     assert!(listening < ready);
     sup.shutdown().await;
 }
+
+/// Notifications inside a batch keep their own params: three MCP log messages sent in one
+/// batch become three log lines with their text. The params were once read from the
+/// whole frame (an array), so they came out empty.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn notifications_in_a_batch_keep_their_params() {
+    let m = marker();
+    let (_dir, config) = config(
+        r#"
+[[sidecar]]
+name = "mcp"
+command = ["python3", "-u", "{sidecars}/test/mcp_batcher.py"]
+[sidecar.ipc]
+protocol = "mcp"
+timeout = "5s"
+"#,
+        &m,
+    );
+    let sup = Supervisor::start(&config, Options::default()).unwrap();
+    let h = sup.get("mcp").unwrap();
+    let h = &*h;
+    wait_ready(h).await;
+    let ex = h.request(&rpc("burst", Value::Null)).await.unwrap();
+    assert_eq!(ex.outcome, Outcome::Ok, "{ex:?}");
+    let noted = || log_texts(h).into_iter().filter(|l| l.contains("batched note")).collect::<Vec<_>>();
+    assert!(eventually(T, || noted().len() == 3).await, "{:?}", log_texts(h));
+    for i in 0..3 {
+        assert!(noted().iter().any(|l| l.contains(&format!("batched note {i}"))), "{:?}", noted());
+    }
+    sup.shutdown().await;
+}

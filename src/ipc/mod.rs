@@ -498,16 +498,7 @@ impl Ipc {
                 // Keep the text in the log too: nothing is lost.
                 false
             }
-            Routed::Incoming { method, request_id } => {
-                // What it means needs the params: read only for the protocols that say so.
-                let params = if self.config.speaks == Speaks::Plain {
-                    Value::Null
-                } else {
-                    serde_json::from_slice::<Value>(bytes)
-                        .ok()
-                        .and_then(|m| m.get("params").cloned())
-                        .unwrap_or_default()
-                };
+            Routed::Incoming { method, request_id, params } => {
                 if method == "notifications/progress"
                     && let Some(token) = speaks::progress_token(&params)
                 {

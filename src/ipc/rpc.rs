@@ -38,6 +38,8 @@ pub enum Routed {
     Incoming {
         method: String,
         request_id: Option<Value>,
+        /// Its `params`, parsed once here (a batch item's own, not the batch's).
+        params: Value,
     },
     /// Looked like protocol but was not valid; the text still belongs in the log.
     Malformed(String),
@@ -281,9 +283,9 @@ impl RpcConn {
                 Err(e) => Routed::Malformed(format!("invalid JSON: {e}")),
                 Ok(Value::Array(batch)) if batch.is_empty() => Routed::Malformed("empty batch".into()),
                 Ok(Value::Array(batch)) => {
-                    Routed::Batch(batch.iter().map(|item| self.route_rpc(item, None, at)).collect())
+                    Routed::Batch(batch.into_iter().map(|item| self.route_rpc(item, None, at)).collect())
                 }
-                Ok(msg) => self.route_rpc(&msg, Some(text), at),
+                Ok(msg) => self.route_rpc(msg, Some(text), at),
             },
             Dialect::JsonLines => {
                 if let Some(pointer) = &self.reply_has
@@ -316,8 +318,11 @@ impl RpcConn {
     }
 
     /// `text` is the message as received, when it is the whole frame (not a batch item).
-    fn route_rpc(&self, msg: &Value, text: Option<&[u8]>, at: Instant) -> Routed {
-        match classify(msg) {
+    fn route_rpc(&self, mut msg: Value, text: Option<&[u8]>, at: Instant) -> Routed {
+        fn params(msg: &mut Value) -> Value {
+            msg.get_mut("params").map(Value::take).unwrap_or_default()
+        }
+        match classify(&msg) {
             Incoming::Response { id, raw_id, result } => {
                 let mut p = self.lock();
                 let waiter = id.and_then(|id| p.by_id.remove(&id));
@@ -341,8 +346,12 @@ impl RpcConn {
                     None => Routed::UnknownId(raw_id.to_string()),
                 }
             }
-            Incoming::Notification { method } => Routed::Incoming { method, request_id: None },
-            Incoming::Request { id, method } => Routed::Incoming { method, request_id: Some(id) },
+            Incoming::Notification { method } => {
+                Routed::Incoming { method, request_id: None, params: params(&mut msg) }
+            }
+            Incoming::Request { id, method } => {
+                Routed::Incoming { method, request_id: Some(id), params: params(&mut msg) }
+            }
             Incoming::Invalid(why) => Routed::Malformed(why),
             Incoming::NotRpc => Routed::NotProtocol,
         }
