@@ -338,3 +338,48 @@ timeout = "5s"
     }
     sup.shutdown().await;
 }
+
+/// A burst of 5,000 MCP log messages: every one is a log line, or the ones that did not
+/// fit the queue are counted in the log. They were once dropped without a word.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_of_server_log_messages_loses_none_silently() {
+    let m = marker();
+    let (_dir, config) = config(
+        r#"
+[[sidecar]]
+name = "mcp"
+command = ["python3", "-u", "{sidecars}/test/mcp_batcher.py"]
+scrollback_lines = 20000
+[sidecar.ipc]
+protocol = "mcp"
+timeout = "5s"
+"#,
+        &m,
+    );
+    let sup = Supervisor::start(&config, Options::default()).unwrap();
+    let h = sup.get("mcp").unwrap();
+    let h = &*h;
+    wait_ready(h).await;
+    let ex = h.request(&rpc("flood", serde_json::json!({"n": 5000}))).await.unwrap();
+    assert_eq!(ex.outcome, Outcome::Ok, "{ex:?}");
+    let accounted = || {
+        let texts = log_texts(h);
+        let shown = texts.iter().filter(|l| l.contains("flood note")).count() as u64;
+        let dropped: u64 = texts
+            .iter()
+            .filter_map(|l| l.strip_prefix("[sidetop] "))
+            .filter_map(|l| l.split_whitespace().next()?.parse::<u64>().ok())
+            .sum();
+        (shown, dropped)
+    };
+    assert!(
+        eventually(T, || {
+            let (s, d) = accounted();
+            s + d == 5000
+        })
+        .await,
+        "{:?}",
+        accounted()
+    );
+    sup.shutdown().await;
+}

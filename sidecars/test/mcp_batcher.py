@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """A minimal MCP server over stdio that answers "burst" with one JSON-RPC batch: the
-reply and three `notifications/message` log messages, each with its own params."""
+reply and three `notifications/message` log messages, each with its own params; and
+"flood" with n log messages, one line each, in one write, then the reply."""
 import json, sys
 for line in sys.stdin:
     msg = json.loads(line)
@@ -18,6 +19,12 @@ for line in sys.stdin:
         batch.append({"jsonrpc": "2.0", "id": rid, "result": {}})
         print(json.dumps(batch), flush=True)
         continue
+    elif method == "flood":
+        n = msg["params"]["n"]
+        note = lambda i: json.dumps({"jsonrpc": "2.0", "method": "notifications/message",
+                                     "params": {"level": "info", "data": f"flood note {i}"}})
+        sys.stdout.write("".join(note(i) + "\n" for i in range(n)))
+        result = {}
     else:
         result = {}
     print(json.dumps({"jsonrpc": "2.0", "id": rid, "result": result}), flush=True)

@@ -60,7 +60,7 @@ pub struct Ipc {
     pub relist: Notify,
     /// Server messages that belong in the sidecar's log (log and progress notifications),
     /// to the current run's receiver, which appends them to the scrollback.
-    notes: Mutex<Option<mpsc::Sender<String>>>,
+    notes: Mutex<Option<(mpsc::Sender<String>, Arc<AtomicU64>)>>,
     /// LSP: diagnostics per document, from `textDocument/publishDiagnostics`.
     diagnostics: Mutex<std::collections::BTreeMap<String, usize>>,
     /// WebSocket: the last ping's round trip.
@@ -69,7 +69,21 @@ pub struct Ipc {
     grpc: Option<grpc::GrpcClient>,
 }
 
-/// Server log notifications queued for the scrollback at most (more are dropped).
+/// One run's server log messages (see `open_notes`), and how many did not fit the queue.
+pub struct Notes {
+    pub rx: mpsc::Receiver<String>,
+    pub dropped: Arc<AtomicU64>,
+}
+
+impl Notes {
+    /// Messages not queued since the last call.
+    pub fn take_dropped(&self) -> u64 {
+        self.dropped.swap(0, Ordering::Relaxed)
+    }
+}
+
+/// Server log notifications queued for the scrollback at most (more are counted, and the
+/// count is said in the log).
 const NOTES_QUEUED: usize = 1024;
 
 /// Answers to the sidecar's own requests being written at once, at most.
@@ -131,10 +145,11 @@ impl Ipc {
 
     /// The messages its server sends to be logged, from now on, for one run (the next
     /// call ends this receiver's stream).
-    pub fn open_notes(&self) -> mpsc::Receiver<String> {
+    pub fn open_notes(&self) -> Notes {
         let (tx, rx) = mpsc::channel(NOTES_QUEUED);
-        *self.notes.lock().unwrap_or_else(|e| e.into_inner()) = Some(tx);
-        rx
+        let dropped = Arc::new(AtomicU64::new(0));
+        *self.notes.lock().unwrap_or_else(|e| e.into_inner()) = Some((tx, dropped.clone()));
+        Notes { rx, dropped }
     }
 
     /// What the server said about itself and offers.
@@ -412,8 +427,11 @@ impl Ipc {
         let speaks = self.config.speaks;
         if let Some(line) = speaks::log_line(speaks, method, params) {
             // A server that floods its log loses lines here, not the reader's time.
-            if let Some(notes) = &*self.notes.lock().unwrap_or_else(|e| e.into_inner()) {
-                let _ = notes.try_send(line);
+            if let Some((notes, dropped)) = &*self.notes.lock().unwrap_or_else(|e| e.into_inner())
+                && let Err(mpsc::error::TrySendError::Full(_)) = notes.try_send(line)
+            {
+                // Counted, and said in the log by its reader.
+                dropped.fetch_add(1, Ordering::Relaxed);
             }
         }
         match method {

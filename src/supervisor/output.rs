@@ -128,17 +128,24 @@ impl OutputSink {
 
 /// Server log messages (MCP `notifications/message`, LSP `window/logMessage`, …) as
 /// lines of the sidecar's log, like its own output, until the run ends.
-pub async fn drain_notes(mut notes: tokio::sync::mpsc::Receiver<String>, sink: Arc<OutputSink>) {
+/// Messages that came faster than the log took them are counted and said in the log.
+pub async fn drain_notes(mut notes: crate::ipc::Notes, sink: Arc<OutputSink>) {
     let line = |text: String| LogLine {
         at: SystemTime::now(),
         stream: Stream::Stdout,
         cut: false,
         bytes: text.into(),
     };
-    while let Some(text) = notes.recv().await {
+    while let Some(text) = notes.rx.recv().await {
         let mut lines = vec![line(text)];
-        while let Ok(more) = notes.try_recv() {
+        while let Ok(more) = notes.rx.try_recv() {
             lines.push(line(more));
+        }
+        let dropped = notes.take_dropped();
+        if dropped > 0 {
+            lines.push(line(format!(
+                "[sidetop] {dropped} server log messages not shown: they came faster than the log took them"
+            )));
         }
         sink.deliver(lines, &RunLink::default()).await;
     }
