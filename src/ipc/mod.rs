@@ -197,7 +197,8 @@ impl Ipc {
         self.metrics.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn current(&self) -> Option<Arc<RpcConn>> {
+    /// The connection of the run attached now (`None` between runs, and over HTTP).
+    pub(crate) fn current(&self) -> Option<Arc<RpcConn>> {
         self.conn.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
@@ -307,10 +308,32 @@ impl Ipc {
         origin: Origin,
         timeout: Duration,
     ) -> Arc<Exchange> {
+        self.request_via(None, spec, origin, timeout).await
+    }
+
+    /// A request to one run only (its stop steps): on that run's connection, which fails
+    /// once the run has ended, never on the next run's.
+    pub(crate) async fn request_on(
+        &self,
+        run: &Arc<RpcConn>,
+        spec: &RequestSpec,
+        origin: Origin,
+        timeout: Duration,
+    ) -> Arc<Exchange> {
+        self.request_via(Some(run), spec, origin, timeout).await
+    }
+
+    async fn request_via(
+        &self,
+        run: Option<&Arc<RpcConn>>,
+        spec: &RequestSpec,
+        origin: Origin,
+        timeout: Duration,
+    ) -> Arc<Exchange> {
         let at = SystemTime::now();
         let deadline = tokio::time::Instant::now() + timeout;
         // A sidecar that is still starting gets the request once it listens.
-        if !self.is_connected() && self.attached.load(Ordering::Acquire) {
+        if run.is_none() && !self.is_connected() && self.attached.load(Ordering::Acquire) {
             let _ = self.wait_connected(timeout).await;
         }
         let permit = tokio::time::timeout_at(deadline, self.permits.acquire()).await;
@@ -319,7 +342,7 @@ impl Ipc {
             Ok(Err(_)) => unreachable!("the semaphore is never closed"),
             Ok(Ok(_permit)) => {
                 let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-                let mut sent = self.send(spec, left.max(Duration::from_millis(1))).await;
+                let mut sent = self.send(spec, left.max(Duration::from_millis(1)), run).await;
                 // Reported against the timeout asked for, however it was spent.
                 if let Outcome::Timeout(_) = sent.1 {
                     sent.1 = Outcome::Timeout(timeout);
@@ -353,7 +376,9 @@ impl Ipc {
         &self,
         spec: &RequestSpec,
         timeout: Duration,
+        run: Option<&Arc<RpcConn>>,
     ) -> (String, Outcome, Option<String>, Option<Duration>, Option<u16>) {
+        let connection = || run.cloned().or_else(|| self.current());
         match (spec, &self.http) {
             (RequestSpec::Http { method, path, body }, Some(http)) => {
                 let call = http.send(method, path, body.as_ref(), timeout).await;
@@ -384,7 +409,7 @@ impl Ipc {
                     let on_message = |bytes: &[u8]| self.on_http_message(bytes);
                     streamable.call(message(id), id, timeout, self.config.max_timeout, &on_message).await
                 } else {
-                    let Some(conn) = self.current() else {
+                    let Some(conn) = connection() else {
                         return (describe_request(spec), not_connected(), None, None, None);
                     };
                     conn.call(message, timeout).await
@@ -392,7 +417,7 @@ impl Ipc {
                 (call.request, call.outcome, call.response, call.latency, None)
             }
             (RequestSpec::Line { value }, None) => {
-                let Some(conn) = self.current() else {
+                let Some(conn) = connection() else {
                     return (describe_request(spec), not_connected(), None, None, None);
                 };
                 let call = conn.call(|_| value.clone(), timeout).await;
@@ -403,10 +428,20 @@ impl Ipc {
 
     /// A JSON-RPC notification (no reply), as handshakes send.
     pub async fn notify(&self, method: &str, params: Option<&Value>) -> Result<(), Outcome> {
+        self.notify_via(None, method, params).await
+    }
+
+    /// A notification to one run only (see `request_on`).
+    pub(crate) async fn notify_via(
+        &self,
+        run: Option<&Arc<RpcConn>>,
+        method: &str,
+        params: Option<&Value>,
+    ) -> Result<(), Outcome> {
         if let Some(streamable) = &self.streamable {
             return streamable.notify(&rpc_message(None, method, params)).await;
         }
-        let conn = self.current().ok_or_else(not_connected)?;
+        let conn = run.cloned().or_else(|| self.current()).ok_or_else(not_connected)?;
         conn.send_only(&rpc_message(None, method, params)).await
     }
 

@@ -223,7 +223,9 @@ impl Runner {
         if ipc.config.close_stdin_on_stop {
             how.push("closed its stdin".into());
         }
-        tokio::spawn(super::polite::stop(ipc, stdin, timeout));
+        // Bound to this run's connection: nothing of this stop can reach the next run.
+        let conn = ipc.current();
+        tokio::spawn(super::polite::stop(ipc, conn, stdin, timeout));
         self.set(|s| s.state = State::Stopping);
         self.events.emit(EventKind::StoppingPolitely {
             how: how.join(", "),
