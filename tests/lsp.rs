@@ -115,3 +115,38 @@ shutdown = [{ method = "shutdown" }, { method = "exit", notification = true }]
     );
     sup.shutdown().await;
 }
+
+/// The diagnostics kept are bounded: a document closed (diagnostics cleared) is not kept,
+/// and a restart starts from none (the new process knows nothing of the old documents).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn diagnostics_are_forgotten_on_close_and_on_restart() {
+    let m = marker();
+    let (_dir, config) = config(CONFIG, &m);
+    let sup = Supervisor::start(&config, Options::default()).unwrap();
+    let h = sup.get("lsp").unwrap();
+    wait_ready(&h).await;
+    let ipc = h.ipc().unwrap().clone();
+    let doc = |i: usize| json!({"uri": format!("file:///tmp/d{i}.rs"), "languageId": "rust", "version": 1, "text": "// TODO\n"});
+    for i in 0..50 {
+        ipc.notify("textDocument/didOpen", Some(&json!({"textDocument": doc(i)}))).await.unwrap();
+    }
+    assert!(
+        eventually(Duration::from_secs(5), || ipc.diagnostics() == (50, 50)).await,
+        "{:?}",
+        ipc.diagnostics()
+    );
+    for i in 0..40 {
+        ipc.notify("textDocument/didClose", Some(&json!({"textDocument": {"uri": doc(i)["uri"]}})))
+            .await
+            .unwrap();
+    }
+    assert!(
+        eventually(Duration::from_secs(5), || ipc.diagnostics() == (10, 10)).await,
+        "{:?}",
+        ipc.diagnostics()
+    );
+    h.restart().await.unwrap();
+    wait_ready(&h).await;
+    assert_eq!(ipc.diagnostics(), (0, 0), "the new run starts with none");
+    sup.shutdown().await;
+}

@@ -37,6 +37,10 @@ pub struct IpcMetrics {
     pub pushes: BTreeMap<String, Stats>,
 }
 
+/// Handshake exchanges kept per run, at most: a server that sends `list_changed` in a
+/// loop must not grow them.
+pub const HANDSHAKE_KEPT: usize = 16;
+
 impl IpcMetrics {
     pub fn new(base: Instant) -> IpcMetrics {
         IpcMetrics {
@@ -72,7 +76,9 @@ impl IpcMetrics {
             self.buckets.entry((key.clone(), kind)).or_default().observe(latency);
         }
         self.methods.entry(key).or_insert_with(|| Stats::new(base)).record(now, kind, exchange.latency);
-        if exchange.origin == Origin::Handshake {
+        // Only the start of a run's handshake is needed (the `initialize` reply); MCP
+        // relists (also handshake-origin) past the cap are in the traffic only.
+        if exchange.origin == Origin::Handshake && self.handshake.len() < HANDSHAKE_KEPT {
             self.handshake.push(exchange.clone());
         }
         self.keep(exchange);
@@ -108,5 +114,38 @@ impl IpcMetrics {
     /// A new process: its handshake starts over.
     pub fn start_handshake(&mut self) {
         self.handshake.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ipc::protocol::{Exchange, Outcome};
+
+    /// An MCP server that says `list_changed` in a loop makes sidetop list its tools
+    /// again and again (handshake-origin exchanges): what is kept stays bounded.
+    #[test]
+    fn handshake_exchanges_kept_are_bounded() {
+        let mut metrics = IpcMetrics::new(Instant::now());
+        for i in 0..1000 {
+            let exchange = Arc::new(Exchange {
+                sidecar: "mcp".into(),
+                at: std::time::SystemTime::now(),
+                method: if i == 0 { "initialize".into() } else { "tools/list".into() },
+                origin: Origin::Handshake,
+                request: None,
+                response: None,
+                latency: Some(std::time::Duration::from_millis(1)),
+                outcome: Outcome::Ok,
+                status: None,
+                spec: None,
+            });
+            metrics.record(&exchange, Instant::now());
+        }
+        assert_eq!(metrics.handshake.len(), HANDSHAKE_KEPT);
+        assert_eq!(metrics.handshake[0].method, "initialize", "the start of the handshake is what is kept");
+        assert!(metrics.traffic.len() <= TRAFFIC);
+        metrics.start_handshake();
+        assert!(metrics.handshake.is_empty());
     }
 }

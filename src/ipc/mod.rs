@@ -82,6 +82,9 @@ impl Notes {
     }
 }
 
+/// LSP documents whose diagnostics are counted, at most.
+const MAX_DIAGNOSED: usize = 10_000;
+
 /// Server log notifications queued for the scrollback at most (more are counted, and the
 /// count is said in the log).
 const NOTES_QUEUED: usize = 1024;
@@ -227,6 +230,8 @@ impl Ipc {
     /// for this run's stdout reader), or connect to its socket or HTTP address.
     pub fn attach(self: &Arc<Self>, stdin: &StdinWriter) -> Option<Arc<RpcConn>> {
         self.attached.store(true, Ordering::Release);
+        // A new process knows nothing of the last one's documents.
+        self.diagnostics.lock().unwrap_or_else(|e| e.into_inner()).clear();
         let task = match (self.dialect(), &self.config.transport) {
             (Some(dialect), Transport::Stdio) => {
                 let conn = self.new_connection(dialect, stdin.clone());
@@ -480,7 +485,20 @@ impl Ipc {
             "textDocument/publishDiagnostics" if speaks == Speaks::Lsp => {
                 if let Some(uri) = params.get("uri").and_then(Value::as_str) {
                     let count = params.get("diagnostics").and_then(Value::as_array).map_or(0, Vec::len);
-                    self.diagnostics.lock().unwrap_or_else(|e| e.into_inner()).insert(uri.to_string(), count);
+                    let mut documents = self.diagnostics.lock().unwrap_or_else(|e| e.into_inner());
+                    // A document without diagnostics counts for nothing: not kept, so
+                    // the map holds only documents with something to say, at most
+                    // MAX_DIAGNOSED of them.
+                    if count == 0 {
+                        documents.remove(uri);
+                    } else if documents.len() < MAX_DIAGNOSED || documents.contains_key(uri) {
+                        documents.insert(uri.to_string(), count);
+                    } else {
+                        tracing::debug!(
+                            "{}: diagnostics of {uri} not counted: {MAX_DIAGNOSED} documents already are",
+                            self.name
+                        );
+                    }
                 }
             }
             _ => {}
