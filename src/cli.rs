@@ -20,7 +20,7 @@ pub struct Cli {
     pub headless: bool,
 
     /// How often the dashboard samples CPU and memory (like "1s", "500ms").
-    #[arg(long, default_value = "1s", value_parser = parse_duration)]
+    #[arg(long, default_value = "1s", value_parser = parse_sample_interval)]
     pub sample_interval: std::time::Duration,
 
     /// With --headless: exit once no sidecar is running or due to restart.
@@ -265,6 +265,16 @@ pub struct ReplayArgs {
 
 fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
     s.parse::<crate::config::values::DurationValue>().map(|d| d.0)
+}
+
+/// Sampling reads /proc for every process: 0 would spin, and below 100 ms the sampler
+/// itself becomes the load it measures.
+fn parse_sample_interval(s: &str) -> Result<std::time::Duration, String> {
+    let interval = parse_duration(s)?;
+    if interval < std::time::Duration::from_millis(100) {
+        return Err("at least 100ms (sampling reads /proc for every process)".into());
+    }
+    Ok(interval)
 }
 
 fn parse_metrics_addr(text: &str) -> Result<std::net::SocketAddr, String> {

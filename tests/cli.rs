@@ -482,3 +482,15 @@ fn own_log_directory_is_private() {
     let logs: Vec<_> = std::fs::read_dir(&log_dir).unwrap().flatten().collect();
     assert!(logs.iter().any(|e| e.file_name().to_string_lossy().starts_with("sidetop.log")), "{logs:?}");
 }
+
+/// `--sample-interval 0` once made the sampler spin; below 100 ms is refused before
+/// anything starts, with the reason.
+#[test]
+fn a_sample_interval_below_100ms_is_refused() {
+    for interval in ["0", "0s", "10ms"] {
+        let out = sidetop(&["--headless", "--sample-interval", interval]).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{interval}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("--sample-interval") && err.contains("at least 100ms"), "{err}");
+    }
+}

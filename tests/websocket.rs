@@ -112,3 +112,25 @@ async fn json_lines_over_a_websocket() {
     }
     sup.shutdown().await;
 }
+
+/// A message past the 8 MiB frame cap (the library's default is 64 MiB) is refused and
+/// counted as a protocol error; the connection starts over and the next request works.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_past_the_frame_cap_is_refused_and_counted() {
+    let (_dir, sup) = ws_service("0", "jsonrpc", "timeout = \"10s\"").await;
+    let h = sup.get("ws").unwrap();
+    let big = "x".repeat(9 << 20);
+    let ex = h.request(&rpc("echo", json!({ "blob": big }))).await.unwrap();
+    assert!(!ex.outcome.is_ok(), "a 9 MiB reply is refused: {:?}", ex.outcome);
+    assert!(h.ipc().unwrap().metrics().protocol_errors >= 1);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let ping = h.request(&rpc("ping", json!({}))).await.unwrap();
+        if ping.outcome.is_ok() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "reconnected: {:?}", ping.outcome);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    sup.shutdown().await;
+}

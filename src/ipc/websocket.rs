@@ -25,15 +25,20 @@ const PING_EVERY: Duration = Duration::from_secs(2);
 pub async fn connect_loop(ipc: Arc<Ipc>, dialect: Dialect, url: String) {
     let mut pause = FIRST_RETRY;
     loop {
-        let socket = match tokio_tungstenite::connect_async(url.as_str()).await {
-            Ok((socket, _)) => socket,
-            Err(e) => {
-                tracing::trace!("{}: WebSocket {url}: {e}", ipc.name);
-                tokio::time::sleep(pause).await;
-                pause = (pause * 2).min(MAX_RETRY);
-                continue;
-            }
-        };
+        // The same cap on a message as on every other frame (the library allows 64 MiB).
+        let limits = tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default()
+            .max_message_size(Some(super::framing::MAX_FRAME))
+            .max_frame_size(Some(super::framing::MAX_FRAME));
+        let socket =
+            match tokio_tungstenite::connect_async_with_config(url.as_str(), Some(limits), true).await {
+                Ok((socket, _)) => socket,
+                Err(e) => {
+                    tracing::trace!("{}: WebSocket {url}: {e}", ipc.name);
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(MAX_RETRY);
+                    continue;
+                }
+            };
         pause = FIRST_RETRY;
         tracing::debug!("{}: WebSocket connected to {url}", ipc.name);
         let (sink, stream) = socket.split();
@@ -82,6 +87,11 @@ async fn serve(
                 Some(Ok(Message::Ping(_))) | Some(Ok(Message::Frame(_))) => {}
                 Some(Ok(Message::Close(frame))) => {
                     return frame.map_or("closed by the sidecar".into(), |f| format!("closed by the sidecar ({} {})", u16::from(f.code), f.reason));
+                }
+                Some(Err(tokio_tungstenite::tungstenite::Error::Capacity(e))) => {
+                    // Past the cap: a protocol error, and the connection starts over.
+                    ipc.on_oversize(super::framing::MAX_FRAME + 1);
+                    return e.to_string();
                 }
                 Some(Err(e)) => return e.to_string(),
                 None => return "the connection ended".into(),
