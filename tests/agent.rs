@@ -415,3 +415,41 @@ fn an_unread_stdout_never_slows_the_sidecars() {
     let _ = child.kill();
     let _ = child.wait();
 }
+
+/// Two agents started at the same moment on a stale socket: one serves it, the other
+/// refuses to start, and the socket that stays is the server's. Both could once find it
+/// stale, and the second removed the first one's fresh socket.
+#[test]
+fn two_agents_racing_for_a_stale_socket_leave_one_serving() {
+    for round in 0..5 {
+        let dir = tempfile::tempdir().unwrap();
+        let m = marker();
+        let socket = dir.path().join("run").join("agent.sock");
+        std::fs::create_dir_all(socket.parent().unwrap()).unwrap();
+        std::fs::set_permissions(socket.parent().unwrap(), std::fs::Permissions::from_mode(0o700)).unwrap();
+        drop(std::os::unix::net::UnixListener::bind(&socket).unwrap()); // left behind: stale
+        let toml = "[[sidecar]]\nname = \"s\"\ncommand = [\"sleep\", \"1000\"]\n";
+        let mut a = spawn_agent(dir.path(), toml, &m, &socket, &[]);
+        let mut b = spawn_agent(dir.path(), toml, &m, &socket, &[]);
+        // One of them exits with its reason; the other keeps serving.
+        let deadline = Instant::now() + T;
+        let (mut loser, mut winner) = loop {
+            if a.try_wait().unwrap().is_some() {
+                break (a, b);
+            }
+            if b.try_wait().unwrap().is_some() {
+                break (b, a);
+            }
+            assert!(Instant::now() < deadline, "round {round}: both agents run on one socket");
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let mut err = String::new();
+        std::io::Read::read_to_string(loser.stderr.as_mut().unwrap(), &mut err).unwrap();
+        assert!(!loser.wait().unwrap().success());
+        assert!(err.contains("another sidetop"), "round {round}: {err}");
+        let out = ctl_on(&socket, &["--json", "status"]);
+        assert!(out.status.success(), "round {round}: the socket left is the server's: {}", text(&out));
+        let _ = winner.kill();
+        let _ = winner.wait();
+    }
+}

@@ -24,6 +24,8 @@ pub struct ServerOptions {
 pub struct Server {
     path: PathBuf,
     task: tokio::task::JoinHandle<()>,
+    /// Held while serving: whoever holds `PATH.lock` owns `PATH` (see `bind`).
+    _claim: std::fs::File,
 }
 
 impl Drop for Server {
@@ -41,16 +43,41 @@ impl Server {
 
 /// Binds `path` (replacing a stale socket) and serves the engine on it.
 pub fn serve(engine: Arc<Engine>, path: &Path, options: ServerOptions) -> io::Result<Server> {
-    let listener = bind(path)?;
+    let (listener, claim) = bind(path)?;
     let task = tokio::spawn(accept_loop(listener, engine, options.read_only));
-    Ok(Server { path: path.to_path_buf(), task })
+    Ok(Server { path: path.to_path_buf(), task, _claim: claim })
 }
 
-fn bind(path: &Path) -> io::Result<UnixListener> {
+/// Takes `PATH.lock` with an exclusive `flock` for as long as the returned file lives:
+/// two agents starting at once cannot both find the socket stale, so neither removes the
+/// other's fresh one. `None` when another process holds it. The lock file is left in
+/// place (removing it would race with the next taker).
+fn claim(path: &Path) -> io::Result<Option<std::fs::File>> {
+    use std::os::fd::AsRawFd;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut lock_path = path.as_os_str().to_owned();
+    lock_path.push(".lock");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .mode(0o600)
+        .open(&lock_path)
+        .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", Path::new(&lock_path).display())))?;
+    // SAFETY: flock on a descriptor this function owns.
+    if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+        let e = io::Error::last_os_error();
+        return if e.raw_os_error() == Some(libc::EWOULDBLOCK) { Ok(None) } else { Err(e) };
+    }
+    Ok(Some(file))
+}
+
+fn bind(path: &Path) -> io::Result<(UnixListener, std::fs::File)> {
     if let Some(dir) = path.parent() {
         prepare_dir(dir)?;
     }
-    if path.exists() {
+    let claim = claim(path)?;
+    if claim.is_none() || path.exists() {
         match std::os::unix::net::UnixStream::connect(path) {
             Ok(stream) => {
                 let pid = crate::client::peer_pid(&stream).map_or("unknown".into(), |p| p.to_string());
@@ -58,6 +85,16 @@ fn bind(path: &Path) -> io::Result<UnixListener> {
                     io::ErrorKind::AddrInUse,
                     format!(
                         "another sidetop (pid {pid}) is serving {}; stop it first or use --socket",
+                        path.display()
+                    ),
+                ));
+            }
+            // Another agent holds the claim but does not listen yet: it is starting.
+            Err(_) if claim.is_none() => {
+                return Err(io::Error::new(
+                    io::ErrorKind::AddrInUse,
+                    format!(
+                        "another sidetop is starting on {}; stop it first or use --socket",
                         path.display()
                     ),
                 ));
@@ -70,9 +107,10 @@ fn bind(path: &Path) -> io::Result<UnixListener> {
             Err(e) => return Err(io::Error::new(e.kind(), format!("{}: {e}", path.display()))),
         }
     }
+    let claim = claim.expect("checked above");
     let listener = UnixListener::bind(path)?;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
-    Ok(listener)
+    Ok((listener, claim))
 }
 
 async fn accept_loop(listener: UnixListener, engine: Arc<Engine>, read_only: bool) {
