@@ -279,7 +279,12 @@ fn ctl_finds_the_agent_of_a_config_without_flags_and_lists_it() {
         cmd.output().unwrap()
     };
     wait_until(T, "the agent on its default socket", || ctl(&["status"]).status.success());
-    let sockets: Vec<_> = std::fs::read_dir(runtime.path().join("sidetop")).unwrap().flatten().collect();
+    // Beside it, its claim (NAME.sock.lock, see server::claim).
+    let sockets: Vec<_> = std::fs::read_dir(runtime.path().join("sidetop"))
+        .unwrap()
+        .flatten()
+        .filter(|e| e.path().extension().is_some_and(|x| x == "sock"))
+        .collect();
     assert_eq!(sockets.len(), 1, "one socket, named after the config");
     assert!(sockets[0].file_name().to_string_lossy().starts_with("sidetop-"));
     let listed = ctl(&["--json", "list"]);
