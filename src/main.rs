@@ -13,6 +13,7 @@ fn main() -> ExitCode {
         sidetop::supervisor::deathwatch_main();
     }
     ignore_file_size_signal();
+    sidetop::app::terminal::exit_on_panic();
     let cli = Cli::parse();
     // A recording that cannot be written is refused before anything starts (and where no
     // sidecar runs, there is nothing to record).
@@ -93,6 +94,13 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    // For the tests of the panic policy only: a task that panics after this long.
+    if let Some(ms) = std::env::var("SIDETOP_TEST_PANIC_IN_TASK_AFTER_MS").ok().and_then(|v| v.parse().ok()) {
+        runtime.spawn(async move {
+            tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+            panic!("panic in a task requested by SIDETOP_TEST_PANIC_IN_TASK_AFTER_MS");
+        });
+    }
     if let Some(Command::Request(args)) = &cli.command {
         return runtime.block_on(sidetop::request_cli::run(&config, args));
     }

@@ -494,3 +494,32 @@ fn a_sample_interval_below_100ms_is_refused() {
         assert!(err.contains("--sample-interval") && err.contains("at least 100ms"), "{err}");
     }
 }
+
+/// The panic policy in headless mode: a panicked task ends sidetop with status 101 and
+/// its message, and takes the sidecars along (the death watch), instead of running on
+/// with a dead part.
+#[test]
+fn a_panic_in_a_task_ends_headless_with_101_and_no_sidecar_left() {
+    let m = marker();
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(
+        dir.path(),
+        "[[sidecar]]\nname = \"parent\"\ncommand = [\"sh\", \"-c\", \"sleep 60 & wait\"]\n",
+        &m,
+    );
+    let mut child = sidetop(&["--headless", "--config"])
+        .arg(&config)
+        .arg("--log-dir")
+        .arg(dir.path().join("logs"))
+        .env("RUST_BACKTRACE", "0")
+        .env("SIDETOP_TEST_PANIC_IN_TASK_AFTER_MS", "1000")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_until(Duration::from_secs(15), "the sidecar and its child", || marked_pids(&m).len() == 2);
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(101));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("panic in a task requested"));
+    wait_until(Duration::from_secs(5), "no sidecar left", || marked_pids(&m).is_empty());
+}

@@ -129,30 +129,37 @@ fn sigterm_and_sighup_stop_sidecars_and_restore_the_terminal() {
     }
 }
 
+/// The panic policy: a panic in the UI loop or in any task restores the terminal, prints
+/// its message, and ends sidetop (status 101) with its sidecars.
 #[test]
 fn a_panic_restores_the_terminal_prints_the_message_and_leaves_no_sidecar() {
-    let m = marker();
-    let dir = tempfile::tempdir().unwrap();
-    let config = write_config(dir.path(), CONFIG, &m);
-    let tmux = Tmux::start(100, 30);
-    tmux.type_line(&format!(
-        "RUST_BACKTRACE=0 SIDETOP_TEST_PANIC_AFTER_MS=1500 {} --config {} --log-dir {}",
-        bin(),
-        config.display(),
-        dir.path().display()
-    ));
-    tmux.wait_for("sidecars (3)");
-    let screen = tmux.wait("the panic message on the restored screen", |s| s.contains("panic requested"));
-    assert!(!screen.contains("sidecars (3)"), "the alternate screen is gone:\n{screen}");
-    tmux.wait("the shell prompt", |s| s.trim_end().ends_with('$'));
-    let deadline = Instant::now() + Duration::from_secs(3);
-    while !marked_pids(&m).is_empty() && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(50));
+    for (variable, message) in [
+        ("SIDETOP_TEST_PANIC_AFTER_MS", "panic requested"),
+        ("SIDETOP_TEST_PANIC_IN_TASK_AFTER_MS", "panic in a task requested"),
+    ] {
+        let m = marker();
+        let dir = tempfile::tempdir().unwrap();
+        let config = write_config(dir.path(), CONFIG, &m);
+        let tmux = Tmux::start(100, 30);
+        tmux.type_line(&format!(
+            "RUST_BACKTRACE=0 {variable}=1500 {} --config {} --log-dir {}; echo exit=$?",
+            bin(),
+            config.display(),
+            dir.path().display()
+        ));
+        tmux.wait_for("sidecars (3)");
+        let screen = tmux.wait("the panic message on the restored screen", |s| s.contains(message));
+        assert!(!screen.contains("sidecars (3)"), "{variable}: the alternate screen is gone:\n{screen}");
+        tmux.wait("the exit status", |s| s.contains("exit=101"));
+        let deadline = Instant::now() + Duration::from_secs(3);
+        while !marked_pids(&m).is_empty() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        assert!(none_left(&m), "{variable}: left running: {:?}", marked_pids(&m));
+        tmux.type_line("stty -a | grep -o ' echo ' ; echo ok");
+        let screen = tmux.wait("the shell answers", |s| s.lines().any(|l| l.trim() == "ok"));
+        assert!(screen.contains(" echo "), "{variable}: terminal echo restored:\n{screen}");
     }
-    assert!(none_left(&m), "left running: {:?}", marked_pids(&m));
-    tmux.type_line("stty -a | grep -o ' echo ' ; echo ok");
-    let screen = tmux.wait("the shell answers", |s| s.lines().any(|l| l.trim() == "ok"));
-    assert!(screen.contains(" echo "), "terminal echo restored:\n{screen}");
 }
 
 #[test]

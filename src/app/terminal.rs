@@ -1,7 +1,7 @@
 //! Owning the terminal: raw mode, the alternate screen and bracketed paste (so a paste
 //! arrives as text, never as keys that act) on the way in, and always
 //! restored on the way out — on quit, on error, and on panic (the panic message is
-//! printed after the restore, where the operator can read it).
+//! printed after the restore, where the operator can read it, and the process ends).
 
 use ratatui::crossterm::event::{
     DisableBracketedPaste, DisableMouseCapture, EnableBracketedPaste, EnableMouseCapture,
@@ -21,7 +21,6 @@ pub type Term = Terminal<CrosstermBackend<Stdout>>;
 static ENTERED: AtomicBool = AtomicBool::new(false);
 
 pub fn enter() -> io::Result<Term> {
-    install_panic_hook();
     enable_raw_mode()?;
     ENTERED.store(true, Ordering::SeqCst);
     let mut stdout = io::stdout();
@@ -77,10 +76,17 @@ pub fn restore() {
     let _ = disable_raw_mode();
 }
 
-fn install_panic_hook() {
+/// The panic policy of the sidetop binary, in every mode: a panic anywhere (the UI, any
+/// task, any thread) restores the terminal, prints its message, and ends the process with
+/// status 101. A panicked task would otherwise leave a dashboard running in a cooked
+/// terminal, or a sidecar handle answering "engine gone" forever. The sidecars go with
+/// the process: the death-watch helper kills their process groups when its pipe closes,
+/// and state a panic has left suspect is not trusted for a graceful stop.
+pub fn exit_on_panic() {
     let previous = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
         restore();
         previous(info);
+        std::process::exit(101);
     }));
 }
