@@ -507,7 +507,7 @@ fn a_panic_in_a_task_ends_headless_with_101_and_no_sidecar_left() {
         "[[sidecar]]\nname = \"parent\"\ncommand = [\"sh\", \"-c\", \"sleep 60 & wait\"]\n",
         &m,
     );
-    let mut child = sidetop(&["--headless", "--config"])
+    let child = sidetop(&["--headless", "--config"])
         .arg(&config)
         .arg("--log-dir")
         .arg(dir.path().join("logs"))
