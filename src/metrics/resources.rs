@@ -178,6 +178,9 @@ impl Ticks {
     }
 }
 
+/// One sample of every sidecar. Every `/proc` read happens before the shared data is
+/// locked, so a reader of it (the engine's status, a snapshot) never waits on the
+/// kernel; the lock is held only to append.
 fn sample(
     system: &mut System,
     mains: &[Option<u32>],
@@ -192,11 +195,12 @@ fn sample(
     let mut current = HashMap::with_capacity(ticks.previous.len());
     system.refresh_cpu_usage();
     system.refresh_memory();
-    let mut out = data.lock().unwrap_or_else(|e| e.into_inner());
-    out.host_cpu = system.global_cpu_usage();
-    out.host_mem_used = system.used_memory();
-    out.host_mem_total = system.total_memory();
-    for (history, tree) in out.sidecars.iter_mut().zip(trees) {
+    let limits_pids: Vec<Option<u32>> = {
+        let out = data.lock().unwrap_or_else(|e| e.into_inner());
+        out.sidecars.iter().map(|h| h.limits_pid).collect()
+    };
+    let mut taken = Vec::with_capacity(trees.len());
+    for (i, tree) in trees.iter().enumerate() {
         let mut s = Sample::default();
         for &(pid, threads) in tree {
             let Some((used, pages)) = ticks.read_stat(pid) else { continue };
@@ -208,20 +212,30 @@ fn sample(
             s.threads += threads;
             s.processes += 1;
         }
+        let limits = tree
+            .first()
+            .map(|&(main, _)| main)
+            .filter(|main| limits_pids.get(i).copied().flatten() != Some(*main))
+            .map(|main| (main, read_limits(main)));
+        taken.push((s, limits));
+    }
+    ticks.retain(&current);
+    ticks.previous = current;
+    let mut out = data.lock().unwrap_or_else(|e| e.into_inner());
+    out.host_cpu = system.global_cpu_usage();
+    out.host_mem_used = system.used_memory();
+    out.host_mem_total = system.total_memory();
+    for (history, (s, limits)) in out.sidecars.iter_mut().zip(taken) {
         history.cpu_seconds += f64::from(s.cpu) / 100.0 * elapsed;
         if history.samples.len() == HISTORY {
             history.samples.pop_front();
         }
         history.samples.push_back(s);
-        if let Some(&(main, _)) = tree.first()
-            && history.limits_pid != Some(main)
-        {
-            history.limits = read_limits(main);
+        if let Some((main, limits)) = limits {
+            history.limits = limits;
             history.limits_pid = Some(main);
         }
     }
-    ticks.retain(&current);
-    ticks.previous = current;
     out.taken += 1;
     out.taken
 }
@@ -268,5 +282,38 @@ mod tests {
         child.kill().unwrap();
         child.wait().unwrap();
         assert!(read_limits(std::process::id()).iter().any(|(k, _)| k == "open files"));
+    }
+
+    /// Real processes, sampled (the reads unlocked, the results appended under the
+    /// lock): a busy one shows CPU and memory, a sleeping one little CPU, and limits are
+    /// read for the main process.
+    #[test]
+    fn samples_busy_and_idle_processes() {
+        let mut busy = std::process::Command::new("sh").args(["-c", "while :; do :; done"]).spawn().unwrap();
+        let mut idle = std::process::Command::new("sleep").arg("30").spawn().unwrap();
+        let pids: Vec<(Arc<str>, Option<u32>)> =
+            vec![("busy".into(), Some(busy.id())), ("idle".into(), Some(idle.id()))];
+        let sampler = Sampler::start(move || pids.clone(), Duration::from_millis(100));
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            {
+                let data = sampler.data.lock().unwrap();
+                if data.taken >= 6 {
+                    let last = |i: usize| *data.sidecars[i].samples.back().unwrap();
+                    assert!(last(0).cpu > 20.0, "busy: {:?}", last(0));
+                    assert!(last(1).cpu < 20.0, "idle: {:?}", last(1));
+                    assert!(last(0).rss > 0 && last(1).rss > 0 && last(1).processes == 1);
+                    assert_eq!(data.sidecars[1].limits_pid, Some(idle.id()));
+                    assert!(data.sidecars[1].limits.iter().any(|(k, _)| k == "open files"));
+                    break;
+                }
+            }
+            assert!(Instant::now() < deadline, "six samples in 10 s");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        for child in [&mut busy, &mut idle] {
+            child.kill().unwrap();
+            child.wait().unwrap();
+        }
     }
 }
