@@ -309,7 +309,7 @@ impl Supervisor {
     /// Stops every sidecar in parallel, each after the sidecars that depend on it, each
     /// with its own grace period; returns when none has a process left.
     pub async fn shutdown(&self) {
-        self.adopted.note_group_leavers();
+        self.adopted.note_group_leavers().await;
         let mut tasks = tokio::task::JoinSet::new();
         let all = self.sidecars();
         for handle in &all {
@@ -334,7 +334,7 @@ impl Supervisor {
     /// SIGKILLs every sidecar's process group now (a forced quit) and waits, at most two
     /// seconds, until none has a process.
     pub async fn kill_all(&self) {
-        self.adopted.note_group_leavers();
+        self.adopted.note_group_leavers().await;
         let all = self.sidecars();
         for s in &all {
             let _ = s.kill().await;

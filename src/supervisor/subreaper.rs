@@ -189,15 +189,23 @@ impl Adopted {
 
     /// Before the sidecars stop: note every descendant that left its sidecar's group, so
     /// `kill_all` finds it even where no subreaper adopts it.
-    pub fn note_group_leavers(&self) {
-        self.tend(true);
+    pub async fn note_group_leavers(&self) {
+        self.tend_off_runtime(true).await;
+    }
+
+    /// A pass reads /proc for every child (and with `walk`, every descendant): on the
+    /// blocking pool, never on a runtime worker that tasks are waiting for.
+    async fn tend_off_runtime(&self, walk: bool) {
+        let me = self.clone();
+        let _ = tokio::task::spawn_blocking(move || me.tend(walk)).await;
     }
 
     /// At shutdown: SIGKILL every adopted process (and its group) and reap it. Every
     /// sidecar is settled by now, so no child of ours is between spawn and registration.
     pub async fn kill_all(&self) {
         for _ in 0..20 {
-            let living = self.list();
+            let me = self.clone();
+            let living = tokio::task::spawn_blocking(move || me.list()).await.unwrap_or_default();
             if living.is_empty() {
                 return;
             }
@@ -211,7 +219,7 @@ impl Adopted {
                 }
             }
             tokio::time::sleep(Duration::from_millis(25)).await;
-            self.tend(false);
+            self.tend_off_runtime(false).await;
         }
     }
 
@@ -221,7 +229,7 @@ impl Adopted {
         let mut tick = tokio::time::interval(PASS);
         loop {
             tick.tick().await;
-            self.tend(false);
+            self.tend_off_runtime(false).await;
         }
     }
 }
