@@ -124,8 +124,9 @@ async fn through_sidetop(
     record: Option<&Path>,
 ) -> (Vec<f64>, f64, f64, u64) {
     let sup = Supervisor::start(config, Options::default()).unwrap();
-    let recording =
-        record.map(|path| Recording::start(sup.subscribe_exchanges(), path, None, 1 << 30).unwrap());
+    let recording = record.map(|path| {
+        Recording::start(sup.subscribe_exchanges(), path, None, 1 << 30, Box::new(|_| {})).unwrap()
+    });
     let h = sup.get("echo").unwrap().clone();
     let mut rx = h.watch();
     rx.wait_for(|s| s.state == State::Running && s.ready).await.unwrap();

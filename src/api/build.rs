@@ -71,14 +71,17 @@ pub fn level(kind: &EventKind) -> Level {
         | EventKind::HandshakeFailed { .. }
         | EventKind::Unhealthy { .. }
         | EventKind::LogFileFailed { .. }
+        | EventKind::RecordingFailed { .. }
         | EventKind::ReloadRefused { .. } => Level::Bad,
         EventKind::HealthFailed { .. }
         | EventKind::StopTimedOut { .. }
         | EventKind::Restarting { .. }
         | EventKind::KilledByOperator => Level::Warn,
-        EventKind::Started { .. } | EventKind::Ready | EventKind::Healthy | EventKind::LogFileResumed => {
-            Level::Good
-        }
+        EventKind::Started { .. }
+        | EventKind::Ready
+        | EventKind::Healthy
+        | EventKind::LogFileResumed
+        | EventKind::RecordingResumed { .. } => Level::Good,
         _ => Level::Info,
     }
 }

@@ -4,6 +4,7 @@
 use super::engine::Engine;
 use super::{RpcError, RpcResult, codes};
 use crate::recording::{DEFAULT_MAX_BYTES, Recording};
+use crate::supervisor::status::EventKind;
 use serde_json::{Value, json};
 use std::path::Path;
 
@@ -19,8 +20,19 @@ impl Engine {
         if let Some(name) = &sidecar {
             self.supervisor.get(name).map_err(|e| (codes::UNKNOWN_SIDECAR, e.to_string()))?;
         }
-        let recording = Recording::start(self.supervisor.subscribe_exchanges(), path, sidecar, max_bytes)
-            .map_err(|e| (codes::FAILED, format!("cannot record to {}: {e}", path.display())))?;
+        let (supervisor, whose, shown) =
+            (self.supervisor.clone(), sidecar.clone(), path.display().to_string());
+        let on_trouble = Box::new(move |news: Result<(), String>| {
+            let path = shown.clone();
+            let kind = match news {
+                Err(error) => EventKind::RecordingFailed { path, error },
+                Ok(()) => EventKind::RecordingResumed { path },
+            };
+            supervisor.note_recording(whose.as_deref(), kind);
+        });
+        let recording =
+            Recording::start(self.supervisor.subscribe_exchanges(), path, sidecar, max_bytes, on_trouble)
+                .map_err(|e| (codes::FAILED, format!("cannot record to {}: {e}", path.display())))?;
         let whose = recording.sidecar.as_deref().map_or("every sidecar".to_string(), str::to_string);
         let started = format!("recording the exchanges of {whose} to {}", path.display());
         let previous = self.recording.lock().unwrap_or_else(|e| e.into_inner()).replace(recording);

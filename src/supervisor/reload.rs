@@ -218,6 +218,14 @@ impl Supervisor {
         }
     }
 
+    /// A recording's trouble (or its end), in the timeline of the sidecar it records, or
+    /// of every sidecar.
+    pub fn note_recording(&self, sidecar: Option<&str>, kind: EventKind) {
+        for handle in self.sidecars().iter().filter(|h| sidecar.is_none_or(|s| *h.name == *s)) {
+            self.note(handle, kind.clone());
+        }
+    }
+
     /// An event in a sidecar's timeline from the supervisor itself.
     fn note(&self, handle: &SidecarHandle, kind: EventKind) {
         EventSink {

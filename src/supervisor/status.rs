@@ -189,6 +189,15 @@ pub enum EventKind {
         error: String,
     },
     LogFileResumed,
+    /// Writing the recording failed; retried every second, exchanges queued meanwhile
+    /// (past the queue's budget they are counted as lost and marked in the file).
+    RecordingFailed {
+        path: String,
+        error: String,
+    },
+    RecordingResumed {
+        path: String,
+    },
     /// The sidecar's address accepted a connection (HTTP and socket sidecars).
     Listening,
     /// A reload was refused (the file is invalid): nothing changed.
@@ -252,6 +261,10 @@ impl fmt::Display for EventKind {
                 write!(f, "log file write failed: {error} (retrying every second)")
             }
             EventKind::LogFileResumed => write!(f, "log file writing resumed"),
+            EventKind::RecordingFailed { path, error } => {
+                write!(f, "recording to {path} failed: {error} (retrying every second)")
+            }
+            EventKind::RecordingResumed { path } => write!(f, "recording to {path} resumed"),
             EventKind::Listening => write!(f, "listening"),
             EventKind::ReloadRefused { error } => write!(f, "{error}"),
             EventKind::Reconfigured { keys, restart: true } => {
