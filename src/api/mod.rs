@@ -10,6 +10,7 @@ pub mod engine;
 pub mod follow;
 pub mod link;
 pub mod local;
+pub mod params;
 mod record;
 pub mod session;
 pub mod socket_path;

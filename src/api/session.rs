@@ -54,6 +54,9 @@ impl Session {
 
     pub fn call(&mut self, method: &str, params: Value) -> Handled {
         let now = |result| Handled::Now(result);
+        if let Err(e) = super::params::check(method, &params) {
+            return now(Err(e));
+        }
         if method == "hello" {
             return now(self.hello(&params));
         }

@@ -68,14 +68,16 @@ pub async fn run(stream: UnixStream, engine: Arc<Engine>, read_only: bool) {
     let mut pending = tokio::task::JoinSet::new();
     let in_flight = Arc::new(tokio::sync::Semaphore::new(IN_FLIGHT));
     let mut reader = BufReader::new(read);
-    let mut line = String::new();
+    // Bytes, not a String: a line that is not UTF-8 is a parse error for that message,
+    // not the end of the connection.
+    let mut line = Vec::new();
     loop {
         while pending.try_join_next().is_some() {}
         line.clear();
-        match (&mut reader).take(MAX_LINE as u64).read_line(&mut line).await {
+        match (&mut reader).take(MAX_LINE as u64).read_until(b'\n', &mut line).await {
             Ok(0) | Err(_) => break,
             // Cut at the limit: the rest of that line would be read as more messages.
-            Ok(_) if !line.ends_with('\n') && line.len() >= MAX_LINE => {
+            Ok(_) if !line.ends_with(b"\n") && line.len() >= MAX_LINE => {
                 let _ = replies_tx
                     .send(error(Value::Null, -32600, format!("a request over {MAX_LINE} bytes")))
                     .await;
@@ -83,7 +85,7 @@ pub async fn run(stream: UnixStream, engine: Arc<Engine>, read_only: bool) {
             }
             Ok(_) => {}
         }
-        let message: Value = match serde_json::from_str(line.trim()) {
+        let message: Value = match serde_json::from_slice(line.trim_ascii()) {
             Ok(v) => v,
             Err(e) => {
                 let _ = replies_tx.send(error(Value::Null, -32700, format!("parse error: {e}"))).await;
