@@ -9,7 +9,8 @@ with --content-length). Methods:
   crash            -> exits with status 3 at once
   malformed        -> prints a broken JSON line instead of a reply
   notify           -> sends a notification, then answers
-ECHO_SLEEP_EXTRA_MS adds that many ms to every `sleep` (a slower build, for replay tests).
+ECHO_SLEEP_EXTRA_MS adds that many ms to every `sleep`, ECHO_EXTRA_MS to every request (a
+slower build, for replay tests).
 Sends a `heartbeat` notification every ECHO_NOTIFY_INTERVAL seconds (0: never).
 With ECHO_LISTEN=tcp:HOST:PORT or unix:PATH it serves one connection at a time on that
 socket instead of stdio.
@@ -23,6 +24,7 @@ import time
 
 CONTENT_LENGTH = "--content-length" in sys.argv
 EXTRA_MS = float(os.environ.get("ECHO_SLEEP_EXTRA_MS", "0"))
+EVERY_EXTRA_MS = float(os.environ.get("ECHO_EXTRA_MS", "0"))
 out_lock = threading.Lock()
 # Where messages are read from and written to: stdio, or the current socket connection.
 io = {"in": sys.stdin.buffer, "out": sys.stdout.buffer}
@@ -85,6 +87,8 @@ def handle(request, methods):
             send({"jsonrpc": "2.0", "id": rid, "error": {"code": -32601, "message": f"no method {method}"}})
         return
     try:
+        if EVERY_EXTRA_MS:
+            time.sleep(EVERY_EXTRA_MS / 1000)
         result = methods[method](params, rid)
     except RpcError as e:
         send({"jsonrpc": "2.0", "id": rid, "error": {"code": e.code, "message": e.message}})

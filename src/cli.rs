@@ -255,8 +255,10 @@ pub struct ReplayArgs {
     /// `1x` keeps the recorded pace, `2x` doubles it, `max` sends as fast as -c allows.
     #[arg(long, default_value = "1x")]
     pub speed: crate::replay::Speed,
-    /// How much slower a method's p50 may get before the replay fails (exit 1).
-    #[arg(long, default_value = "20%", value_parser = crate::replay::parse_fraction)]
+    /// How much slower a method's p50 may get before the replay fails (exit 1), as a
+    /// share of its recorded p50; never less than the recording's noise (2 x its
+    /// interquartile range, at least 250 µs).
+    #[arg(long, default_value = "5%", value_parser = crate::replay::parse_fraction)]
     pub max_regression: f64,
     /// How long to wait for the sidecars to become ready.
     #[arg(long, default_value = "30s", value_parser = parse_duration)]

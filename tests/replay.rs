@@ -95,7 +95,7 @@ fn a_recorded_load_run_replays_clean_and_a_slower_build_is_named() {
     let said = text(&slower);
     assert_eq!(slower.status.code(), Some(1), "{said}");
     assert!(said.contains("regression: sleep: p50 "), "the regression named:\n{said}");
-    assert!(said.contains("more than the 20% allowed"), "{said}");
+    assert!(said.contains("allowed, 5% of p50 then and at least"), "{said}");
     assert!(said.contains("worse than the recording"), "{said}");
 }
 

@@ -84,6 +84,26 @@ fn percentile(h: &Histogram<u64>, q: f64) -> u64 {
     if h.is_empty() { 0 } else { h.value_at_quantile(q) }
 }
 
+/// Below this, a slower p50 is never a regression: a shared machine's scheduling alone
+/// moves a fast method's p50 by tens of microseconds between runs.
+pub const MIN_NOISE_US: u64 = 250;
+
+/// The recording's own spread: twice its interquartile range, at least `MIN_NOISE_US`.
+/// A method whose latencies varied by a millisecond then may vary by that much now.
+pub fn noise_floor(then: &Histogram<u64>) -> u64 {
+    let iqr = percentile(then, 0.75).saturating_sub(percentile(then, 0.25));
+    (2 * iqr).max(MIN_NOISE_US)
+}
+
+/// How much a method's p50 may grow before it is a regression: `max_regression` of its
+/// p50 then, or the noise floor, whichever is more. The rule, in the README: a method
+/// regressed when `p50 now - p50 then > max(max_regression x p50 then, 2 x IQR then,
+/// 250 µs)`.
+pub fn allowed_slowdown(then: &Histogram<u64>, max_regression: f64) -> u64 {
+    let relative = (percentile(then, 0.5) as f64 * max_regression) as u64;
+    relative.max(noise_floor(then))
+}
+
 pub fn compare(pairs: &[(&Record, Replayed)], max_regression: f64) -> Comparison {
     struct Acc {
         count: u64,
@@ -127,13 +147,18 @@ pub fn compare(pairs: &[(&Record, Replayed)], max_regression: f64) -> Comparison
         .map(|(method, acc)| {
             let p50 = (percentile(&acc.then, 0.5), percentile(&acc.now, 0.5));
             let change = (p50.0 > 0 && p50.1 > 0).then(|| p50.1 as f64 / p50.0 as f64 - 1.0);
-            if let Some(change) = change.filter(|c| *c > max_regression) {
+            let allowed = allowed_slowdown(&acc.then, max_regression);
+            if change.is_some() && p50.1.saturating_sub(p50.0) > allowed {
                 regressions.push(format!(
-                    "{method}: p50 {} then, {} now (+{:.0}%, more than the {:.0}% allowed)",
+                    "{method}: p50 {} then, {} now (+{:.0}%, +{}: more than the {} allowed, {:.0}% of p50 \
+                     then and at least {} of noise)",
                     format_us(p50.0),
                     format_us(p50.1),
-                    change * 100.0,
-                    max_regression * 100.0
+                    change.unwrap_or(0.0) * 100.0,
+                    format_us(p50.1 - p50.0),
+                    format_us(allowed),
+                    max_regression * 100.0,
+                    format_us(noise_floor(&acc.then)),
                 ));
             }
             MethodRow {
@@ -258,6 +283,21 @@ mod tests {
             c.regressions
         );
         assert!(!compare(&pairs, 0.35).failed(), "within a looser limit");
+    }
+
+    /// The noise floor: a fast method's p50 doubling by scheduling noise is no
+    /// regression; 2 ms more is, for a 60 µs method and a 20 ms one alike (5% limit).
+    #[test]
+    fn the_noise_floor_spares_noise_and_catches_two_milliseconds() {
+        let verdict = |then_us: u64, now_us: u64| {
+            let then: Vec<Record> = (0..300).map(|i| record("m", "ok", then_us + i % 7)).collect();
+            let pairs: Vec<_> = then.iter().map(|r| (r, now("ok", Some(now_us)))).collect();
+            compare(&pairs, 0.05).failed()
+        };
+        assert!(!verdict(60, 130), "+70 µs on a 60 µs method is noise");
+        assert!(verdict(60, 2060), "+2 ms on a 60 µs method");
+        assert!(!verdict(20_000, 20_400), "+2% on 20 ms");
+        assert!(verdict(20_000, 22_000), "+2 ms on 20 ms");
     }
 
     #[test]

@@ -5,6 +5,7 @@
 //! `--max-regression`: how an operator checks a new build against yesterday's traffic.
 
 pub mod compare;
+pub mod schedule;
 
 use crate::api::link::Caller;
 use crate::cli::ReplayArgs;
@@ -115,6 +116,7 @@ pub async fn run(config: &Config, args: &ReplayArgs) -> ExitCode {
         args.concurrency,
         if lost > 0 { format!("; the recording lost {lost} exchanges") } else { String::new() }
     );
+    warm_up(&link.caller, &todo, args.ready_timeout).await;
     let replayed = send_all(&link.caller, &todo, args.speed, args.concurrency).await;
     engine.supervisor.shutdown().await;
     let pairs: Vec<(&Record, Replayed)> = todo.into_iter().zip(replayed).collect();
@@ -123,23 +125,61 @@ pub async fn run(config: &Config, args: &ReplayArgs) -> ExitCode {
     if comparison.failed() { ExitCode::from(EXIT_FAILED) } else { ExitCode::SUCCESS }
 }
 
-/// Sends each request at its time (or at once, `Max`), at most `concurrency` in flight;
-/// the results come back in the recorded order.
+/// Requests sent (and thrown away) per recorded method before the replay is timed: the
+/// sidecar's first requests pay for its start-up (imports, JIT, caches), the recording's
+/// did not.
+const WARMUP: usize = 20;
+
+/// Warms each recorded method up with its first recorded request, one at a time; a
+/// sidecar that is not answering yet (ready at spawn, still starting) is waited for up
+/// to `patience`.
+async fn warm_up(caller: &Caller, todo: &[&Record], patience: Duration) {
+    let mut seen = BTreeSet::new();
+    let deadline = tokio::time::Instant::now() + patience;
+    for record in todo {
+        if !seen.insert((record.sidecar.as_str(), record.method.as_str())) {
+            continue;
+        }
+        let mut sent = 0;
+        while sent < WARMUP && tokio::time::Instant::now() < deadline {
+            let reply = caller.call("request", json!({"sidecar": record.sidecar, "spec": record.spec})).await;
+            if reply.is_ok_and(|r| r["ok"].as_bool() == Some(true)) {
+                sent += 1;
+            } else if sent == 0 {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            } else {
+                sent += 1;
+            }
+        }
+    }
+}
+
+/// Sends each request at its time (or as soon as it may, `Max`), never with more in
+/// flight than the recording had at that moment (see `schedule`), nor more than
+/// `concurrency`; the results come back in the recorded order.
 async fn send_all(caller: &Caller, todo: &[&Record], speed: Speed, concurrency: usize) -> Vec<Replayed> {
+    let plan = schedule::schedule(todo);
+    let frontier = Arc::new(std::sync::Mutex::new(schedule::Frontier::new(todo.len())));
+    let (done_tx, mut done) = tokio::sync::watch::channel(0usize);
+    let done_tx = Arc::new(done_tx);
     let permits = Arc::new(Semaphore::new(concurrency.max(1)));
     let first = todo.first().map_or(0, |r| r.at_us);
     let begun = tokio::time::Instant::now();
     let mut tasks = Vec::with_capacity(todo.len());
-    for record in todo {
+    for (i, record) in todo.iter().enumerate() {
         if let Speed::Times(factor) = speed {
             let offset = Duration::from_micros(record.at_us - first).div_f64(factor);
             tokio::time::sleep_until(begun + offset).await;
         }
+        let _ = done.wait_for(|&n| n >= plan.waits_for[i]).await;
         let permit = permits.clone().acquire_owned().await.expect("never closed");
         let reply = caller.call("request", json!({"sidecar": record.sidecar, "spec": record.spec}));
+        let (frontier, done_tx, rank) = (frontier.clone(), done_tx.clone(), plan.finish_rank[i]);
         tasks.push(tokio::spawn(async move {
             let result = reply.await;
             drop(permit);
+            let now = frontier.lock().unwrap_or_else(|e| e.into_inner()).finish(rank);
+            done_tx.send_replace(now);
             result
         }));
     }
