@@ -76,16 +76,19 @@ impl LogBuffer {
     }
 
     pub fn push(&mut self, line: LogLine) {
-        let cost = line.bytes.len() as u64 + LINE_OVERHEAD;
+        self.count(&line);
+        self.bytes += line.bytes.len() as u64 + LINE_OVERHEAD;
+        self.lines.push_back(line);
+        self.trim();
+    }
+
+    fn count(&mut self, line: &LogLine) {
         self.total_lines += 1;
         self.total_bytes += line.bytes.len() as u64;
         self.cut_lines += u64::from(line.cut);
         let stream = usize::from(line.stream == Stream::Stderr);
         self.stream_lines[stream] += 1;
         self.stream_bytes[stream] += line.bytes.len() as u64;
-        self.bytes += cost;
-        self.lines.push_back(line);
-        self.trim();
     }
 
     /// New bounds (a reload); lines past them leave now, counted as dropped.
@@ -103,8 +106,16 @@ impl LogBuffer {
         }
     }
 
-    pub fn extend<'a>(&mut self, lines: impl IntoIterator<Item = &'a LogLine>) {
-        for line in lines {
+    /// Appends a batch. Lines of a batch longer than the ring would leave again at once:
+    /// they are only counted, so a flood costs no clone (and no refcount traffic on the
+    /// shared read buffer) for lines nobody will see.
+    pub fn extend(&mut self, lines: &[LogLine]) {
+        let kept_from = lines.len().saturating_sub(self.max_lines);
+        for line in &lines[..kept_from] {
+            self.count(line);
+            self.dropped_lines += 1;
+        }
+        for line in &lines[kept_from..] {
             self.push(line.clone());
         }
     }
@@ -179,6 +190,16 @@ mod tests {
         assert_eq!(b.len(), 3);
         assert_eq!(b.iter().map(|l| l.text_lossy().into_owned()).collect::<Vec<_>>(), ["7", "8", "9"]);
         assert_eq!((b.total_lines, b.dropped_lines, b.first_seq()), (10, 7, 7));
+    }
+
+    #[test]
+    fn a_batch_longer_than_the_ring_keeps_its_tail_and_counts_the_rest() {
+        let mut b = LogBuffer::new(3, 1 << 20);
+        b.push(line("old"));
+        let batch: Vec<LogLine> = (0..10).map(|i| line(&i.to_string())).collect();
+        b.extend(&batch);
+        assert_eq!(b.iter().map(|l| l.text_lossy().into_owned()).collect::<Vec<_>>(), ["7", "8", "9"]);
+        assert_eq!((b.total_lines, b.dropped_lines, b.first_seq(), b.total_bytes), (11, 8, 8, 13));
     }
 
     #[test]
