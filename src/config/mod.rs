@@ -137,7 +137,7 @@ pub enum LogFileMode {
 
 pub const DEFAULT_LOG_FILE_MAX_SIZE: u64 = 10 << 20;
 pub const DEFAULT_LOG_FILE_KEEP: usize = 5;
-pub const DEFAULT_LOG_FILE_BUFFER: u64 = 4 << 20;
+pub const DEFAULT_LOG_FILE_BUFFER: u64 = 1 << 20;
 pub const DEFAULT_STOP_TIMEOUT: Duration = Duration::from_secs(5);
 
 impl Config {

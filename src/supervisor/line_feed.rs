@@ -9,9 +9,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use tokio::sync::mpsc;
 
-/// Bytes of lines a feed holds for a receiver that does not keep up: a few seconds of a
-/// flood, small beside the scrollbacks.
-pub const DEFAULT_BUDGET: usize = 4 << 20;
+/// Bytes of lines a feed holds for a receiver that does not keep up: enough to ride out a
+/// printer's pause (a terminal scrolling, a slow write), small beside the scrollbacks.
+pub const DEFAULT_BUDGET: usize = 1 << 20;
 /// What one line costs the budget beyond its bytes (its `LogLine`).
 const LINE_OVERHEAD: usize = 48;
 

@@ -18,8 +18,11 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 use tokio::sync::Notify;
 
-/// Read size; pipes are enlarged to 1 MiB so a flood arrives in few, large reads.
-const READ_SIZE: usize = 1 << 20;
+/// Read size. Pipes are enlarged to 1 MiB so a flood waits there and arrives in full
+/// reads; a read of 256 KiB is large enough that syscalls do not matter (800 for 200 MB)
+/// and small enough that the batch is still in cache when the log file and the printer
+/// copy it, and that the lines the scrollback keeps pin little of the buffers they share.
+const READ_SIZE: usize = 256 << 10;
 /// A read smaller than this means the child writes in small pieces: let them gather for
 /// a moment instead of waking for every few lines (log text only, never IPC replies).
 const SMALL_READ: usize = 64 << 10;
