@@ -25,6 +25,8 @@ use tokio::sync::{Semaphore, mpsc};
 
 /// How long a failed write waits before it is tried again.
 const RETRY: Duration = Duration::from_secs(1);
+/// Lines formatted per write: about 128 KiB of text for lines of a hundred bytes.
+const WRITE_LINES: usize = 1024;
 /// Bytes a line costs in the queue beyond its text (time, stream tag, bookkeeping).
 const LINE_COST: usize = 48;
 
@@ -157,17 +159,20 @@ impl Writer {
             if std::mem::take(&mut gap_open) {
                 self.mark_gap();
             }
-            self.file.queue(&mut self.stamp, &lines);
-            // Until the text is on disk the batch's budget stays taken: a failing disk
-            // fills the queue, and then the output waits (or drops, non-blocking).
-            while let Err(e) = self.file.write_out() {
-                if failing != Some(e.kind()) {
-                    failing = Some(e.kind());
-                    self.events.emit(EventKind::LogFileFailed {
-                        error: format!("{}: {e}", self.file.path().display()),
-                    });
+            // Formatted and written a slice at a time, so the text is still in cache when
+            // the kernel copies it. Until it is on disk the batch's budget stays taken: a
+            // failing disk fills the queue, and then the output waits (or drops).
+            for chunk in lines.chunks(WRITE_LINES) {
+                self.file.queue(&mut self.stamp, chunk);
+                while let Err(e) = self.file.write_out() {
+                    if failing != Some(e.kind()) {
+                        failing = Some(e.kind());
+                        self.events.emit(EventKind::LogFileFailed {
+                            error: format!("{}: {e}", self.file.path().display()),
+                        });
+                    }
+                    std::thread::sleep(RETRY);
                 }
-                std::thread::sleep(RETRY);
             }
             if failing.take().is_some() {
                 self.events.emit(EventKind::LogFileResumed);
@@ -276,7 +281,7 @@ impl RotatingFile {
         self.out.clear();
         self.written = 0;
         // A flood's buffer is not kept for a quiet sidecar.
-        if self.out.capacity() > 4 << 20 {
+        if self.out.capacity() > 1 << 20 {
             self.out.shrink_to(256 << 10);
         }
         Ok(())
