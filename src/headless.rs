@@ -192,7 +192,7 @@ fn print_loop(mut rx: mpsc::Receiver<Printable>, names: Vec<String>) {
     let padded: Vec<String> = names.iter().map(|n| format!("{n:<width$}")).collect();
     let stdout = io::stdout();
     let mut out = stdout.lock();
-    let mut buf: Vec<u8> = Vec::with_capacity(1 << 20);
+    let mut buf: Vec<u8> = Vec::with_capacity(WRITE_AT + (64 << 10));
     let mut stamp = Stamp::new(crate::stamp::CLOCK);
     while let Some(item) = rx.blocking_recv() {
         match item {
@@ -201,6 +201,10 @@ fn print_loop(mut rx: mpsc::Receiver<Printable>, names: Vec<String>) {
                     names.iter().position(|n| **n == *batch.sidecar).map_or(&*batch.sidecar, |i| &padded[i]);
                 for line in batch.lines.iter() {
                     format_line(&mut buf, stamp.text(line.at), name, line);
+                    // Out in slices that are still in cache, whatever the batch's size.
+                    if buf.len() >= WRITE_AT {
+                        write_out(&mut out, &mut buf);
+                    }
                 }
             }
             Printable::Event(event) => {
@@ -240,17 +244,21 @@ fn print_loop(mut rx: mpsc::Receiver<Printable>, names: Vec<String>) {
         }
         // Write when the queue is empty or the buffer is big: few syscalls under load,
         // no delay when idle.
-        if rx.is_empty() || buf.len() >= 1 << 20 {
-            if out.write_all(&buf).and_then(|_| out.flush()).is_err() {
-                // stdout is gone (closed pipe): keep draining so sidecars never block.
-                buf.clear();
-                continue;
-            }
-            buf.clear();
+        if rx.is_empty() || buf.len() >= WRITE_AT {
+            write_out(&mut out, &mut buf);
         }
     }
-    let _ = out.write_all(&buf);
-    let _ = out.flush();
+    write_out(&mut out, &mut buf);
+}
+
+/// Text gathered before a write: few syscalls, and still in cache when the kernel copies it.
+const WRITE_AT: usize = 128 << 10;
+
+/// A stdout that is gone (a closed pipe) loses the text: the loop keeps draining so the
+/// sidecars never block.
+fn write_out(out: &mut impl Write, buf: &mut Vec<u8>) {
+    let _ = out.write_all(buf).and_then(|_| out.flush());
+    buf.clear();
 }
 
 fn format_line(buf: &mut Vec<u8>, stamp: &str, name: &str, line: &LogLine) {
