@@ -77,6 +77,11 @@ fn main() -> ExitCode {
         return ExitCode::from(sidetop::request_cli::EXIT_USAGE);
     }
 
+    // Before the first thread (logging's writer, the runtime): the death-watch helper is
+    // forked now, which costs far less memory than exec'ing it later.
+    if let Err(e) = sidetop::supervisor::prefork_death_watch() {
+        eprintln!("warning: cannot fork the death-watch helper now ({e}); it will be started later");
+    }
     let log_dir = sidetop::logging::log_dir(cli.log_dir.as_deref());
     let _log_guard = match sidetop::logging::init(&log_dir) {
         Ok(guard) => Some(guard),

@@ -279,6 +279,24 @@ fn sigkilled_sidetop_leaves_no_sidecar_or_grandchild_alive() {
     wait_until(Duration::from_secs(10), "10 sidecars and their grandchildren (18 processes)", || {
         marked_pids(&m).len() >= 18
     });
+    // The helper was forked by `main` (same command line, no `__deathwatch` exec), is
+    // sidetop's child, and leads its own process group.
+    let me = h.child.id();
+    let cmdline = |pid: u32| std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+    let helpers: Vec<u32> = std::fs::read_to_string(format!("/proc/{me}/task/{me}/children"))
+        .unwrap()
+        .split_whitespace()
+        .filter_map(|p| p.parse().ok())
+        .filter(|p| {
+            std::fs::read_to_string(format!("/proc/{p}/comm")).is_ok_and(|c| c.trim() == "sidetop-watch")
+        })
+        .collect();
+    assert_eq!(helpers.len(), 1, "one death-watch helper, a child of sidetop's main thread");
+    assert_eq!(cmdline(helpers[0]), cmdline(me), "forked, not exec'd");
+    assert_eq!(
+        nix::unistd::getpgid(Some(nix::unistd::Pid::from_raw(helpers[0] as i32))).unwrap().as_raw() as u32,
+        helpers[0]
+    );
     // No pause needed: the death-watch helper finds the processes that left their group
     // (the escaper's `setsid sleep`) when sidetop dies.
     h.signal(nix::sys::signal::Signal::SIGKILL);

@@ -20,7 +20,9 @@ pub mod spawn;
 pub mod status;
 mod subreaper;
 
-pub use deathwatch::{SUBCOMMAND as DEATHWATCH_SUBCOMMAND, helper_main as deathwatch_main};
+pub use deathwatch::{
+    SUBCOMMAND as DEATHWATCH_SUBCOMMAND, helper_main as deathwatch_main, prefork as prefork_death_watch,
+};
 
 pub use exit::ExitInfo;
 pub use handle::{LogFileCounts, OpError, SidecarHandle};
@@ -214,6 +216,8 @@ impl Supervisor {
         spawn::close_inherited_descriptors();
         let reaper = if options.no_death_watch {
             None
+        } else if let Some(preforked) = DeathWatch::preforked() {
+            Some(Arc::new(preforked))
         } else {
             let exe = match &options.helper_exe {
                 Some(exe) => exe.clone(),
