@@ -62,13 +62,35 @@ pub struct Adopted {
     candidates: Arc<Mutex<HashMap<u32, Instant>>>,
 }
 
-fn own_children() -> Vec<u32> {
-    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else { return Vec::new() };
-    tasks
-        .flatten()
-        .filter_map(|t| std::fs::read_to_string(t.path().join("children")).ok())
-        .flat_map(|c| c.split_whitespace().filter_map(|p| p.parse().ok()).collect::<Vec<u32>>())
-        .collect()
+/// Which threads' children to list.
+#[derive(Clone, Copy)]
+enum Threads {
+    /// The main thread only: the kernel hands an orphan to the first living thread of
+    /// its subreaper, the thread group leader, so that is where adopted processes (and
+    /// their zombies) are. One read, where every thread (a writer per log file among
+    /// them) would mean 60 opens a second with 50 sidecars.
+    Leader,
+    /// Every thread: at shutdown, to leave nothing out whatever the kernel did.
+    All,
+}
+
+fn own_children(threads: Threads) -> Vec<u32> {
+    let parse = |c: String| c.split_whitespace().filter_map(|p| p.parse().ok()).collect::<Vec<u32>>();
+    match threads {
+        Threads::Leader => {
+            std::fs::read_to_string(format!("/proc/self/task/{}/children", std::process::id()))
+                .map(parse)
+                .unwrap_or_default()
+        }
+        Threads::All => {
+            let Ok(tasks) = std::fs::read_dir("/proc/self/task") else { return Vec::new() };
+            tasks
+                .flatten()
+                .filter_map(|t| std::fs::read_to_string(t.path().join("children")).ok())
+                .flat_map(parse)
+                .collect()
+        }
+    }
 }
 
 fn is_zombie(pid: u32) -> bool {
@@ -103,14 +125,14 @@ impl Adopted {
         if !self.subreaper {
             return self.told.lock().unwrap_or_else(|e| e.into_inner()).iter().copied().collect();
         }
-        self.list_children()
+        self.list_children(Threads::All)
     }
 
-    fn list_children(&self) -> Vec<u32> {
+    fn list_children(&self, threads: Threads) -> Vec<u32> {
         // Children we spawned ourselves (health-check commands) share our process group;
         // adopted ones come from a sidecar's group or their own session.
         let ours = unsafe { libc::getpgid(0) };
-        own_children()
+        own_children(threads)
             .into_iter()
             .filter(|p| !is_known(*p))
             .filter(|p| unsafe { libc::getpgid(*p as libc::pid_t) } != ours)
@@ -164,7 +186,7 @@ impl Adopted {
             }
             alive
         });
-        let children = if self.subreaper { self.list_children() } else { Vec::new() };
+        let children = if self.subreaper { self.list_children(Threads::Leader) } else { Vec::new() };
         for pid in children {
             if is_zombie(pid) {
                 // Only pids seen on an earlier pass: a main process is registered right
