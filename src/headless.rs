@@ -36,7 +36,7 @@ enum Printable {
 fn worth_printing(exchange: &Exchange) -> bool {
     match exchange.origin {
         Origin::Health => false,
-        Origin::Sidecar => !exchange.outcome.is_ok(),
+        Origin::Sidecar | Origin::Application => !exchange.outcome.is_ok(),
         Origin::Operator | Origin::Load | Origin::Handshake => true,
     }
 }

@@ -15,6 +15,7 @@ pub mod rpc;
 mod socket;
 pub mod speaks;
 mod streamable;
+pub mod tap;
 mod websocket;
 
 use crate::config::ipc::{IpcConfig, Protocol, RequestSpec, Speaks, Transport};

@@ -73,6 +73,8 @@ pub enum Origin {
     Handshake,
     /// A notification or request the sidecar sent on its own.
     Sidecar,
+    /// A call the application made of a sidecar it runs through `sidetop wrap`.
+    Application,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -22,6 +22,7 @@ fn who(origin: Origin) -> &'static str {
         Origin::Health => "health check",
         Origin::Handshake => "handshake",
         Origin::Sidecar => "from the sidecar",
+        Origin::Application => "from the application",
     }
 }
 

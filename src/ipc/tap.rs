@@ -1,0 +1,324 @@
+//! Watching a conversation sidetop is not part of: `sidetop wrap` passes the bytes
+//! between an application and its sidecar untouched, and hands a copy of each read to a
+//! [`Tap`]. The tap's own task splits the copies into frames, matches requests with their
+//! replies in both directions (the application's calls, and the calls the sidecar makes
+//! of the application: LSP `workspace/configuration`, MCP `sampling/createMessage`), and
+//! records them as exchanges like sidetop's own, with origin `application` (or `sidecar`
+//! for the sidecar's calls).
+//!
+//! The tap is beside the pass-through, never in front of it: `offer` copies and queues
+//! without waiting, and a queue that is full drops the copy, counts it, and tells the
+//! decoder of that direction to start over, so a stalled observer costs observations,
+//! never the application's bytes or time.
+
+use super::Ipc;
+use super::framing::{Decoder, Piece};
+use super::protocol::{Exchange, Origin, Outcome, cap_text};
+use crate::config::ipc::{Protocol, Speaks};
+use bytes::{Bytes, BytesMut};
+use serde_json::Value;
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant, SystemTime};
+use tokio::sync::mpsc;
+
+/// Reads queued for the observer, at most (each a copy of one read, up to 256 KiB).
+const QUEUED: usize = 256;
+/// Requests waiting for a reply, per direction, at most: the oldest is forgotten first.
+const PENDING: usize = 10_000;
+
+/// Which way bytes went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Side {
+    /// From the application to the sidecar (the wrapper's stdin).
+    App,
+    /// From the sidecar to the application (the child's stdout).
+    Child,
+}
+
+struct Chunk {
+    side: Side,
+    bytes: Bytes,
+    at: Instant,
+    eof: bool,
+}
+
+/// The pass-through's handle on the observer.
+pub struct Tap {
+    tx: mpsc::Sender<Chunk>,
+    /// Reads not observed because the observer was behind.
+    pub dropped: AtomicU64,
+    /// A read of that side was dropped: its decoder must start over.
+    lost: [AtomicBool; 2],
+}
+
+impl Tap {
+    /// Starts the observer task, which records into `ipc`.
+    pub fn start(ipc: Arc<Ipc>) -> Arc<Tap> {
+        let (tx, rx) = mpsc::channel(QUEUED);
+        let tap = Arc::new(Tap { tx, dropped: AtomicU64::new(0), lost: Default::default() });
+        tokio::spawn(observe(ipc, rx, Arc::downgrade(&tap)));
+        tap
+    }
+
+    /// A copy of bytes that just went `side`'s way; never waits.
+    pub fn offer(&self, side: Side, bytes: &[u8], at: Instant) {
+        self.queue(Chunk { side, bytes: Bytes::copy_from_slice(bytes), at, eof: false });
+    }
+
+    /// That side closed (end of file): a partial frame left is a frame or text.
+    pub fn closed(&self, side: Side) {
+        self.queue(Chunk { side, bytes: Bytes::new(), at: Instant::now(), eof: true });
+    }
+
+    fn queue(&self, chunk: Chunk) {
+        let side = chunk.side;
+        if self.tx.try_send(chunk).is_err() {
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+            self.lost[side as usize].store(true, Ordering::Relaxed);
+        }
+    }
+}
+
+/// A request waiting for its reply.
+struct Asked {
+    label: String,
+    text: String,
+    at: Instant,
+    when: SystemTime,
+}
+
+/// One direction's decoding state, and the requests that side made.
+struct Direction {
+    decoder: Decoder,
+    buf: BytesMut,
+    asked: HashMap<String, Asked>,
+    /// Ids in the order asked, to forget the oldest first.
+    order: VecDeque<String>,
+    /// json-lines: requests are answered in order, without ids.
+    in_order: VecDeque<Asked>,
+}
+
+impl Direction {
+    fn new(ipc: &Ipc) -> Direction {
+        Direction {
+            decoder: Decoder::new(Some(ipc.config.framing), super::framing::MAX_FRAME),
+            buf: BytesMut::new(),
+            asked: HashMap::new(),
+            order: VecDeque::new(),
+            in_order: VecDeque::new(),
+        }
+    }
+
+    fn remember(&mut self, id: String, asked: Asked) {
+        if self.asked.len() >= PENDING
+            && let Some(oldest) = self.order.pop_front()
+        {
+            self.asked.remove(&oldest);
+        }
+        self.order.push_back(id.clone());
+        self.asked.insert(id, asked);
+    }
+
+    fn answered(&mut self, id: &str) -> Option<Asked> {
+        let asked = self.asked.remove(id)?;
+        if let Some(i) = self.order.iter().position(|o| o == id) {
+            self.order.remove(i);
+        }
+        Some(asked)
+    }
+}
+
+async fn observe(ipc: Arc<Ipc>, mut rx: mpsc::Receiver<Chunk>, tap: std::sync::Weak<Tap>) {
+    let json_lines = matches!(ipc.config.protocol, Protocol::JsonLines);
+    let mut sides = [Direction::new(&ipc), Direction::new(&ipc)];
+    let mut pieces = Vec::new();
+    while let Some(chunk) = rx.recv().await {
+        let side = chunk.side as usize;
+        if let Some(tap) = tap.upgrade()
+            && tap.lost[side].swap(false, Ordering::Relaxed)
+        {
+            // Bytes were skipped: what is buffered cannot be completed.
+            sides[side] = Direction { asked: std::mem::take(&mut sides[side].asked), ..Direction::new(&ipc) };
+        }
+        sides[side].buf.extend_from_slice(&chunk.bytes);
+        let dir = &mut sides[side];
+        dir.decoder.decode(&mut dir.buf, &mut pieces, chunk.eof);
+        for piece in pieces.drain(..) {
+            let bytes = match piece {
+                Piece::Frame(bytes) | Piece::Line(bytes, _) => bytes,
+                Piece::Oversize(len) => {
+                    ipc.on_oversize(len);
+                    continue;
+                }
+            };
+            if bytes.trim_ascii().is_empty() {
+                continue;
+            }
+            if json_lines {
+                on_line(&ipc, &mut sides, chunk.side, &bytes, chunk.at);
+            } else {
+                on_frame(&ipc, &mut sides, chunk.side, &bytes, chunk.at);
+            }
+        }
+    }
+}
+
+/// json-lines: every line from the application is a request, answered by the next line
+/// from the sidecar.
+fn on_line(ipc: &Ipc, sides: &mut [Direction; 2], side: Side, bytes: &[u8], at: Instant) {
+    let text = String::from_utf8_lossy(bytes).into_owned();
+    match side {
+        Side::App => {
+            let asked = Asked { label: "line".into(), text, at, when: SystemTime::now() };
+            let queue = &mut sides[Side::App as usize].in_order;
+            if queue.len() >= PENDING {
+                queue.pop_front();
+            }
+            queue.push_back(asked);
+        }
+        Side::Child => match sides[Side::App as usize].in_order.pop_front() {
+            Some(asked) => {
+                let outcome = match serde_json::from_slice::<Value>(bytes) {
+                    Ok(_) => Outcome::Ok,
+                    Err(e) => Outcome::Malformed(e.to_string()),
+                };
+                record(ipc, asked, Origin::Application, text, outcome, at);
+            }
+            None => ipc.record_unsolicited("line".into(), bytes, Outcome::Ok),
+        },
+    }
+}
+
+/// JSON-RPC: a frame is one message or a batch of them.
+fn on_frame(ipc: &Ipc, sides: &mut [Direction; 2], side: Side, bytes: &[u8], at: Instant) {
+    let message: Value = match serde_json::from_slice(bytes) {
+        Ok(message) => message,
+        Err(e) => {
+            let from = if side == Side::App { "(frame from the application)" } else { "(frame)" };
+            ipc.record_unsolicited(from.into(), bytes, Outcome::Malformed(e.to_string()));
+            return;
+        }
+    };
+    match message {
+        Value::Array(items) => {
+            for item in items {
+                let text = item.to_string();
+                on_message(ipc, sides, side, item, text.as_bytes(), at);
+            }
+        }
+        message => on_message(ipc, sides, side, message, bytes, at),
+    }
+}
+
+fn on_message(ipc: &Ipc, sides: &mut [Direction; 2], side: Side, message: Value, bytes: &[u8], at: Instant) {
+    let other = match side {
+        Side::App => Side::Child,
+        Side::Child => Side::App,
+    };
+    let id = message.get("id").filter(|id| !id.is_null()).map(Value::to_string);
+    let method = message.get("method").and_then(Value::as_str);
+    match (method, id) {
+        (Some(method), Some(id)) => {
+            let label = label(ipc.config.speaks, method, message.get("params"));
+            let text = cap_text(String::from_utf8_lossy(bytes).into_owned());
+            sides[side as usize].remember(id, Asked { label, text, at, when: SystemTime::now() });
+        }
+        (Some(method), None) => match side {
+            // The sidecar's notifications: counted and understood as for sidetop's own.
+            Side::Child => {
+                let params = message.get("params").cloned().unwrap_or(Value::Null);
+                ipc.heard(method, &params);
+                ipc.record_unsolicited(method.to_string(), bytes, Outcome::Ok);
+            }
+            Side::App => ipc.record_told(method, bytes),
+        },
+        (None, Some(id)) => {
+            let Some(asked) = sides[other as usize].answered(&id) else {
+                let what = if side == Side::App { "(reply from the application)" } else { "(reply)" };
+                ipc.record_unsolicited(
+                    what.into(),
+                    bytes,
+                    Outcome::Malformed(format!("reply with unknown id {id}")),
+                );
+                return;
+            };
+            let response = String::from_utf8_lossy(bytes).into_owned();
+            let outcome = match message.get("error") {
+                Some(error) => Outcome::RpcError {
+                    code: error.get("code").and_then(Value::as_i64).unwrap_or(0),
+                    message: error.get("message").and_then(Value::as_str).unwrap_or("").to_string(),
+                },
+                None => match super::speaks::tool_error(ipc.config.speaks, &response) {
+                    Some(text) if asked.label.starts_with("tools/call") => Outcome::ToolError(text),
+                    _ => Outcome::Ok,
+                },
+            };
+            // The application's calls are its own; the sidecar's calls of the
+            // application keep the sidecar as their origin.
+            let origin = if other == Side::App { Origin::Application } else { Origin::Sidecar };
+            record(ipc, asked, origin, response, outcome, at);
+        }
+        (None, None) => ipc.record_unsolicited(
+            "(frame)".into(),
+            bytes,
+            Outcome::Malformed("neither a request, a notification nor a reply".into()),
+        ),
+    }
+}
+
+fn record(ipc: &Ipc, asked: Asked, origin: Origin, response: String, outcome: Outcome, at: Instant) {
+    let latency: Duration = at.saturating_duration_since(asked.at);
+    ipc.record(&Arc::new(Exchange {
+        sidecar: ipc.name.clone(),
+        at: asked.when,
+        method: asked.label,
+        origin,
+        request: Some(asked.text),
+        response: Some(cap_text(response)),
+        latency: Some(latency),
+        outcome,
+        status: None,
+        spec: None,
+    }));
+}
+
+/// The name a call is measured under: MCP tool calls and prompts per tool.
+fn label(speaks: Speaks, method: &str, params: Option<&Value>) -> String {
+    if speaks == Speaks::Mcp
+        && (method == "tools/call" || method == "prompts/get")
+        && let Some(name) = params.and_then(|p| p.get("name")).and_then(Value::as_str)
+    {
+        return format!("{method} {name}");
+    }
+    method.to_string()
+}
+
+impl Ipc {
+    /// A notification from the application (LSP `didChange`, MCP `initialized`): in the
+    /// traffic, not in the sidecar's counts.
+    fn record_told(&self, method: &str, bytes: &[u8]) {
+        let exchange = Arc::new(Exchange {
+            sidecar: self.name.clone(),
+            at: SystemTime::now(),
+            method: method.to_string(),
+            origin: Origin::Application,
+            request: Some(cap_text(String::from_utf8_lossy(bytes).into_owned())),
+            response: None,
+            latency: None,
+            outcome: Outcome::Ok,
+            status: None,
+            spec: None,
+        });
+        {
+            let mut metrics = self.metrics();
+            if metrics.traffic.len() == super::metrics::TRAFFIC {
+                metrics.traffic.pop_front();
+            }
+            metrics.traffic.push_back(exchange.clone());
+        }
+        let _ = self.exchanges.send(exchange);
+        self.changed.notify_one();
+    }
+}
