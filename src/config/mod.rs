@@ -61,6 +61,9 @@ pub struct SidecarConfig {
     /// For a sidecar from a `[[sidecar_dir]]`: its executable's identity, so a replaced
     /// file counts as a change.
     pub exe_stamp: Option<String>,
+    /// Run by `sidetop wrap`: its stdin and stdout belong to the application that runs
+    /// the wrapper (passed through and observed), not to sidetop. Never from a file.
+    pub wrapped: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -210,6 +213,7 @@ impl SidecarConfig {
             health: None,
             requests: Vec::new(),
             exe_stamp: None,
+            wrapped: false,
         }
     }
 }

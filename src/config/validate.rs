@@ -305,6 +305,7 @@ impl Checker<'_> {
             health,
             requests,
             exe_stamp: None,
+            wrapped: false,
         })
     }
 

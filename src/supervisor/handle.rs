@@ -64,6 +64,8 @@ pub struct SidecarHandle {
     pub(super) ipc: Option<Arc<Ipc>>,
     pub(super) log_file: Option<Arc<super::logfile::LogFileStats>>,
     pub(super) lines_seen: watch::Sender<u64>,
+    /// `sidetop wrap`'s pipes, for a wrapped sidecar.
+    pub(super) wrap: Option<Arc<super::passthrough::WrapIo>>,
 }
 
 /// How a sidecar's log file is doing.
@@ -168,10 +170,34 @@ impl SidecarHandle {
             ipc: self.ipc.clone(),
             log_file: self.log_file.clone(),
             lines_seen: self.lines_seen.clone(),
+            wrap: self.wrap.clone(),
         }
     }
 
     /// Writes to the sidecar's stdin; waits until written (bounded by a timeout).
+    /// A wrapped sidecar (`sidetop wrap`): copies this process's stdin to each run's
+    /// stdin until it closes. `None` for a sidecar that is not wrapped.
+    pub fn forward_stdin(&self) -> Option<tokio::task::JoinHandle<()>> {
+        self.wrap.clone().map(|wrap| tokio::spawn(super::passthrough::forward_stdin(wrap)))
+    }
+
+    /// A wrapped sidecar: waits until its outputs were passed on to their end (at most
+    /// `timeout`); true at once for one that is not wrapped.
+    pub async fn outputs_drained(&self, timeout: std::time::Duration) -> bool {
+        match &self.wrap {
+            Some(wrap) => wrap.drained(timeout).await,
+            None => true,
+        }
+    }
+
+    /// Reads of the application's traffic the observer could not keep up with.
+    pub fn unobserved_reads(&self) -> u64 {
+        self.wrap
+            .as_ref()
+            .and_then(|w| w.tap.as_ref())
+            .map_or(0, |t| t.dropped.load(std::sync::atomic::Ordering::Relaxed))
+    }
+
     pub async fn write_stdin(&self, bytes: impl Into<Bytes>) -> Result<(), OpError> {
         let writer = self.stdin.lock().unwrap_or_else(|e| e.into_inner()).clone();
         match writer {

@@ -53,16 +53,37 @@ impl Runner {
         }
         drop(spawn_mark);
         self.generation += 1;
-        let stdin = StdinWriter::start(spawned.stdin);
-        let link = Arc::new(RunLink {
-            conn: self.ipc.as_ref().and_then(|ipc| ipc.attach(&stdin)),
-            ready: self.output.ready_log.as_ref().map(|_| Arc::new(ReadySignal::default())),
+        let link = match &self.wrap {
+            // The application's pipes: passed through and observed, not sidetop's to use.
+            Some(wrap) => {
+                wrap.outputs_opened();
+                wrap.run_started(spawned.stdin);
+                tokio::spawn(super::passthrough::pass_stdout(spawned.stdout, wrap.clone()));
+                Arc::new(RunLink {
+                    conn: None,
+                    ready: self.output.ready_log.as_ref().map(|_| Arc::new(ReadySignal::default())),
+                })
+            }
+            None => {
+                let stdin = StdinWriter::start(spawned.stdin);
+                let link = Arc::new(RunLink {
+                    conn: self.ipc.as_ref().and_then(|ipc| ipc.attach(&stdin)),
+                    ready: self.output.ready_log.as_ref().map(|_| Arc::new(ReadySignal::default())),
+                });
+                tokio::spawn(output::pump(spawned.stdout, Stream::Stdout, self.output.clone(), link.clone()));
+                *self.stdin.lock().unwrap_or_else(|e| e.into_inner()) = Some(stdin);
+                link
+            }
+        };
+        let stderr = output::pump(spawned.stderr, Stream::Stderr, self.output.clone(), link.clone());
+        let wrap = self.wrap.clone();
+        let stderr_pump = tokio::spawn(async move {
+            stderr.await;
+            if let Some(wrap) = wrap {
+                wrap.output_closed();
+            }
         });
-        tokio::spawn(output::pump(spawned.stdout, Stream::Stdout, self.output.clone(), link.clone()));
-        let stderr_pump =
-            tokio::spawn(output::pump(spawned.stderr, Stream::Stderr, self.output.clone(), link.clone()));
-        *self.stdin.lock().unwrap_or_else(|e| e.into_inner()) = Some(stdin);
-        if let Some(ipc) = &self.ipc {
+        if let Some(ipc) = self.ipc.as_ref().filter(|_| self.wrap.is_none()) {
             tokio::spawn(output::drain_notes(ipc.open_notes(), self.output.clone()));
         }
         let started = Instant::now();
@@ -84,7 +105,8 @@ impl Runner {
             HealthTask {
                 generation: self.generation,
                 config: self.config.clone(),
-                ipc: self.ipc.clone(),
+                // A wrapped sidecar's handshake and calls are the application's.
+                ipc: self.ipc.clone().filter(|_| self.wrap.is_none()),
                 status: self.status.clone(),
                 events: self.events.clone(),
                 ready_signal: link.ready.clone(),
@@ -156,6 +178,9 @@ impl Runner {
         }
         super::subreaper::unregister(run.pid);
         *self.stdin.lock().unwrap_or_else(|e| e.into_inner()) = None;
+        if let Some(wrap) = &self.wrap {
+            wrap.run_ended();
+        }
         run.health.abort();
         if let Some(ipc) = &self.ipc {
             ipc.detach(&format!("sidecar exited ({exit}) with the request in flight"));

@@ -11,6 +11,7 @@ mod lifecycle;
 pub mod line_feed;
 mod logfile;
 mod output;
+mod passthrough;
 mod pipe_reader;
 pub mod policy;
 mod polite;
@@ -166,9 +167,13 @@ impl Shared {
             subscriber: self.lines.clone(),
             log_file,
             changed: self.changed.clone(),
-            ipc: ipc.clone().filter(|i| i.uses_stdio()),
+            ipc: ipc.clone().filter(|i| i.uses_stdio() && !cfg.wrapped),
             ready_log,
+            mirror_stderr: cfg.wrapped,
         });
+        let wrap = cfg
+            .wrapped
+            .then(|| Arc::new(passthrough::WrapIo::new(ipc.clone().map(crate::ipc::tap::Tap::start))));
         let handle = Arc::new(SidecarHandle {
             name: name.clone(),
             config: cfg.clone(),
@@ -181,6 +186,7 @@ impl Shared {
             ipc: ipc.clone(),
             log_file: log_file_stats,
             lines_seen,
+            wrap: wrap.clone(),
         });
         let runner = Runner {
             config: cfg.clone(),
@@ -195,6 +201,7 @@ impl Shared {
             tracker: RestartTracker::new(cfg.backoff, cfg.crash_loop),
             ipc,
             generation: 0,
+            wrap,
         };
         Ok((handle, runner))
     }

@@ -46,6 +46,8 @@ pub struct OutputSink {
     /// Stdout carries protocol frames for this sidecar's IPC.
     pub ipc: Option<Arc<Ipc>>,
     pub ready_log: Option<regex::Regex>,
+    /// `sidetop wrap`: stderr is also passed on to the wrapper's own stderr, as read.
+    pub mirror_stderr: bool,
     /// Lines captured so far (the scrollback's `total_lines`), for followers: a watch
     /// wakes every one of them, coalesced, without a message per batch.
     pub lines_seen: tokio::sync::watch::Sender<u64>,
@@ -175,6 +177,7 @@ pub async fn pump(pipe: OwnedFd, stream: Stream, sink: Arc<OutputSink>, link: Ar
         if buf.capacity() - buf.len() < READ_SIZE / 4 {
             buf.reserve(READ_SIZE);
         }
+        let before = buf.len();
         let n = match reader.read(&mut buf).await {
             Ok(n) => n,
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
@@ -183,6 +186,9 @@ pub async fn pump(pipe: OwnedFd, stream: Stream, sink: Arc<OutputSink>, link: Ar
                 0
             }
         };
+        if sink.mirror_stderr && stream == Stream::Stderr && n > 0 {
+            super::passthrough::mirror_stderr(&buf[before..before + n]).await;
+        }
         let read_at = Instant::now();
         decoder.decode(&mut buf, &mut pieces, n == 0);
         let lines = sink.to_lines(&mut pieces, stream, conn, read_at);

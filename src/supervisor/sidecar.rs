@@ -141,6 +141,8 @@ pub struct Runner {
     pub ipc: Option<Arc<Ipc>>,
     /// Spawns so far.
     pub generation: u64,
+    /// `sidetop wrap`'s pipes, for a wrapped sidecar.
+    pub wrap: Option<Arc<super::passthrough::WrapIo>>,
 }
 
 impl Runner {
