@@ -64,6 +64,10 @@ pub enum Command {
     /// from the config, and compare with the recording: per method, p50/p99 then and now;
     /// outcomes that got worse. Exit 1 when one got worse or a p50 regressed.
     Replay(ReplayArgs),
+    /// Run CMD in place of the application's sidecar command, passing its stdin and
+    /// stdout through unchanged while measuring every call the application makes; exits
+    /// as CMD does. Serves the engine API like an agent (`ctl list` finds it).
+    Wrap(Box<crate::wrap::WrapArgs>),
     /// Regenerate the README's screenshots from a real run of this config's sidecars.
     #[command(hide = true)]
     Screenshots {

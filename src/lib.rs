@@ -34,3 +34,4 @@ pub mod supervisor;
 pub mod svg;
 pub mod ui;
 pub mod wait;
+pub mod wrap;

@@ -1,4 +1,4 @@
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches};
 use sidetop::cli::{Cli, Command};
 use sidetop::config::Config;
 use sidetop::headless::{self, HeadlessOptions};
@@ -14,11 +14,31 @@ fn main() -> ExitCode {
     }
     ignore_file_size_signal();
     sidetop::app::terminal::exit_on_panic();
-    let cli = Cli::parse();
+    let matches = Cli::command().get_matches();
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
+    // `wrap` stands in for the application's sidecar: its own config handling, and the
+    // exit of its child.
+    if let Some(Command::Wrap(args)) = &cli.command {
+        let given = matches
+            .subcommand_matches("wrap")
+            .and_then(|m| m.value_source("config"))
+            .is_some_and(|source| source == clap::parser::ValueSource::CommandLine);
+        sidetop::wrap::main(sidetop::wrap::WrapOptions {
+            args,
+            config_file: given.then_some(cli.config.as_path()),
+            log_dir: cli.log_dir.as_deref(),
+            record: cli.record.clone(),
+            metrics: cli.metrics,
+            sample_interval: cli.sample_interval,
+        });
+    }
     // A recording that cannot be written is refused before anything starts (and where no
     // sidecar runs, there is nothing to record).
     if let Some(path) = &cli.record {
-        let runs_engine = matches!(cli.command, None | Some(Command::Agent(_)));
+        let runs_engine = matches!(cli.command, None | Some(Command::Agent(_)) | Some(Command::Wrap(_)));
         if !runs_engine {
             eprintln!(
                 "error: --record applies where sidecars run (dashboard, --headless, agent); use `sidetop ctl record` for a running one"
