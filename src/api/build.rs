@@ -60,6 +60,7 @@ pub fn info(handle: &SidecarHandle) -> SidecarInfo {
         lines,
         lines_dropped,
         log_file_dropped: handle.log_file_counts().map(|c| c.dropped),
+        wrapped_by: handle.config.wrapped_by.clone(),
     }
 }
 

@@ -78,6 +78,9 @@ pub struct SidecarInfo {
     pub lines_dropped: u64,
     /// Lines that never reached the log file (non-blocking mode), when it has one.
     pub log_file_dropped: Option<u64>,
+    /// Run through `sidetop wrap` by this application (`pid 812: nvim app.py`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wrapped_by: Option<String>,
 }
 
 impl SidecarInfo {

@@ -61,9 +61,10 @@ pub struct SidecarConfig {
     /// For a sidecar from a `[[sidecar_dir]]`: its executable's identity, so a replaced
     /// file counts as a change.
     pub exe_stamp: Option<String>,
-    /// Run by `sidetop wrap`: its stdin and stdout belong to the application that runs
-    /// the wrapper (passed through and observed), not to sidetop. Never from a file.
-    pub wrapped: bool,
+    /// Run by `sidetop wrap` for this application (`pid 812: nvim app.py`): its stdin
+    /// and stdout belong to the application (passed through and observed), not to
+    /// sidetop. Never from a file.
+    pub wrapped_by: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -213,7 +214,7 @@ impl SidecarConfig {
             health: None,
             requests: Vec::new(),
             exe_stamp: None,
-            wrapped: false,
+            wrapped_by: None,
         }
     }
 }

@@ -305,7 +305,7 @@ impl Checker<'_> {
             health,
             requests,
             exe_stamp: None,
-            wrapped: false,
+            wrapped_by: None,
         })
     }
 

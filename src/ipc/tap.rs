@@ -14,7 +14,7 @@
 use super::Ipc;
 use super::framing::{Decoder, Piece};
 use super::protocol::{Exchange, Origin, Outcome, cap_text};
-use crate::config::ipc::{Protocol, Speaks};
+use crate::config::ipc::{Protocol, RequestSpec, Speaks};
 use bytes::{Bytes, BytesMut};
 use serde_json::Value;
 use std::collections::{HashMap, VecDeque};
@@ -84,6 +84,8 @@ impl Tap {
 /// A request waiting for its reply.
 struct Asked {
     label: String,
+    /// What was asked, to replay it (`sidetop replay` on a recording of the wrapper).
+    spec: Option<RequestSpec>,
     text: String,
     at: Instant,
     when: SystemTime,
@@ -171,7 +173,8 @@ fn on_line(ipc: &Ipc, sides: &mut [Direction; 2], side: Side, bytes: &[u8], at: 
     let text = String::from_utf8_lossy(bytes).into_owned();
     match side {
         Side::App => {
-            let asked = Asked { label: "line".into(), text, at, when: SystemTime::now() };
+            let spec = serde_json::from_slice(bytes).ok().map(|value| RequestSpec::Line { value });
+            let asked = Asked { label: "line".into(), spec, text, at, when: SystemTime::now() };
             let queue = &mut sides[Side::App as usize].in_order;
             if queue.len() >= PENDING {
                 queue.pop_front();
@@ -221,9 +224,11 @@ fn on_message(ipc: &Ipc, sides: &mut [Direction; 2], side: Side, message: Value,
     let method = message.get("method").and_then(Value::as_str);
     match (method, id) {
         (Some(method), Some(id)) => {
-            let label = label(ipc.config.speaks, method, message.get("params"));
+            let params = message.get("params").cloned();
+            let label = label(ipc.config.speaks, method, params.as_ref());
             let text = cap_text(String::from_utf8_lossy(bytes).into_owned());
-            sides[side as usize].remember(id, Asked { label, text, at, when: SystemTime::now() });
+            let spec = Some(RequestSpec::Rpc { method: method.to_string(), params });
+            sides[side as usize].remember(id, Asked { label, spec, text, at, when: SystemTime::now() });
         }
         (Some(method), None) => match side {
             // The sidecar's notifications: counted and understood as for sidetop's own.
@@ -258,6 +263,9 @@ fn on_message(ipc: &Ipc, sides: &mut [Direction; 2], side: Side, message: Value,
             // The application's calls are its own; the sidecar's calls of the
             // application keep the sidecar as their origin.
             let origin = if other == Side::App { Origin::Application } else { Origin::Sidecar };
+            if origin == Origin::Application && outcome.is_ok() {
+                learn(ipc, asked.spec.as_ref(), &response);
+            }
             record(ipc, asked, origin, response, outcome, at);
         }
         (None, None) => ipc.record_unsolicited(
@@ -280,8 +288,40 @@ fn record(ipc: &Ipc, asked: Asked, origin: Origin, response: String, outcome: Ou
         latency: Some(latency),
         outcome,
         status: None,
-        spec: None,
+        spec: asked.spec,
     }));
+}
+
+/// What the server said about itself in the application's own handshake, and the tools
+/// it listed to the application (MCP), as sidetop learns them from its own.
+fn learn(ipc: &Ipc, spec: Option<&RequestSpec>, response: &str) {
+    let Some(RequestSpec::Rpc { method, params }) = spec else { return };
+    match method.as_str() {
+        "initialize" => {
+            if let Some(server) = super::discovery::ServerInfo::from_reply(response) {
+                let mut found = ipc.discovery();
+                found.server = Some(server);
+                ipc.set_discovery(found);
+            }
+        }
+        "tools/list" if ipc.config.speaks == Speaks::Mcp => {
+            let Some(tools) = serde_json::from_str::<Value>(response)
+                .ok()
+                .and_then(|r| r.pointer("/result/tools").cloned())
+                .and_then(|t| serde_json::from_value::<Vec<super::discovery::Tool>>(t).ok())
+            else {
+                return;
+            };
+            let mut found = ipc.discovery();
+            // A later page adds to the first.
+            if params.as_ref().and_then(|p| p.get("cursor")).is_none() {
+                found.tools.clear();
+            }
+            found.tools.extend(tools);
+            ipc.set_discovery(found);
+        }
+        _ => {}
+    }
 }
 
 /// The name a call is measured under: MCP tool calls and prompts per tool.

@@ -167,12 +167,13 @@ impl Shared {
             subscriber: self.lines.clone(),
             log_file,
             changed: self.changed.clone(),
-            ipc: ipc.clone().filter(|i| i.uses_stdio() && !cfg.wrapped),
+            ipc: ipc.clone().filter(|i| i.uses_stdio() && cfg.wrapped_by.is_none()),
             ready_log,
-            mirror_stderr: cfg.wrapped,
+            mirror_stderr: cfg.wrapped_by.is_some(),
         });
         let wrap = cfg
-            .wrapped
+            .wrapped_by
+            .is_some()
             .then(|| Arc::new(passthrough::WrapIo::new(ipc.clone().map(crate::ipc::tap::Tap::start))));
         let handle = Arc::new(SidecarHandle {
             name: name.clone(),

@@ -38,7 +38,7 @@ pub fn build(args: &WrapArgs, config_file: Option<&Path>) -> Result<Config, Stri
         WrapRestart::Never => RestartPolicy::Never,
         WrapRestart::OnFailure => RestartPolicy::OnFailure,
     };
-    sidecar.wrapped = true;
+    sidecar.wrapped_by = Some(application());
     Ok(config)
 }
 
@@ -68,6 +68,16 @@ fn default_name(command: &str) -> String {
     if name.is_empty() { "wrapped".into() } else { name }
 }
 
+/// The process that ran the wrapper: `pid 812: nvim app.py`.
+fn application() -> String {
+    // SAFETY: getppid cannot fail.
+    let parent = unsafe { libc::getppid() };
+    let cmdline = std::fs::read(format!("/proc/{parent}/cmdline")).unwrap_or_default();
+    let words: Vec<String> =
+        cmdline.split(|&b| b == 0).filter(|w| !w.is_empty()).map(|w| String::from_utf8_lossy(w).into_owned()).collect();
+    format!("pid {parent}: {}", words.join(" "))
+}
+
 fn toml_string(s: &str) -> String {
     serde_json::to_string(s).unwrap_or_else(|_| "\"wrapped\"".into())
 }
@@ -93,7 +103,8 @@ mod tests {
         let s = &config.sidecars[0];
         assert_eq!(s.name, "pylsp");
         assert_eq!(s.argv, ["/usr/bin/pylsp", "--verbose"]);
-        assert!(s.wrapped && s.restart == RestartPolicy::Never);
+        assert!(s.wrapped_by.as_ref().is_some_and(|by| by.starts_with("pid ")), "{:?}", s.wrapped_by);
+        assert_eq!(s.restart, RestartPolicy::Never);
         let ipc = s.ipc.as_ref().unwrap();
         assert_eq!(ipc.framing, crate::config::ipc::Framing::ContentLength, "lsp's own framing");
     }
