@@ -73,8 +73,11 @@ fn application() -> String {
     // SAFETY: getppid cannot fail.
     let parent = unsafe { libc::getppid() };
     let cmdline = std::fs::read(format!("/proc/{parent}/cmdline")).unwrap_or_default();
-    let words: Vec<String> =
-        cmdline.split(|&b| b == 0).filter(|w| !w.is_empty()).map(|w| String::from_utf8_lossy(w).into_owned()).collect();
+    let words: Vec<String> = cmdline
+        .split(|&b| b == 0)
+        .filter(|w| !w.is_empty())
+        .map(|w| String::from_utf8_lossy(w).into_owned())
+        .collect();
     format!("pid {parent}: {}", words.join(" "))
 }
 
