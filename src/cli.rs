@@ -159,6 +159,18 @@ pub enum CtlCommand {
         #[arg(long)]
         stderr: bool,
     },
+    /// Latency per method and origin (the application's calls through `sidetop wrap`,
+    /// sidetop's own health checks, test requests and load runs): count, p50, p90, p99,
+    /// max, errors.
+    Latency { name: String },
+    /// Recent exchanges (request, reply, latency, outcome, origin); -f follows them.
+    Traffic {
+        name: String,
+        #[arg(short = 'f', long)]
+        follow: bool,
+        #[arg(short = 'n', long, default_value_t = 20)]
+        lines: u64,
+    },
     /// Lifecycle events; -f follows them.
     Events {
         #[arg(short = 'f', long)]

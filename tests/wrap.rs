@@ -248,6 +248,32 @@ fn the_applications_calls_are_measured_per_method_with_their_origin() {
         traffic.iter().any(|e| e["origin"] == "sidecar" && e["method"] != "(frame)"),
         "the sidecar's own notification is seen: {traffic:?}"
     );
+    // `ctl latency` and `ctl traffic` read the same, for people and for scripts.
+    let ctl = |args: &[&str]| {
+        let out = Command::new(bin()).arg("ctl").arg("--socket").arg(&socket).args(args).output().unwrap();
+        assert!(out.status.success(), "ctl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let rows: Vec<Value> =
+        ctl(&["latency", "echo", "--json"]).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let ping = rows.iter().find(|r| r["method"] == "ping").expect("a ping row");
+    assert_eq!(
+        (ping["origin"].as_str(), ping["count"].as_u64()),
+        (Some("application"), Some(20)),
+        "{rows:?}"
+    );
+    assert!(ping["p50_us"].as_u64().unwrap() <= ping["p99_us"].as_u64().unwrap());
+    let fail = rows.iter().find(|r| r["method"] == "fail").unwrap();
+    assert_eq!(fail["errors"], 1, "{rows:?}");
+    let table = ctl(&["latency", "echo"]);
+    assert!(table.starts_with("METHOD") && table.contains("application"), "{table}");
+    let exchanges: Vec<Value> = ctl(&["traffic", "echo", "-n", "3", "--json"])
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(exchanges.len(), 3, "{exchanges:?}");
+    let text = ctl(&["traffic", "echo", "-n", "50"]);
+    assert!(text.contains("application -> ping") && text.contains("  > {"), "{text}");
     drop(stdin);
     assert_eq!(child.wait().unwrap().code(), Some(0));
     assert!(!socket.exists(), "the socket goes with the wrapper");

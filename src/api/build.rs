@@ -138,7 +138,12 @@ pub fn lines_from(
 }
 
 fn method(name: &str, stats: &Stats, now: Instant) -> MethodLatency {
-    MethodLatency { method: name.to_string(), all: stats.since_start(now), minute: stats.window(now) }
+    MethodLatency {
+        method: name.to_string(),
+        origin: None,
+        all: stats.since_start(now),
+        minute: stats.window(now),
+    }
 }
 
 pub fn latency(m: &IpcMetrics) -> LatencyInfo {
@@ -147,6 +152,14 @@ pub fn latency(m: &IpcMetrics) -> LatencyInfo {
     LatencyInfo {
         overall: method("(all)", &m.overall, now),
         methods: m.methods.iter().map(|(name, stats)| method(name, stats, now)).collect(),
+        origins: m
+            .by_origin
+            .iter()
+            .map(|((name, origin), stats)| MethodLatency {
+                origin: Some(*origin),
+                ..method(name, stats, now)
+            })
+            .collect(),
         late: m.late,
         protocol_errors: m.protocol_errors,
         incoming: m.incoming,

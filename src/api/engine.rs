@@ -217,6 +217,8 @@ impl Engine {
             method.as_str(),
             "status"
                 | "snapshot"
+                | "latency"
+                | "traffic"
                 | "start"
                 | "stop"
                 | "restart"
@@ -239,6 +241,23 @@ impl Engine {
         match method {
             "status" => Ok(json!({"sidecars": self.status()})),
             "snapshot" => Ok(json!(self.snapshot())),
+            "latency" => {
+                let h = self.one(params)?;
+                Ok(json!({"latency": latency_of(&h)}))
+            }
+            "traffic" => {
+                let h = self.one(params)?;
+                let limit = params.get("limit").and_then(Value::as_u64).unwrap_or(u64::MAX) as usize;
+                let traffic: Vec<_> = h
+                    .ipc()
+                    .map(|ipc| {
+                        let metrics = ipc.metrics();
+                        let skip = metrics.traffic.len().saturating_sub(limit);
+                        metrics.traffic.iter().skip(skip).cloned().collect()
+                    })
+                    .unwrap_or_default();
+                Ok(json!({"exchanges": traffic}))
+            }
             "start" | "stop" | "restart" | "kill" => {
                 let mut failed = Vec::new();
                 let mut after = Vec::new();

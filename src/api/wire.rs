@@ -125,6 +125,9 @@ pub struct LogLineInfo {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 pub struct MethodLatency {
     pub method: String,
+    /// Who asked, where the figures are for one origin only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub origin: Option<crate::ipc::protocol::Origin>,
     pub all: Summary,
     pub minute: Summary,
 }
@@ -133,6 +136,9 @@ pub struct MethodLatency {
 pub struct LatencyInfo {
     pub overall: MethodLatency,
     pub methods: Vec<MethodLatency>,
+    /// Per method and origin.
+    #[serde(default)]
+    pub origins: Vec<MethodLatency>,
     /// Replies that came after their request timed out.
     pub late: u64,
     pub protocol_errors: u64,

@@ -19,6 +19,9 @@ pub struct IpcMetrics {
     base: Instant,
     pub overall: Stats,
     pub methods: BTreeMap<String, Stats>,
+    /// The same per method and who asked (the application's calls beside sidetop's own
+    /// health checks and test requests), for `ctl latency`.
+    pub by_origin: BTreeMap<(String, Origin), Stats>,
     /// Replies that came after their request timed out.
     pub late: u64,
     /// Malformed frames, replies with unknown ids, oversize frames.
@@ -47,6 +50,7 @@ impl IpcMetrics {
             base,
             overall: Stats::new(base),
             methods: BTreeMap::new(),
+            by_origin: BTreeMap::new(),
             late: 0,
             protocol_errors: 0,
             incoming: 0,
@@ -75,6 +79,11 @@ impl IpcMetrics {
         if let Some(latency) = latency {
             self.buckets.entry((key.clone(), kind)).or_default().observe(latency);
         }
+        self.by_origin.entry((key.clone(), exchange.origin)).or_insert_with(|| Stats::new(base)).record(
+            now,
+            kind,
+            exchange.latency,
+        );
         self.methods.entry(key).or_insert_with(|| Stats::new(base)).record(now, kind, exchange.latency);
         // Only the start of a run's handshake is needed (the `initialize` reply); MCP
         // relists (also handshake-origin) past the cap are in the traffic only.

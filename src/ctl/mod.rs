@@ -2,10 +2,13 @@
 //! 0 done, 1 the operation failed, 2 bad arguments (an unknown sidecar, invalid JSON),
 //! 3 no agent on that socket.
 
+mod reads;
+
 use crate::api::socket_path::{default_socket, socket_dir};
-use crate::api::{EventInfo, LogLineInfo, SidecarInfo, codes};
+use crate::api::{EventInfo, LatencyInfo, LogLineInfo, SidecarInfo, codes};
 use crate::cli::{CtlArgs, CtlCommand};
 use crate::client::{Client, ClientError};
+use crate::ipc::protocol::Exchange;
 use serde_json::{Value, json};
 use std::path::Path;
 use std::process::ExitCode;
@@ -119,6 +122,39 @@ async fn command(client: &mut Client, args: &CtlArgs) -> Result<(), ClientError>
                         && sidecar.as_ref().is_none_or(|s| *s == event.sidecar)
                     {
                         print_event(&event, json);
+                    } else if method == "skipped" {
+                        eprintln!(
+                            "[sidetop] {} notifications skipped: this client fell behind",
+                            params["count"]
+                        );
+                    }
+                }
+            }
+        }
+        CtlCommand::Latency { name } => {
+            let result = client.call("latency", json!({"sidecar": name})).await?;
+            let latency: Option<LatencyInfo> =
+                serde_json::from_value(result["latency"].clone()).ok().flatten();
+            match latency {
+                Some(latency) => reads::print_latency(&latency, json),
+                None => eprintln!("{name} has no IPC: no latency to show"),
+            }
+        }
+        CtlCommand::Traffic { name, follow, lines } => {
+            let result = client.call("traffic", json!({"sidecar": name, "limit": lines})).await?;
+            let exchanges: Vec<Exchange> =
+                serde_json::from_value(result["exchanges"].clone()).unwrap_or_default();
+            for exchange in &exchanges {
+                reads::print_exchange(exchange, json);
+            }
+            if *follow {
+                client.call("subscribe", json!({"traffic": true})).await?;
+                while let Some((method, params)) = client.notification().await {
+                    if method == "exchange"
+                        && let Ok(exchange) = serde_json::from_value::<Exchange>(params.clone())
+                        && *exchange.sidecar == **name
+                    {
+                        reads::print_exchange(&exchange, json);
                     } else if method == "skipped" {
                         eprintln!(
                             "[sidetop] {} notifications skipped: this client fell behind",
