@@ -56,9 +56,7 @@ impl Runner {
         let link = match &self.wrap {
             // The application's pipes: passed through and observed, not sidetop's to use.
             Some(wrap) => {
-                wrap.outputs_opened();
-                wrap.run_started(spawned.stdin);
-                tokio::spawn(super::passthrough::pass_stdout(spawned.stdout, wrap.clone()));
+                wrap.run_started(self.generation, spawned.stdin, spawned.stdout);
                 Arc::new(RunLink {
                     conn: None,
                     ready: self.output.ready_log.as_ref().map(|_| Arc::new(ReadySignal::default())),
@@ -179,7 +177,7 @@ impl Runner {
         super::subreaper::unregister(run.pid);
         *self.stdin.lock().unwrap_or_else(|e| e.into_inner()) = None;
         if let Some(wrap) = &self.wrap {
-            wrap.run_ended();
+            wrap.detach(run.generation);
         }
         run.health.abort();
         if let Some(ipc) = &self.ipc {
@@ -194,6 +192,18 @@ impl Runner {
         });
         self.events.emit(EventKind::Exited { exit, uptime });
 
+        let generation = run.generation;
+        let next = self.after_exit(exit, uptime, then);
+        if let Some(wrap) = &self.wrap {
+            // Another run follows: the application's requests this one left unanswered
+            // are answered with an error. None follows: the wrapper ends as the child did.
+            let restarting = matches!(next, Phase::Running(_) | Phase::Backoff(_) | Phase::Waiting);
+            wrap.run_ended(generation, restarting);
+        }
+        next
+    }
+
+    fn after_exit(&mut self, exit: ExitInfo, uptime: Duration, then: Option<AfterExit>) -> Phase {
         match then {
             Some(AfterExit::Restart) => self.begin_start(),
             Some(AfterExit::Stop) | Some(AfterExit::Kill) => {
@@ -240,6 +250,9 @@ impl Runner {
     /// told (LSP `shutdown` + `exit`, MCP's closed stdin, `[sidecar.ipc] shutdown`), then
     /// the stop signal to the whole group, then SIGKILL, each after `stop_timeout`.
     pub(super) fn begin_stop(&mut self, run: Running, then: AfterExit) -> Phase {
+        if self.wrap.is_some() {
+            return self.stop_wrapped(run, then);
+        }
         let polite = self.ipc.clone().filter(|ipc| ipc.config.stops_politely() && !run.signalled);
         let Some(ipc) = polite else { return self.signal_stop(run, then) };
         let timeout = self.config.stop_timeout;
@@ -254,6 +267,28 @@ impl Runner {
         self.set(|s| s.state = State::Stopping);
         self.events.emit(EventKind::StoppingPolitely {
             how: how.join(", "),
+            signal: self.config.stop_signal,
+            timeout,
+        });
+        Phase::Stopping { run, deadline: Some(Instant::now() + timeout), then }
+    }
+
+    /// A wrapped child is stopped with the application's pipes kept open: its stdin is
+    /// taken from it (the application's next bytes wait for the next run). An MCP server
+    /// reads end of file and exits, as a client closing its stdin would tell it; the rest
+    /// get the stop signal.
+    fn stop_wrapped(&mut self, run: Running, then: AfterExit) -> Phase {
+        if let Some(wrap) = &self.wrap {
+            wrap.detach(run.generation);
+        }
+        let closes = self.ipc.as_ref().is_some_and(|ipc| ipc.config.close_stdin_on_stop) && !run.signalled;
+        if !closes {
+            return self.signal_stop(run, then);
+        }
+        let timeout = self.config.stop_timeout;
+        self.set(|s| s.state = State::Stopping);
+        self.events.emit(EventKind::StoppingPolitely {
+            how: "closed its stdin".into(),
             signal: self.config.stop_signal,
             timeout,
         });

@@ -171,10 +171,9 @@ impl Shared {
             ready_log,
             mirror_stderr: cfg.wrapped_by.is_some(),
         });
-        let wrap = cfg
-            .wrapped_by
-            .is_some()
-            .then(|| Arc::new(passthrough::WrapIo::new(ipc.clone().map(crate::ipc::tap::Tap::start))));
+        let wrap = cfg.wrapped_by.is_some().then(|| {
+            Arc::new(passthrough::WrapIo::new(ipc.clone().map(crate::ipc::tap::Tap::start), cfg.ipc.as_ref()))
+        });
         let handle = Arc::new(SidecarHandle {
             name: name.clone(),
             config: cfg.clone(),

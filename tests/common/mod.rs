@@ -5,6 +5,7 @@
 
 pub mod agent;
 pub mod tmux;
+pub mod wrapper;
 
 use sidetop::config::Config;
 use sidetop::supervisor::{SidecarHandle, Status};

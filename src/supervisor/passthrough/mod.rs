@@ -7,63 +7,118 @@
 //! Back-pressure is the application's and the child's, as it would be without sidetop:
 //! a child that does not read its stdin makes the forwarder wait (no write deadline), an
 //! application that does not read its stdout makes the child wait.
+//!
+//! A restart keeps the application's pipes open: the requests the old child left
+//! unanswered get an error reply at once (`-32050`), bytes that arrive meanwhile wait for
+//! the new child (at most [`RESTART_WAIT`], then `-32051`), and the new child is brought
+//! into the application's session before it gets them (`rejoin`).
 
 mod fds;
+mod rejoin;
 
 use super::pipe_reader::PipeReader;
-use crate::ipc::tap::{Side, Tap};
+use crate::config::ipc::{Framing, IpcConfig, Speaks};
+use crate::ipc::tap::{Abandoned, Side, Tap};
 use bytes::BytesMut;
 use fds::{Input, Output};
 use std::io;
 use std::os::fd::OwnedFd;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 use tokio::io::AsyncWriteExt;
 use tokio::process::ChildStdin;
-use tokio::sync::{Mutex, watch};
+use tokio::sync::{Mutex, OnceCell, watch};
 
 const READ_SIZE: usize = 256 << 10;
+/// How long the application's bytes wait for a restarting child before its requests get
+/// an error.
+pub const RESTART_WAIT: Duration = Duration::from_secs(10);
+/// How long a new run waits for the old one's last output and abandoned requests.
+const SETTLE_WAIT: Duration = Duration::from_secs(2);
+
+/// The stdin of the run that takes the application's bytes now.
+#[derive(Clone)]
+struct RunStdin {
+    run: u64,
+    pipe: Arc<Mutex<ChildStdin>>,
+}
 
 /// What a wrapped sidecar shares with the wrapper's stdin forwarder.
 pub struct WrapIo {
     pub tap: Option<Arc<Tap>>,
-    /// The running child's stdin (none between runs).
-    stdin: watch::Sender<Option<Arc<Mutex<ChildStdin>>>>,
+    speaks: Speaks,
+    framing: Framing,
+    /// The running child's stdin (none between runs, and while a new run joins in).
+    stdin: watch::Sender<Option<RunStdin>>,
     /// The application closed our stdin: each new run's stdin is closed at once too.
     stdin_closed: AtomicBool,
     /// The child's outputs still being passed on (stdout and stderr of each run).
     open_outputs: watch::Sender<usize>,
+    /// The wrapper's stdout, shared by the runs' stdout and the wrapper's own replies.
+    stdout: OnceCell<Option<Mutex<Output>>>,
+    /// The last run whose stdout was passed on to its end.
+    stdout_ended: watch::Sender<u64>,
+    /// The last run whose abandoned requests were answered: the next run's output
+    /// waits for it, so the answers never land inside a frame of the new child's.
+    settled: watch::Sender<u64>,
 }
 
 impl WrapIo {
-    pub fn new(tap: Option<Arc<Tap>>) -> WrapIo {
+    pub fn new(tap: Option<Arc<Tap>>, ipc: Option<&IpcConfig>) -> WrapIo {
         WrapIo {
             tap,
+            speaks: ipc.map_or(Speaks::Plain, |i| i.speaks),
+            framing: ipc.map_or(Framing::Newline, |i| i.framing),
             stdin: watch::channel(None).0,
             stdin_closed: AtomicBool::new(false),
             open_outputs: watch::channel(0).0,
+            stdout: OnceCell::new(),
+            stdout_ended: watch::channel(0).0,
+            settled: watch::channel(0).0,
         }
     }
 
-    /// A run started: its stdin is where the application's bytes go now.
-    pub fn run_started(&self, stdin: ChildStdin) {
-        if self.stdin_closed.load(Ordering::Acquire) {
-            drop(stdin);
-            return;
-        }
-        self.stdin.send_replace(Some(Arc::new(Mutex::new(stdin))));
-    }
-
-    /// The run ended: the application's bytes wait for the next one.
-    pub fn run_ended(&self) {
-        self.stdin.send_replace(None);
-    }
-
-    /// A run's stdout and stderr are being passed on (called at spawn, before either
-    /// reader starts, so a wait for the end cannot slip between them).
-    pub fn outputs_opened(&self) {
+    /// Run `run` started: once the previous run has settled and this one has joined the
+    /// application's session, its stdin is where the application's bytes go and its
+    /// stdout is passed on. Call at spawn, before the stderr reader starts, so a wait for
+    /// the end of the outputs cannot slip between them.
+    pub fn run_started(self: &Arc<Self>, run: u64, stdin: ChildStdin, stdout: OwnedFd) {
         self.open_outputs.send_modify(|n| *n += 2);
+        tokio::spawn(run_pipes(self.clone(), run, stdin, stdout));
+    }
+
+    /// Run `run` is ending (stopping or exited): the application's bytes wait for the
+    /// next one. Dropping the handle closes the child's stdin (MCP: how a server is told
+    /// to exit).
+    pub fn detach(&self, run: u64) {
+        self.stdin.send_if_modified(|current| {
+            let ours = current.as_ref().is_some_and(|s| s.run == run);
+            if ours {
+                *current = None;
+            }
+            ours
+        });
+    }
+
+    /// Run `run` exited. When another run follows, the application's requests it left
+    /// unanswered get an error reply (once its last output is passed on); either way the
+    /// next run may then begin.
+    pub fn run_ended(self: &Arc<Self>, run: u64, restarting: bool) {
+        self.detach(run);
+        let io = self.clone();
+        tokio::spawn(async move {
+            let mut ended = io.stdout_ended.subscribe();
+            let _ = tokio::time::timeout(SETTLE_WAIT, ended.wait_for(|e| *e >= run)).await;
+            if restarting
+                && let Some(tap) = &io.tap
+                && let Some(frames) = tap.abandon(Some(run), Abandoned::Restarted).await
+                && !frames.is_empty()
+            {
+                let _ = io.write_stdout(&frames).await;
+            }
+            io.settled.send_modify(|s| *s = (*s).max(run));
+        });
     }
 
     pub fn output_closed(&self) {
@@ -72,14 +127,23 @@ impl WrapIo {
 
     /// Waits until every output of the child has been passed on to its end, at most
     /// `timeout` (a grandchild may hold a pipe open forever).
-    pub async fn drained(&self, timeout: std::time::Duration) -> bool {
+    pub async fn drained(&self, timeout: Duration) -> bool {
         let mut rx = self.open_outputs.subscribe();
         tokio::time::timeout(timeout, rx.wait_for(|n| *n == 0)).await.is_ok()
     }
 
-    fn offer(&self, side: Side, bytes: &[u8], at: Instant) {
+    fn offer(&self, side: Side, run: Option<u64>, bytes: &[u8], at: Instant) {
         if let Some(tap) = &self.tap {
-            tap.offer(side, bytes, at);
+            tap.offer(side, run, bytes, at);
+        }
+    }
+
+    /// Writes to the application (the wrapper's stdout), whole.
+    async fn write_stdout(&self, bytes: &[u8]) -> io::Result<()> {
+        let out = self.stdout.get_or_init(|| async { Output::of(1).ok().map(Mutex::new) }).await;
+        match out {
+            Some(out) => out.lock().await.write_all(bytes).await,
+            None => Err(io::Error::other("the wrapper's stdout cannot be written")),
         }
     }
 }
@@ -116,11 +180,21 @@ pub async fn forward_stdin(io: Arc<WrapIo>) {
             return;
         }
         let at = Instant::now();
-        io.offer(Side::App, &buf, at);
-        // Between runs (a restart) the bytes wait for the next child.
-        let Ok(stdin) = runs.wait_for(Option::is_some).await.map(|s| s.clone()) else { return };
+        // Between runs (a restart) the bytes wait for the next child, for a while.
+        let waited = tokio::time::timeout(RESTART_WAIT, runs.wait_for(Option::is_some))
+            .await
+            .map(|stdin| stdin.map(|s| s.clone()));
+        let stdin = match waited {
+            Ok(Ok(stdin)) => stdin,
+            Ok(Err(_)) => return,
+            Err(_) => {
+                refuse(&io, &buf, at).await;
+                continue;
+            }
+        };
         let Some(stdin) = stdin else { continue };
-        if let Err(e) = stdin.lock().await.write_all(&buf).await {
+        io.offer(Side::App, Some(stdin.run), &buf, at);
+        if let Err(e) = stdin.pipe.lock().await.write_all(&buf).await {
             // The child closed its stdin or exited; what it did not take is lost to it,
             // as it would be without sidetop.
             tracing::debug!("wrap: writing the child's stdin: {e}");
@@ -128,31 +202,64 @@ pub async fn forward_stdin(io: Arc<WrapIo>) {
     }
 }
 
-/// Copies the child's stdout to the wrapper's stdout until the child closes it. When the
-/// application stops reading for good (EPIPE), the child's stdout is closed too, so the
-/// child sees what it would have seen.
-pub async fn pass_stdout(pipe: OwnedFd, io: Arc<WrapIo>) {
-    pass(pipe, &io).await;
+/// No child came back to take these bytes: their requests are answered with an error.
+async fn refuse(io: &WrapIo, bytes: &[u8], at: Instant) {
+    tracing::warn!(
+        "wrap: the sidecar did not come back within {RESTART_WAIT:?}; refusing {} bytes",
+        bytes.len()
+    );
+    io.offer(Side::App, None, bytes, at);
+    if let Some(tap) = &io.tap
+        && let Some(frames) = tap.abandon(None, Abandoned::NotBack(RESTART_WAIT)).await
+        && !frames.is_empty()
+    {
+        let _ = io.write_stdout(&frames).await;
+    }
+}
+
+/// One run's stdin and stdout: waits for the previous run to settle, brings the child
+/// into the application's session, then takes the application's bytes and passes the
+/// child's stdout on until it ends. When the application stops reading for good (EPIPE),
+/// the child's stdout is closed too, so the child sees what it would have seen.
+async fn run_pipes(io: Arc<WrapIo>, run: u64, stdin: ChildStdin, stdout: OwnedFd) {
+    let mut reader = match PipeReader::new(stdout, false) {
+        Ok(reader) => Some(reader),
+        Err(e) => {
+            tracing::error!("wrap: cannot read the child's output: {e}");
+            None
+        }
+    };
+    let mut settled = io.settled.subscribe();
+    if tokio::time::timeout(SETTLE_WAIT, settled.wait_for(|s| s + 1 >= run)).await.is_err() {
+        tracing::warn!("wrap: run {run} starts before the last one settled");
+    }
+    if let Some(tap) = &io.tap {
+        tap.new_run();
+    }
+    let stdin = Arc::new(Mutex::new(stdin));
+    let mut pending = BytesMut::with_capacity(READ_SIZE);
+    if let Some(reader) = reader.as_mut() {
+        rejoin::rejoin(&io, run, &stdin, reader, &mut pending).await;
+    }
+    if !io.stdin_closed.load(Ordering::Acquire) {
+        io.stdin.send_replace(Some(RunStdin { run, pipe: stdin }));
+    } else {
+        drop(stdin);
+    }
+    if let Some(reader) = reader {
+        pass(&io, run, reader, pending).await;
+    }
+    io.stdout_ended.send_modify(|e| *e = (*e).max(run));
     io.output_closed();
 }
 
-async fn pass(pipe: OwnedFd, io: &WrapIo) {
-    let (side, to) = (Side::Child, 1);
-    let out = match Output::of(to) {
-        Ok(out) => out,
-        Err(e) => {
-            tracing::error!("wrap: cannot write descriptor {to}: {e}");
+async fn pass(io: &WrapIo, run: u64, mut reader: PipeReader, mut buf: BytesMut) {
+    if !buf.is_empty() {
+        io.offer(Side::Child, Some(run), &buf, Instant::now());
+        if io.write_stdout(&buf).await.is_err() {
             return;
         }
-    };
-    let mut reader = match PipeReader::new(pipe, false) {
-        Ok(reader) => reader,
-        Err(e) => {
-            tracing::error!("wrap: cannot read the child's output: {e}");
-            return;
-        }
-    };
-    let mut buf = BytesMut::with_capacity(READ_SIZE);
+    }
     loop {
         buf.clear();
         let n = match reader.read(&mut buf).await {
@@ -162,12 +269,12 @@ async fn pass(pipe: OwnedFd, io: &WrapIo) {
         };
         if n == 0 {
             if let Some(tap) = &io.tap {
-                tap.closed(side);
+                tap.closed(Side::Child);
             }
             return;
         }
-        io.offer(side, &buf, Instant::now());
-        if let Err(e) = out.write_all(&buf).await {
+        io.offer(Side::Child, Some(run), &buf, Instant::now());
+        if let Err(e) = io.write_stdout(&buf).await {
             tracing::info!("wrap: the application stopped reading ({e}); closing the child's output");
             return;
         }
@@ -177,7 +284,7 @@ async fn pass(pipe: OwnedFd, io: &WrapIo) {
 /// Copies the child's stderr to the wrapper's stderr (the engine's log reader gets its
 /// own copy, see `OutputSink::mirror`).
 pub async fn mirror_stderr(bytes: &[u8]) {
-    static STDERR: tokio::sync::OnceCell<Option<Output>> = tokio::sync::OnceCell::const_new();
+    static STDERR: OnceCell<Option<Output>> = OnceCell::const_new();
     let out = STDERR.get_or_init(|| async { Output::of(2).ok() }).await;
     if let Some(out) = out {
         let _ = out.write_all(bytes).await;

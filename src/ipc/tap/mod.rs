@@ -11,6 +11,10 @@
 //! decoder of that direction to start over, so a stalled observer costs observations,
 //! never the application's bytes or time.
 
+mod session;
+
+pub use session::Session;
+
 use super::Ipc;
 use super::framing::{Decoder, Piece};
 use super::protocol::{Exchange, Origin, Outcome, cap_text};
@@ -19,9 +23,10 @@ use bytes::{Bytes, BytesMut};
 use serde_json::Value;
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant, SystemTime};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 
 /// Reads queued for the observer, at most (each a copy of one read, up to 256 KiB).
 const QUEUED: usize = 256;
@@ -39,50 +44,144 @@ pub enum Side {
 
 struct Chunk {
     side: Side,
+    /// The run of the child the bytes went to or came from; `None` for the
+    /// application's bytes that no child took (it did not come back in time).
+    run: Option<u64>,
     bytes: Bytes,
     at: Instant,
     eof: bool,
 }
 
+/// What the pass-through tells the observer, in order with the copies.
+enum Message {
+    Chunk(Chunk),
+    /// Answer the application's requests still waiting on runs up to `upto` (or those
+    /// no run took, `None`) with this error; the reply gets the frames to write.
+    Abandon {
+        upto: Option<u64>,
+        error: Abandoned,
+        reply: oneshot::Sender<Vec<u8>>,
+    },
+    /// The child's stdout starts over (a new run): its decoder too.
+    NewRun,
+    /// Everything offered before this was observed.
+    Barrier(oneshot::Sender<()>),
+}
+
+/// Why the wrapper answers an application's request itself (the codes are in the README).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Abandoned {
+    /// The child exited (a restart) while the request was in flight.
+    Restarted,
+    /// The request arrived while the child was restarting, and no new child took it in
+    /// time.
+    NotBack(Duration),
+}
+
+impl Abandoned {
+    pub const RESTARTED: i64 = -32050;
+    pub const NOT_BACK: i64 = -32051;
+
+    pub fn code(self) -> i64 {
+        match self {
+            Abandoned::Restarted => Abandoned::RESTARTED,
+            Abandoned::NotBack(_) => Abandoned::NOT_BACK,
+        }
+    }
+
+    pub fn message(self) -> String {
+        match self {
+            Abandoned::Restarted => {
+                "the sidecar restarted while this request was in flight (sidetop wrap)".into()
+            }
+            Abandoned::NotBack(after) => format!(
+                "the sidecar was restarting and did not come back within {} (sidetop wrap)",
+                crate::duration::short_duration(after)
+            ),
+        }
+    }
+}
+
 /// The pass-through's handle on the observer.
 pub struct Tap {
-    tx: mpsc::Sender<Chunk>,
+    tx: mpsc::UnboundedSender<Message>,
+    /// Copies queued and not yet observed: at most [`QUEUED`].
+    queued: Arc<AtomicUsize>,
     /// Reads not observed because the observer was behind.
     pub dropped: AtomicU64,
     /// A read of that side was dropped: its decoder must start over.
     lost: [AtomicBool; 2],
+    /// What the application set up with the sidecar, for a new child to join in.
+    pub session: Arc<Mutex<Session>>,
 }
 
 impl Tap {
     /// Starts the observer task, which records into `ipc`.
     pub fn start(ipc: Arc<Ipc>) -> Arc<Tap> {
-        let (tx, rx) = mpsc::channel(QUEUED);
-        let tap = Arc::new(Tap { tx, dropped: AtomicU64::new(0), lost: Default::default() });
-        tokio::spawn(observe(ipc, rx, Arc::downgrade(&tap)));
+        let (tx, rx) = mpsc::unbounded_channel();
+        let tap = Arc::new(Tap {
+            tx,
+            queued: Arc::new(AtomicUsize::new(0)),
+            dropped: AtomicU64::new(0),
+            lost: Default::default(),
+            session: Arc::default(),
+        });
+        tokio::spawn(observe(ipc, rx, Arc::downgrade(&tap), tap.queued.clone(), tap.session.clone()));
         tap
     }
 
-    /// A copy of bytes that just went `side`'s way; never waits.
-    pub fn offer(&self, side: Side, bytes: &[u8], at: Instant) {
-        self.queue(Chunk { side, bytes: Bytes::copy_from_slice(bytes), at, eof: false });
+    /// A copy of bytes that just went `side`'s way, to or from run `run`; never waits.
+    pub fn offer(&self, side: Side, run: Option<u64>, bytes: &[u8], at: Instant) {
+        self.queue(Chunk { side, run, bytes: Bytes::copy_from_slice(bytes), at, eof: false });
     }
 
     /// That side closed (end of file): a partial frame left is a frame or text.
     pub fn closed(&self, side: Side) {
-        self.queue(Chunk { side, bytes: Bytes::new(), at: Instant::now(), eof: true });
+        self.queue(Chunk { side, run: None, bytes: Bytes::new(), at: Instant::now(), eof: true });
+    }
+
+    /// A new child's stdout begins.
+    pub fn new_run(&self) {
+        let _ = self.tx.send(Message::NewRun);
+    }
+
+    /// The frames that answer the application's requests abandoned this way (empty for
+    /// json-lines, which has no ids to answer); `None` if the observer is gone or stuck.
+    pub async fn abandon(&self, upto: Option<u64>, error: Abandoned) -> Option<Vec<u8>> {
+        let (reply, answer) = oneshot::channel();
+        self.tx.send(Message::Abandon { upto, error, reply }).ok()?;
+        tokio::time::timeout(OBSERVER_WAIT, answer).await.ok()?.ok()
+    }
+
+    /// Waits until everything offered so far was observed (at most a moment: a stuck
+    /// observer must not hold the pipes).
+    pub async fn barrier(&self) -> bool {
+        let (reply, done) = oneshot::channel();
+        if self.tx.send(Message::Barrier(reply)).is_err() {
+            return false;
+        }
+        matches!(tokio::time::timeout(OBSERVER_WAIT, done).await, Ok(Ok(())))
     }
 
     fn queue(&self, chunk: Chunk) {
         let side = chunk.side;
-        if self.tx.try_send(chunk).is_err() {
+        if self.queued.fetch_add(1, Ordering::AcqRel) >= QUEUED
+            || self.tx.send(Message::Chunk(chunk)).is_err()
+        {
+            self.queued.fetch_sub(1, Ordering::AcqRel);
             self.dropped.fetch_add(1, Ordering::Relaxed);
             self.lost[side as usize].store(true, Ordering::Relaxed);
         }
     }
 }
 
+/// How long the pass-through waits for the observer when it needs it (a restart).
+const OBSERVER_WAIT: Duration = Duration::from_secs(1);
+
 /// A request waiting for its reply.
 struct Asked {
+    /// The run the request went to (`None`: none took it).
+    run: Option<u64>,
     label: String,
     /// What was asked, to replay it (`sidetop replay` on a recording of the wrapper).
     spec: Option<RequestSpec>,
@@ -132,17 +231,46 @@ impl Direction {
     }
 }
 
-async fn observe(ipc: Arc<Ipc>, mut rx: mpsc::Receiver<Chunk>, tap: std::sync::Weak<Tap>) {
+async fn observe(
+    ipc: Arc<Ipc>,
+    mut rx: mpsc::UnboundedReceiver<Message>,
+    tap: std::sync::Weak<Tap>,
+    queued: Arc<AtomicUsize>,
+    session: Arc<Mutex<Session>>,
+) {
     let json_lines = matches!(ipc.config.protocol, Protocol::JsonLines);
     let mut sides = [Direction::new(&ipc), Direction::new(&ipc)];
     let mut pieces = Vec::new();
-    while let Some(chunk) = rx.recv().await {
+    while let Some(message) = rx.recv().await {
+        let chunk = match message {
+            Message::Chunk(chunk) => {
+                queued.fetch_sub(1, Ordering::AcqRel);
+                chunk
+            }
+            Message::Abandon { upto, error, reply } => {
+                let frames = session::abandon(&ipc, &mut sides[Side::App as usize], upto, error);
+                let _ = reply.send(frames);
+                continue;
+            }
+            Message::NewRun => {
+                let child = &mut sides[Side::Child as usize];
+                *child = Direction { asked: std::mem::take(&mut child.asked), ..Direction::new(&ipc) };
+                continue;
+            }
+            Message::Barrier(done) => {
+                let _ = done.send(());
+                continue;
+            }
+        };
         let side = chunk.side as usize;
         if let Some(tap) = tap.upgrade()
             && tap.lost[side].swap(false, Ordering::Relaxed)
         {
             // Bytes were skipped: what is buffered cannot be completed.
             sides[side] = Direction { asked: std::mem::take(&mut sides[side].asked), ..Direction::new(&ipc) };
+            if chunk.side == Side::App {
+                session.lock().unwrap_or_else(|e| e.into_inner()).missed_some = true;
+            }
         }
         sides[side].buf.extend_from_slice(&chunk.bytes);
         let dir = &mut sides[side];
@@ -158,23 +286,34 @@ async fn observe(ipc: Arc<Ipc>, mut rx: mpsc::Receiver<Chunk>, tap: std::sync::W
             if bytes.trim_ascii().is_empty() {
                 continue;
             }
+            let seen = Seen { side: chunk.side, run: chunk.run, at: chunk.at };
             if json_lines {
-                on_line(&ipc, &mut sides, chunk.side, &bytes, chunk.at);
+                on_line(&ipc, &mut sides, seen, &bytes);
             } else {
-                on_frame(&ipc, &mut sides, chunk.side, &bytes, chunk.at);
+                on_frame(&ipc, &mut sides, &session, seen, &bytes);
             }
         }
     }
 }
 
+/// Where and when a frame was seen.
+#[derive(Clone, Copy)]
+struct Seen {
+    side: Side,
+    run: Option<u64>,
+    at: Instant,
+}
+
 /// json-lines: every line from the application is a request, answered by the next line
 /// from the sidecar.
-fn on_line(ipc: &Ipc, sides: &mut [Direction; 2], side: Side, bytes: &[u8], at: Instant) {
+fn on_line(ipc: &Ipc, sides: &mut [Direction; 2], seen: Seen, bytes: &[u8]) {
     let text = String::from_utf8_lossy(bytes).into_owned();
-    match side {
+    let at = seen.at;
+    match seen.side {
         Side::App => {
             let spec = serde_json::from_slice(bytes).ok().map(|value| RequestSpec::Line { value });
-            let asked = Asked { label: "line".into(), spec, text, at, when: SystemTime::now() };
+            let asked =
+                Asked { run: seen.run, label: "line".into(), spec, text, at, when: SystemTime::now() };
             let queue = &mut sides[Side::App as usize].in_order;
             if queue.len() >= PENDING {
                 queue.pop_front();
@@ -195,11 +334,11 @@ fn on_line(ipc: &Ipc, sides: &mut [Direction; 2], side: Side, bytes: &[u8], at: 
 }
 
 /// JSON-RPC: a frame is one message or a batch of them.
-fn on_frame(ipc: &Ipc, sides: &mut [Direction; 2], side: Side, bytes: &[u8], at: Instant) {
+fn on_frame(ipc: &Ipc, sides: &mut [Direction; 2], session: &Mutex<Session>, seen: Seen, bytes: &[u8]) {
     let message: Value = match serde_json::from_slice(bytes) {
         Ok(message) => message,
         Err(e) => {
-            let from = if side == Side::App { "(frame from the application)" } else { "(frame)" };
+            let from = if seen.side == Side::App { "(frame from the application)" } else { "(frame)" };
             ipc.record_unsolicited(from.into(), bytes, Outcome::Malformed(e.to_string()));
             return;
         }
@@ -208,14 +347,25 @@ fn on_frame(ipc: &Ipc, sides: &mut [Direction; 2], side: Side, bytes: &[u8], at:
         Value::Array(items) => {
             for item in items {
                 let text = item.to_string();
-                on_message(ipc, sides, side, item, text.as_bytes(), at);
+                on_message(ipc, sides, session, seen, item, text.as_bytes());
             }
         }
-        message => on_message(ipc, sides, side, message, bytes, at),
+        message => on_message(ipc, sides, session, seen, message, bytes),
     }
 }
 
-fn on_message(ipc: &Ipc, sides: &mut [Direction; 2], side: Side, message: Value, bytes: &[u8], at: Instant) {
+fn on_message(
+    ipc: &Ipc,
+    sides: &mut [Direction; 2],
+    session: &Mutex<Session>,
+    seen: Seen,
+    message: Value,
+    bytes: &[u8],
+) {
+    let (side, at) = (seen.side, seen.at);
+    if side == Side::App {
+        session.lock().unwrap_or_else(|e| e.into_inner()).app_said(ipc.config.speaks, &message);
+    }
     let other = match side {
         Side::App => Side::Child,
         Side::Child => Side::App,
@@ -228,7 +378,8 @@ fn on_message(ipc: &Ipc, sides: &mut [Direction; 2], side: Side, message: Value,
             let label = label(ipc.config.speaks, method, params.as_ref());
             let text = cap_text(String::from_utf8_lossy(bytes).into_owned());
             let spec = Some(RequestSpec::Rpc { method: method.to_string(), params });
-            sides[side as usize].remember(id, Asked { label, spec, text, at, when: SystemTime::now() });
+            let asked = Asked { run: seen.run, label, spec, text, at, when: SystemTime::now() };
+            sides[side as usize].remember(id, asked);
         }
         (Some(method), None) => match side {
             // The sidecar's notifications: counted and understood as for sidetop's own.
@@ -264,7 +415,7 @@ fn on_message(ipc: &Ipc, sides: &mut [Direction; 2], side: Side, message: Value,
             // application keep the sidecar as their origin.
             let origin = if other == Side::App { Origin::Application } else { Origin::Sidecar };
             if origin == Origin::Application && outcome.is_ok() {
-                learn(ipc, asked.spec.as_ref(), &response);
+                learn(ipc, session, asked.spec.as_ref(), &response);
             }
             record(ipc, asked, origin, response, outcome, at);
         }
@@ -294,7 +445,7 @@ fn record(ipc: &Ipc, asked: Asked, origin: Origin, response: String, outcome: Ou
 
 /// What the server said about itself in the application's own handshake, and the tools
 /// it listed to the application (MCP), as sidetop learns them from its own.
-fn learn(ipc: &Ipc, spec: Option<&RequestSpec>, response: &str) {
+fn learn(ipc: &Ipc, session: &Mutex<Session>, spec: Option<&RequestSpec>, response: &str) {
     let Some(RequestSpec::Rpc { method, params }) = spec else { return };
     match method.as_str() {
         "initialize" => {
@@ -305,16 +456,18 @@ fn learn(ipc: &Ipc, spec: Option<&RequestSpec>, response: &str) {
             }
         }
         "tools/list" if ipc.config.speaks == Speaks::Mcp => {
-            let Some(tools) = serde_json::from_str::<Value>(response)
+            let Some(listed) = serde_json::from_str::<Value>(response)
                 .ok()
                 .and_then(|r| r.pointer("/result/tools").cloned())
-                .and_then(|t| serde_json::from_value::<Vec<super::discovery::Tool>>(t).ok())
             else {
                 return;
             };
-            let mut found = ipc.discovery();
             // A later page adds to the first.
-            if params.as_ref().and_then(|p| p.get("cursor")).is_none() {
+            let first_page = params.as_ref().and_then(|p| p.get("cursor")).is_none();
+            session.lock().unwrap_or_else(|e| e.into_inner()).listed_tools(&listed, first_page);
+            let Ok(tools) = serde_json::from_value::<Vec<super::discovery::Tool>>(listed) else { return };
+            let mut found = ipc.discovery();
+            if first_page {
                 found.tools.clear();
             }
             found.tools.extend(tools);
