@@ -9,8 +9,10 @@ status 0 after a shutdown, 1 without one. EOF on stdin without `exit` also ends 
 SIGTERM logs "lsp_server: SIGTERM" and ends with 143.
 After `initialized` the server sends a window/logMessage, a window/workDoneProgress/create
 request (id "idx-1", token "indexing"; the answer is ignored) and $/progress begin/report/end
-100 ms apart. textDocument/didOpen and didChange publish one warning diagnostic per line
-containing TODO (didClose clears them); textDocument/hover answers "hover at LINE:CHAR".
+100 ms apart. Documents sync incrementally (textDocumentSync 2: didChange edits with a
+range, in UTF-16 code units, or whole texts without one); didOpen and didChange publish one
+warning diagnostic per line of the document's text containing TODO (didClose clears them);
+textDocument/hover answers "hover at LINE:CHAR".
 $/cancelRequest makes a still pending hover answer -32800.
 Environment:
   LSP_DELAY_MS=N  sleep N ms before answering a hover (hovers are answered on their own thread)
@@ -27,6 +29,7 @@ DELAY_MS = float(os.environ.get("LSP_DELAY_MS") or 0)
 out_lock = threading.Lock()
 state = {"initialize": False, "initialized": False, "shutdown": False, "root": None}
 cancelled = set()
+documents = {}  # uri -> current text
 
 
 def log(text):
@@ -84,6 +87,28 @@ def diagnostics(uri, text, version=None):
            {"uri": uri, "diagnostics": found, **({"version": version} if version is not None else {})})
 
 
+def offset(text, position):
+    """The index in `text` of an LSP position (line, UTF-16 character)."""
+    lines = re.split(r"(?<=\r\n)|(?<=\n)|(?<=\r)(?!\n)", text)
+    line, char = position["line"], position["character"]
+    if line >= len(lines):
+        return len(text)
+    start = sum(len(l) for l in lines[:line])
+    units = 0
+    for i, c in enumerate(lines[line].rstrip("\r\n")):
+        if units >= char:
+            return start + i
+        units += 2 if ord(c) > 0xFFFF else 1
+    return start + len(lines[line].rstrip("\r\n"))
+
+
+def apply_change(text, change):
+    if "range" not in change:
+        return change.get("text", "")
+    start, end = offset(text, change["range"]["start"]), offset(text, change["range"]["end"])
+    return text[:start] + change.get("text", "") + text[end:]
+
+
 def indexing():
     # A request of our own: the client's answer arrives as a message without "method" and is ignored.
     send({"jsonrpc": "2.0", "id": "idx-1", "method": "window/workDoneProgress/create",
@@ -118,7 +143,7 @@ def on_request(rid, method, params):
             return fail(rid, -32600, "already initialized")
         state["initialize"], state["root"] = True, params.get("rootUri")
         log(f"initialize: rootUri {state['root']}, client pid {params.get('processId')}")
-        reply(rid, {"capabilities": {"textDocumentSync": 1, "hoverProvider": True},
+        reply(rid, {"capabilities": {"textDocumentSync": 2, "hoverProvider": True},
                     "serverInfo": {"name": "sidetop-example-lsp", "version": "0.3.0"}})
     elif not state["initialized"]:
         fail(rid, -32002, "server not initialized")
@@ -145,12 +170,21 @@ def on_notification(method, params):
         pass  # dropped, as the spec asks
     elif method == "textDocument/didOpen":
         doc = params.get("textDocument") or {}
-        diagnostics(doc.get("uri"), doc.get("text", ""), doc.get("version"))
+        documents[doc.get("uri")] = doc.get("text", "")
+        diagnostics(doc.get("uri"), documents[doc.get("uri")], doc.get("version"))
     elif method == "textDocument/didChange" and params.get("contentChanges"):
         doc = params.get("textDocument") or {}
-        diagnostics(doc.get("uri"), params["contentChanges"][-1].get("text", ""), doc.get("version"))
+        text = documents.get(doc.get("uri"), "")
+        try:
+            for change in params["contentChanges"]:
+                text = apply_change(text, change)
+        except (KeyError, TypeError):
+            log(f"bad didChange for {doc.get('uri')}")
+        documents[doc.get("uri")] = text
+        diagnostics(doc.get("uri"), text, doc.get("version"))
     elif method == "textDocument/didClose":
         uri = (params.get("textDocument") or {}).get("uri")
+        documents.pop(uri, None)
         notify("textDocument/publishDiagnostics", {"uri": uri, "diagnostics": []})
     elif method == "$/cancelRequest":
         cancelled.add(params.get("id"))

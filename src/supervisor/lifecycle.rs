@@ -274,24 +274,29 @@ impl Runner {
     }
 
     /// A wrapped child is stopped with the application's pipes kept open: its stdin is
-    /// taken from it (the application's next bytes wait for the next run). An MCP server
-    /// reads end of file and exits, as a client closing its stdin would tell it; the rest
-    /// get the stop signal.
+    /// taken from it (the application's next bytes wait for the next run). A language
+    /// server is told `shutdown` and `exit` as a sidecar sidetop starts would be (the
+    /// reply kept from the application); an MCP server reads end of file and exits, as a
+    /// client closing its stdin would tell it; the rest get the stop signal.
     fn stop_wrapped(&mut self, run: Running, then: AfterExit) -> Phase {
-        if let Some(wrap) = &self.wrap {
-            wrap.detach(run.generation);
-        }
-        let closes = self.ipc.as_ref().is_some_and(|ipc| ipc.config.close_stdin_on_stop) && !run.signalled;
-        if !closes {
-            return self.signal_stop(run, then);
-        }
+        let Some(wrap) = self.wrap.clone() else { return self.signal_stop(run, then) };
+        let ipc = self.ipc.as_ref().map(|ipc| &ipc.config).filter(|_| !run.signalled);
         let timeout = self.config.stop_timeout;
+        let how = match ipc {
+            Some(ipc) if !ipc.shutdown.is_empty() => {
+                let told = wrap.stop_politely(run.generation, ipc.shutdown.clone(), timeout);
+                told.then(|| ipc.shutdown.iter().map(|s| s.method.as_str()).collect::<Vec<_>>().join(", "))
+            }
+            Some(ipc) if ipc.close_stdin_on_stop => {
+                wrap.detach(run.generation);
+                Some("closed its stdin".to_owned())
+            }
+            _ => None,
+        };
+        wrap.detach(run.generation);
+        let Some(how) = how else { return self.signal_stop(run, then) };
         self.set(|s| s.state = State::Stopping);
-        self.events.emit(EventKind::StoppingPolitely {
-            how: "closed its stdin".into(),
-            signal: self.config.stop_signal,
-            timeout,
-        });
+        self.events.emit(EventKind::StoppingPolitely { how, signal: self.config.stop_signal, timeout });
         Phase::Stopping { run, deadline: Some(Instant::now() + timeout), then }
     }
 

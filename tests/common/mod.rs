@@ -25,18 +25,28 @@ pub fn bin() -> &'static str {
 /// virtualenv under target/ and says where in `SIDETOP_TEST_PYTHON`. A test that needs it
 /// fails (never skips) when it is missing.
 pub fn grpc_python() -> String {
+    venv_python("grpc, grpc_reflection, grpc_health", "sidecars/requirements-grpc.txt")
+}
+
+/// The Python that has the real MCP and LSP clients (the `mcp` SDK, pygls), from the same
+/// virtualenv.
+pub fn client_python() -> String {
+    venv_python("mcp, pygls", "sidecars/requirements-test.txt")
+}
+
+fn venv_python(modules: &str, requirements: &str) -> String {
     let python = std::env::var("SIDETOP_TEST_PYTHON").unwrap_or_else(|_| {
         let target = std::env::var("CARGO_TARGET_DIR")
             .unwrap_or_else(|_| format!("{}/target", env!("CARGO_MANIFEST_DIR")));
         format!("{target}/sidetop-venv/bin/python")
     });
     let works = std::process::Command::new(&python)
-        .args(["-c", "import grpc, grpc_reflection, grpc_health"])
+        .args(["-c", &format!("import {modules}")])
         .status()
         .is_ok_and(|s| s.success());
     assert!(
         works,
-        "{python} cannot import grpc: run the tests with scripts/test, which installs sidecars/requirements-grpc.txt"
+        "{python} cannot import {modules}: run the tests with scripts/test, which installs {requirements}"
     );
     python
 }

@@ -14,13 +14,17 @@
 //! into the application's session before it gets them (`rejoin`).
 
 mod fds;
+mod frames;
+mod own;
 mod rejoin;
 
 use super::pipe_reader::PipeReader;
-use crate::config::ipc::{Framing, IpcConfig, Speaks};
+use crate::config::ipc::{Framing, HandshakeStep, IpcConfig, Speaks};
+use crate::ipc::protocol::encode;
 use crate::ipc::tap::{Abandoned, Side, Tap};
 use bytes::BytesMut;
 use fds::{Input, Output};
+use serde_json::{Value, json};
 use std::io;
 use std::os::fd::OwnedFd;
 use std::sync::Arc;
@@ -62,6 +66,8 @@ pub struct WrapIo {
     /// The last run whose abandoned requests were answered: the next run's output
     /// waits for it, so the answers never land inside a frame of the new child's.
     settled: watch::Sender<u64>,
+    /// Replies the child owes sidetop itself, kept from the application.
+    claims: own::Claims,
 }
 
 impl WrapIo {
@@ -76,6 +82,7 @@ impl WrapIo {
             stdout: OnceCell::new(),
             stdout_ended: watch::channel(0).0,
             settled: watch::channel(0).0,
+            claims: own::Claims::default(),
         }
     }
 
@@ -92,13 +99,56 @@ impl WrapIo {
     /// next one. Dropping the handle closes the child's stdin (MCP: how a server is told
     /// to exit).
     pub fn detach(&self, run: u64) {
+        self.take_stdin(run);
+    }
+
+    fn take_stdin(&self, run: u64) -> Option<RunStdin> {
+        let mut taken = None;
         self.stdin.send_if_modified(|current| {
             let ours = current.as_ref().is_some_and(|s| s.run == run);
             if ours {
-                *current = None;
+                taken = current.take();
             }
             ours
         });
+        taken
+    }
+
+    /// Stops run `run` through its protocol (LSP: the `shutdown` request, its reply kept
+    /// from the application, then the `exit` notification) with the application's bytes
+    /// held for the next run meanwhile. False when the run has no stdin to be told on.
+    pub fn stop_politely(self: &Arc<Self>, run: u64, steps: Vec<HandshakeStep>, timeout: Duration) -> bool {
+        let Some(stdin) = self.take_stdin(run) else { return false };
+        let io = self.clone();
+        tokio::spawn(async move {
+            for (i, step) in steps.iter().enumerate() {
+                let mut message = json!({"jsonrpc": "2.0", "method": step.method});
+                if let Some(params) = &step.params {
+                    message["params"] = params.clone();
+                }
+                let id = format!("{}stop-{run}-{i}", own::ID_PREFIX);
+                let reply = (!step.notification).then(|| {
+                    message["id"] = Value::from(id.as_str());
+                    io.claims.expect(&id)
+                });
+                let bytes = encode(&message, io.framing);
+                if stdin.pipe.lock().await.write_all(&bytes).await.is_err() {
+                    io.claims.forget(&id);
+                    return;
+                }
+                let Some(reply) = reply else { continue };
+                match tokio::time::timeout(timeout, reply).await {
+                    Ok(Ok(reply)) if reply.get("error").is_none() => {}
+                    // The stop signal follows when the run does not end.
+                    _ => {
+                        io.claims.forget(&id);
+                        tracing::info!("wrap: {} during stop got no reply", step.method);
+                        return;
+                    }
+                }
+            }
+        });
+        true
     }
 
     /// Run `run` exited. When another run follows, the application's requests it left
@@ -254,11 +304,10 @@ async fn run_pipes(io: Arc<WrapIo>, run: u64, stdin: ChildStdin, stdout: OwnedFd
 }
 
 async fn pass(io: &WrapIo, run: u64, mut reader: PipeReader, mut buf: BytesMut) {
-    if !buf.is_empty() {
-        io.offer(Side::Child, Some(run), &buf, Instant::now());
-        if io.write_stdout(&buf).await.is_err() {
-            return;
-        }
+    // Output held back while replies of sidetop's own are awaited (see `own`).
+    let mut held = BytesMut::new();
+    if !buf.is_empty() && !pass_on(io, run, &buf, &mut held).await {
+        return;
     }
     loop {
         buf.clear();
@@ -268,17 +317,48 @@ async fn pass(io: &WrapIo, run: u64, mut reader: PipeReader, mut buf: BytesMut) 
             Err(_) => 0,
         };
         if n == 0 {
+            if !held.is_empty() {
+                let rest = held.split();
+                io.offer(Side::Child, Some(run), &rest, Instant::now());
+                let _ = io.write_stdout(&rest).await;
+            }
             if let Some(tap) = &io.tap {
                 tap.closed(Side::Child);
             }
             return;
         }
-        io.offer(Side::Child, Some(run), &buf, Instant::now());
-        if let Err(e) = io.write_stdout(&buf).await {
-            tracing::info!("wrap: the application stopped reading ({e}); closing the child's output");
+        if !pass_on(io, run, &buf, &mut held).await {
             return;
         }
     }
+}
+
+/// Offers and writes one read of the child's output to the application; false when the
+/// application stopped reading. While sidetop awaits a reply of its own, the output goes
+/// frame by frame and that reply is taken out.
+async fn pass_on(io: &WrapIo, run: u64, read: &[u8], held: &mut BytesMut) -> bool {
+    let mut framed = BytesMut::new();
+    let out: &[u8] = if io.claims.active() || !held.is_empty() {
+        held.extend_from_slice(read);
+        while let Some((len, body)) = frames::next_frame(held, io.framing) {
+            let frame = held.split_to(len);
+            if !io.claims.claim(&frame[body]) {
+                framed.extend_from_slice(&frame);
+            }
+        }
+        &framed
+    } else {
+        read
+    };
+    if out.is_empty() {
+        return true;
+    }
+    io.offer(Side::Child, Some(run), out, Instant::now());
+    if let Err(e) = io.write_stdout(out).await {
+        tracing::info!("wrap: the application stopped reading ({e}); closing the child's output");
+        return false;
+    }
+    true
 }
 
 /// Copies the child's stderr to the wrapper's stderr (the engine's log reader gets its
