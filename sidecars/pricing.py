@@ -1,9 +1,14 @@
 #!/usr/bin/env python3
 """A json-lines pricing sidecar: reads {"pair": "BTC-USD"} per line, answers
-{"pair": ..., "price": ...} per line, in order. Logs go to stderr."""
+{"pair": ..., "price": ...} per line, in order. Logs go to stderr.
+PRICING_SEED=N makes the prices repeat from run to run."""
 import json
+import os
 import random
 import sys
+
+if os.environ.get("PRICING_SEED"):
+    random.seed(int(os.environ["PRICING_SEED"]))
 
 BASE = {"BTC-USD": 64000.0, "ETH-USD": 3100.0, "EUR-USD": 1.08}
 

@@ -11,16 +11,7 @@ use std::os::unix::process::ExitStatusExt;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-/// `sidetop wrap ARGS -- CMD` with piped stdio, its own runtime folder and log folder.
-fn wrap(dir: &std::path::Path, args: &[&str], cmd: &[&str]) -> Command {
-    let mut c = Command::new(bin());
-    c.arg("--log-dir").arg(dir.join("log")).arg("wrap").args(args).arg("--").args(cmd);
-    c.env("XDG_RUNTIME_DIR", dir.join("run"))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    c
-}
+use common::wrapper::wrap_command as wrap;
 
 fn echo() -> Vec<String> {
     vec!["python3".into(), sidecars_dir().join("jsonrpc_echo.py").display().to_string()]

@@ -27,8 +27,9 @@ fn client_report(script: &str, server: &str) -> Value {
     serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {stderr}"))
 }
 
+/// The row of `method` in a report's `latency` (or in `rows` itself when it is the list).
 fn latency_row<'a>(report: &'a Value, method: &str) -> &'a Value {
-    let rows = report["latency"].as_array().unwrap();
+    let rows = report.get("latency").unwrap_or(report).as_array().unwrap();
     rows.iter().find(|r| r["method"] == method).unwrap_or_else(|| panic!("no {method} in {rows:?}"))
 }
 
@@ -92,4 +93,19 @@ fn a_pygls_client_keeps_its_documents_and_diagnostics_across_a_restart() {
     assert_eq!((init["count"].as_u64(), init["origin"].as_str()), (Some(1), Some("application")));
     assert_eq!(latency_row(&report, "textDocument/hover")["origin"], "application");
     assert_eq!(latency_row(&report, "window/workDoneProgress/create")["origin"], "sidecar");
+}
+
+#[test]
+fn an_asyncio_host_gets_the_same_bytes_through_the_wrapper_with_a_stalled_observer() {
+    let report = client_report("asyncio_host.py", "pricing.py");
+    let (direct, wrapped) = (&report["direct"], &report["wrapped"]);
+    assert_eq!(direct["sent"], wrapped["sent"]);
+    assert_eq!(direct["got"], wrapped["got"], "the host reads the same bytes as from the child itself");
+    assert!(direct["got"].as_str().unwrap().len() > 100_000, "3,000 replies");
+    assert_eq!((direct["code"].as_i64(), wrapped["code"].as_i64()), (Some(0), Some(0)));
+    // Every reply came within the host's 2 s timeout although the `ctl traffic -f` beside
+    // it never read a byte; the wrapper measured each call.
+    let line = latency_row(&wrapped["extra"], "line");
+    assert_eq!((line["count"].as_u64(), line["origin"].as_str()), (Some(3000), Some("application")));
+    println!("slowest reply: direct {} ms, wrapped {} ms", direct["slowest_ms"], wrapped["slowest_ms"]);
 }
