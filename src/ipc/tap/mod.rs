@@ -28,8 +28,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 use tokio::sync::{mpsc, oneshot};
 
-/// Reads queued for the observer, at most (each a copy of one read, up to 256 KiB).
-const QUEUED: usize = 256;
+/// Bytes queued for the observer, at most (copies of reads): what a stalled observer
+/// may hold. A read that finds the queue this full is not copied at all.
+const QUEUED_BYTES: usize = 1 << 20;
 /// Requests waiting for a reply, per direction, at most: the oldest is forgotten first.
 const PENDING: usize = 10_000;
 
@@ -105,7 +106,7 @@ impl Abandoned {
 /// The pass-through's handle on the observer.
 pub struct Tap {
     tx: mpsc::UnboundedSender<Message>,
-    /// Copies queued and not yet observed: at most [`QUEUED`].
+    /// Bytes of copies queued and not yet observed: about [`QUEUED_BYTES`] at most.
     queued: Arc<AtomicUsize>,
     /// Reads not observed because the observer was behind.
     pub dropped: AtomicU64,
@@ -132,6 +133,11 @@ impl Tap {
 
     /// A copy of bytes that just went `side`'s way, to or from run `run`; never waits.
     pub fn offer(&self, side: Side, run: Option<u64>, bytes: &[u8], at: Instant) {
+        // An empty queue takes any read, however large; a full one is not copied into.
+        if self.queued.load(Ordering::Acquire) >= QUEUED_BYTES {
+            self.lose(side);
+            return;
+        }
         self.queue(Chunk { side, run, bytes: Bytes::copy_from_slice(bytes), at, eof: false });
     }
 
@@ -164,14 +170,18 @@ impl Tap {
     }
 
     fn queue(&self, chunk: Chunk) {
-        let side = chunk.side;
-        if self.queued.fetch_add(1, Ordering::AcqRel) >= QUEUED
-            || self.tx.send(Message::Chunk(chunk)).is_err()
-        {
-            self.queued.fetch_sub(1, Ordering::AcqRel);
-            self.dropped.fetch_add(1, Ordering::Relaxed);
-            self.lost[side as usize].store(true, Ordering::Relaxed);
+        let (side, len) = (chunk.side, chunk.bytes.len());
+        self.queued.fetch_add(len, Ordering::AcqRel);
+        if self.tx.send(Message::Chunk(chunk)).is_err() {
+            self.queued.fetch_sub(len, Ordering::AcqRel);
+            self.lose(side);
         }
+    }
+
+    /// A copy not made: counted, and that side's decoder resyncs at the next frame.
+    fn lose(&self, side: Side) {
+        self.dropped.fetch_add(1, Ordering::Relaxed);
+        self.lost[side as usize].store(true, Ordering::Relaxed);
     }
 }
 
@@ -244,7 +254,7 @@ async fn observe(
     while let Some(message) = rx.recv().await {
         let chunk = match message {
             Message::Chunk(chunk) => {
-                queued.fetch_sub(1, Ordering::AcqRel);
+                queued.fetch_sub(chunk.bytes.len(), Ordering::AcqRel);
                 chunk
             }
             Message::Abandon { upto, error, reply } => {
@@ -307,11 +317,13 @@ struct Seen {
 /// json-lines: every line from the application is a request, answered by the next line
 /// from the sidecar.
 fn on_line(ipc: &Ipc, sides: &mut [Direction; 2], seen: Seen, bytes: &[u8]) {
-    let text = String::from_utf8_lossy(bytes).into_owned();
+    let text = cap_text(String::from_utf8_lossy(bytes).into_owned());
     let at = seen.at;
     match seen.side {
         Side::App => {
-            let spec = serde_json::from_slice(bytes).ok().map(|value| RequestSpec::Line { value });
+            let spec = replayable(bytes)
+                .then(|| serde_json::from_slice(bytes).ok().map(|value| RequestSpec::Line { value }))
+                .flatten();
             let asked =
                 Asked { run: seen.run, label: "line".into(), spec, text, at, when: SystemTime::now() };
             let queue = &mut sides[Side::App as usize].in_order;
@@ -377,7 +389,7 @@ fn on_message(
             let params = message.get("params").cloned();
             let label = label(ipc.config.speaks, method, params.as_ref());
             let text = cap_text(String::from_utf8_lossy(bytes).into_owned());
-            let spec = Some(RequestSpec::Rpc { method: method.to_string(), params });
+            let spec = replayable(bytes).then(|| RequestSpec::Rpc { method: method.to_string(), params });
             let asked = Asked { run: seen.run, label, spec, text, at, when: SystemTime::now() };
             sides[side as usize].remember(id, asked);
         }
@@ -445,6 +457,12 @@ fn record(ipc: &Ipc, asked: Asked, origin: Origin, response: String, outcome: Ou
 
 /// What the server said about itself in the application's own handshake, and the tools
 /// it listed to the application (MCP), as sidetop learns them from its own.
+/// Requests are kept whole for replay up to the size the traffic tab shows of them; a
+/// larger one is measured and shown cut, not kept (a bulk transfer would hold megabytes).
+fn replayable(bytes: &[u8]) -> bool {
+    bytes.len() <= crate::ipc::protocol::TRAFFIC_TEXT_CAP
+}
+
 fn learn(ipc: &Ipc, session: &Mutex<Session>, spec: Option<&RequestSpec>, response: &str) {
     let Some(RequestSpec::Rpc { method, params }) = spec else { return };
     match method.as_str() {
