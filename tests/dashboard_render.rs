@@ -151,6 +151,12 @@ async fn every_tab_and_overlay_renders_at_both_sizes() {
             screen.contains("API_TOKEN=********") && !screen.contains("hunter2"),
             "secrets masked:\n{screen}"
         );
+        // A sidecar run through `sidetop wrap` says by which application.
+        state.model.sidecars[0].info.wrapped_by = Some("pid 812: nvim app.py".into());
+        let screen = draw(&state, w, h);
+        assert!(screen.contains("wrapped by pid 812: nvim app.py"), "{screen}");
+        assert!(screen.contains("API_TOKEN=********"), "the rest still shown:\n{screen}");
+        state.model.sidecars[0].info.wrapped_by = None;
 
         state.tab = Tab::Latency;
         let screen = draw(&state, w, h);

@@ -21,8 +21,10 @@ pub fn render(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
     let cpu_max = recent.iter().map(|s| s.cpu).fold(0.0f32, f32::max);
     let rss_max = recent.iter().map(|s| s.rss).max().unwrap_or(0);
     let span = interval * recent.len() as u32;
+    // Run by an application through `sidetop wrap`: which one, above the rest.
+    let wrapped = view.info.wrapped_by.as_ref().map(|by| format!("wrapped by {by}\n"));
     let [info, cpu_title, cpu, rss_title, rss] = Layout::vertical([
-        Constraint::Length(3),
+        Constraint::Length(3 + u16::from(wrapped.is_some())),
         Constraint::Length(1),
         Constraint::Fill(1),
         Constraint::Length(1),
@@ -51,6 +53,7 @@ pub fn render(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
     } else {
         format!("not running · sampled every {}", short_duration(interval))
     };
+    let text = format!("{}{text}", wrapped.unwrap_or_default());
     frame.render_widget(Paragraph::new(text).style(theme.dim()), info);
     let over = short_duration(span);
     frame.render_widget(
