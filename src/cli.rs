@@ -4,10 +4,17 @@ use crate::config::DEFAULT_CONFIG_PATH;
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 
+/// `sidetop --version`: the version and the optional features this build has.
+pub const VERSION: &str = if cfg!(feature = "grpc") {
+    concat!(env!("CARGO_PKG_VERSION"), " (features: grpc)")
+} else {
+    concat!(env!("CARGO_PKG_VERSION"), " (features: none; gRPC sidecars need --features grpc)")
+};
+
 #[derive(Debug, Parser)]
 #[command(
     name = "sidetop",
-    version,
+    version = VERSION,
     about = "Supervise sidecar processes and watch them from a terminal dashboard"
 )]
 pub struct Cli {
@@ -68,6 +75,18 @@ pub enum Command {
     /// stdout through unchanged while measuring every call the application makes; exits
     /// as CMD does. Serves the engine API like an agent (`ctl list` finds it).
     Wrap(Box<crate::wrap::WrapArgs>),
+    /// Print the script that gives a shell sidetop's completions (subcommands, flags, and
+    /// the sidecar names of the config): `source <(sidetop completions bash)`.
+    Completions {
+        #[arg(value_enum)]
+        shell: crate::completion::Shell,
+    },
+    /// Print sidetop's manual page (roff; `sidetop man | man -l -`), or with --out write
+    /// one page per command into a folder (`sidetop.1`, `sidetop-ctl.1`, ...).
+    Man {
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+    },
     /// Regenerate the README's screenshots from a real run of this config's sidecars.
     #[command(hide = true)]
     Screenshots {
@@ -129,28 +148,33 @@ pub enum CtlCommand {
     Status,
     /// Start sidecars.
     Start {
-        #[arg(required = true)]
+        #[arg(required = true, add = crate::completion::sidecar_names())]
         names: Vec<String>,
     },
     /// Stop sidecars gracefully (stop signal, then SIGKILL after the grace period).
     Stop {
-        #[arg(required = true)]
+        #[arg(required = true, add = crate::completion::sidecar_names())]
         names: Vec<String>,
     },
     /// Restart sidecars.
     Restart {
-        #[arg(required = true)]
+        #[arg(required = true, add = crate::completion::sidecar_names())]
         names: Vec<String>,
     },
     /// SIGKILL sidecars' whole process groups.
     Kill {
-        #[arg(required = true)]
+        #[arg(required = true, add = crate::completion::sidecar_names())]
         names: Vec<String>,
     },
     /// Send a signal to a sidecar's main process.
-    Signal { name: String, signal: String },
+    Signal {
+        #[arg(add = crate::completion::sidecar_names())]
+        name: String,
+        signal: String,
+    },
     /// A sidecar's recent output; -f follows it.
     Logs {
+        #[arg(add = crate::completion::sidecar_names())]
         name: String,
         #[arg(short = 'f', long)]
         follow: bool,
@@ -162,9 +186,13 @@ pub enum CtlCommand {
     /// Latency per method and origin (the application's calls through `sidetop wrap`,
     /// sidetop's own health checks, test requests and load runs): count, p50, p90, p99,
     /// max, errors.
-    Latency { name: String },
+    Latency {
+        #[arg(add = crate::completion::sidecar_names())]
+        name: String,
+    },
     /// Recent exchanges (request, reply, latency, outcome, origin); -f follows them.
     Traffic {
+        #[arg(add = crate::completion::sidecar_names())]
         name: String,
         #[arg(short = 'f', long)]
         follow: bool,
@@ -176,7 +204,7 @@ pub enum CtlCommand {
         #[arg(short = 'f', long)]
         follow: bool,
         /// Only this sidecar's.
-        #[arg(long)]
+        #[arg(long, add = crate::completion::sidecar_names())]
         sidecar: Option<String>,
         #[arg(short = 'n', long, default_value_t = 50)]
         lines: u64,
@@ -192,7 +220,11 @@ pub enum CtlCommand {
         dry_run: bool,
     },
     /// Write a line to a sidecar's stdin (a newline is added).
-    Stdin { name: String, text: String },
+    Stdin {
+        #[arg(add = crate::completion::sidecar_names())]
+        name: String,
+        text: String,
+    },
     /// Record exchanges to a file for `sidetop replay`: `record NAME FILE` (one sidecar),
     /// `record --all FILE`, `record --stop`. One recording at a time.
     Record {
@@ -216,6 +248,7 @@ pub enum CtlCommand {
 #[derive(Debug, Clone, clap::Args)]
 pub struct RequestArgs {
     /// The sidecar to talk to.
+    #[arg(add = crate::completion::sidecar_names())]
     pub sidecar: String,
     /// A `[[sidecar.request]]` template by name (default: the first one).
     #[arg(long, short = 't', conflicts_with_all = ["method", "params", "value", "path", "body"])]
@@ -263,7 +296,7 @@ pub struct ReplayArgs {
     /// A recording (`--record FILE`, `ctl record`).
     pub file: PathBuf,
     /// Only this sidecar's requests (default: every sidecar in the recording).
-    #[arg(long)]
+    #[arg(long, add = crate::completion::sidecar_names())]
     pub sidecar: Option<String>,
     /// Requests in flight at most.
     #[arg(short = 'c', long, default_value_t = 64)]

@@ -10,6 +10,7 @@ pub mod attach;
 pub mod check;
 pub mod cli;
 pub mod client;
+pub mod completion;
 pub mod config;
 pub mod ctl;
 pub mod duration;

@@ -12,6 +12,8 @@ fn main() -> ExitCode {
     if std::env::args_os().nth(1).is_some_and(|a| a == sidetop::supervisor::DEATHWATCH_SUBCOMMAND) {
         sidetop::supervisor::deathwatch_main();
     }
+    // A shell asking for completions gets them before anything else is printed.
+    sidetop::completion::answer_if_asked();
     ignore_file_size_signal();
     sidetop::app::terminal::exit_on_panic();
     let matches = Cli::command().get_matches();
@@ -19,6 +21,16 @@ fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(e) => e.exit(),
     };
+    // Completions and the manual come from the CLI definition alone.
+    match &cli.command {
+        Some(Command::Completions { shell }) => {
+            return print_or_fail(|out| sidetop::completion::write_script(*shell, out));
+        }
+        Some(Command::Man { out }) => {
+            return print_or_fail(|stdout| sidetop::completion::write_manual(out.as_deref(), stdout));
+        }
+        _ => {}
+    }
     // `wrap` stands in for the application's sidecar: its own config handling, and the
     // exit of its child.
     if let Some(Command::Wrap(args)) = &cli.command {
@@ -211,5 +223,17 @@ fn ignore_file_size_signal() {
         action.sa_sigaction = nothing as extern "C" fn(libc::c_int) as usize;
         action.sa_flags = libc::SA_RESTART;
         libc::sigaction(libc::SIGXFSZ, &action, std::ptr::null_mut());
+    }
+}
+
+/// Writes generated text to stdout; a write error (a closed pipe) is reported, not a panic.
+fn print_or_fail(write: impl FnOnce(&mut dyn std::io::Write) -> std::io::Result<()>) -> ExitCode {
+    let mut out = std::io::stdout().lock();
+    match write(&mut out).and_then(|()| std::io::Write::flush(&mut out)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
     }
 }

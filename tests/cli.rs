@@ -541,3 +541,93 @@ fn a_panic_in_a_task_ends_headless_with_101_and_no_sidecar_left() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("panic in a task requested"));
     wait_until(Duration::from_secs(5), "no sidecar left", || marked_pids(&m).is_empty());
 }
+
+/// Runs the completion function the bash script registers, as bash does on TAB, and
+/// returns what it offers.
+fn bash_completes(script: &std::path::Path, words: &[&str]) -> Vec<String> {
+    let quoted: Vec<String> = words.iter().map(|w| format!("'{w}'")).collect();
+    let line = words.join(" ");
+    let program = format!(
+        r#"source '{script}' || exit 9
+function_name=$(complete -p sidetop | sed -E 's/.* -F ([^ ]+) .*/\1/')
+COMP_WORDS=({words}); COMP_CWORD=$(( ${{#COMP_WORDS[@]}} - 1 ))
+COMP_LINE='{line}'; COMP_POINT=${{#COMP_LINE}}; COMP_TYPE=9
+"$function_name" sidetop "${{COMP_WORDS[COMP_CWORD]}}" "${{COMP_WORDS[COMP_CWORD-1]}}"
+printf '%s\n' "${{COMPREPLY[@]}}""#,
+        script = script.display(),
+        words = quoted.join(" "),
+    );
+    let out = Command::new("bash").arg("-c").arg(&program).output().unwrap();
+    assert!(out.status.success(), "bash: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).lines().map(str::to_string).collect()
+}
+
+#[test]
+fn bash_completes_subcommands_and_the_configs_sidecar_names() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("names.toml");
+    std::fs::write(
+        &config,
+        "[[sidecar]]\nname = \"pricing-eu\"\ncommand = [\"true\"]\n\n[[sidecar]]\nname = \"pricing-us\"\ncommand = [\"true\"]\n\n[[sidecar]]\nname = \"search\"\ncommand = [\"true\"]\n",
+    )
+    .unwrap();
+    let out = sidetop(&["completions", "bash"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let script = dir.path().join("sidetop.bash");
+    std::fs::write(&script, &out.stdout).unwrap();
+    let syntax = Command::new("bash").arg("-n").arg(&script).output().unwrap();
+    assert!(syntax.status.success(), "bash -n: {}", String::from_utf8_lossy(&syntax.stderr));
+
+    assert_eq!(bash_completes(&script, &["sidetop", "ctl", "resta"]), ["restart"]);
+    assert_eq!(bash_completes(&script, &["sidetop", "rep"]), ["replay"]);
+    let config = config.to_str().unwrap();
+    let names = bash_completes(&script, &["sidetop", "--config", config, "ctl", "restart", "pri"]);
+    assert_eq!(names, ["pricing-eu", "pricing-us"]);
+    let names = bash_completes(&script, &["sidetop", "--config", config, "request", "s"]);
+    assert_eq!(names, ["search"]);
+    // Every shell clap knows gets a script.
+    for shell in ["zsh", "fish", "elvish", "powershell"] {
+        let out = sidetop(&["completions", shell]).output().unwrap();
+        assert!(out.status.success() && out.stdout.len() > 100, "{shell}");
+    }
+}
+
+#[test]
+fn the_manual_renders_with_man_for_every_subcommand() {
+    let render = |page: &std::path::Path| {
+        let out = Command::new("man")
+            .arg("-l")
+            .arg(page)
+            .env("MANWIDTH", "100")
+            .env("MANPAGER", "cat")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "man -l {}: {}", page.display(), String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).to_string()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let page = dir.path().join("stdout.1");
+    let out = sidetop(&["man"]).output().unwrap();
+    assert!(out.status.success());
+    std::fs::write(&page, &out.stdout).unwrap();
+    let text = render(&page);
+    assert!(text.contains("SYNOPSIS") && text.contains("--headless"), "{text}");
+    assert!(text.contains("wrap") && text.contains("ctl"), "subcommands listed:\n{text}");
+
+    let pages = dir.path().join("pages");
+    assert!(sidetop(&["man", "--out", pages.to_str().unwrap()]).status().unwrap().success());
+    for name in ["sidetop.1", "sidetop-ctl.1", "sidetop-ctl-restart.1", "sidetop-wrap.1", "sidetop-replay.1"]
+    {
+        let text = render(&pages.join(name));
+        assert!(text.contains("SYNOPSIS"), "{name}:\n{text}");
+    }
+    assert!(!pages.join("sidetop-screenshots.1").exists(), "hidden commands get no page");
+}
+
+#[test]
+fn version_names_the_enabled_features() {
+    let out = sidetop(&["--version"]).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.starts_with(&format!("sidetop {}", env!("CARGO_PKG_VERSION"))), "{text}");
+    assert!(text.contains("features: grpc"), "{text}");
+}
