@@ -104,13 +104,21 @@ pub async fn run(config: &Config, options: HeadlessOptions) -> io::Result<()> {
             }
         }
     };
+    // Under systemd (`Type=notify`): readiness, counts, reloads, the watchdog, the stop.
+    let notifier = crate::systemd::Notifier::from_env().map(Arc::new);
+    let reloaded = Arc::new(tokio::sync::Notify::new());
+    let telling = notifier
+        .clone()
+        .map(|n| tokio::spawn(crate::systemd::keep_told(n, supervisor.clone(), reloaded.clone())));
     let asked_to_stop = engine.shutdown_asked.clone();
     let hangup_stops = options.agent.is_none();
 
     let names: Vec<String> = config.sidecars.iter().map(|s| s.name.clone()).collect();
     let (print_tx, print_rx) = mpsc::channel::<Printable>(4);
-    let printer =
-        std::thread::Builder::new().name("printer".into()).spawn(move || print_loop(print_rx, names))?;
+    let journal = crate::systemd::stdout_is_journal();
+    let printer = std::thread::Builder::new()
+        .name("printer".into())
+        .spawn(move || print_loop(print_rx, names, journal))?;
 
     // One ordered stream for the printer: lines and events as they come.
     let mut reloads = engine.subscribe_reloads();
@@ -157,11 +165,25 @@ pub async fn run(config: &Config, options: HeadlessOptions) -> io::Result<()> {
                 // An agent has no terminal to lose: SIGHUP reloads the config, as for
                 // nginx and supervisord.
                 let engine = engine.clone();
-                tokio::spawn(async move { engine.reload(false).await });
+                let (notifier, reloaded) = (notifier.clone(), reloaded.clone());
+                tokio::spawn(async move {
+                    if let Some(n) = &notifier {
+                        n.reloading();
+                    }
+                    let _ = engine.reload(false).await;
+                    // READY=1 again once the reloaded set is ready.
+                    reloaded.notify_one();
+                });
             }
             _ = asked_to_stop.notified() => break,
             _ = changed.notified(), if options.exit_when_done => {}
         }
+    }
+    if let Some(n) = &notifier {
+        n.send("STOPPING=1");
+    }
+    if let Some(task) = telling {
+        task.abort();
     }
     // A second signal during a long graceful stop forces it, as in the dashboard.
     tokio::select! {
@@ -187,7 +209,19 @@ pub async fn run(config: &Config, options: HeadlessOptions) -> io::Result<()> {
     Ok(())
 }
 
-fn print_loop(mut rx: mpsc::Receiver<Printable>, names: Vec<String>) {
+/// journald priorities (`sd-daemon.h`), written first on a line when stdout is the journal.
+const INFO: &[u8] = b"<6>";
+const NOTICE: &[u8] = b"<5>";
+const WARNING: &[u8] = b"<4>";
+
+/// `journal`: stdout is the journal; each line starts with its priority (stderr lines and
+/// skips are warnings, events notices, the rest info).
+fn print_loop(mut rx: mpsc::Receiver<Printable>, names: Vec<String>, journal: bool) {
+    let priority = |buf: &mut Vec<u8>, level: &[u8]| {
+        if journal {
+            buf.extend_from_slice(level);
+        }
+    };
     let width = names.iter().map(|n| n.len()).max().unwrap_or(0);
     let padded: Vec<String> = names.iter().map(|n| format!("{n:<width$}")).collect();
     let stdout = io::stdout();
@@ -200,6 +234,7 @@ fn print_loop(mut rx: mpsc::Receiver<Printable>, names: Vec<String>) {
                 let name =
                     names.iter().position(|n| **n == *batch.sidecar).map_or(&*batch.sidecar, |i| &padded[i]);
                 for line in batch.lines.iter() {
+                    priority(&mut buf, if line.stream == Stream::Stderr { WARNING } else { INFO });
                     format_line(&mut buf, stamp.text(line.at), name, line);
                     // Out in slices that are still in cache, whatever the batch's size.
                     if buf.len() >= WRITE_AT {
@@ -208,18 +243,21 @@ fn print_loop(mut rx: mpsc::Receiver<Printable>, names: Vec<String>) {
                 }
             }
             Printable::Event(event) => {
+                priority(&mut buf, NOTICE);
                 buf.extend_from_slice(stamp.text(event.at).as_bytes());
                 buf.push(b' ');
                 buf.extend_from_slice(event.to_string().as_bytes());
                 buf.push(b'\n');
             }
             Printable::Note(text) => {
+                priority(&mut buf, NOTICE);
                 buf.extend_from_slice(stamp.text(SystemTime::now()).as_bytes());
                 buf.push(b' ');
                 sanitize_into(text.as_bytes(), &mut buf);
                 buf.push(b'\n');
             }
             Printable::Skipped { count, what } => {
+                priority(&mut buf, WARNING);
                 buf.extend_from_slice(stamp.text(SystemTime::now()).as_bytes());
                 buf.extend_from_slice(
                     format!(
@@ -233,6 +271,7 @@ fn print_loop(mut rx: mpsc::Receiver<Printable>, names: Vec<String>) {
                 );
             }
             Printable::Exchange(exchange) => {
+                priority(&mut buf, if exchange.outcome.is_ok() { INFO } else { WARNING });
                 let name = names.iter().position(|n| **n == *exchange.sidecar).map_or("?", |i| &padded[i]);
                 buf.extend_from_slice(stamp.text(exchange.at).as_bytes());
                 buf.push(b' ');

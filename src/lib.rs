@@ -33,6 +33,7 @@ pub mod splitter;
 pub mod stamp;
 pub mod supervisor;
 pub mod svg;
+pub mod systemd;
 pub mod ui;
 pub mod wait;
 pub mod wrap;

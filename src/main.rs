@@ -158,7 +158,7 @@ fn main() -> ExitCode {
     let metrics = cli.metrics.or(config.metrics);
     let result = if let Some(Command::Agent(args)) = &cli.command {
         let socket =
-            args.socket.clone().unwrap_or_else(|| sidetop::api::socket_path::default_socket(&cli.config));
+            args.socket.clone().unwrap_or_else(|| sidetop::api::socket_path::agent_socket(&cli.config));
         let agent = headless::AgentOptions { socket, read_only: args.read_only };
         runtime.block_on(headless::run(
             &config,

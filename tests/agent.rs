@@ -458,3 +458,133 @@ fn two_agents_racing_for_a_stale_socket_leave_one_serving() {
         let _ = winner.wait();
     }
 }
+
+/// Plays systemd's side of `Type=notify`: a datagram socket as `NOTIFY_SOCKET`, a pipe
+/// as the journal (`JOURNAL_STREAM`), a watchdog, a `RuntimeDirectory`.
+#[test]
+fn under_systemd_the_agent_notifies_ready_reloading_stopping_and_the_watchdog() {
+    use std::os::unix::fs::MetadataExt;
+    use std::os::unix::net::UnixDatagram;
+    let dir = tempfile::tempdir().unwrap();
+    let notify_path = dir.path().join("notify.sock");
+    let notify = UnixDatagram::bind(&notify_path).unwrap();
+    notify.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
+    let runtime_dir = dir.path().join("runtime");
+    std::fs::create_dir(&runtime_dir).unwrap();
+    let config = write_config(
+        dir.path(),
+        r#"
+[[sidecar]]
+name = "slow"
+command = ["sh", "-c", "sleep 1.5; echo listening now; exec sleep 60"]
+[sidecar.health]
+ready_log = "listening"
+
+[[sidecar]]
+name = "grumbler"
+command = ["sh", "-c", "echo grumble >&2; exec sleep 60"]
+
+[[sidecar]]
+name = "manual"
+command = ["sleep", "60"]
+autostart = false
+"#,
+        &marker(),
+    );
+    let (journal_read, journal_write) = std::io::pipe().unwrap();
+    let journal = std::fs::File::from(std::os::fd::OwnedFd::from(journal_read));
+    let meta = journal.metadata().unwrap();
+    let started = Instant::now();
+    let mut agent = Command::new(bin())
+        .args(["agent", "--config"])
+        .arg(&config)
+        .arg("--log-dir")
+        .arg(dir.path().join("logs"))
+        .env("NOTIFY_SOCKET", &notify_path)
+        .env("WATCHDOG_USEC", "400000")
+        .env("JOURNAL_STREAM", format!("{}:{}", meta.dev(), meta.ino()))
+        .env("RUNTIME_DIRECTORY", &runtime_dir)
+        .stdout(Stdio::from(journal_write))
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let journal_lines = std::thread::spawn(move || {
+        BufReader::new(journal).lines().map_while(Result::ok).collect::<Vec<String>>()
+    });
+    let mut heard: Vec<(Duration, String)> = Vec::new();
+    let listen_until = |heard: &mut Vec<(Duration, String)>, what: &str, done: &dyn Fn(&str) -> bool| {
+        let deadline = Instant::now() + T;
+        let mut buf = [0u8; 4096];
+        while Instant::now() < deadline {
+            if let Ok(n) = notify.recv(&mut buf) {
+                let message = String::from_utf8_lossy(&buf[..n]).to_string();
+                heard.push((started.elapsed(), message.clone()));
+                if done(&message) {
+                    return message;
+                }
+            }
+        }
+        panic!("never heard {what}; heard {heard:#?}");
+    };
+
+    let ready = listen_until(&mut heard, "READY=1", &|m| m.lines().any(|l| l == "READY=1"));
+    let at = heard.last().unwrap().0;
+    assert!(at >= Duration::from_millis(1400), "READY=1 only once slow printed its ready line: at {at:?}");
+    assert!(ready.contains("STATUS=3 sidecars: 1 idle, 2 ready"), "{ready}");
+    assert!(
+        heard.iter().any(|(_, m)| m.contains("STATUS=") && m.contains("starting")),
+        "the counts while starting were said: {heard:#?}"
+    );
+    // The socket went to the unit's runtime folder.
+    let socket = std::fs::read_dir(&runtime_dir)
+        .unwrap()
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .find(|p| p.extension().is_some_and(|e| e == "sock"))
+        .expect("the agent's socket in $RUNTIME_DIRECTORY");
+    assert_eq!(ctl_on(&socket, &["status"]).status.code(), Some(0));
+
+    // WATCHDOG_USEC = 400 ms: a ping every 200 ms, so three within well under 1.5 s.
+    let since = Instant::now();
+    for _ in 0..3 {
+        listen_until(&mut heard, "WATCHDOG=1", &|m| m == "WATCHDOG=1");
+    }
+    assert!(since.elapsed() < Duration::from_millis(1500), "three watchdog pings took {:?}", since.elapsed());
+
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(agent.id() as i32), nix::sys::signal::Signal::SIGHUP)
+        .unwrap();
+    let reloading = listen_until(&mut heard, "RELOADING=1", &|m| m.starts_with("RELOADING=1"));
+    assert!(reloading.contains("\nMONOTONIC_USEC="), "{reloading}");
+    listen_until(&mut heard, "READY=1 after the reload", &|m| m.lines().any(|l| l == "READY=1"));
+
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(agent.id() as i32), nix::sys::signal::Signal::SIGTERM)
+        .unwrap();
+    listen_until(&mut heard, "STOPPING=1", &|m| m == "STOPPING=1");
+    assert!(agent.wait().unwrap().success());
+
+    let lines = journal_lines.join().unwrap();
+    let find = |needle: &str| lines.iter().find(|l| l.contains(needle)).cloned().unwrap_or_default();
+    assert!(find("listening now").starts_with("<6>"), "stdout lines are info: {lines:#?}");
+    assert!(find("!| grumble").starts_with("<4>"), "stderr lines are warnings: {lines:#?}");
+    assert!(find("slow: ready").starts_with("<5>"), "events are notices: {lines:#?}");
+}
+
+/// The unit file the README gives is the one in config/, and systemd accepts it.
+#[test]
+fn the_systemd_unit_in_the_readme_verifies() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let unit = std::fs::read_to_string(root.join("config/sidetop.service")).unwrap();
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    let body: String = unit.lines().filter(|l| !l.starts_with('#')).map(|l| format!("{l}\n")).collect();
+    assert!(readme.contains(&body), "README shows config/sidetop.service (without its comments)");
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), CONFIG, &marker());
+    let unit = unit
+        .replace("/usr/local/bin/sidetop", bin())
+        .replace("/etc/sidetop/sidetop.toml", config.to_str().unwrap());
+    let path = dir.path().join("sidetop.service");
+    std::fs::write(&path, unit).unwrap();
+    let out =
+        Command::new("systemd-analyze").arg("verify").arg(&path).current_dir(dir.path()).output().unwrap();
+    assert!(out.status.success() && out.stderr.is_empty(), "systemd-analyze verify: {}", text(&out));
+}

@@ -35,6 +35,18 @@ pub fn default_socket(config: &Path) -> PathBuf {
     socket_dir().join(format!("{}.sock", socket_name(config)))
 }
 
+/// An agent's socket when none is given: in `$RUNTIME_DIRECTORY` when systemd made one
+/// for the unit (`RuntimeDirectory=sidetop`: `/run/sidetop`, or the user's), else the
+/// default.
+pub fn agent_socket(config: &Path) -> PathBuf {
+    let given = std::env::var("RUNTIME_DIRECTORY").ok();
+    // Several folders are colon-separated; the first is the unit's own.
+    match given.as_deref().and_then(|dirs| dirs.split(':').next()).filter(|d| !d.is_empty()) {
+        Some(dir) => Path::new(dir).join(format!("{}.sock", socket_name(config))),
+        None => default_socket(config),
+    }
+}
+
 /// Creates the socket's folder with mode 0700, or checks an existing one: it must be a
 /// directory owned by this user and closed to others, or nobody should trust the socket.
 pub fn prepare_dir(dir: &Path) -> io::Result<()> {
