@@ -81,6 +81,9 @@ pub enum Command {
         #[arg(value_enum)]
         shell: crate::completion::Shell,
     },
+    /// Print the JSON Schema of the config file, for editors (taplo / Even Better TOML:
+    /// `sidetop schema > sidetop.schema.json`, then `#:schema ./sidetop.schema.json`).
+    Schema,
     /// Print sidetop's manual page (roff; `sidetop man | man -l -`), or with --out write
     /// one page per command into a folder (`sidetop.1`, `sidetop-ctl.1`, ...).
     Man {

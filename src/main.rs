@@ -26,6 +26,9 @@ fn main() -> ExitCode {
         Some(Command::Completions { shell }) => {
             return print_or_fail(|out| sidetop::completion::write_script(*shell, out));
         }
+        Some(Command::Schema) => {
+            return print_or_fail(|out| out.write_all(sidetop::config::schema::json().as_bytes()));
+        }
         Some(Command::Man { out }) => {
             return print_or_fail(|stdout| sidetop::completion::write_manual(out.as_deref(), stdout));
         }

@@ -631,3 +631,75 @@ fn version_names_the_enabled_features() {
     assert!(text.starts_with(&format!("sidetop {}", env!("CARGO_PKG_VERSION"))), "{text}");
     assert!(text.contains("features: grpc"), "{text}");
 }
+
+/// Validates each TOML document against `sidetop schema` with a real JSON Schema
+/// validator (Python's jsonschema, Draft 7 as the schema says); one verdict per document:
+/// "ok" or the first error.
+fn schema_verdicts(documents: &[String]) -> Vec<String> {
+    let dir = tempfile::tempdir().unwrap();
+    let out = sidetop(&["schema"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let schema = dir.path().join("sidetop.schema.json");
+    std::fs::write(&schema, &out.stdout).unwrap();
+    let mut files = Vec::new();
+    for (i, text) in documents.iter().enumerate() {
+        let file = dir.path().join(format!("{i}.toml"));
+        std::fs::write(&file, text).unwrap();
+        files.push(file);
+    }
+    const CHECK: &str = r#"
+import json, sys, tomllib, jsonschema
+schema = json.load(open(sys.argv[1]))
+jsonschema.Draft7Validator.check_schema(schema)
+validator = jsonschema.Draft7Validator(schema)
+for path in sys.argv[2:]:
+    errors = sorted(validator.iter_errors(tomllib.load(open(path, "rb"))), key=lambda e: list(e.path))
+    print("ok" if not errors else "bad: " + "/".join(map(str, errors[0].path)) + ": " + errors[0].message[:200])
+"#;
+    let out = Command::new(client_python()).arg("-c").arg(CHECK).arg(&schema).args(&files).output().unwrap();
+    assert!(out.status.success(), "validator: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).lines().map(str::to_string).collect()
+}
+
+#[test]
+fn the_schema_accepts_the_shipped_configs_and_refuses_type_errors() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    let mut good = vec![std::fs::read_to_string(root.join("config/sidetop.toml")).unwrap()];
+    // Every TOML example in the README.
+    for block in readme.split("```toml\n").skip(1) {
+        good.push(block.split("```").next().unwrap().to_string());
+    }
+    assert!(good.len() >= 3, "the default config and the README's examples");
+    let verdicts = schema_verdicts(&good);
+    assert!(verdicts.iter().all(|v| v == "ok"), "{verdicts:#?}");
+    // The copy beside the default config, which its `#:schema` line names, is current.
+    let current = sidetop(&["schema"]).output().unwrap().stdout;
+    let shipped = std::fs::read(root.join("config/sidetop.schema.json")).unwrap();
+    assert!(
+        current == shipped,
+        "config/sidetop.schema.json is stale: `sidetop schema > config/sidetop.schema.json`"
+    );
+    assert!(good[0].starts_with("#:schema ./sidetop.schema.json\n"));
+
+    // The bad configs of `bad_configs_name_file_line_column_and_key_and_exit_2` that are
+    // type errors (the rest are cross-references, which only `check` knows).
+    let type_errors = [
+        "unknown field",
+        "invalid type",
+        "has no `command`",
+        "invalid duration",
+        "unknown signal",
+        "unknown variant",
+    ];
+    let bad: Vec<String> = BAD_CONFIGS
+        .iter()
+        .filter(|(_, _, message)| type_errors.iter().any(|e| message.contains(e)))
+        .map(|(text, _, _)| text.to_string())
+        .collect();
+    let verdicts = schema_verdicts(&bad);
+    for (text, verdict) in bad.iter().zip(&verdicts) {
+        assert!(verdict.starts_with("bad: "), "the schema should refuse:\n{text}\n-> {verdict}");
+    }
+    assert_eq!(bad.len(), 6, "each type error is tried: {bad:#?}");
+}

@@ -10,7 +10,7 @@ use toml::Spanned;
 
 // ---- as written ----
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum ProtocolName {
     Jsonrpc,
@@ -24,7 +24,7 @@ pub enum ProtocolName {
     Grpc,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum TransportName {
     #[default]
@@ -34,7 +34,7 @@ pub enum TransportName {
     Websocket,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum Framing {
     #[default]
@@ -42,64 +42,129 @@ pub enum Framing {
     ContentLength,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawIpc {
+    /// What it speaks: `jsonrpc` (JSON-RPC 2.0, replies matched by id), `json-lines` (one JSON value per line, replies in order), `http`, `mcp` (an MCP server), `lsp` (a language server) or `grpc` (through server reflection).
     pub protocol: ProtocolName,
+    /// jsonrpc/json-lines: `stdio` (the child's stdin/stdout), `tcp` or `unix` (the sidecar listens at `address`), or `websocket` (at `url`).
+    #[schemars(with = "Option<TransportName>", extend("default" = "stdio"))]
     pub transport: Option<Spanned<TransportName>>,
+    /// tcp and grpc: `"127.0.0.1:7000"`; unix: a socket path.
+    #[schemars(with = "Option<String>")]
     pub address: Option<Spanned<String>>,
+    /// http: the base URL (`"http://127.0.0.1:5000"`); websocket: `"ws://127.0.0.1:8765/"`; mcp: the Streamable HTTP endpoint instead of stdio.
+    #[schemars(with = "Option<String>")]
     pub url: Option<Spanned<String>>,
+    /// How messages are delimited on a stream: `newline`, or `content-length` (LSP-style headers; the default for lsp).
+    #[schemars(with = "Option<Framing>", extend("default" = "newline"))]
     pub framing: Option<Spanned<Framing>>,
+    /// Per request.
+    #[schemars(extend("default" = "5s"))]
     pub timeout: Option<DurationValue>,
+    /// Requests waiting for a reply at once; more wait their turn.
+    #[schemars(with = "Option<usize>", extend("default" = 256))]
     pub max_in_flight: Option<Spanned<usize>>,
+    /// jsonrpc: requests or notifications sent in order on every start, before any health check or test request; the sidecar is not ready until they succeed.
+    #[schemars(with = "Option<Vec<RawHandshake>>", extend("default" = []))]
     pub handshake: Option<Vec<Spanned<RawHandshake>>>,
+    /// json-lines: a JSON pointer such as `"/price"`; a stdout line is a reply only if it has it, so JSON log lines stay log lines.
+    #[schemars(with = "Option<String>")]
     pub reply_has: Option<Spanned<String>>,
-    /// Requests or notifications sent before the stop signal.
+    /// Requests or notifications sent before the stop signal (`[{ method = "shutdown" }, { method = "exit", notification = true }]`).
+    #[schemars(with = "Option<Vec<RawHandshake>>", extend("default" = []))]
     pub shutdown: Option<Vec<Spanned<RawHandshake>>>,
+    /// Close the sidecar's stdin before the stop signal (MCP's stdio shutdown).
+    #[schemars(extend("default" = false))]
     pub close_stdin_on_stop: Option<bool>,
     /// How far progress notifications may push a request's timeout.
     pub max_timeout: Option<DurationValue>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawHandshake {
+    /// The JSON-RPC method.
     pub method: String,
+    /// Its params, any JSON.
     pub params: Option<Value>,
     #[serde(default)]
+    /// Send it as a notification (no id, no reply awaited).
+    #[schemars(extend("default" = false))]
     pub notification: bool,
 }
 
 /// The fields a request (template or health check) may have; which ones are required
 /// depends on the protocol.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawRequestFields {
+    /// The template's name (`sidetop request NAME --template THIS`).
     pub name: Option<String>,
+    /// jsonrpc: the method; http: the HTTP method (default GET); grpc: `package.Service/Method`.
+    #[schemars(with = "Option<String>")]
     pub method: Option<Spanned<String>>,
+    /// jsonrpc and grpc: the params or message, as JSON.
+    #[schemars(with = "Option<Value>")]
     pub params: Option<Spanned<Value>>,
+    /// json-lines: the value sent as one line.
+    #[schemars(with = "Option<Value>")]
     pub value: Option<Spanned<Value>>,
+    /// http: the path, like `/price`.
+    #[schemars(with = "Option<String>")]
     pub path: Option<Spanned<String>>,
+    /// http: a JSON body.
+    #[schemars(with = "Option<Value>")]
     pub body: Option<Spanned<Value>>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawHealth {
+    /// jsonrpc: the method to call (with `params`); http: the HTTP method for `path`.
+    #[schemars(with = "Option<String>")]
     pub method: Option<Spanned<String>>,
+    /// jsonrpc: its params.
+    #[schemars(with = "Option<Value>")]
     pub params: Option<Spanned<Value>>,
+    /// json-lines: the value sent; any reply passes.
+    #[schemars(with = "Option<Value>")]
     pub value: Option<Spanned<Value>>,
+    /// http: the path to request.
+    #[schemars(with = "Option<String>")]
     pub path: Option<Spanned<String>>,
+    /// http: a JSON body.
+    #[schemars(with = "Option<Value>")]
     pub body: Option<Spanned<Value>>,
+    /// http: the status that passes (default: any 2xx).
+    #[schemars(with = "Option<u16>")]
     pub status: Option<Spanned<u16>>,
+    /// Any sidecar: a command (argv) whose exit 0 passes.
+    #[schemars(with = "Option<Vec<String>>")]
     pub exec: Option<Spanned<Vec<String>>>,
+    /// Between checks.
+    #[schemars(extend("default" = "5s"))]
     pub interval: Option<DurationValue>,
+    /// Per check.
+    #[schemars(extend("default" = "2s"))]
     pub timeout: Option<DurationValue>,
+    /// Failures in a row before the sidecar is `unhealthy`.
+    #[schemars(with = "Option<u32>", extend("default" = 3))]
     pub failures: Option<Spanned<u32>>,
+    /// Wait this long after start before the first check.
+    #[schemars(extend("default" = "0"))]
     pub grace: Option<DurationValue>,
+    /// A start window: until the first check passes, failures within it are the sidecar still starting.
+    #[schemars(extend("default" = "30s"))]
     pub start_period: Option<DurationValue>,
+    /// grpc: check `grpc.health.v1.Health/Check` for this service (`""`: the server as a whole).
+    #[schemars(with = "Option<String>")]
     pub grpc_service: Option<Spanned<String>>,
+    /// Restart it when unhealthy, through the normal restart path (backoff and crash-loop limits apply).
+    #[schemars(extend("default" = false))]
     pub restart_on_unhealthy: Option<bool>,
+    /// A regex: ready when an output line matches.
+    #[schemars(with = "Option<String>")]
     pub ready_log: Option<Spanned<String>>,
 }
 

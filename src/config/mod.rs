@@ -5,6 +5,7 @@ mod dirs;
 mod error;
 pub mod ipc;
 mod raw;
+pub mod schema;
 pub mod speaks;
 mod validate;
 mod validate_ipc;
@@ -129,7 +130,7 @@ pub struct LogFileConfig {
 }
 
 /// Docker's json-file driver modes: wait (lose nothing) or drop (never slow the child).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum LogFileMode {
     /// The output waits for the file; the child waits on its pipe.

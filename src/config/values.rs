@@ -114,7 +114,7 @@ impl<'de> Deserialize<'de> for SignalName {
 }
 
 /// When an exited sidecar is started again.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum RestartPolicy {
     Always,

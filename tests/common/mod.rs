@@ -28,10 +28,10 @@ pub fn grpc_python() -> String {
     venv_python("grpc, grpc_reflection, grpc_health", "sidecars/requirements-grpc.txt")
 }
 
-/// The Python that has the real MCP and LSP clients (the `mcp` SDK, pygls), from the same
+/// The Python that has the real MCP and LSP clients (the `mcp` SDK, pygls) and jsonschema, from the same
 /// virtualenv.
 pub fn client_python() -> String {
-    venv_python("mcp, pygls", "sidecars/requirements-test.txt")
+    venv_python("mcp, pygls, jsonschema", "sidecars/requirements-test.txt")
 }
 
 fn venv_python(modules: &str, requirements: &str) -> String {
