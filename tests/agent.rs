@@ -588,3 +588,92 @@ fn the_systemd_unit_in_the_readme_verifies() {
         Command::new("systemd-analyze").arg("verify").arg(&path).current_dir(dir.path()).output().unwrap();
     assert!(out.status.success() && out.stderr.is_empty(), "systemd-analyze verify: {}", text(&out));
 }
+
+#[test]
+fn a_sidecar_whose_needs_are_missing_stays_idle_and_says_how_to_enable_it() {
+    let agent = Agent::start(
+        r#"
+[[sidecar]]
+name = "needy"
+command = ["sleep", "1000"]
+[sidecar.needs]
+exec = ["python3", "-c", "import no_such_module_of_sidetop"]
+hint = "pip install no-such-module, then start it"
+
+[[sidecar]]
+name = "content"
+command = ["sleep", "1000"]
+[sidecar.needs]
+exec = ["true"]
+"#,
+    );
+    wait_until(T, "content running, needy left idle", || {
+        let status = agent.status();
+        let of = |name: &str| status.iter().find(|s| s["name"] == name).cloned().unwrap_or_default();
+        of("content")["pid"].is_u64() && of("needy")["error"].is_string()
+    });
+    let status = agent.status();
+    let needy = status.iter().find(|s| s["name"] == "needy").unwrap();
+    assert_eq!(needy["state"], "idle", "{needy}");
+    assert!(needy["pid"].is_null(), "never spawned: {needy}");
+    let error = needy["error"].as_str().unwrap();
+    assert!(
+        error.starts_with("not started: pip install no-such-module, then start it (")
+            && error.contains("No module named 'no_such_module_of_sidetop'"),
+        "the hint, then the check's own words: {error}"
+    );
+    let events = text(&agent.ctl(&["events", "--sidecar", "needy"]));
+    assert!(events.contains("needy: not started: pip install no-such-module"), "{events}");
+    // An operator may still start it: the check only decides for starts on its own.
+    assert_eq!(agent.ctl(&["start", "needy"]).status.code(), Some(0));
+    wait_until(T, "needy started by hand", || agent.pid_of("needy").is_some());
+}
+
+/// `cargo run --release` on a fresh clone: every example sidecar comes up running or
+/// ready (with the test venv's packages the gRPC one too), none exited or crash-looping.
+#[test]
+fn the_default_config_comes_up_all_green() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("agent.sock");
+    let mut child = Command::new(bin())
+        .args(["agent", "--config"])
+        .arg(root.join("config/sidetop.toml"))
+        .arg("--socket")
+        .arg(&socket)
+        .arg("--log-dir")
+        .arg(dir.path().join("logs"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let statuses = || -> Vec<Value> {
+        let out = ctl_on(&socket, &["--json", "status"]);
+        String::from_utf8_lossy(&out.stdout).lines().filter_map(|l| serde_json::from_str(l).ok()).collect()
+    };
+    let green = |s: &Value| s["state"] == "ready" || s["state"] == "running";
+    let deadline = Instant::now() + T;
+    let mut last = Vec::new();
+    while Instant::now() < deadline {
+        last = statuses();
+        if last.len() > 10 && last.iter().all(green) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    // And it stays so: nothing exits or crash-loops in the first seconds.
+    let until = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < until && last.iter().all(green) {
+        std::thread::sleep(Duration::from_millis(200));
+        last = statuses();
+    }
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::SIGTERM)
+        .unwrap();
+    let _ = child.wait();
+    let not_green: Vec<String> = last
+        .iter()
+        .filter(|s| !green(s))
+        .map(|s| format!("{} {} {}", s["name"], s["state"], s["error"]))
+        .collect();
+    assert!(last.len() > 10 && not_green.is_empty(), "not green: {not_green:#?}");
+}

@@ -157,6 +157,17 @@ async fn every_tab_and_overlay_renders_at_both_sizes() {
         assert!(screen.contains("wrapped by pid 812: nvim app.py"), "{screen}");
         assert!(screen.contains("API_TOKEN=********"), "the rest still shown:\n{screen}");
         state.model.sidecars[0].info.wrapped_by = None;
+        // A sidecar left idle because its `needs` are missing says how to enable it.
+        if w >= 120 {
+            let saved = state.model.sidecars[0].info.clone();
+            state.model.sidecars[0].info.life = sidetop::api::wire::Life::Idle;
+            state.model.sidecars[0].info.pid = None;
+            state.model.sidecars[0].info.state = "idle".into();
+            state.model.sidecars[0].info.error = Some("not started: needs grpcio: run scripts/test".into());
+            let screen = draw(&state, w, h);
+            assert!(screen.contains("not started: needs grpcio: run scripts/test"), "{screen}");
+            state.model.sidecars[0].info = saved;
+        }
 
         state.tab = Tab::Latency;
         let screen = draw(&state, w, h);

@@ -57,6 +57,8 @@ pub struct SidecarConfig {
     /// How to talk to it; `None`: supervised and logged only.
     pub ipc: Option<ipc::IpcConfig>,
     pub health: Option<ipc::HealthConfig>,
+    /// Checked before it starts on its own: missing, it stays idle and says what to do.
+    pub needs: Option<Needs>,
     /// Named test requests; the first is the default.
     pub requests: Vec<ipc::RequestTemplate>,
     /// For a sidecar from a `[[sidecar_dir]]`: its executable's identity, so a replaced
@@ -66,6 +68,14 @@ pub struct SidecarConfig {
     /// and stdout belong to the application (passed through and observed), not to
     /// sidetop. Never from a file.
     pub wrapped_by: Option<String>,
+}
+
+/// `[sidecar.needs]`: a check that what the sidecar needs is installed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Needs {
+    pub argv: Vec<String>,
+    /// What to do when the check fails.
+    pub hint: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -213,6 +223,7 @@ impl SidecarConfig {
             log_file: None,
             ipc: None,
             health: None,
+            needs: None,
             requests: Vec::new(),
             exe_stamp: None,
             wrapped_by: None,

@@ -60,6 +60,10 @@ pub struct RawSidecar {
     /// Readiness and health checks.
     #[schemars(with = "Option<RawHealth>")]
     pub health: Option<Spanned<RawHealth>>,
+    /// What it needs installed: when `exec` fails, the sidecar does not start on its own
+    /// and its row says `hint` (an operator can still start it).
+    #[schemars(with = "Option<RawNeeds>")]
+    pub needs: Option<Spanned<RawNeeds>>,
     /// Named test requests; the first is the default (`t` in the dashboard).
     #[schemars(with = "Option<Vec<RawRequestFields>>", extend("default" = []))]
     pub request: Option<Vec<Spanned<RawRequestFields>>>,
@@ -115,6 +119,18 @@ pub struct RawSidecar {
     pub log_file_buffer: Option<ByteSize>,
 }
 
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawNeeds {
+    /// A command (argv, run in the sidecar's cwd with its env) whose exit 0 means what the
+    /// sidecar needs is there: `["python3", "-c", "import grpc"]`.
+    #[schemars(with = "Vec<String>")]
+    pub exec: Spanned<Vec<String>>,
+    /// What the operator should do when it is not, shown in the sidecar's row and events:
+    /// `"pip install -r sidecars/requirements-grpc.txt"`.
+    pub hint: Option<String>,
+}
+
 #[derive(Debug, Default, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawBackoff {
@@ -162,6 +178,7 @@ pub fn overlay(top: RawSidecar, base: &RawSidecar) -> RawSidecar {
         log_file,
         ipc,
         health,
+        needs,
         request,
         shell,
         cwd,

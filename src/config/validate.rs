@@ -168,13 +168,14 @@ impl Checker<'_> {
 
     fn check_defaults(&self, defaults: &Spanned<RawSidecar>) -> Result<(), ConfigError> {
         let d = defaults.get_ref();
-        let per_sidecar: [(&str, Option<std::ops::Range<usize>>); 7] = [
+        let per_sidecar: [(&str, Option<std::ops::Range<usize>>); 8] = [
             ("name", d.name.as_ref().map(|v| v.span())),
             ("command", d.command.as_ref().map(|v| v.span())),
             ("depends_on", d.depends_on.as_ref().map(|_| defaults.span())),
             ("log_file", d.log_file.as_ref().map(|v| v.span())),
             ("ipc", d.ipc.as_ref().map(|v| v.span())),
             ("health", d.health.as_ref().map(|v| v.span())),
+            ("needs", d.needs.as_ref().map(|v| v.span())),
             ("request", d.request.as_ref().map(|v| v.first().map_or(defaults.span(), |r| r.span()))),
         ];
         for (key, span) in per_sidecar {
@@ -282,6 +283,22 @@ impl Checker<'_> {
             Some(raw) => Some(super::validate_ipc::health(self, &sidecar_key, raw, protocol)?),
             None => None,
         };
+        let needs = match &s.needs {
+            Some(raw) => {
+                let raw = raw.get_ref();
+                let argv = raw.exec.get_ref().clone();
+                if argv.first().is_none_or(|a| a.is_empty()) {
+                    return self.error(
+                        raw.exec.span(),
+                        key("needs.exec"),
+                        "give the check as a non-empty argv array",
+                    );
+                }
+                let hint = raw.hint.clone().unwrap_or_else(|| format!("`{}` failed", argv.join(" ")));
+                Some(super::Needs { argv, hint })
+            }
+            None => None,
+        };
         let requests =
             super::validate_ipc::requests(self, &sidecar_key, s.request.as_deref().unwrap_or(&[]), protocol)?;
 
@@ -303,6 +320,7 @@ impl Checker<'_> {
             log_file,
             ipc,
             health,
+            needs,
             requests,
             exe_stamp: None,
             wrapped_by: None,

@@ -10,6 +10,7 @@ mod health;
 mod lifecycle;
 pub mod line_feed;
 mod logfile;
+mod needs;
 mod output;
 mod passthrough;
 mod pipe_reader;

@@ -86,6 +86,7 @@ pub fn changed_keys(a: &SidecarConfig, b: &SidecarConfig) -> Vec<String> {
     check("log_file", differs(&a.log_file, &b.log_file));
     check("ipc", differs(&a.ipc, &b.ipc));
     check("health", differs(&a.health, &b.health));
+    check("needs", a.needs != b.needs);
     check("requests", differs(&a.requests, &b.requests));
     check("executable", a.exe_stamp != b.exe_stamp);
     let mut env: Vec<&str> = a.env.iter().chain(&b.env).map(|(k, _)| k.as_str()).collect();

@@ -147,7 +147,7 @@ pub struct Runner {
 
 impl Runner {
     pub async fn run(mut self) {
-        let mut phase = if self.config.autostart { self.begin_start() } else { Phase::Idle };
+        let mut phase = if self.config.autostart { self.first_start().await } else { Phase::Idle };
         loop {
             let wake = match &mut phase {
                 Phase::Idle => Wake::Command(self.commands.recv().await),
@@ -214,6 +214,23 @@ impl Runner {
     pub(super) fn set(&self, f: impl FnOnce(&mut Status)) {
         self.status.send_modify(f);
         self.output.changed.notify_one();
+    }
+
+    /// Starting on its own: a sidecar whose `needs` check fails stays idle and says what
+    /// to do (the check's own words after the hint).
+    async fn first_start(&mut self) -> Phase {
+        if let Some(needs) = &self.config.needs
+            && let Err(why) = super::needs::check(needs, &self.config).await
+        {
+            let reason = format!("{} ({why})", needs.hint);
+            self.set(|s| {
+                s.state = State::Idle;
+                s.error = Some(format!("not started: {reason}"));
+            });
+            self.events.emit(EventKind::NotStarted { reason });
+            return Phase::Idle;
+        }
+        self.begin_start()
     }
 
     /// Starts now if every dependency is up, else waits for them.

@@ -134,6 +134,10 @@ pub enum EventKind {
     SpawnFailed {
         error: String,
     },
+    /// Its `needs` check failed: left idle (`reason`: the hint and what the check said).
+    NotStarted {
+        reason: String,
+    },
     Exited {
         exit: ExitInfo,
         uptime: Duration,
@@ -217,6 +221,7 @@ impl fmt::Display for EventKind {
             EventKind::WaitingFor(deps) => write!(f, "waiting for {}", deps.join(", ")),
             EventKind::Started { pid } => write!(f, "started (pid {pid})"),
             EventKind::SpawnFailed { error } => write!(f, "failed to start: {error}"),
+            EventKind::NotStarted { reason } => write!(f, "not started: {reason}"),
             EventKind::Exited { exit, uptime } => {
                 write!(f, "exited: {exit} after {}", short_duration(*uptime))
             }

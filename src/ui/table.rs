@@ -33,7 +33,8 @@ pub fn render(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
             (None, false) => ("".into(), "".into(), "".into()),
         };
         let last_exit = match (&status.error, &status.last_exit) {
-            (Some(e), _) if status.life == Life::Failed => e.clone(),
+            // Could not start, or would not (its `needs` are missing): what to do.
+            (Some(e), _) if matches!(status.life, Life::Failed | Life::Idle) => e.clone(),
             (_, Some(exit)) => exit.replace("exit code ", "code "),
             _ => String::new(),
         };
@@ -71,7 +72,8 @@ pub fn render(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
         Constraint::Length(7),
         Constraint::Length(7),
         Constraint::Length(3),
-        Constraint::Length(24),
+        // What went wrong, or what to do (a `needs` hint): the room left over, 24 at least.
+        Constraint::Min(24),
         Constraint::Length(6),
         Constraint::Length(9),
         Constraint::Length(8),
