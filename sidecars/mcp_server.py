@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""A small MCP (Model Context Protocol, revision 2025-06-18) tool server, standard library only.
+"""A small MCP (Model Context Protocol, revision 2025-11-25, and the older ones) tool server, standard library only.
 
 Transports:
   mcp_server.py              stdio: one JSON-RPC 2.0 message per line on stdin/stdout
@@ -9,13 +9,18 @@ Transports:
                              a free port; the one used is logged). `initialize` returns an
                              Mcp-Session-Id header that every later POST/DELETE must carry.
 Tools: get_current_time, add, slow_task (progress notifications), fail_tool (isError result),
-toggle_extra (adds/removes extra_tool and sends list_changed), log_something. tools/list is
+toggle_extra (adds/removes extra_tool and sends list_changed), log_something, research (runs only
+as a task: tools/call with params.task, then tasks/get and tasks/result), ask_client (stdio:
+sends the client roots/list and sampling/createMessage and says what came back). tools/list is
 paginated two tools a page (follow nextCursor). Also resources/list|read, prompts/list|get,
 logging/setLevel, ping.
 Environment:
   MCP_DELAY_MS=N     sleep N ms before answering every tools/call (a slower build)
   MCP_FAIL_IMPORT=1  print a ModuleNotFoundError traceback and exit 1 (missing dependency)
   MCP_HTTP_SSE=1     HTTP: answer every request as an SSE stream when the client accepts it
+  MCP_PROTOCOLS=A,B  the protocol revisions it speaks, newest first (default: all four)
+  MCP_REFUSE_UNKNOWN=1  refuse an initialize for another revision with an error listing the
+                     supported ones (as some servers do) instead of answering with its own
 """
 import base64
 import json
@@ -36,7 +41,8 @@ if os.environ.get("MCP_FAIL_IMPORT") == "1":
           "ModuleNotFoundError: No module named 'mcp'", file=sys.stderr, flush=True)
     sys.exit(1)
 
-PROTOCOLS = ("2025-06-18", "2025-03-26", "2024-11-05")
+PROTOCOLS = tuple(os.environ.get("MCP_PROTOCOLS", "2025-11-25,2025-06-18,2025-03-26,2024-11-05").split(","))
+REFUSE_UNKNOWN = os.environ.get("MCP_REFUSE_UNKNOWN") == "1"
 PAGE_SIZE = 2
 DELAY_MS = float(os.environ.get("MCP_DELAY_MS") or 0)
 SSE_ALL = os.environ.get("MCP_HTTP_SSE") == "1"
@@ -49,9 +55,9 @@ def log(text):
 
 
 class RpcError(Exception):
-    def __init__(self, code, message):
+    def __init__(self, code, message, data=None):
         super().__init__(message)
-        self.code, self.message = code, message
+        self.code, self.message, self.data = code, message, data
 
 
 def schema(props, required=()):
@@ -72,6 +78,10 @@ TOOLS = [
     tool("fail_tool", "Always fails", schema({})),
     tool("toggle_extra", "Adds or removes the extra tool", schema({})),
     tool("log_something", "Sends a log message", schema({})),
+    {**tool("research", "A long job that runs only as a task", schema({
+        "topic": {"type": "string"}, "stages": {"type": "integer", "default": 3},
+        "stage_ms": {"type": "integer", "default": 200}}, ["topic"])), "execution": {"taskSupport": "required"}},
+    tool("ask_client", "Asks the client for its roots and a sampled message", schema({})),
 ]
 EXTRA_TOOL = tool("extra_tool", "Only here after toggle_extra",
                   schema({"choice": {"type": "string", "enum": ["red", "green"]}}, ["choice"]))
@@ -80,6 +90,14 @@ EXTRA_TOOL = tool("extra_tool", "Only here after toggle_extra",
 class Session:
     def __init__(self):
         self.initialized, self.extra, self.level = False, False, "debug"
+        self.tasks, self.tasks_lock = {}, threading.Lock()
+        self.ask = None  # stdio: sends the client a request and returns its response
+
+    def task(self, task_id):
+        with self.tasks_lock:
+            if task_id not in self.tasks:
+                raise RpcError(-32602, f"unknown task: {task_id}")
+            return self.tasks[task_id]
 
     def tools(self):
         return TOOLS + [EXTRA_TOOL] * self.extra
@@ -143,6 +161,19 @@ def call_tool(s, params, emit):
                 emit(notification("notifications/progress", {
                     "progressToken": token, "progress": i, "total": steps, "message": f"step {i} of {steps}"}))
         return text(f"done after {steps} steps")
+    if name == "research":
+        if not isinstance(params.get("task"), dict):
+            raise RpcError(-32602, "tool research requires task augmentation (params.task)")
+        return start_research(s, args, params["task"])
+    if name == "ask_client":
+        if s.ask is None:
+            return text("ask_client works over stdio only", True)
+        answers = [f"{m}: {summary(s.ask(m, p))}" for m, p in (
+            ("roots/list", {}),
+            ("sampling/createMessage", {"messages": [{"role": "user", "content": {"type": "text", "text": "hi"}}],
+                                        "maxTokens": 10}),
+            ("elicitation/create", {"message": "Which one?", "requestedSchema": {"type": "object", "properties": {}}}))]
+        return text("\n".join(answers))
     if name == "fail_tool":
         return text("this tool always fails", True)
     if name == "toggle_extra":
@@ -156,11 +187,55 @@ def call_tool(s, params, emit):
     return text(f"you chose {args['choice']}")  # extra_tool
 
 
+def summary(response):
+    if response is None:
+        return "no answer"
+    if "error" in response:
+        return f"error {response['error'].get('code')} {response['error'].get('message')}"
+    return "result " + json.dumps(response.get("result"))
+
+
+def start_research(s, args, task):
+    """tools/call as a task: a CreateTaskResult now, the work on a thread."""
+    task_id = uuid.uuid4().hex[:12]
+    state = {"taskId": task_id, "status": "working", "statusMessage": "starting",
+             "createdAt": datetime.now().astimezone().isoformat(), "ttl": task.get("ttl"), "pollInterval": 100,
+             "done": threading.Event(), "result": None}
+    with s.tasks_lock:
+        s.tasks[task_id] = state
+
+    def work():
+        stages = args.get("stages", 3)
+        for i in range(1, stages + 1):
+            state["statusMessage"] = f"stage {i} of {stages}"
+            time.sleep(args.get("stage_ms", 200) / 1000)
+        state["result"] = text(f"report on {args['topic']}: {stages} stages")
+        state["status"], state["statusMessage"] = "completed", "done"
+        state["done"].set()
+
+    threading.Thread(target=work, daemon=True).start()
+    return {"task": task_view(state)}
+
+
+def task_view(state):
+    return {k: v for k, v in state.items() if k not in ("done", "result")}
+
+
+def task_result(s, params, _emit):
+    state = s.task(params.get("taskId"))
+    state["done"].wait()
+    return {**state["result"], "_meta": {"io.modelcontextprotocol/related-task": {"taskId": state["taskId"]}}}
+
+
 def initialize(s, params, _emit):
     version = params.get("protocolVersion")
     log(f"initialize from {(params.get('clientInfo') or {}).get('name')!r}, protocol {version!r}")
-    return {"protocolVersion": version if version in PROTOCOLS else PROTOCOLS[0],
-            "capabilities": {"tools": {"listChanged": True}, "resources": {}, "prompts": {}, "logging": {}},
+    if version not in PROTOCOLS and REFUSE_UNKNOWN:
+        raise RpcError(-32602, "Unsupported protocol version", {"supported": list(PROTOCOLS), "requested": version})
+    chosen = version if version in PROTOCOLS else PROTOCOLS[0]
+    tasks = {"tasks": {"list": {}, "requests": {"tools": {"call": {}}}}} if chosen >= "2025-11-25" else {}
+    return {"protocolVersion": chosen,
+            "capabilities": {"tools": {"listChanged": True}, "resources": {}, "prompts": {}, "logging": {}, **tasks},
             "serverInfo": {"name": "sidetop-example-mcp", "version": "1.2.0"},
             "instructions": "Example tools for sidetop."}
 
@@ -213,6 +288,7 @@ METHODS = {
     "resources/list": lambda *_: {"resources": [
         {"uri": HOSTNAME_URI, "name": "hostname", "mimeType": "text/plain"}]},
     "resources/read": read_resource, "logging/setLevel": set_level, "prompts/get": get_prompt,
+    "tasks/get": lambda s, p, _e: task_view(s.task(p.get("taskId"))), "tasks/result": task_result,
     "prompts/list": lambda *_: {"prompts": [{"name": "summarize", "description": "Summarize a text",
                                              "arguments": [{"name": "text", "required": True}]}]},
 }
@@ -228,7 +304,10 @@ def handle(s, msg, emit):
             raise RpcError(-32602, "params must be an object")
         return {"jsonrpc": "2.0", "id": rid, "result": METHODS[method](s, params, emit)}
     except RpcError as e:
-        return error(rid, e.code, e.message)
+        reply = error(rid, e.code, e.message)
+        if e.data is not None:
+            reply["error"]["data"] = e.data
+        return reply
     except Exception as e:  # a bug in a handler: report it, keep serving
         log(traceback.format_exc().rstrip())
         return error(rid, -32603, f"internal error: {e}")
@@ -245,6 +324,16 @@ def serve_stdio():
             except (BrokenPipeError, OSError, ValueError):
                 pass
 
+    pending, asked = {}, iter(range(1, 1 << 62))
+
+    def ask(method, params):
+        rid = f"srv-{next(asked)}"
+        got = pending[rid] = [threading.Event(), None]
+        write({"jsonrpc": "2.0", "id": rid, "method": method, "params": params})
+        got[0].wait(5)
+        return pending.pop(rid)[1]
+
+    s.ask = ask
     log(f"ready on stdio, pid {os.getpid()}")
     while line := sys.stdin.buffer.readline():
         if not line.strip():
@@ -256,8 +345,10 @@ def serve_stdio():
             continue
         if not isinstance(msg, dict) or not isinstance(msg.get("method", ""), str):
             write(error(None, -32600, "invalid request (batches are not supported)"))
-        elif "method" not in msg:
-            pass  # a response from the client; this server sends no requests
+        elif "method" not in msg:  # a response to one of our requests (ask_client)
+            if msg.get("id") in pending:
+                pending[msg["id"]][1] = msg
+                pending[msg["id"]][0].set()
         elif "id" not in msg:
             if msg["method"] == "notifications/initialized":
                 s.initialized = True

@@ -2,7 +2,9 @@
 //! The handshake is built in; the server's tools (every page) become templates; latency
 //! is kept per tool; `isError` is an error; progress keeps a slow call alive past its
 //! timeout; `list_changed` re-lists; server log messages reach the log; a stdio server is
-//! stopped by closing its stdin.
+//! stopped by closing its stdin. MCP as it is today: the current revision offered and an
+//! older one taken from the server, task-augmented tool calls (the example server's and
+//! the npm reference server's), requests from the server answered.
 
 mod common;
 
@@ -56,12 +58,21 @@ async fn ready_with_tools(h: &SidecarHandle) {
     let found = h.ipc().unwrap().discovery();
     let server = found.server.as_ref().expect("server info from initialize");
     assert_eq!((server.name.as_str(), server.version.as_str()), ("sidetop-example-mcp", "1.2.0"));
-    assert_eq!(server.protocol_version, "2025-06-18");
+    assert_eq!(server.protocol_version, "2025-11-25", "the current revision, offered and taken");
     let names: Vec<&str> = found.tools.iter().map(|t| t.name.as_str()).collect();
     assert_eq!(
         names,
-        ["get_current_time", "add", "slow_task", "fail_tool", "toggle_extra", "log_something"],
-        "three pages of two, followed"
+        [
+            "get_current_time",
+            "add",
+            "slow_task",
+            "fail_tool",
+            "toggle_extra",
+            "log_something",
+            "research",
+            "ask_client"
+        ],
+        "four pages of two, followed"
     );
     assert_eq!((found.resources.len(), found.prompts.len(), found.error.as_deref()), (1, 1, None));
     let templates = found.templates();
@@ -229,7 +240,7 @@ fn sidetop_request_lists_and_calls_tools() {
     let listed = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{listed}{}", String::from_utf8_lossy(&out.stderr));
     let lines: Vec<&str> = listed.lines().collect();
-    assert_eq!(lines.len(), 6, "one line a tool:\n{listed}");
+    assert_eq!(lines.len(), 8, "one line a tool:\n{listed}");
     assert!(
         lines[0].starts_with("get_current_time(timezone: string*)")
             && lines[0].ends_with("Current time in a timezone"),
@@ -250,4 +261,120 @@ fn sidetop_request_lists_and_calls_tools() {
     let out = sidetop_request(&config, &["--tool", "add", "--args", "[1]"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--args must be a JSON object"));
+}
+
+/// The revision the server answers with, or (when it refuses the one offered) the newest
+/// it lists as supported, is the one the session runs on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_handshake_settles_on_a_revision_the_server_speaks() {
+    for (env, expected) in [
+        (r#"{ MCP_PROTOCOLS = "2025-06-18,2025-03-26" }"#, "2025-06-18"),
+        (r#"{ MCP_PROTOCOLS = "2025-03-26,2024-11-05", MCP_REFUSE_UNKNOWN = "1" }"#, "2025-03-26"),
+    ] {
+        let m = marker();
+        let toml =
+            stdio_config().replace("stop_timeout = \"3s\"", &format!("stop_timeout = \"3s\"\nenv = {env}"));
+        let (_dir, config) = config(&toml, &m);
+        let sup = Supervisor::start(&config, Options::default()).unwrap();
+        let h = sup.get("tools").unwrap();
+        wait_ready(&h).await;
+        let found = h.ipc().unwrap().discovery();
+        assert_eq!(found.server.as_ref().unwrap().protocol_version, expected, "{env}");
+        let reply = h.request(&call("add", json!({"a": 1, "b": 2}))).await.unwrap();
+        assert!(reply.outcome.is_ok(), "{env}: {:?}", reply.outcome);
+        sup.shutdown().await;
+    }
+}
+
+/// A tool the server runs only as a task: called with a `task`, followed through
+/// `tasks/get` (its statuses in the log) to `tasks/result`; the exchange is the whole.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_task_only_tool_is_called_as_a_task_and_followed_to_its_result() {
+    let m = marker();
+    let (_dir, config) = config(&stdio_config().replace("timeout = \"400ms\"", "timeout = \"5s\""), &m);
+    let sup = Supervisor::start(&config, Options::default()).unwrap();
+    let h = sup.get("tools").unwrap();
+    wait_ready(&h).await;
+    let started = Instant::now();
+    let exchange =
+        h.request(&call("research", json!({"topic": "tides", "stages": 3, "stage_ms": 150}))).await.unwrap();
+    assert!(exchange.outcome.is_ok(), "{:?}: {:?}", exchange.outcome, exchange.response);
+    let response = exchange.response.as_deref().unwrap_or_default();
+    assert!(
+        response.contains("report on tides: 3 stages"),
+        "the task's result, not its creation: {response}"
+    );
+    assert_eq!(exchange.method, "tools/call research");
+    assert!(
+        exchange.latency.unwrap() >= Duration::from_millis(400),
+        "measured to the result: {:?}",
+        exchange.latency
+    );
+    assert!(started.elapsed() < Duration::from_secs(4));
+    let logs = log_texts(&h);
+    assert!(
+        logs.iter().any(|l| l.starts_with("[mcp task ") && l.contains("working: stage 2 of 3")),
+        "{logs:?}"
+    );
+    sup.shutdown().await;
+}
+
+/// `roots/list`, `sampling/createMessage` and `elicitation/create` from the server get
+/// "method not found" (sidetop offers none of them), at once, and show as traffic.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_from_the_server_are_answered_and_shown() {
+    let m = marker();
+    let (_dir, config) = config(&stdio_config().replace("timeout = \"400ms\"", "timeout = \"5s\""), &m);
+    let sup = Supervisor::start(&config, Options::default()).unwrap();
+    let h = sup.get("tools").unwrap();
+    wait_ready(&h).await;
+    let started = Instant::now();
+    let exchange = h.request(&call("ask_client", json!({}))).await.unwrap();
+    assert!(started.elapsed() < Duration::from_secs(2), "never left waiting (the server waits 5 s)");
+    let response = exchange.response.as_deref().unwrap_or_default();
+    for expected in [
+        "roots/list: error -32601 sidetop offers no roots capability",
+        "sampling/createMessage: error -32601 sidetop offers no sampling capability",
+        "elicitation/create: error -32601 sidetop offers no elicitation capability",
+    ] {
+        assert!(response.contains(expected), "{expected} in {response}");
+    }
+    let seen: Vec<String> = h.ipc().unwrap().metrics().traffic.iter().map(|e| e.method.clone()).collect();
+    for method in ["roots/list", "sampling/createMessage", "elicitation/create"] {
+        assert!(seen.iter().any(|m| m == method), "{method} on the traffic tab: {seen:?}");
+    }
+    sup.shutdown().await;
+}
+
+/// The npm reference server (`@modelcontextprotocol/server-everything`, installed by
+/// scripts/test under target/npm): its task-only tool works through `sidetop request`.
+#[test]
+fn the_reference_servers_task_only_tool_works() {
+    let server = format!(
+        "{}/npm/node_modules/@modelcontextprotocol/server-everything/dist/index.js",
+        std::env::var("CARGO_TARGET_DIR")
+            .unwrap_or_else(|_| format!("{}/target", env!("CARGO_MANIFEST_DIR")))
+    );
+    assert!(
+        std::path::Path::new(&server).exists(),
+        "{server} is missing: scripts/test installs @modelcontextprotocol/server-everything"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let toml = format!(
+        "[[sidecar]]\nname = \"tools\"\ncommand = [\"node\", \"{server}\", \"stdio\"]\n[sidecar.ipc]\nprotocol = \"mcp\"\ntimeout = \"20s\"\n"
+    );
+    let config = write_config(dir.path(), &toml, &marker());
+    let out = sidetop_request(&config, &["--list"]);
+    let listed = String::from_utf8_lossy(&out.stdout);
+    assert!(listed.contains("simulate-research-query("), "{listed}{}", String::from_utf8_lossy(&out.stderr));
+    let out = sidetop_request(
+        &config,
+        &["--tool", "simulate-research-query", "--args", r#"{"topic": "tides", "ambiguous": true}"#],
+    );
+    let shown = String::from_utf8_lossy(&out.stdout);
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{shown}{said}");
+    assert!(shown.contains("# Research Report: tides"), "{shown}");
+    assert!(!said.contains("task augmentation"), "{said}");
+    assert!(said.contains("MCP 2025-11-25") || shown.contains("Research Report"), "{said}");
 }

@@ -216,6 +216,7 @@ fn an_mcp_server_s_tools_are_templates_and_its_progress_shows_while_a_call_runs(
         name: name.into(),
         description: Some(about.into()),
         input_schema: schema,
+        execution: None,
     };
     let discovery = Discovery {
         server: Some(ServerInfo {

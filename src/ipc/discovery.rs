@@ -62,6 +62,16 @@ pub struct Tool {
     pub description: Option<String>,
     #[serde(default, rename = "inputSchema")]
     pub input_schema: Value,
+    /// MCP 2025-11-25: `{"taskSupport": "required" | "optional" | "forbidden"}`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub execution: Option<Value>,
+}
+
+impl Tool {
+    /// The server runs this tool only as a task (`tools/call` with a `task`).
+    pub fn requires_task(&self) -> bool {
+        self.execution.as_ref().and_then(|e| e.get("taskSupport")).and_then(Value::as_str) == Some("required")
+    }
 }
 
 impl Tool {
@@ -223,8 +233,10 @@ pub async fn learn(ipc: &Ipc) {
         metrics
             .handshake
             .iter()
-            .find(|e| e.method == "initialize")
-            .and_then(|e| e.response.as_deref().and_then(ServerInfo::from_reply))
+            // The last `initialize` that succeeded: a refused revision was retried.
+            .rev()
+            .filter(|e| e.method == "initialize" && e.outcome.is_ok())
+            .find_map(|e| e.response.as_deref().and_then(ServerInfo::from_reply))
     };
     let found = match speaks {
         Speaks::Mcp => discover(ipc, server).await,
@@ -268,7 +280,7 @@ mod tests {
             json!({"timezone": "", "count": 3, "mode": "fast", "point": {"x": 0}}),
             "required ones, defaults, enums; optional ones without either are left out"
         );
-        let tool = Tool { name: "t".into(), description: None, input_schema: schema };
+        let tool = Tool { name: "t".into(), description: None, input_schema: schema, execution: None };
         assert_eq!(
             tool.signature(),
             "t(count: integer, mode: \"fast\"|\"slow\", point: object*, timezone: string*, verbose: boolean)"

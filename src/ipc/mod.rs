@@ -8,6 +8,7 @@ pub mod framing;
 mod grpc;
 pub mod http;
 pub mod load;
+mod mcp_tasks;
 pub mod metrics;
 pub mod protocol;
 pub mod readable;
@@ -25,7 +26,7 @@ use http::HttpClient;
 pub use metrics::IpcMetrics;
 use protocol::{Exchange, Origin, Outcome, cap_text, describe_request, rpc_message};
 use rpc::{Dialect, Routed, RpcConn};
-use serde_json::{Value, json};
+use serde_json::Value;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime};
@@ -348,7 +349,11 @@ impl Ipc {
             Ok(Err(_)) => unreachable!("the semaphore is never closed"),
             Ok(Ok(_permit)) => {
                 let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-                let mut sent = self.send(spec, left.max(Duration::from_millis(1)), run).await;
+                let augmented = mcp_tasks::augment(self, spec);
+                let sent = self
+                    .send(augmented.as_ref().unwrap_or(spec), left.max(Duration::from_millis(1)), run)
+                    .await;
+                let mut sent = mcp_tasks::follow(self, run, sent, timeout).await;
                 // Reported against the timeout asked for, however it was spent.
                 if let Outcome::Timeout(_) = sent.1 {
                     sent.1 = Outcome::Timeout(timeout);
@@ -378,7 +383,7 @@ impl Ipc {
         exchange
     }
 
-    async fn send(
+    pub(super) async fn send(
         &self,
         spec: &RequestSpec,
         timeout: Duration,
@@ -459,7 +464,30 @@ impl Ipc {
         self.record_unsolicited(method.clone(), bytes, Outcome::Ok);
         let params = message.get("params").cloned().unwrap_or_default();
         self.heard(&method, &params);
+        // A request from the server (`roots/list`, `sampling/createMessage`, `ping`) is
+        // answered with a POST of its own, as over stdio: never left waiting.
+        if let Some(id) = message.get("id").filter(|id| !id.is_null())
+            && let Some(streamable) = &self.streamable
+        {
+            streamable.answer_in_background(&speaks::answer_message(
+                self.config.speaks,
+                id.clone(),
+                &method,
+                &params,
+            ));
+        }
         (method == "notifications/progress").then(|| speaks::progress_token(&params)).flatten()
+    }
+
+    /// A line for the sidecar's log from sidetop's side of the protocol (a server's log
+    /// message, a task's status). A server that floods its log loses lines here, not the
+    /// reader's time: counted, and said in the log by its reader.
+    pub(crate) fn log_line(&self, line: String) {
+        if let Some((notes, dropped)) = &*self.notes.lock().unwrap_or_else(|e| e.into_inner())
+            && let Err(mpsc::error::TrySendError::Full(_)) = notes.try_send(line)
+        {
+            dropped.fetch_add(1, Ordering::Relaxed);
+        }
     }
 
     /// A notification or request from the server: what it means for sidetop (a log line,
@@ -467,13 +495,7 @@ impl Ipc {
     fn heard(&self, method: &str, params: &Value) {
         let speaks = self.config.speaks;
         if let Some(line) = speaks::log_line(speaks, method, params) {
-            // A server that floods its log loses lines here, not the reader's time.
-            if let Some((notes, dropped)) = &*self.notes.lock().unwrap_or_else(|e| e.into_inner())
-                && let Err(mpsc::error::TrySendError::Full(_)) = notes.try_send(line)
-            {
-                // Counted, and said in the log by its reader.
-                dropped.fetch_add(1, Ordering::Relaxed);
-            }
+            self.log_line(line);
         }
         match method {
             "notifications/tools/list_changed"
@@ -579,10 +601,7 @@ impl Ipc {
                 self.heard(&method, &params);
                 if let Some(id) = request_id {
                     // Answer so the sidecar is not left waiting on us.
-                    answers.push(match speaks::answer(self.config.speaks, &method, &params) {
-                        Some(result) => json!({"jsonrpc": "2.0", "id": id, "result": result}),
-                        None => json!({"jsonrpc": "2.0", "id": id, "error": {"code": -32601, "message": "sidetop does not handle requests"}}),
-                    });
+                    answers.push(speaks::answer_message(self.config.speaks, id, &method, &params));
                 }
                 self.record_unsolicited(method, bytes, Outcome::Ok);
                 true

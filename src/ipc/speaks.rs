@@ -125,6 +125,28 @@ pub fn answer(speaks: Speaks, method: &str, params: &Value) -> Option<Value> {
     }
 }
 
+/// The reply to a request from the sidecar: its answer where sidetop has one, else the
+/// error the protocol gives a client without that capability. sidetop's MCP client
+/// offers no `sampling`, `elicitation` or `roots` (it has no model, no person at a
+/// prompt, no workspace), so those get "method not found", which the spec asks of a
+/// client that does not support them.
+pub fn answer_message(speaks: Speaks, id: Value, method: &str, params: &Value) -> Value {
+    if let Some(result) = answer(speaks, method, params) {
+        return json!({"jsonrpc": "2.0", "id": id, "result": result});
+    }
+    let message = match (speaks, method) {
+        (Speaks::Mcp, "sampling/createMessage") => {
+            "sidetop offers no sampling capability (it has no model)".to_string()
+        }
+        (Speaks::Mcp, "elicitation/create") => {
+            "sidetop offers no elicitation capability (no person answers its prompts)".to_string()
+        }
+        (Speaks::Mcp, "roots/list") => "sidetop offers no roots capability".to_string(),
+        _ => format!("sidetop does not handle {method} requests"),
+    };
+    json!({"jsonrpc": "2.0", "id": id, "error": {"code": -32601, "message": message}})
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -122,6 +122,17 @@ impl Streamable {
         request
     }
 
+    /// Our answer to a request the server sent on an event stream: POSTed beside the
+    /// stream, which goes on being read meanwhile.
+    pub fn answer_in_background(&self, message: &Value) {
+        let request = self.post(message);
+        tokio::spawn(async move {
+            if let Err(e) = request.send().await {
+                tracing::debug!("an answer to the MCP server was not delivered: {e}");
+            }
+        });
+    }
+
     /// A notification (or our answer to the server): accepted with 202.
     pub async fn notify(&self, message: &Value) -> Result<(), Outcome> {
         let response = self.post(message).send().await.map_err(|e| Outcome::Transport(e.to_string()))?;

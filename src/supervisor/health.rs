@@ -5,9 +5,9 @@
 use super::sidecar::{Command, EventSink};
 use super::status::{EventKind, Status};
 use crate::config::SidecarConfig;
-use crate::config::ipc::{HealthCheck, HealthConfig, RequestSpec};
+use crate::config::ipc::{HealthCheck, HealthConfig, RequestSpec, Speaks};
 use crate::ipc::Ipc;
-use crate::ipc::protocol::Origin;
+use crate::ipc::protocol::{Origin, Outcome};
 use crate::logs::{LogBuffer, STDERR_QUOTED, quote_stderr};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -181,9 +181,27 @@ impl HealthTask {
             let result = if step.notification {
                 ipc.notify(&step.method, step.params.as_ref()).await.map_err(|o| o.to_string())
             } else {
-                let spec = RequestSpec::Rpc { method: step.method.clone(), params: step.params.clone() };
-                let exchange = ipc.request(&spec, Origin::Handshake).await;
-                if exchange.outcome.is_ok() { Ok(()) } else { Err(exchange.outcome.to_string()) }
+                let mut params = step.params.clone();
+                loop {
+                    let spec = RequestSpec::Rpc { method: step.method.clone(), params: params.clone() };
+                    let exchange = ipc.request(&spec, Origin::Handshake).await;
+                    if exchange.outcome.is_ok() {
+                        break Ok(());
+                    }
+                    // An MCP server that refuses the version offered gets an older one.
+                    let older = (ipc.config.speaks == Speaks::Mcp && step.method == "initialize")
+                        .then_some(params.as_ref())
+                        .flatten()
+                        .and_then(|p| {
+                            crate::config::speaks::mcp_older_offer(p, exchange.response.as_deref())
+                        });
+                    match older {
+                        Some(offer) if matches!(exchange.outcome, Outcome::RpcError { .. }) => {
+                            params = Some(offer)
+                        }
+                        _ => break Err(exchange.outcome.to_string()),
+                    }
+                }
             };
             result.map_err(|error| format!("{}: {error}", step.method))?;
         }
