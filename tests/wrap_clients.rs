@@ -39,7 +39,7 @@ fn the_mcp_sdk_client_gets_the_same_results_and_rides_through_a_restart() {
     let (direct, wrapped) = (&report["direct"], &report["wrapped"]);
     assert_eq!(direct["same"], wrapped["same"], "same calls, same results");
     assert_eq!(wrapped["server"], "sidetop-example-mcp");
-    assert_eq!(direct["same"]["tools"].as_array().unwrap().len(), 6, "{direct}");
+    assert_eq!(direct["same"]["tools"].as_array().unwrap().len(), 8, "{direct}");
 
     // The loop: every call answered right, except those in flight at the restart, and
     // those only with the documented error.
