@@ -372,7 +372,7 @@ fn write_sidecar(out: &mut String, s: &Sidecar) {
 
 /// `"1500ms"`, `"10s"`.
 pub(super) fn millis(ms: u64) -> Value {
-    Value::String(if ms % 1000 == 0 { format!("{}s", ms / 1000) } else { format!("{ms}ms") })
+    Value::String(if ms.is_multiple_of(1000) { format!("{}s", ms / 1000) } else { format!("{ms}ms") })
 }
 
 pub(super) fn secs(s: u64) -> Value {

@@ -78,8 +78,7 @@ pub(super) fn app(
         return fail("no `script`".into());
     };
     let name = text("name").unwrap_or_else(|| {
-        let file = Path::new(&script).file_stem().map_or(script.clone(), |s| s.to_string_lossy().to_string());
-        file
+        Path::new(&script).file_stem().map_or(script.clone(), |s| s.to_string_lossy().to_string())
     });
     let at = |k: &str| lines.of(k, line);
     let mut s = Sidecar::named(&name, path, line);
@@ -163,8 +162,8 @@ pub(super) fn app(
         if HANDLED.contains(&k.as_str()) {
             continue;
         }
-        if k.starts_with("env_") {
-            s.skip(at(k), &format!("{k} (used with pm2 start --env {}; the plain env is imported)", &k[4..]));
+        if let Some(env_name) = k.strip_prefix("env_") {
+            s.skip(at(k), &format!("{k} (used with pm2 start --env {env_name}; the plain env is imported)"));
         } else if !matches!(v, Value::Null | Value::Bool(false)) {
             s.skip(at(k), &format!("{k} (no sidetop equivalent)"));
         }
@@ -331,7 +330,7 @@ fn logs(s: &mut Sidecar, app: &Map<String, Value>, at: &dyn Fn(&str) -> usize) {
         None,
         "log_file",
         file.as_str(),
-        at(&key),
+        at(key),
         &format!("{key}: sidetop's log file has both streams, each line with its time and stream"),
     );
     for (k, v) in [&combined, &out, &err].into_iter().flatten() {
