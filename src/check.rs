@@ -42,5 +42,8 @@ pub fn listing(config: &Config) -> String {
     for line in env_lines {
         let _ = writeln!(out, "{line}");
     }
+    for w in &config.warnings {
+        let _ = writeln!(out, "warning: {}:{}: {}", w.file.display(), w.line, w.message);
+    }
     out
 }

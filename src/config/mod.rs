@@ -3,6 +3,7 @@
 
 mod dirs;
 mod error;
+pub mod import;
 pub mod ipc;
 mod raw;
 pub mod schema;
@@ -30,6 +31,9 @@ pub struct Config {
     pub metrics: Option<std::net::SocketAddr>,
     /// `[[sidecar_dir]]` folders, watched for executables coming and going.
     pub sidecar_dirs: Vec<PathBuf>,
+    /// For a file imported from another tool's format: what did not map exactly
+    /// (empty for sidetop TOML).
+    pub warnings: Vec<import::Warning>,
 }
 
 #[derive(Debug, Clone)]
@@ -156,11 +160,30 @@ pub const DEFAULT_LOG_FILE_BUFFER: u64 = 1 << 20;
 pub const DEFAULT_STOP_TIMEOUT: Duration = Duration::from_secs(5);
 
 impl Config {
-    /// Reads and validates a config file.
+    /// Reads and validates a config file. A file of another tool (a Procfile,
+    /// mprocs.yaml, process-compose.yaml, supervisord.conf, a pm2 ecosystem file) is
+    /// converted first; the path stays the foreign file's, so relative paths resolve
+    /// against its folder.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
         let source = std::fs::read_to_string(path)
             .map_err(|e| ConfigError::whole_file(path, format!("cannot read config: {e}")))?;
-        Config::parse(path, &source)
+        let Some(format) = import::detect(path, &source) else {
+            return Config::parse(path, &source);
+        };
+        let imported = import::convert(path, &source, format)?;
+        let mut config = Config::parse(path, &imported.toml).map_err(|e| ConfigError {
+            file: path.to_path_buf(),
+            line: 0,
+            column: 0,
+            key: e.key.clone(),
+            message: format!(
+                "{} (in the TOML imported from this {format} file, line {}; `sidetop import` prints it)",
+                e.message, e.line
+            ),
+            source_line: None,
+        })?;
+        config.warnings = imported.warnings;
+        Ok(config)
     }
 
     /// Validates config text; `path` is used for messages and to resolve relative paths.

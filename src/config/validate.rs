@@ -163,7 +163,7 @@ impl Checker<'_> {
                 Err(e) => return self.error(addr.span(), "sidetop.metrics".into(), e),
             },
         };
-        Ok(Config { path: self.path.to_path_buf(), sidecars, metrics, sidecar_dirs })
+        Ok(Config { path: self.path.to_path_buf(), sidecars, metrics, sidecar_dirs, warnings: Vec::new() })
     }
 
     fn check_defaults(&self, defaults: &Spanned<RawSidecar>) -> Result<(), ConfigError> {
