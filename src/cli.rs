@@ -81,6 +81,13 @@ pub enum Command {
         #[arg(value_enum)]
         shell: crate::completion::Shell,
     },
+    /// Print the sidetop.toml equivalent of another tool's process file (a Procfile,
+    /// mprocs.yaml, process-compose.yaml, supervisord.conf, pm2 ecosystem file), with a
+    /// comment where a setting was approximated or left out; warnings go to stderr.
+    Import {
+        /// The file to convert.
+        file: PathBuf,
+    },
     /// Print the JSON Schema of the config file, for editors (taplo / Even Better TOML:
     /// `sidetop schema > sidetop.schema.json`, then `#:schema ./sidetop.schema.json`).
     Schema,

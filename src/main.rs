@@ -26,6 +26,7 @@ fn main() -> ExitCode {
         Some(Command::Completions { shell }) => {
             return print_or_fail(|out| sidetop::completion::write_script(*shell, out));
         }
+        Some(Command::Import { file }) => return import(file),
         Some(Command::Schema) => {
             return print_or_fail(|out| out.write_all(sidetop::config::schema::json().as_bytes()));
         }
@@ -237,6 +238,36 @@ fn print_or_fail(write: impl FnOnce(&mut dyn std::io::Write) -> std::io::Result<
         Err(e) => {
             eprintln!("error: {e}");
             ExitCode::FAILURE
+        }
+    }
+}
+
+/// `sidetop import FILE`: the TOML on stdout, what did not map exactly on stderr.
+fn import(file: &std::path::Path) -> ExitCode {
+    let text = match std::fs::read_to_string(file) {
+        Ok(text) => text,
+        Err(e) => {
+            eprintln!("error: cannot read {}: {e}", file.display());
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    let Some(format) = sidetop::config::import::detect(file, &text) else {
+        eprintln!(
+            "error: {} is not a file sidetop imports (a Procfile, mprocs.yaml, process-compose.yaml, supervisord.conf or a pm2 ecosystem file)",
+            file.display()
+        );
+        return ExitCode::from(EXIT_CONFIG);
+    };
+    match sidetop::config::import::convert(file, &text, format) {
+        Ok(imported) => {
+            for warning in &imported.warnings {
+                eprintln!("warning: {warning}");
+            }
+            print_or_fail(|out| out.write_all(imported.toml.as_bytes()))
+        }
+        Err(e) => {
+            eprintln!("error: {}", e.render());
+            ExitCode::from(EXIT_CONFIG)
         }
     }
 }

@@ -142,15 +142,28 @@ fn assert_imported_toml_is_the_same(foreign: &Path, log_dir: &Path, compare_runs
 }
 
 /// `SIDETOP_IMPORT_PRINT=1 cargo test --test import print -- --nocapture` shows the TOML.
+/// `sidetop import FILE` as an operator runs it: the TOML on stdout (which `check`
+/// accepts and which lists the same sidecars), each approximation as a warning with
+/// file:line on stderr; a file it does not know is refused.
 #[test]
-fn print_imported_toml_when_asked() {
-    if std::env::var_os("SIDETOP_IMPORT_PRINT").is_none() {
-        return;
+fn sidetop_import_prints_toml_that_check_accepts_with_the_same_sidecars() {
+    for &(file, _) in FIXTURES {
+        let dir = copy_fixture(file.split('/').next().unwrap());
+        let foreign = dir.path().join(file.split('/').nth(1).unwrap());
+        let out = sidetop(&["import", foreign.to_str().unwrap()]).output().unwrap();
+        let warnings = String::from_utf8_lossy(&out.stderr).to_string();
+        assert!(out.status.success(), "{file}: {warnings}");
+        let toml = dir.path().join("imported.toml");
+        std::fs::write(&toml, &out.stdout).unwrap();
+        assert_eq!(listed(&check(&toml)), listed(&check(&foreign)), "{file}: the same sidecars");
+        for line in warnings.lines() {
+            assert!(line.starts_with(&format!("warning: {}", dir.path().display())), "{file}: {line}");
+        }
     }
-    for file in FIXTURES {
-        let imported = import::import(&fixtures().join(file.0)).unwrap();
-        println!("==== {}\n{}", file.0, imported.toml);
-    }
+    let stranger = tempfile::NamedTempFile::new().unwrap();
+    let out = sidetop(&["import", stranger.path().to_str().unwrap()]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("is not a file sidetop imports"));
 }
 
 const FIXTURES: &[(&str, Format)] = &[
