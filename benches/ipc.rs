@@ -6,11 +6,11 @@
 //!
 //!     cargo bench --bench ipc
 
+use sidetop::api::record::file::Recording;
 use sidetop::config::Config;
 use sidetop::config::ipc::RequestSpec;
 use sidetop::ipc::load::{self, LoadPlan};
 use sidetop::ipc::protocol::Origin;
-use sidetop::recording::Recording;
 use sidetop::supervisor::{Options, State, Supervisor};
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;

@@ -67,7 +67,7 @@ async fn scenario(methods: usize, errors: bool) {
                 }
             }
         }
-        let registry = sidetop::exporter::registry(engine.clone());
+        let registry = sidetop::front::exporter::registry(engine.clone());
         let outcomes = if errors { "ok and error outcomes" } else { "ok only" };
         println!(
             "sidetop scrape: {SIDECARS} sidecars x {methods} methods ({outcomes}), {SCRAPES} scrapes per format"
@@ -80,7 +80,7 @@ async fn scenario(methods: usize, errors: bool) {
             let cpu0 = cpu_time();
             for _ in 0..SCRAPES {
                 let start = Instant::now();
-                let (_, body) = sidetop::exporter::render(&registry, accept);
+                let (_, body) = sidetop::front::exporter::render(&registry, accept);
                 times.push(start.elapsed().as_secs_f64() * 1e3);
                 size = body.len();
             }

@@ -1,39 +1,43 @@
 //! sidetop: supervise sidecar processes and watch them from a terminal dashboard.
 //!
-//! The engine ([`supervisor`]) knows nothing of any front end; [`api`] is the one way in
-//! for every front end: the dashboard ([`app`], [`ui`]) in-process or attached, [`headless`],
-//! [`ctl`] and the control socket ([`server`]).
+//! # The house
+//!
+//! ```text
+//! text/        leaf: lines out of bytes, terminal text made safe, stamps, durations
+//! os/          leaf: process tree, non-blocking writes, rotated files, waiting on many
+//! config/      the TOML (and other tools' files) read, checked and resolved
+//! metrics/     resource sampler, latency histograms, timelines
+//! ipc/         talking to a sidecar: framing, JSON-RPC, HTTP, MCP/LSP meaning, taps
+//! supervisor/  the engine: one task per sidecar owning its runs (spawn, pumps, policy,
+//!              health, stop, death watch, scrollback, log files)
+//! api/         the one way in for every front end: commands, the stream out, wire
+//!              types, the in-process link, recording
+//! server/      the engine API over the control socket (peer uid, bounded queues)
+//! client/      the other end of that socket, for attach and ctl
+//! app/, ui/    the dashboard: plain-data model, pure update, run loop / one pane a file
+//! front/       every other front end: cli definitions, headless and agent, ctl, attach,
+//!              request, replay, wrap, the /metrics exporter, check, completion,
+//!              screenshots, sidetop's own log
+//! ```
+//!
+//! Who may import whom (checked by `layout_rules` below): `text` and `os` import nothing
+//! of the crate; `config` only the leaves; `metrics` the leaves; `ipc` config, metrics
+//! and the leaves; `supervisor` also ipc; `api` also supervisor; `server` and `client`
+//! also api; the front ends (`app`, `ui`, `front`) anything. Nothing below a front end
+//! imports one, so no folder imports a folder that imports it back.
 
 pub mod api;
 pub mod app;
-pub mod attach;
-pub mod check;
-pub mod cli;
 pub mod client;
-pub mod completion;
 pub mod config;
-pub mod ctl;
-pub mod duration;
-pub mod exporter;
-pub mod headless;
+pub mod front;
 pub mod ipc;
-pub mod logging;
-pub mod logs;
 pub mod metrics;
-pub mod proctree;
-pub mod recording;
-pub mod replay;
-pub mod request_cli;
-pub mod rotate;
-pub mod sanitize;
-pub mod screenshots;
-pub mod serial_writer;
+pub mod os;
 pub mod server;
-pub mod splitter;
-pub mod stamp;
 pub mod supervisor;
-pub mod svg;
-pub mod systemd;
+pub mod text;
 pub mod ui;
-pub mod wait;
-pub mod wrap;
+
+#[cfg(test)]
+mod layout_rules;

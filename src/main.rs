@@ -1,7 +1,7 @@
 use clap::{CommandFactory, FromArgMatches};
-use sidetop::cli::{Cli, Command};
 use sidetop::config::Config;
-use sidetop::headless::{self, HeadlessOptions};
+use sidetop::front::cli::{Cli, Command};
+use sidetop::front::headless::{self, HeadlessOptions};
 use std::io::IsTerminal;
 use std::process::ExitCode;
 
@@ -13,9 +13,9 @@ fn main() -> ExitCode {
         sidetop::supervisor::deathwatch_main();
     }
     // A shell asking for completions gets them before anything else is printed.
-    sidetop::completion::answer_if_asked();
+    sidetop::front::completion::answer_if_asked();
     ignore_file_size_signal();
-    sidetop::app::terminal::exit_on_panic();
+    sidetop::front::dashboard::terminal::exit_on_panic();
     let matches = Cli::command().get_matches();
     let cli = match Cli::from_arg_matches(&matches) {
         Ok(cli) => cli,
@@ -24,14 +24,14 @@ fn main() -> ExitCode {
     // Completions and the manual come from the CLI definition alone.
     match &cli.command {
         Some(Command::Completions { shell }) => {
-            return print_or_fail(|out| sidetop::completion::write_script(*shell, out));
+            return print_or_fail(|out| sidetop::front::completion::write_script(*shell, out));
         }
         Some(Command::Import { file }) => return import(file),
         Some(Command::Schema) => {
             return print_or_fail(|out| out.write_all(sidetop::config::schema::json().as_bytes()));
         }
         Some(Command::Man { out }) => {
-            return print_or_fail(|stdout| sidetop::completion::write_manual(out.as_deref(), stdout));
+            return print_or_fail(|stdout| sidetop::front::completion::write_manual(out.as_deref(), stdout));
         }
         _ => {}
     }
@@ -42,7 +42,7 @@ fn main() -> ExitCode {
             .subcommand_matches("wrap")
             .and_then(|m| m.value_source("config"))
             .is_some_and(|source| source == clap::parser::ValueSource::CommandLine);
-        sidetop::wrap::main(sidetop::wrap::WrapOptions {
+        sidetop::front::wrap::main(sidetop::front::wrap::WrapOptions {
             args,
             config_file: given.then_some(cli.config.as_path()),
             log_dir: cli.log_dir.as_deref(),
@@ -61,7 +61,7 @@ fn main() -> ExitCode {
             );
             return ExitCode::from(EXIT_CONFIG);
         }
-        if let Err(e) = sidetop::rotate::open_append(path) {
+        if let Err(e) = sidetop::os::rotate::open_append(path) {
             eprintln!("error: cannot record to {}: {e}", path.display());
             return ExitCode::from(EXIT_CONFIG);
         }
@@ -75,7 +75,7 @@ fn main() -> ExitCode {
                 return ExitCode::FAILURE;
             }
         };
-        return runtime.block_on(sidetop::ctl::run(&cli.config, args));
+        return runtime.block_on(sidetop::front::ctl::run(&cli.config, args));
     }
     // `attach` needs no config either: the agent has it.
     if let Some(Command::Attach(args)) = &cli.command {
@@ -87,9 +87,9 @@ fn main() -> ExitCode {
                 return ExitCode::FAILURE;
             }
         };
-        let log_dir = sidetop::logging::log_dir(cli.log_dir.as_deref());
-        let _log_guard = sidetop::logging::init(&log_dir).ok();
-        let code = runtime.block_on(sidetop::attach::run(&cli.config, args));
+        let log_dir = sidetop::front::selflog::log_dir(cli.log_dir.as_deref());
+        let _log_guard = sidetop::front::selflog::init(&log_dir).ok();
+        let code = runtime.block_on(sidetop::front::attach::run(&cli.config, args));
         runtime.shutdown_timeout(std::time::Duration::from_millis(200));
         return code;
     }
@@ -101,16 +101,16 @@ fn main() -> ExitCode {
         }
     };
     if let Some(Command::Check) = cli.command {
-        print!("{}", sidetop::check::listing(&config));
+        print!("{}", sidetop::front::check::listing(&config));
         return ExitCode::SUCCESS;
     }
     // `request` checks its arguments before anything is started.
     if let Some(Command::Request(args)) = &cli.command
         && let Some(sidecar) = config.sidecar(&args.sidecar)
-        && let Err(e) = sidetop::request_cli::build_spec(sidecar, args)
+        && let Err(e) = sidetop::api::request::build_spec(sidecar, &args.fields())
     {
         eprintln!("error: {e}");
-        return ExitCode::from(sidetop::request_cli::EXIT_USAGE);
+        return ExitCode::from(sidetop::front::request::EXIT_USAGE);
     }
 
     // Before the first thread (logging's writer, the runtime): the death-watch helper is
@@ -118,8 +118,8 @@ fn main() -> ExitCode {
     if let Err(e) = sidetop::supervisor::prefork_death_watch() {
         eprintln!("warning: cannot fork the death-watch helper now ({e}); it will be started later");
     }
-    let log_dir = sidetop::logging::log_dir(cli.log_dir.as_deref());
-    let _log_guard = match sidetop::logging::init(&log_dir) {
+    let log_dir = sidetop::front::selflog::log_dir(cli.log_dir.as_deref());
+    let _log_guard = match sidetop::front::selflog::init(&log_dir) {
         Ok(guard) => Some(guard),
         Err(e) => {
             eprintln!("warning: cannot write sidetop's log in {}: {e}", log_dir.display());
@@ -143,15 +143,15 @@ fn main() -> ExitCode {
         });
     }
     if let Some(Command::Request(args)) = &cli.command {
-        return runtime.block_on(sidetop::request_cli::run(&config, args));
+        return runtime.block_on(sidetop::front::request::run(&config, args));
     }
     if let Some(Command::Replay(args)) = &cli.command {
-        let code = runtime.block_on(sidetop::replay::run(&config, args));
+        let code = runtime.block_on(sidetop::front::replay::run(&config, args));
         runtime.shutdown_timeout(std::time::Duration::from_secs(1));
         return code;
     }
     if let Some(Command::Screenshots { out }) = &cli.command {
-        return match runtime.block_on(sidetop::screenshots::run(&config, out)) {
+        return match runtime.block_on(sidetop::front::screenshots::run(&config, out)) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("error: {e}");
@@ -198,12 +198,12 @@ fn main() -> ExitCode {
             },
         ))
     } else {
-        let options = sidetop::app::run::RunOptions {
+        let options = sidetop::front::dashboard::RunOptions {
             sample_interval: cli.sample_interval,
             metrics,
             record: cli.record.clone(),
         };
-        runtime.block_on(sidetop::app::run::run(&config, options))
+        runtime.block_on(sidetop::front::dashboard::run(&config, options))
     };
     // Leave no task or thread behind holding a sidecar.
     runtime.shutdown_timeout(std::time::Duration::from_secs(1));

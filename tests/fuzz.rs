@@ -9,9 +9,9 @@ use proptest::prelude::*;
 use sidetop::config::Config;
 use sidetop::ipc::framing::{ContentLengthDecoder, Piece};
 use sidetop::ipc::rpc::{Dialect, RpcConn};
-use sidetop::sanitize::sanitize;
-use sidetop::serial_writer::StdinWriter;
-use sidetop::splitter::LineSplitter;
+use sidetop::os::serial_writer::StdinWriter;
+use sidetop::text::sanitize::sanitize;
+use sidetop::text::splitter::LineSplitter;
 use std::path::Path;
 use std::time::Instant;
 

@@ -39,7 +39,7 @@ env = { HOSTILE_MB = "8" }
     assert_eq!(cut.len(), 1);
     assert!(logs.held_bytes() < 200 << 10, "holds {} bytes", logs.held_bytes());
     for line in logs.iter() {
-        let shown = sidetop::sanitize::sanitize(&line.bytes);
+        let shown = sidetop::text::sanitize::sanitize(&line.bytes);
         assert!(!shown.contains("pwned"), "{shown:?}");
         assert!(
             !shown.contains('\x07')

@@ -4,7 +4,7 @@
 mod common;
 
 use common::*;
-use sidetop::logs::Stream;
+use sidetop::supervisor::scrollback::Stream;
 use sidetop::supervisor::{ExitInfo, Options, State, Supervisor};
 use std::time::Duration;
 

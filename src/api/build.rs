@@ -4,8 +4,8 @@
 use super::wire::*;
 use crate::config::SidecarConfig;
 use crate::ipc::metrics::IpcMetrics;
-use crate::logs::{LogLine, STDERR_QUOTED, Stream, quote_stderr};
 use crate::metrics::latency::{Stats, log_bins};
+use crate::supervisor::scrollback::{LogLine, STDERR_QUOTED, Stream, quote_stderr};
 use crate::supervisor::{Event, EventKind, SidecarHandle, State};
 use std::time::Instant;
 
@@ -101,7 +101,7 @@ pub fn log_line(seq: u64, line: &LogLine) -> LogLineInfo {
         seq,
         at_ms: unix_ms(line.at),
         stderr: line.stream == Stream::Stderr,
-        text: crate::sanitize::sanitize(&line.bytes),
+        text: crate::text::sanitize::sanitize(&line.bytes),
         cut: line.cut,
     }
 }
@@ -183,9 +183,10 @@ pub fn latency(m: &IpcMetrics) -> LatencyInfo {
 pub fn explain(handle: &SidecarHandle) -> Option<String> {
     let status = handle.status();
     let exited = handle.events().iter().rev().find_map(|e| match &e.kind {
-        EventKind::Exited { exit, uptime } => {
-            Some(format!("the sidecar exited ({exit}) after {}", crate::duration::short_duration(*uptime)))
-        }
+        EventKind::Exited { exit, uptime } => Some(format!(
+            "the sidecar exited ({exit}) after {}",
+            crate::text::duration::short_duration(*uptime)
+        )),
         EventKind::SpawnFailed { error } => Some(format!("the sidecar failed to start: {error}")),
         _ => None,
     });

@@ -2,6 +2,9 @@
 //! every front end sends (start, stop, restart, kill, signal, request, load, clear logs,
 //! shutdown, and the reads: status, snapshot, logs, events). Commands take and return
 //! JSON values, so the socket and the in-process channel carry exactly the same thing.
+//!
+//! Long because it is the one table of engine calls, each a few lines; the typed command
+//! enum of issue 19 is to replace the string dispatch and shrink it.
 
 use super::wire::*;
 use super::{RpcError, RpcResult, build, codes};
@@ -35,7 +38,7 @@ pub struct Engine {
     /// Watching the `[[sidecar_dir]]` folders, when there are some.
     dir_watch: std::sync::Mutex<Option<super::watch_dirs::DirWatch>>,
     /// The traffic recording in progress (`record`), if any.
-    pub(super) recording: std::sync::Mutex<Option<crate::recording::Recording>>,
+    pub(super) recording: std::sync::Mutex<Option<crate::api::record::file::Recording>>,
 }
 
 impl Engine {
@@ -471,8 +474,7 @@ fn request_spec(h: &SidecarHandle, params: &Value) -> Result<RequestSpec, RpcErr
     }
     let text = |key: &str| params.get(key).and_then(Value::as_str).map(str::to_string);
     let json_text = |key: &str| params.get(key).map(|v| v.to_string());
-    let args = crate::cli::RequestArgs {
-        sidecar: h.name.to_string(),
+    let fields = crate::api::request::RequestFields {
         template: text("template"),
         method: text("method"),
         params: json_text("params"),
@@ -482,10 +484,6 @@ fn request_spec(h: &SidecarHandle, params: &Value) -> Result<RequestSpec, RpcErr
         tool: text("tool"),
         args: json_text("args"),
         list: false,
-        requests: 1,
-        concurrency: 1,
-        duration: None,
-        ready_timeout: Duration::from_secs(30),
     };
-    crate::request_cli::build_spec(&h.config, &args).map_err(|e| (codes::INVALID_PARAMS, e))
+    crate::api::request::build_spec(&h.config, &fields).map_err(|e| (codes::INVALID_PARAMS, e))
 }

@@ -184,7 +184,7 @@ async fn status(engine: Arc<Engine>, outbox: Outbox, watched: Watched) {
         let changes: Vec<_> = watches.iter_mut().map(|w| Box::pin(w.changed())).collect();
         // Also a second's tick: uptimes and line counts move without a state change.
         tokio::select! {
-            _ = crate::wait::first_of(changes) => {}
+            _ = crate::os::wait::first_of(changes) => {}
             _ = set.changed() => {}
             reload = reloads.recv() => {
                 if let Ok((ok, text)) = reload

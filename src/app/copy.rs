@@ -14,7 +14,7 @@ const MAX_LINES: usize = 20_000;
 /// Keys while a selection is open; `None` when there is none (the key goes on).
 pub fn on_selection_key(state: &mut State, key: &KeyEvent) -> Option<Vec<Effect>> {
     let (anchor, cursor) = state.logs.selection?;
-    let held = crate::ui::logs::collect(state, 0, usize::MAX).len();
+    let held = crate::app::log_view::collect(state, 0, usize::MAX).len();
     let oldest = held.saturating_sub(1);
     let cursor = match key.code {
         KeyCode::Char('j') | KeyCode::Down => cursor.saturating_sub(1),
@@ -34,7 +34,7 @@ pub fn on_selection_key(state: &mut State, key: &KeyEvent) -> Option<Vec<Effect>
     };
     state.logs.selection = Some((anchor, cursor));
     // Keep the moving end on screen.
-    let rows = crate::ui::layout::areas(
+    let rows = crate::app::layout::areas(
         ratatui::layout::Rect::new(0, 0, state.size.0, state.size.1),
         state.sidecars().len(),
     )
@@ -81,7 +81,7 @@ pub fn save_view(state: &mut State) -> Vec<Effect> {
     } else {
         state.selected().map(|s| s.name().to_string()).unwrap_or_default()
     };
-    let lines = crate::ui::logs::collect(state, 0, usize::MAX);
+    let lines = crate::app::log_view::collect(state, 0, usize::MAX);
     let text: String = lines
         .iter()
         .map(|l| {
@@ -98,13 +98,13 @@ pub fn save_view(state: &mut State) -> Vec<Effect> {
 }
 
 fn view_text(state: &State) -> String {
-    crate::ui::logs::collect(state, 0, usize::MAX).iter().map(|l| l.plain() + "\n").collect()
+    crate::app::log_view::collect(state, 0, usize::MAX).iter().map(|l| l.plain() + "\n").collect()
 }
 
 /// Lines `newest..=oldest` (positions from the newest line), oldest first.
 fn copy(state: &mut State, newest: usize, oldest: usize) -> Vec<Effect> {
     let count = (oldest - newest + 1).min(MAX_LINES);
-    let lines = crate::ui::logs::collect(state, newest, count);
+    let lines = crate::app::log_view::collect(state, newest, count);
     if lines.is_empty() {
         state.say("nothing to copy");
         return Vec::new();

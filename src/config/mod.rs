@@ -10,6 +10,7 @@ pub mod schema;
 pub mod speaks;
 mod validate;
 mod validate_ipc;
+mod validate_requests;
 pub mod values;
 
 pub use error::ConfigError;

@@ -1,6 +1,9 @@
 //! From TOML text to a validated [`Config`]: serde errors get their key path and span,
 //! then defaults are merged and cross-sidecar rules (unique names, known dependencies,
 //! no cycles) are checked, each error pointing at the offending value.
+//!
+//! Long because it is one walk over every key of a sidecar (`Checker`), which keeps each
+//! error's span and key path in one place; the IPC and request tables have their own files.
 
 use super::raw::{RawFile, RawSidecar};
 use super::values::CommandSpec;
@@ -158,7 +161,7 @@ impl Checker<'_> {
         }
         let metrics = match raw.sidetop.and_then(|s| s.metrics) {
             None => None,
-            Some(addr) => match crate::exporter::parse_addr(addr.get_ref()) {
+            Some(addr) => match super::values::parse_metrics_addr(addr.get_ref()) {
                 Ok(parsed) => Some(parsed),
                 Err(e) => return self.error(addr.span(), "sidetop.metrics".into(), e),
             },

@@ -162,9 +162,27 @@ impl<'de> Deserialize<'de> for CommandSpec {
     }
 }
 
+/// `9464` or `:9464` means 127.0.0.1:9464; a full address is taken as given.
+pub fn parse_metrics_addr(text: &str) -> Result<std::net::SocketAddr, String> {
+    let text = text.trim();
+    let port_only = text.strip_prefix(':').unwrap_or(text);
+    if let Ok(port) = port_only.parse::<u16>() {
+        return Ok(std::net::SocketAddr::from(([127, 0, 0, 1], port)));
+    }
+    text.parse().map_err(|_| format!("{text:?} is not an address to serve metrics on (like 127.0.0.1:9464)"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn addresses_default_to_loopback() {
+        assert_eq!(parse_metrics_addr("9464").unwrap(), "127.0.0.1:9464".parse().unwrap());
+        assert_eq!(parse_metrics_addr(":9464").unwrap(), "127.0.0.1:9464".parse().unwrap());
+        assert_eq!(parse_metrics_addr("[::1]:9000").unwrap(), "[::1]:9000".parse().unwrap());
+        assert!(parse_metrics_addr("localhost").is_err());
+    }
 
     #[test]
     fn durations() {

@@ -119,7 +119,7 @@ impl ContentLengthDecoder {
 
 /// Either framing, as one decoder for readers of stdout or sockets.
 pub enum Decoder {
-    Lines(crate::splitter::LineSplitter),
+    Lines(crate::text::splitter::LineSplitter),
     ContentLength(ContentLengthDecoder),
 }
 
@@ -128,9 +128,9 @@ impl Decoder {
     pub fn new(framing: Option<crate::config::ipc::Framing>, max_line: usize) -> Decoder {
         use crate::config::ipc::Framing;
         match framing {
-            None => Decoder::Lines(crate::splitter::LineSplitter::new(max_line)),
+            None => Decoder::Lines(crate::text::splitter::LineSplitter::new(max_line)),
             Some(Framing::Newline) => {
-                Decoder::Lines(crate::splitter::LineSplitter::new(MAX_FRAME.max(max_line)))
+                Decoder::Lines(crate::text::splitter::LineSplitter::new(MAX_FRAME.max(max_line)))
             }
             Some(Framing::ContentLength) => {
                 Decoder::ContentLength(ContentLengthDecoder::new(MAX_FRAME, max_line))

@@ -107,7 +107,7 @@ impl GrpcClient {
         let mut client = HealthClient::new(self.channel.clone());
         let asked = client.check(HealthCheckRequest { service: service.to_string() });
         match tokio::time::timeout(timeout, asked).await {
-            Err(_) => Err(format!("timeout after {}", crate::duration::short_duration(timeout))),
+            Err(_) => Err(format!("timeout after {}", crate::text::duration::short_duration(timeout))),
             Ok(Err(status)) => Err(status_text(&status)),
             Ok(Ok(reply)) => match ServingStatus::try_from(reply.into_inner().status) {
                 Ok(ServingStatus::Serving) => Ok(()),

@@ -1,6 +1,10 @@
 //! Talking to sidecars in their own protocol (JSON-RPC 2.0, json-lines, HTTP), measuring
 //! every exchange. One [`Ipc`] per sidecar lives across restarts (so its histograms do);
 //! a connection is attached for each running process.
+//!
+//! Long because the per-run connection, the transports and the protocol meaning still meet
+//! here; splitting them into `ipc/transport/` and protocol profiles is the open part of
+//! issue 19.
 
 pub mod discovery;
 pub mod framing;
@@ -20,7 +24,7 @@ pub mod tap;
 mod websocket;
 
 use crate::config::ipc::{IpcConfig, Protocol, RequestSpec, Speaks, Transport};
-use crate::serial_writer::StdinWriter;
+use crate::os::serial_writer::StdinWriter;
 use discovery::Discovery;
 use http::HttpClient;
 pub use metrics::IpcMetrics;

@@ -53,7 +53,7 @@ impl fmt::Display for Outcome {
             Outcome::RpcError { code, message } => write!(f, "error {code}: {message}"),
             Outcome::HttpStatus(code) => write!(f, "HTTP {code}"),
             Outcome::Timeout(after) => {
-                write!(f, "timeout after {}", crate::duration::short_duration(*after))
+                write!(f, "timeout after {}", crate::text::duration::short_duration(*after))
             }
             Outcome::Transport(e) => write!(f, "transport error: {e}"),
             Outcome::Malformed(e) => write!(f, "malformed response: {e}"),

@@ -26,7 +26,7 @@ pub fn pretty(text: &str) -> String {
 /// `pretty`, each line made safe to print on a terminal (text content is shown as it
 /// came, so escape sequences in it must not reach the terminal).
 pub fn pretty_for_terminal(text: &str) -> String {
-    pretty(text).lines().map(|l| crate::sanitize::sanitize(l.as_bytes())).collect::<Vec<_>>().join("\n")
+    pretty(text).lines().map(|l| crate::text::sanitize::sanitize(l.as_bytes())).collect::<Vec<_>>().join("\n")
 }
 
 fn pretty_value(mut value: Value) -> String {

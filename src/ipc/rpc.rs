@@ -4,7 +4,7 @@
 
 use super::protocol::{Incoming, Outcome, classify, encode};
 use crate::config::ipc::Framing;
-use crate::serial_writer::StdinWriter;
+use crate::os::serial_writer::StdinWriter;
 use serde_json::Value;
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -7,7 +7,7 @@ use super::framing::{Decoder, Piece};
 use super::protocol::Outcome;
 use super::rpc::{Dialect, RpcConn};
 use crate::config::ipc::Transport;
-use crate::serial_writer::StdinWriter;
+use crate::os::serial_writer::StdinWriter;
 use bytes::BytesMut;
 use std::sync::Arc;
 use std::time::{Duration, Instant};

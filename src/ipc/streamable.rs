@@ -50,7 +50,7 @@ fn lines_of(
     response: reqwest::Response,
     since_event: Arc<AtomicUsize>,
 ) -> impl futures_util::Stream<Item = Result<bytes::Bytes, BodyError>> {
-    let mut splitter = crate::splitter::LineSplitter::new(MAX_FRAME);
+    let mut splitter = crate::text::splitter::LineSplitter::new(MAX_FRAME);
     let mut buf = bytes::BytesMut::new();
     let mut split = Vec::new();
     response

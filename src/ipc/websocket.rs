@@ -11,7 +11,7 @@
 use super::Ipc;
 use super::protocol::Outcome;
 use super::rpc::Dialect;
-use crate::serial_writer::StdinWriter;
+use crate::os::serial_writer::StdinWriter;
 use futures_util::{SinkExt, StreamExt};
 use std::sync::Arc;
 use std::time::{Duration, Instant};

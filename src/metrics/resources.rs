@@ -131,7 +131,7 @@ impl Trees {
         self.samples = self.samples.wrapping_add(1);
         for (tree, &main) in self.trees.iter_mut().zip(mains) {
             if rewalk || tree.first().map(|t| t.0) != main {
-                *tree = main.map(crate::proctree::descendants_and_self).unwrap_or_default();
+                *tree = main.map(crate::os::proctree::descendants_and_self).unwrap_or_default();
             }
         }
         &self.trees
@@ -276,7 +276,7 @@ mod tests {
     #[test]
     fn finds_children_of_this_process() {
         let mut child = std::process::Command::new("sleep").arg("5").spawn().unwrap();
-        let tree = crate::proctree::descendants_and_self(std::process::id());
+        let tree = crate::os::proctree::descendants_and_self(std::process::id());
         assert!(tree.iter().any(|&(p, threads)| p == child.id() && threads == 1), "{tree:?}");
         assert!(tree[0].1 >= 1, "this process has threads: {tree:?}");
         child.kill().unwrap();

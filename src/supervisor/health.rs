@@ -8,7 +8,7 @@ use crate::config::SidecarConfig;
 use crate::config::ipc::{HealthCheck, HealthConfig, RequestSpec, Speaks};
 use crate::ipc::Ipc;
 use crate::ipc::protocol::{Origin, Outcome};
-use crate::logs::{LogBuffer, STDERR_QUOTED, quote_stderr};
+use crate::supervisor::scrollback::{LogBuffer, STDERR_QUOTED, quote_stderr};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

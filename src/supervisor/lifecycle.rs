@@ -8,8 +8,8 @@ use super::policy::{Decision, wants_restart};
 use super::sidecar::{AfterExit, Phase, Runner, Running};
 use super::spawn::{self, signal_group};
 use super::status::{EventKind, State};
-use crate::logs::{STDERR_QUOTED, Stream, quote_stderr};
-use crate::serial_writer::StdinWriter;
+use crate::os::serial_writer::StdinWriter;
+use crate::supervisor::scrollback::{STDERR_QUOTED, Stream, quote_stderr};
 use nix::sys::signal::Signal;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -147,7 +147,7 @@ impl Runner {
         self.events.emit(EventKind::HandshakeFailed {
             error: format!(
                 "{step}: the sidecar exited ({exit}) after {}{}",
-                crate::duration::short_duration(run.started.elapsed()),
+                crate::text::duration::short_duration(run.started.elapsed()),
                 quote_stderr(&tail)
             ),
         });

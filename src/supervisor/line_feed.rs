@@ -96,7 +96,7 @@ impl LineFeedReceiver {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::logs::{LogLine, Stream};
+    use crate::supervisor::scrollback::{LogLine, Stream};
     use std::time::SystemTime;
 
     fn batch(lines: usize, len: usize) -> LineBatch {

@@ -12,9 +12,9 @@
 use super::sidecar::EventSink;
 use super::status::EventKind;
 use crate::config::{LogFileConfig, LogFileMode};
-use crate::logs::{LogLine, Stream};
-use crate::rotate::open_append;
-use crate::stamp::Stamp;
+use crate::os::rotate::open_append;
+use crate::supervisor::scrollback::{LogLine, Stream};
+use crate::text::stamp::Stamp;
 use std::fs::File;
 use std::io::{self, Write};
 use std::path::Path;
@@ -76,7 +76,7 @@ impl LogFile {
             budget: budget.clone(),
             stats: stats.clone(),
             events,
-            stamp: Stamp::new(crate::stamp::FILE),
+            stamp: Stamp::new(crate::text::stamp::FILE),
         };
         std::thread::Builder::new()
             .name(format!("log-{}", writer.events.name))
@@ -288,7 +288,7 @@ impl RotatingFile {
     }
 
     fn rotate(&mut self) -> io::Result<()> {
-        crate::rotate::shift(&self.config.path, self.config.keep)?;
+        crate::os::rotate::shift(&self.config.path, self.config.keep)?;
         self.file = open_append(&self.config.path)?;
         self.size = 0;
         Ok(())

@@ -11,7 +11,7 @@ use super::pipe_reader::PipeReader;
 use crate::ipc::Ipc;
 use crate::ipc::framing::{Decoder, Piece};
 use crate::ipc::rpc::RpcConn;
-use crate::logs::{LogBuffer, LogLine, Stream};
+use crate::supervisor::scrollback::{LogBuffer, LogLine, Stream};
 use bytes::BytesMut;
 use std::os::fd::OwnedFd;
 use std::sync::{Arc, Mutex};
@@ -68,7 +68,7 @@ impl OutputSink {
         }
         if let (Some(regex), Some(signal)) = (&self.ready_log, &link.ready)
             && signal.is_armed()
-            && lines.iter().any(|l| regex.is_match(&crate::sanitize::sanitize(&l.bytes)))
+            && lines.iter().any(|l| regex.is_match(&crate::text::sanitize::sanitize(&l.bytes)))
         {
             signal.fire();
         }

@@ -7,7 +7,7 @@ use crate::config::ipc::RequestSpec;
 use crate::ipc::Ipc;
 use crate::ipc::protocol::Origin;
 use crate::ipc::rpc::RpcConn;
-use crate::serial_writer::StdinWriter;
+use crate::os::serial_writer::StdinWriter;
 use std::sync::Arc;
 use std::time::Duration;
 

@@ -10,7 +10,7 @@ use super::policy::RestartTracker;
 use super::status::{Event, EventKind, State, Status};
 use crate::config::SidecarConfig;
 use crate::ipc::Ipc;
-use crate::serial_writer::StdinWriter;
+use crate::os::serial_writer::StdinWriter;
 use nix::sys::signal::Signal;
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
@@ -382,7 +382,7 @@ async fn deps_up(deps: &[(String, watch::Receiver<Status>)]) {
             return;
         }
         let changes: Vec<_> = deps.iter_mut().map(|rx| Box::pin(rx.changed())).collect();
-        if crate::wait::first_of(changes).await.is_err() {
+        if crate::os::wait::first_of(changes).await.is_err() {
             std::future::pending::<()>().await;
         }
     }

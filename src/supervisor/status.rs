@@ -288,7 +288,7 @@ impl fmt::Display for Event {
     }
 }
 
-pub use crate::duration::short_duration;
+pub use crate::text::duration::short_duration;
 
 #[cfg(test)]
 mod tests {

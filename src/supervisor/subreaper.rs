@@ -165,7 +165,7 @@ impl Adopted {
             Vec::new()
         };
         for main in mains {
-            for (pid, _) in crate::proctree::descendants_and_self(main).into_iter().skip(1) {
+            for (pid, _) in crate::os::proctree::descendants_and_self(main).into_iter().skip(1) {
                 // No settling here: a descendant of a sidecar is never a main process.
                 if !is_known(pid)
                     && unsafe { libc::getpgid(pid as libc::pid_t) } == pid as libc::pid_t

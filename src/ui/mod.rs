@@ -1,11 +1,9 @@
 //! Drawing the dashboard from `&State`: nothing here changes anything. One file per pane.
 
-pub mod ansi;
 mod events;
 mod header;
 pub mod latency;
 mod latency_chart;
-pub mod layout;
 pub mod logs;
 mod overlays;
 mod resources;
@@ -27,7 +25,7 @@ const STATUS_FOR: Duration = Duration::from_secs(8);
 pub fn render(frame: &mut Frame, state: &State) {
     let theme = Theme { color: state.color };
     let area = frame.area();
-    let a = layout::areas(area, state.sidecars().len());
+    let a = crate::app::layout::areas(area, state.sidecars().len());
     header::render(frame, a.header, state, &theme);
     table::render(frame, a.table, state, &theme);
     tabs(frame, a.tabs, state, &theme);
@@ -89,7 +87,7 @@ fn footer(frame: &mut Frame, area: ratatui::layout::Rect, state: &State, theme: 
 
 /// Text from outside (replies, messages) as lines with nothing a terminal would obey.
 pub fn sanitize_lines(text: &str) -> Vec<Line<'static>> {
-    text.lines().map(|l| Line::raw(ansi::plain(l.as_bytes()))).collect()
+    text.lines().map(|l| Line::raw(crate::text::ansi::plain(l.as_bytes()))).collect()
 }
 
 /// What the latency and traffic tabs say for a sidecar sidetop does not talk to.

@@ -229,7 +229,7 @@ pub fn quitting(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
                     s.name(),
                     status.state,
                     status.pid.unwrap_or(0),
-                    crate::duration::short_duration(since.elapsed())
+                    crate::text::duration::short_duration(since.elapsed())
                 ))
             })
         })

@@ -3,7 +3,7 @@
 
 use super::theme::{Theme, bytes};
 use crate::app::state::State;
-use crate::duration::short_duration;
+use crate::text::duration::short_duration;
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::Line;

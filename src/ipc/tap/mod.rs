@@ -10,6 +10,9 @@
 //! without waiting, and a queue that is full drops the copy, counts it, and tells the
 //! decoder of that direction to start over, so a stalled observer costs observations,
 //! never the application's bytes or time.
+//!
+//! Long because the frame matching of both directions shares one state (`Direction`) that
+//! reads best beside the code that fills it; the session replay lives in `session.rs`.
 
 mod session;
 
@@ -97,7 +100,7 @@ impl Abandoned {
             }
             Abandoned::NotBack(after) => format!(
                 "the sidecar was restarting and did not come back within {} (sidetop wrap)",
-                crate::duration::short_duration(after)
+                crate::text::duration::short_duration(after)
             ),
         }
     }

@@ -21,7 +21,7 @@ fn rotates_by_size_and_keeps_n_files() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("x.log");
     let mut f = RotatingFile::open(config(path.clone(), 1000, 2)).unwrap();
-    let mut stamp = Stamp::new(crate::stamp::FILE);
+    let mut stamp = Stamp::new(crate::text::stamp::FILE);
     let lines: Vec<LogLine> = (0..50).map(|_| line(&"a".repeat(100))).collect();
     f.queue(&mut stamp, &lines);
     f.write_out().unwrap();
@@ -42,7 +42,7 @@ fn a_failing_disk_keeps_the_text_until_it_can_be_written() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("x.log");
     let mut f = RotatingFile::open(config(path.clone(), 1 << 30, 1)).unwrap();
-    let mut stamp = Stamp::new(crate::stamp::FILE);
+    let mut stamp = Stamp::new(crate::text::stamp::FILE);
     // /dev/full fails every write with ENOSPC, as a full disk does.
     f.file = OpenOptions::new().write(true).open("/dev/full").unwrap();
     f.queue(&mut stamp, &[line("one"), line("two")]);

@@ -32,16 +32,6 @@ impl Drop for Exporter {
     }
 }
 
-/// `9464` or `:9464` means 127.0.0.1:9464; a full address is taken as given.
-pub fn parse_addr(text: &str) -> Result<SocketAddr, String> {
-    let text = text.trim();
-    let port_only = text.strip_prefix(':').unwrap_or(text);
-    if let Ok(port) = port_only.parse::<u16>() {
-        return Ok(SocketAddr::from(([127, 0, 0, 1], port)));
-    }
-    text.parse().map_err(|_| format!("{text:?} is not an address to serve metrics on (like 127.0.0.1:9464)"))
-}
-
 /// Binds first (before any sidecar starts: a port that is taken is an error up front).
 pub async fn bind(addr: SocketAddr) -> io::Result<TcpListener> {
     TcpListener::bind(addr).await.map_err(|e| io::Error::new(e.kind(), format!("metrics on {addr}: {e}")))
@@ -157,14 +147,6 @@ fn to_prometheus_text(openmetrics: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn addresses_default_to_loopback() {
-        assert_eq!(parse_addr("9464").unwrap(), "127.0.0.1:9464".parse().unwrap());
-        assert_eq!(parse_addr(":9464").unwrap(), "127.0.0.1:9464".parse().unwrap());
-        assert_eq!(parse_addr("[::1]:9000").unwrap(), "[::1]:9000".parse().unwrap());
-        assert!(parse_addr("localhost").is_err());
-    }
 
     #[test]
     fn counters_and_infos_are_renamed_for_the_classic_format() {

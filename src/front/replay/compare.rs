@@ -2,8 +2,8 @@
 //! p99 then and now, failures) and one by one (outcomes that got worse, with both
 //! replies). Pure: no I/O, so the verdict is tested on its own.
 
+use crate::api::record::file::Record;
 use crate::metrics::latency::format_us;
-use crate::recording::Record;
 use hdrhistogram::Histogram;
 use std::collections::BTreeMap;
 use std::fmt::Write;

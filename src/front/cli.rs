@@ -74,12 +74,12 @@ pub enum Command {
     /// Run CMD in place of the application's sidecar command, passing its stdin and
     /// stdout through unchanged while measuring every call the application makes; exits
     /// as CMD does. Serves the engine API like an agent (`ctl list` finds it).
-    Wrap(Box<crate::wrap::WrapArgs>),
+    Wrap(Box<crate::front::wrap::WrapArgs>),
     /// Print the script that gives a shell sidetop's completions (subcommands, flags, and
     /// the sidecar names of the config): `source <(sidetop completions bash)`.
     Completions {
         #[arg(value_enum)]
-        shell: crate::completion::Shell,
+        shell: crate::front::completion::Shell,
     },
     /// Print the sidetop.toml equivalent of another tool's process file (a Procfile,
     /// mprocs.yaml, process-compose.yaml, supervisord.conf, pm2 ecosystem file), with a
@@ -158,33 +158,33 @@ pub enum CtlCommand {
     Status,
     /// Start sidecars.
     Start {
-        #[arg(required = true, add = crate::completion::sidecar_names())]
+        #[arg(required = true, add = crate::front::completion::sidecar_names())]
         names: Vec<String>,
     },
     /// Stop sidecars gracefully (stop signal, then SIGKILL after the grace period).
     Stop {
-        #[arg(required = true, add = crate::completion::sidecar_names())]
+        #[arg(required = true, add = crate::front::completion::sidecar_names())]
         names: Vec<String>,
     },
     /// Restart sidecars.
     Restart {
-        #[arg(required = true, add = crate::completion::sidecar_names())]
+        #[arg(required = true, add = crate::front::completion::sidecar_names())]
         names: Vec<String>,
     },
     /// SIGKILL sidecars' whole process groups.
     Kill {
-        #[arg(required = true, add = crate::completion::sidecar_names())]
+        #[arg(required = true, add = crate::front::completion::sidecar_names())]
         names: Vec<String>,
     },
     /// Send a signal to a sidecar's main process.
     Signal {
-        #[arg(add = crate::completion::sidecar_names())]
+        #[arg(add = crate::front::completion::sidecar_names())]
         name: String,
         signal: String,
     },
     /// A sidecar's recent output; -f follows it.
     Logs {
-        #[arg(add = crate::completion::sidecar_names())]
+        #[arg(add = crate::front::completion::sidecar_names())]
         name: String,
         #[arg(short = 'f', long)]
         follow: bool,
@@ -197,12 +197,12 @@ pub enum CtlCommand {
     /// sidetop's own health checks, test requests and load runs): count, p50, p90, p99,
     /// max, errors.
     Latency {
-        #[arg(add = crate::completion::sidecar_names())]
+        #[arg(add = crate::front::completion::sidecar_names())]
         name: String,
     },
     /// Recent exchanges (request, reply, latency, outcome, origin); -f follows them.
     Traffic {
-        #[arg(add = crate::completion::sidecar_names())]
+        #[arg(add = crate::front::completion::sidecar_names())]
         name: String,
         #[arg(short = 'f', long)]
         follow: bool,
@@ -214,7 +214,7 @@ pub enum CtlCommand {
         #[arg(short = 'f', long)]
         follow: bool,
         /// Only this sidecar's.
-        #[arg(long, add = crate::completion::sidecar_names())]
+        #[arg(long, add = crate::front::completion::sidecar_names())]
         sidecar: Option<String>,
         #[arg(short = 'n', long, default_value_t = 50)]
         lines: u64,
@@ -231,7 +231,7 @@ pub enum CtlCommand {
     },
     /// Write a line to a sidecar's stdin (a newline is added).
     Stdin {
-        #[arg(add = crate::completion::sidecar_names())]
+        #[arg(add = crate::front::completion::sidecar_names())]
         name: String,
         text: String,
     },
@@ -258,7 +258,7 @@ pub enum CtlCommand {
 #[derive(Debug, Clone, clap::Args)]
 pub struct RequestArgs {
     /// The sidecar to talk to.
-    #[arg(add = crate::completion::sidecar_names())]
+    #[arg(add = crate::front::completion::sidecar_names())]
     pub sidecar: String,
     /// A `[[sidecar.request]]` template by name (default: the first one).
     #[arg(long, short = 't', conflicts_with_all = ["method", "params", "value", "path", "body"])]
@@ -301,23 +301,40 @@ pub struct RequestArgs {
     pub ready_timeout: std::time::Duration,
 }
 
+impl RequestArgs {
+    /// The request's parts, for `api::request::build_spec`.
+    pub fn fields(&self) -> crate::api::request::RequestFields {
+        crate::api::request::RequestFields {
+            template: self.template.clone(),
+            method: self.method.clone(),
+            params: self.params.clone(),
+            value: self.value.clone(),
+            path: self.path.clone(),
+            body: self.body.clone(),
+            tool: self.tool.clone(),
+            args: self.args.clone(),
+            list: self.list,
+        }
+    }
+}
+
 #[derive(Debug, Clone, clap::Args)]
 pub struct ReplayArgs {
     /// A recording (`--record FILE`, `ctl record`).
     pub file: PathBuf,
     /// Only this sidecar's requests (default: every sidecar in the recording).
-    #[arg(long, add = crate::completion::sidecar_names())]
+    #[arg(long, add = crate::front::completion::sidecar_names())]
     pub sidecar: Option<String>,
     /// Requests in flight at most.
     #[arg(short = 'c', long, default_value_t = 64)]
     pub concurrency: usize,
     /// `1x` keeps the recorded pace, `2x` doubles it, `max` sends as fast as -c allows.
     #[arg(long, default_value = "1x")]
-    pub speed: crate::replay::Speed,
+    pub speed: crate::front::replay::Speed,
     /// How much slower a method's p50 may get before the replay fails (exit 1), as a
     /// share of its recorded p50; never less than the recording's noise (2 x its
     /// interquartile range, at least 250 µs).
-    #[arg(long, default_value = "5%", value_parser = crate::replay::parse_fraction)]
+    #[arg(long, default_value = "5%", value_parser = crate::front::replay::parse_fraction)]
     pub max_regression: f64,
     /// How long to wait for the sidecars to become ready.
     #[arg(long, default_value = "30s", value_parser = parse_duration)]
@@ -339,7 +356,7 @@ fn parse_sample_interval(s: &str) -> Result<std::time::Duration, String> {
 }
 
 fn parse_metrics_addr(text: &str) -> Result<std::net::SocketAddr, String> {
-    crate::exporter::parse_addr(text)
+    crate::config::values::parse_metrics_addr(text)
 }
 
 #[cfg(test)]

@@ -128,7 +128,7 @@ impl Recording {
         max_bytes: u64,
         on_trouble: OnTrouble,
     ) -> io::Result<Recording> {
-        let file = crate::rotate::open_append(path)?;
+        let file = crate::os::rotate::open_append(path)?;
         let counts = Arc::new(Counts::default());
         counts.bytes.store(file.metadata()?.len(), Ordering::Relaxed);
         let queue = Arc::new(Queue {
@@ -289,8 +289,8 @@ impl Writer {
         let pending = (self.buf.len() - self.done) as u64;
         if self.counts.bytes.load(Ordering::Relaxed) + pending + size > self.max_bytes {
             self.flush()?;
-            crate::rotate::shift(&self.path, KEEP)?;
-            self.file = crate::rotate::open_append(&self.path)?;
+            crate::os::rotate::shift(&self.path, KEEP)?;
+            self.file = crate::os::rotate::open_append(&self.path)?;
             self.counts.bytes.store(0, Ordering::Relaxed);
         }
         self.buf.extend_from_slice(json);

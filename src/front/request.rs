@@ -5,12 +5,13 @@
 
 use crate::api::engine::Engine;
 use crate::api::link::{Caller, Link};
+use crate::api::request::build_spec;
 use crate::api::{Life, LogLineInfo, Notice, SidecarInfo};
-use crate::cli::RequestArgs;
-use crate::config::ipc::{Protocol, RequestSpec};
-use crate::config::{Config, SidecarConfig};
+use crate::config::Config;
+use crate::config::ipc::RequestSpec;
+use crate::front::cli::RequestArgs;
 use crate::ipc::protocol::Exchange;
-use serde_json::{Value, json};
+use serde_json::json;
 use std::collections::BTreeSet;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -18,141 +19,6 @@ use std::time::Duration;
 pub const EXIT_FAILED: u8 = 1;
 pub const EXIT_USAGE: u8 = 2;
 pub const EXIT_NOT_READY: u8 = 3;
-
-/// Works out the request to send, or says exactly what is wrong with the arguments.
-pub fn build_spec(sidecar: &SidecarConfig, args: &RequestArgs) -> Result<RequestSpec, String> {
-    let Some(ipc) = &sidecar.ipc else {
-        return Err(format!("{} has no [sidecar.ipc]: sidetop cannot send it requests", sidecar.name));
-    };
-    let json = |flag: &str, text: &Option<String>| -> Result<Option<Value>, String> {
-        text.as_deref()
-            .map(|t| serde_json::from_str(t).map_err(|e| format!("invalid JSON in {flag}: {e} (in {t:?})")))
-            .transpose()
-    };
-    if args.tool.is_some() || args.list {
-        return tool_spec(sidecar, args);
-    }
-    let given = args.method.is_some()
-        || args.params.is_some()
-        || args.value.is_some()
-        || args.path.is_some()
-        || args.body.is_some();
-    if !given {
-        let template = match &args.template {
-            Some(name) => sidecar.requests.iter().find(|t| &t.name == name),
-            None => sidecar.requests.first(),
-        };
-        return match (template, &args.template) {
-            (Some(t), _) => Ok(t.spec.clone()),
-            (None, Some(name)) => {
-                let known: Vec<&str> = sidecar.requests.iter().map(|t| t.name.as_str()).collect();
-                Err(format!(
-                    "{} has no request template {name:?} (templates: {})",
-                    sidecar.name,
-                    if known.is_empty() { "none".to_string() } else { known.join(", ") }
-                ))
-            }
-            (None, None) => Err(format!(
-                "{} has no request templates: give --method/--params, --value or --path",
-                sidecar.name
-            )),
-        };
-    }
-    let refuse = |flags: &[(&str, bool)], why: &str| -> Result<(), String> {
-        match flags.iter().find(|(_, set)| *set) {
-            Some((flag, _)) => Err(format!("{flag} does not apply: {why}")),
-            None => Ok(()),
-        }
-    };
-    match &ipc.protocol {
-        Protocol::Grpc { .. } => {
-            refuse(
-                &[
-                    ("--value", args.value.is_some()),
-                    ("--path", args.path.is_some()),
-                    ("--body", args.body.is_some()),
-                ],
-                "this sidecar speaks gRPC (use --method package.Service/Method and --params)",
-            )?;
-            let method = args.method.clone().ok_or("a gRPC request needs --method package.Service/Method")?;
-            if !method.trim_start_matches('/').contains('/') {
-                return Err(format!("--method must be package.Service/Method, not {method:?}"));
-            }
-            let params = json("--params", &args.params)?;
-            if params.as_ref().is_some_and(|p| !p.is_object()) {
-                return Err("--params must be a JSON object (the request message)".into());
-            }
-            Ok(RequestSpec::Rpc { method: method.trim_start_matches('/').to_string(), params })
-        }
-        Protocol::JsonRpc => {
-            refuse(
-                &[
-                    ("--value", args.value.is_some()),
-                    ("--path", args.path.is_some()),
-                    ("--body", args.body.is_some()),
-                ],
-                "this sidecar speaks JSON-RPC (use --method and --params)",
-            )?;
-            let method = args.method.clone().ok_or("a JSON-RPC request needs --method")?;
-            let params = json("--params", &args.params)?;
-            if let Some(p) = &params
-                && !matches!(p, Value::Object(_) | Value::Array(_))
-            {
-                return Err(format!("--params must be a JSON object or array, not {p}"));
-            }
-            Ok(RequestSpec::Rpc { method, params })
-        }
-        Protocol::JsonLines => {
-            refuse(
-                &[
-                    ("--method", args.method.is_some()),
-                    ("--params", args.params.is_some()),
-                    ("--path", args.path.is_some()),
-                    ("--body", args.body.is_some()),
-                ],
-                "this sidecar speaks json-lines (use --value)",
-            )?;
-            let value = json("--value", &args.value)?.ok_or("a json-lines request needs --value")?;
-            Ok(RequestSpec::Line { value })
-        }
-        Protocol::Http { .. } => {
-            refuse(
-                &[("--params", args.params.is_some()), ("--value", args.value.is_some())],
-                "this sidecar speaks HTTP (use --method, --path and --body)",
-            )?;
-            let path = args.path.clone().ok_or("an HTTP request needs --path")?;
-            if !path.starts_with('/') {
-                return Err(format!("--path must start with /, not {path:?}"));
-            }
-            let method = args.method.clone().unwrap_or_else(|| "GET".into()).to_ascii_uppercase();
-            Ok(RequestSpec::Http { method, path, body: json("--body", &args.body)? })
-        }
-    }
-}
-
-/// `--tool NAME --args JSON` (or `--list`: a `tools/list`, printed as one line a tool).
-fn tool_spec(sidecar: &SidecarConfig, args: &RequestArgs) -> Result<RequestSpec, String> {
-    let speaks = sidecar.ipc.as_ref().map(|i| i.speaks).unwrap_or_default();
-    if speaks != crate::config::ipc::Speaks::Mcp {
-        let flag = if args.list { "--list" } else { "--tool" };
-        return Err(format!("{flag} is for MCP servers: {} does not have protocol = \"mcp\"", sidecar.name));
-    }
-    let Some(tool) = &args.tool else {
-        return Ok(RequestSpec::Rpc { method: "tools/list".into(), params: None });
-    };
-    let arguments = match &args.args {
-        Some(text) => serde_json::from_str::<Value>(text)
-            .map_err(|e| format!("invalid JSON in --args: {e} (in {text:?})"))?,
-        None => Value::Object(Default::default()),
-    };
-    if !arguments.is_object() {
-        return Err(format!("--args must be a JSON object, not {arguments}"));
-    }
-    Ok(RequestSpec::Rpc {
-        method: "tools/call".into(),
-        params: Some(json!({"name": tool, "arguments": arguments})),
-    })
-}
 
 /// An engine running `names` and what they depend on (nothing else), and a link to it.
 pub fn start_only<'a>(
@@ -194,7 +60,7 @@ pub async fn run(config: &Config, args: &RequestArgs) -> ExitCode {
         );
         return ExitCode::from(EXIT_USAGE);
     };
-    let spec = match build_spec(target, args) {
+    let spec = match build_spec(target, &args.fields()) {
         Ok(spec) => spec,
         Err(e) => {
             eprintln!("error: {e}");
@@ -295,7 +161,7 @@ async fn list_tools(caller: &Caller, name: &str) -> ExitCode {
     let width = discovery.tools.iter().map(|t| t.signature().chars().count()).max().unwrap_or(0);
     for tool in &discovery.tools {
         let about = tool.description.as_deref().unwrap_or_default().replace('\n', " ");
-        println!("{:<width$}  {}", tool.signature(), crate::sanitize::sanitize(about.as_bytes()));
+        println!("{:<width$}  {}", tool.signature(), crate::text::sanitize::sanitize(about.as_bytes()));
     }
     match &discovery.error {
         Some(e) => {

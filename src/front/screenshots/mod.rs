@@ -2,6 +2,8 @@
 //! same keys an operator presses, and saves the frames it renders as SVG. Regenerate the
 //! README's pictures with `cargo run --release -- screenshots`.
 
+pub mod svg;
+
 use crate::api::engine::Engine;
 use crate::api::link::Link;
 use crate::app::effects::carry_out;
@@ -85,7 +87,7 @@ fn save(state: &State, dir: &Path, name: &str) -> io::Result<()> {
     let mut terminal = Terminal::new(TestBackend::new(SIZE.0, SIZE.1)).unwrap_or_else(|never| match never {});
     terminal.draw(|f| crate::ui::render(f, state)).unwrap_or_else(|never| match never {});
     let path = dir.join(format!("{name}.svg"));
-    std::fs::write(&path, crate::svg::render(terminal.backend().buffer()))?;
+    std::fs::write(&path, crate::front::screenshots::svg::render(terminal.backend().buffer()))?;
     println!("wrote {}", path.display());
     Ok(())
 }

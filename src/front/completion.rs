@@ -6,8 +6,8 @@
 //! config in use (`--config` on the line being completed, else the default) all come from
 //! this binary.
 
-use crate::cli::Cli;
 use crate::config::{Config, DEFAULT_CONFIG_PATH};
+use crate::front::cli::Cli;
 use clap::CommandFactory;
 use clap_complete::engine::{ArgValueCompleter, CompletionCandidate};
 use clap_complete::env::EnvCompleter;

@@ -6,8 +6,8 @@ mod reads;
 
 use crate::api::socket_path::{default_socket, socket_dir};
 use crate::api::{EventInfo, LatencyInfo, LogLineInfo, SidecarInfo, codes};
-use crate::cli::{CtlArgs, CtlCommand};
 use crate::client::{Client, ClientError};
+use crate::front::cli::{CtlArgs, CtlCommand};
 use crate::ipc::protocol::Exchange;
 use serde_json::{Value, json};
 use std::path::Path;
@@ -285,7 +285,7 @@ async fn follow_notifications(client: &mut Client, json: bool) {
 
 fn clock(at_ms: u64) -> String {
     let at = std::time::UNIX_EPOCH + std::time::Duration::from_millis(at_ms);
-    crate::stamp::Stamp::new(crate::stamp::CLOCK).text(at).to_string()
+    crate::text::stamp::Stamp::new(crate::text::stamp::CLOCK).text(at).to_string()
 }
 
 fn print_line(sidecar: &str, line: &LogLineInfo, json: bool) {

@@ -155,7 +155,7 @@ impl LogBuffer {
             .rev()
             .filter(|l| l.stream == Stream::Stderr)
             .take(n)
-            .map(|l| crate::sanitize::plain(&l.bytes))
+            .map(|l| crate::text::sanitize::plain(&l.bytes))
             .collect();
         tail.reverse();
         tail

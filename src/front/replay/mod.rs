@@ -8,11 +8,11 @@ pub mod compare;
 pub mod schedule;
 
 use crate::api::link::Caller;
-use crate::cli::ReplayArgs;
+use crate::api::record::file::Record;
 use crate::config::Config;
+use crate::front::cli::ReplayArgs;
+use crate::front::request::{EXIT_FAILED, EXIT_NOT_READY, EXIT_USAGE};
 use crate::ipc::protocol::{Exchange, Origin};
-use crate::recording::Record;
-use crate::request_cli::{EXIT_FAILED, EXIT_NOT_READY, EXIT_USAGE};
 use compare::Replayed;
 use serde_json::json;
 use std::collections::BTreeSet;
@@ -69,7 +69,7 @@ fn replayable<'a>(records: &'a [Record], only: Option<&str>) -> Vec<&'a Record> 
 }
 
 pub async fn run(config: &Config, args: &ReplayArgs) -> ExitCode {
-    let (records, lost) = match crate::recording::read(&args.file) {
+    let (records, lost) = match crate::api::record::file::read(&args.file) {
         Ok(read) => read,
         Err(e) => {
             eprintln!("error: {e}");
@@ -90,7 +90,8 @@ pub async fn run(config: &Config, args: &ReplayArgs) -> ExitCode {
         );
         return ExitCode::from(EXIT_USAGE);
     }
-    let (engine, mut link) = match crate::request_cli::start_only(config, names.iter().map(String::as_str)) {
+    let (engine, mut link) = match crate::front::request::start_only(config, names.iter().map(String::as_str))
+    {
         Ok(started) => started,
         Err(e) => {
             eprintln!("error: {e}");
@@ -98,7 +99,7 @@ pub async fn run(config: &Config, args: &ReplayArgs) -> ExitCode {
         }
     };
     for name in &names {
-        if let Err(why) = crate::request_cli::wait_ready(&mut link, name, args.ready_timeout).await {
+        if let Err(why) = crate::front::request::wait_ready(&mut link, name, args.ready_timeout).await {
             eprintln!("error: {name} did not become ready: {why}");
             engine.supervisor.shutdown().await;
             return ExitCode::from(EXIT_NOT_READY);

@@ -2,7 +2,7 @@
 //! SGR, so only colours and attributes are left to interpret. Done only for lines on
 //! screen.
 
-use crate::sanitize::sanitize;
+use crate::text::sanitize::sanitize;
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::Span;
 
@@ -27,7 +27,7 @@ pub fn spans(raw: &[u8], base: Style, color: bool) -> Vec<Span<'static>> {
     out
 }
 
-pub use crate::sanitize::plain;
+pub use crate::text::sanitize::plain;
 
 fn apply(mut style: Style, base: Style, params: &str, color: bool) -> Style {
     let codes: Vec<u16> = if params.is_empty() {
@@ -95,6 +95,62 @@ fn extended(codes: &[u16]) -> (Option<Color>, usize) {
         [2, r, g, b, ..] => (Some(Color::Rgb(*r as u8, *g as u8, *b as u8)), 4),
         _ => (None, codes.len()),
     }
+}
+
+/// The common coloured log line: printable ASCII and CSI sequences only. Copies the text
+/// without the sequences; false (and a partial copy) for anything else.
+pub fn ascii_without_csi(bytes: &[u8], out: &mut Vec<u8>) -> bool {
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            0x20..=0x7e => {
+                out.push(bytes[i]);
+                i += 1;
+            }
+            0x1b if bytes.get(i + 1) == Some(&b'[') => {
+                match bytes[i + 2..].iter().position(|b| (0x40..=0x7e).contains(b)) {
+                    Some(end) => i += end + 3,
+                    None => return false,
+                }
+            }
+            _ => return false,
+        }
+    }
+    true
+}
+
+/// Removes the SGR sequences the sanitizer kept, in place (only text is searched).
+pub fn strip_sgr(text: &mut Vec<u8>) {
+    let mut write = 0;
+    let mut read = 0;
+    while read < text.len() {
+        if text[read] == 0x1b {
+            match text[read..].iter().position(|&b| b == b'm') {
+                Some(end) => read += end + 1,
+                None => break,
+            }
+            continue;
+        }
+        text[write] = text[read];
+        write += 1;
+        read += 1;
+    }
+    text.truncate(write);
+}
+
+/// `needle` must be lowercase ASCII.
+pub fn contains_ignore_ascii_case(haystack: &[u8], needle: &[u8]) -> bool {
+    let Some(&first) = needle.first() else { return true };
+    let mut at = 0;
+    while let Some(i) = memchr::memchr2(first, first.to_ascii_uppercase(), &haystack[at..]) {
+        let start = at + i;
+        match haystack.get(start..start + needle.len()) {
+            Some(window) if window.eq_ignore_ascii_case(needle) => return true,
+            Some(_) => at = start + 1,
+            None => return false,
+        }
+    }
+    false
 }
 
 #[cfg(test)]

@@ -63,11 +63,14 @@ pub fn print_exchange(exchange: &Exchange, json: bool) {
         println!("{}", json!(exchange));
         return;
     }
-    let at = crate::stamp::Stamp::new(crate::stamp::CLOCK).text(exchange.at).to_string();
+    let at = crate::text::stamp::Stamp::new(crate::text::stamp::CLOCK).text(exchange.at).to_string();
     println!("{at} {} {}", origin_name(exchange.origin), exchange.summary());
     for (arrow, text) in [("  >", &exchange.request), ("  <", &exchange.response)] {
         if let Some(text) = text {
-            println!("{arrow} {}", crate::sanitize::sanitize(text.trim_end().replace('\n', " ").as_bytes()));
+            println!(
+                "{arrow} {}",
+                crate::text::sanitize::sanitize(text.trim_end().replace('\n', " ").as_bytes())
+            );
         }
     }
 }

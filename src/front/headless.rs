@@ -8,10 +8,10 @@
 use crate::api::engine::Engine;
 use crate::config::Config;
 use crate::ipc::protocol::{Exchange, Origin};
-use crate::logs::{LogLine, Stream};
-use crate::sanitize::sanitize_into;
-use crate::stamp::Stamp;
+use crate::supervisor::scrollback::{LogLine, Stream};
 use crate::supervisor::{EVENT_BACKLOG, Event, Fed, LineBatch, Options};
+use crate::text::sanitize::sanitize_into;
+use crate::text::stamp::Stamp;
 use std::io::{self, Write};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -69,7 +69,7 @@ pub async fn run(config: &Config, options: HeadlessOptions) -> io::Result<()> {
     let (events_tx, mut events) = broadcast::channel(EVENT_BACKLOG);
     let (exchanges_tx, mut exchanges) = broadcast::channel(EVENT_BACKLOG);
     let metrics = match options.metrics {
-        Some(addr) => Some(crate::exporter::bind(addr).await?),
+        Some(addr) => Some(crate::front::exporter::bind(addr).await?),
         None => None,
     };
     let engine = Engine::start(
@@ -85,12 +85,13 @@ pub async fn run(config: &Config, options: HeadlessOptions) -> io::Result<()> {
     let supervisor = engine.supervisor.clone();
     if let Some(path) = &options.record {
         let said = engine
-            .record(path, None, crate::recording::DEFAULT_MAX_BYTES)
+            .record(path, None, crate::api::record::file::DEFAULT_MAX_BYTES)
             .await
             .map_err(|(_, e)| io::Error::other(e))?;
         tracing::info!("{said}");
     }
-    let exporter = metrics.map(|listener| crate::exporter::serve(listener, engine.clone())).transpose()?;
+    let exporter =
+        metrics.map(|listener| crate::front::exporter::serve(listener, engine.clone())).transpose()?;
     let server = match &options.agent {
         None => None,
         Some(agent) => {
@@ -105,17 +106,17 @@ pub async fn run(config: &Config, options: HeadlessOptions) -> io::Result<()> {
         }
     };
     // Under systemd (`Type=notify`): readiness, counts, reloads, the watchdog, the stop.
-    let notifier = crate::systemd::Notifier::from_env().map(Arc::new);
+    let notifier = crate::front::systemd::Notifier::from_env().map(Arc::new);
     let reloaded = Arc::new(tokio::sync::Notify::new());
     let telling = notifier
         .clone()
-        .map(|n| tokio::spawn(crate::systemd::keep_told(n, supervisor.clone(), reloaded.clone())));
+        .map(|n| tokio::spawn(crate::front::systemd::keep_told(n, supervisor.clone(), reloaded.clone())));
     let asked_to_stop = engine.shutdown_asked.clone();
     let hangup_stops = options.agent.is_none();
 
     let names: Vec<String> = config.sidecars.iter().map(|s| s.name.clone()).collect();
     let (print_tx, print_rx) = mpsc::channel::<Printable>(4);
-    let journal = crate::systemd::stdout_is_journal();
+    let journal = crate::front::systemd::stdout_is_journal();
     let printer = std::thread::Builder::new()
         .name("printer".into())
         .spawn(move || print_loop(print_rx, names, journal))?;
@@ -227,7 +228,7 @@ fn print_loop(mut rx: mpsc::Receiver<Printable>, names: Vec<String>, journal: bo
     let stdout = io::stdout();
     let mut out = stdout.lock();
     let mut buf: Vec<u8> = Vec::with_capacity(WRITE_AT + (64 << 10));
-    let mut stamp = Stamp::new(crate::stamp::CLOCK);
+    let mut stamp = Stamp::new(crate::text::stamp::CLOCK);
     while let Some(item) = rx.blocking_recv() {
         match item {
             Printable::Lines(batch) => {

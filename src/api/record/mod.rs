@@ -1,9 +1,11 @@
 //! Recording traffic through the engine: `--record FILE` at start, `ctl record NAME FILE`
 //! and `ctl record --stop` later. One recording at a time; a new one ends the previous.
 
+pub mod file;
+
 use super::engine::Engine;
 use super::{RpcError, RpcResult, codes};
-use crate::recording::{DEFAULT_MAX_BYTES, Recording};
+use crate::api::record::file::{DEFAULT_MAX_BYTES, Recording};
 use crate::supervisor::status::EventKind;
 use serde_json::{Value, json};
 use std::path::Path;

@@ -4,7 +4,7 @@
 //! recorded at `-c 1` replays one at a time; one recorded at `-c 8` keeps 8 in flight.
 //! Pure: the replay's task applies it.
 
-use crate::recording::Record;
+use crate::api::record::file::Record;
 
 /// For requests in start order: `waits_for[i]` is how many requests, taken in the
 /// recording's finish order, must be done before `i` goes out; `finish_rank[i]` is

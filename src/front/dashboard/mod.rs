@@ -3,14 +3,17 @@
 //! ~30 frames a second. The same loop runs with the engine in this process ([`run`]) and
 //! attached to an agent ([`attach`]); only quitting differs.
 
-use super::effects::carry_out;
-use super::model::Model;
-use super::msg::{Effect, Msg};
-use super::state::{Mode, State};
-use super::terminal;
-use super::update::{follow_logs, update};
+mod input;
+mod pager;
+pub mod terminal;
+
 use crate::api::engine::Engine;
 use crate::api::link::Link;
+use crate::app::effects::carry_out;
+use crate::app::model::Model;
+use crate::app::msg::{Effect, Msg};
+use crate::app::state::{Mode, State};
+use crate::app::update::{follow_logs, update};
 use crate::config::Config;
 use ratatui::crossterm::event::Event;
 use serde_json::json;
@@ -51,18 +54,19 @@ pub async fn run(config: &Config, options: RunOptions) -> io::Result<()> {
     // sidecars and restores the terminal, never the default action.
     let signals = Signals::new()?;
     let metrics = match options.metrics {
-        Some(addr) => Some(crate::exporter::bind(addr).await?),
+        Some(addr) => Some(crate::front::exporter::bind(addr).await?),
         None => None,
     };
     let engine = Engine::start_in_process(config, options.sample_interval)?;
     if let Some(path) = &options.record {
         let said = engine
-            .record(path, None, crate::recording::DEFAULT_MAX_BYTES)
+            .record(path, None, crate::api::record::file::DEFAULT_MAX_BYTES)
             .await
             .map_err(|(_, e)| io::Error::other(e))?;
         tracing::info!("{said}");
     }
-    let exporter = metrics.map(|listener| crate::exporter::serve(listener, engine.clone())).transpose()?;
+    let exporter =
+        metrics.map(|listener| crate::front::exporter::serve(listener, engine.clone())).transpose()?;
     // `sidetop ctl` and `attach` work against a dashboard session too.
     let socket = crate::api::socket_path::default_socket(&config.path);
     let server_options = crate::server::ServerOptions { read_only: false };
@@ -130,7 +134,7 @@ async fn dashboard(
     state.size = (size.width, size.height);
 
     let (input_tx, mut input_rx) = mpsc::channel::<Event>(256);
-    let input = super::input::Input::start(input_tx)?;
+    let input = input::Input::start(input_tx)?;
     let (msg_tx, mut msg_rx) = mpsc::unbounded_channel::<Msg>();
     let mut clock = tokio::time::interval(Duration::from_secs(1));
     clock.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
@@ -159,7 +163,7 @@ async fn dashboard(
                 Effect::Detach => break 'run Ending::Detached,
                 Effect::Copy(text) => terminal::copy_to_clipboard(&text),
                 Effect::Page(text) => {
-                    if let Err(e) = super::pager::page(text, &input, &mut terminal).await {
+                    if let Err(e) = pager::page(text, &input, &mut terminal).await {
                         state.say(e.to_string());
                     }
                     dirty = true;

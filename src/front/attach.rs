@@ -2,9 +2,9 @@
 //! `ssh HOST sidetop ctl bridge`. Detaching leaves the agent and its sidecars running.
 
 use crate::api::link::Link;
-use crate::app::run::Ending;
-use crate::cli::AttachArgs;
-use crate::ctl::{EXIT_FAILED, EXIT_NO_AGENT};
+use crate::front::cli::AttachArgs;
+use crate::front::ctl::{EXIT_FAILED, EXIT_NO_AGENT};
+use crate::front::dashboard::Ending;
 use std::io;
 use std::path::Path;
 use std::process::{ExitCode, Stdio};
@@ -37,7 +37,7 @@ pub async fn run(config: &Path, args: &AttachArgs) -> ExitCode {
         }
     };
     let pid = link.hello["pid"].as_u64().unwrap_or(0);
-    match crate::app::run::attach(link, format!("agent {pid} on {to}")).await {
+    match crate::front::dashboard::attach(link, format!("agent {pid} on {to}")).await {
         Ok(Ending::Detached) => {
             println!("detached from the agent (pid {pid}); its sidecars keep running");
             ExitCode::SUCCESS

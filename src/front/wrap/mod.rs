@@ -51,8 +51,8 @@ pub fn main(options: WrapOptions) -> ! {
     if let Err(e) = crate::supervisor::prefork_death_watch() {
         eprintln!("sidetop wrap: warning: cannot fork the death-watch helper now ({e})");
     }
-    let log_dir = crate::logging::log_dir(options.log_dir);
-    let log_guard = crate::logging::init(&log_dir).ok();
+    let log_dir = crate::front::selflog::log_dir(options.log_dir);
+    let log_guard = crate::front::selflog::init(&log_dir).ok();
     let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
@@ -76,7 +76,7 @@ async fn run(config: &crate::config::Config, options: &WrapOptions<'_>) -> std::
         forwarded.push((sig, signal(SignalKind::from_raw(sig))?));
     }
     let metrics = match options.metrics.or(config.metrics) {
-        Some(addr) => Some(crate::exporter::bind(addr).await?),
+        Some(addr) => Some(crate::front::exporter::bind(addr).await?),
         None => None,
     };
     let engine = Engine::start(config, Options::binary(), options.sample_interval)?;
@@ -84,12 +84,13 @@ async fn run(config: &crate::config::Config, options: &WrapOptions<'_>) -> std::
     let stdin = handle.forward_stdin();
     if let Some(path) = &options.record {
         let said = engine
-            .record(path, None, crate::recording::DEFAULT_MAX_BYTES)
+            .record(path, None, crate::api::record::file::DEFAULT_MAX_BYTES)
             .await
             .map_err(|(_, e)| std::io::Error::other(e))?;
         tracing::info!("{said}");
     }
-    let exporter = metrics.map(|listener| crate::exporter::serve(listener, engine.clone())).transpose()?;
+    let exporter =
+        metrics.map(|listener| crate::front::exporter::serve(listener, engine.clone())).transpose()?;
     let socket = options.args.socket.clone().unwrap_or_else(|| default_socket(&name));
     let server =
         crate::server::serve(engine.clone(), &socket, crate::server::ServerOptions { read_only: false })
