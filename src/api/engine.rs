@@ -421,7 +421,7 @@ impl Engine {
 }
 
 /// How long an action's reply waits for the state it leads to.
-const SETTLE: Duration = Duration::from_secs(10);
+const REPLY_STATE_WAIT: Duration = Duration::from_secs(10);
 
 /// Waits (bounded) until the action shows: a new process (or a settled failure) after a
 /// start or restart, no process after a stop or kill. The reply then says what happened.
@@ -435,7 +435,7 @@ async fn settle(h: &SidecarHandle, method: &str, before: Option<u32>) {
         _ => !s.state.has_process(),
     };
     let mut rx = h.watch();
-    let _ = tokio::time::timeout(SETTLE, rx.wait_for(want)).await;
+    let _ = tokio::time::timeout(REPLY_STATE_WAIT, rx.wait_for(want)).await;
 }
 
 fn latency_of(h: &SidecarHandle) -> Option<LatencyInfo> {

@@ -165,11 +165,9 @@ impl Ticks {
             return None;
         };
         let text = std::str::from_utf8(&buf[..n]).ok()?;
-        let mut fields = text.rsplit_once(')')?.1.split_whitespace();
-        let utime: u64 = fields.nth(11)?.parse().ok()?;
-        let stime: u64 = fields.next()?.parse().ok()?;
-        let rss: u64 = fields.nth(8)?.parse().ok()?;
-        Some((utime + stime, rss))
+        use crate::os::procstat::{RSS, STIME, StatFields, UTIME};
+        let stat = StatFields::parse(text)?;
+        Some((stat.number(UTIME)? + stat.number(STIME)?, stat.number(RSS)?))
     }
 
     /// Closes the files of processes no longer sampled.

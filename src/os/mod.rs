@@ -2,6 +2,7 @@
 //! writes that never block the engine, files rotated by size,
 //! waiting on several things at once. Leaf modules: they import nothing of the crate.
 
+pub mod procstat;
 pub mod proctree;
 pub mod rotate;
 pub mod serial_writer;

@@ -30,6 +30,7 @@ pub fn descendants_and_self(pid: u32) -> Vec<(u32, u32)> {
 
 /// Threads of `pid`, from `/proc/PID/stat`.
 fn thread_count(pid: u32) -> Option<u32> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    stat.rsplit_once(')')?.1.split_whitespace().nth(17)?.parse().ok()
+    use super::procstat::{self, NUM_THREADS, StatFields};
+    let text = procstat::read(pid)?;
+    Some(StatFields::parse(&text)?.number(NUM_THREADS)? as u32)
 }

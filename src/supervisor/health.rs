@@ -17,7 +17,7 @@ use tokio::sync::{Notify, mpsc, watch};
 /// How long a socket sidecar may take to accept the first connection.
 const CONNECT_GRACE: Duration = Duration::from_secs(30);
 /// How long a failed handshake waits before it is reported (see `handshake`).
-const SETTLE: Duration = Duration::from_millis(300);
+const HANDSHAKE_FAILURE_DELAY: Duration = Duration::from_millis(300);
 /// Within the start window, checks come at least this often, so a sidecar is ready soon
 /// after it can answer even with a long `interval`.
 const START_INTERVAL: Duration = Duration::from_millis(500);
@@ -144,7 +144,7 @@ impl HealthTask {
             // A failure is often the process dying (a broken pipe, a closed connection):
             // if it exits meanwhile, the runner reports that, with its exit (this task
             // ends with the run); if not, its stderr reader has caught up by then.
-            tokio::time::sleep(SETTLE).await;
+            tokio::time::sleep(HANDSHAKE_FAILURE_DELAY).await;
         }
         *self.step.lock().unwrap_or_else(|e| e.into_inner()) = None;
         if let Err(error) = done {

@@ -18,7 +18,7 @@ use tokio::sync::watch;
 /// How often adopted processes are looked for.
 const PASS: Duration = Duration::from_secs(1);
 /// How long a child must have been seen, unknown, before it counts as adopted.
-const SETTLE: Duration = Duration::from_millis(500);
+const ADOPTION_DELAY: Duration = Duration::from_millis(500);
 
 /// Every sidecar main process and orphan-reaper process of this process's supervisors:
 /// children that are *not* adopted (several supervisors can share a process, as in tests).
@@ -94,9 +94,8 @@ fn own_children(threads: Threads) -> Vec<u32> {
 }
 
 fn is_zombie(pid: u32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .map(|s| s.rsplit(')').next().unwrap_or("").trim_start().starts_with('Z'))
-        .unwrap_or(false)
+    use crate::os::procstat;
+    procstat::read(pid).is_some_and(|s| procstat::StatFields::parse(&s).and_then(|f| f.state()) == Some('Z'))
 }
 
 impl Adopted {
@@ -150,7 +149,7 @@ impl Adopted {
         let mut confirmed = |pid: u32| {
             let first_seen = *previous.get(&pid).unwrap_or(&now);
             candidates.insert(pid, first_seen);
-            now.duration_since(first_seen) >= SETTLE && !is_known(pid)
+            now.duration_since(first_seen) >= ADOPTION_DELAY && !is_known(pid)
         };
         // Walking the trees costs a few reads per process; it is done at shutdown only (a
         // killed sidetop is covered by the death watch, which walks them once, then).

@@ -125,16 +125,15 @@ struct ProcStat {
 
 impl ProcStat {
     fn read(pid: u32) -> Option<ProcStat> {
-        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-        // Fields after the command name, from the state (field 3) on.
-        let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
-        let field = |n: usize| fields.get(n - 3)?.parse::<u64>().ok();
+        use crate::os::procstat::{self, PGRP, PPID, SESSION, STARTTIME, StatFields};
+        let text = procstat::read(pid)?;
+        let stat = StatFields::parse(&text)?;
         Some(ProcStat {
             pid,
-            ppid: field(4)? as u32,
-            pgid: field(5)? as u32,
-            session: field(6)? as u32,
-            start_ticks: field(22)?,
+            ppid: stat.number(PPID)? as u32,
+            pgid: stat.number(PGRP)? as u32,
+            session: stat.number(SESSION)? as u32,
+            start_ticks: stat.number(STARTTIME)?,
         })
     }
 }

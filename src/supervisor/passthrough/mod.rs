@@ -39,7 +39,7 @@ const READ_SIZE: usize = 256 << 10;
 /// an error.
 pub const RESTART_WAIT: Duration = Duration::from_secs(10);
 /// How long a new run waits for the old one's last output and abandoned requests.
-const SETTLE_WAIT: Duration = Duration::from_secs(2);
+const OLD_RUN_DRAIN: Duration = Duration::from_secs(2);
 
 /// The stdin of the run that takes the application's bytes now.
 #[derive(Clone)]
@@ -159,7 +159,7 @@ impl WrapIo {
         let io = self.clone();
         tokio::spawn(async move {
             let mut ended = io.stdout_ended.subscribe();
-            let _ = tokio::time::timeout(SETTLE_WAIT, ended.wait_for(|e| *e >= run)).await;
+            let _ = tokio::time::timeout(OLD_RUN_DRAIN, ended.wait_for(|e| *e >= run)).await;
             if restarting
                 && let Some(tap) = &io.tap
                 && let Some(frames) = tap.abandon(Some(run), Abandoned::Restarted).await
@@ -280,7 +280,7 @@ async fn run_pipes(io: Arc<WrapIo>, run: u64, stdin: ChildStdin, stdout: OwnedFd
         }
     };
     let mut settled = io.settled.subscribe();
-    if tokio::time::timeout(SETTLE_WAIT, settled.wait_for(|s| s + 1 >= run)).await.is_err() {
+    if tokio::time::timeout(OLD_RUN_DRAIN, settled.wait_for(|s| s + 1 >= run)).await.is_err() {
         tracing::warn!("wrap: run {run} starts before the last one settled");
     }
     if let Some(tap) = &io.tap {
