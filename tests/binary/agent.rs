@@ -2,7 +2,7 @@
 //! events (followed too), exit codes, socket permissions and peer checks, stale sockets,
 //! a second agent, slow clients, several clients at once, the stdio bridge.
 
-mod common;
+use crate::common;
 
 use common::agent::{Agent, ctl_on, spawn_agent, text};
 use common::*;

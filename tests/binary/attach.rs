@@ -3,7 +3,7 @@
 //! from the attached dashboard, detach leaving every sidecar running, reattach with the
 //! scrollback and history there, two dashboards and a third shell, stopping the agent.
 
-mod common;
+use crate::common;
 
 use common::agent::Agent;
 use common::tmux::Tmux;

@@ -2,7 +2,7 @@
 //! fixed table, immune to closed standard descriptors), signals during a long graceful
 //! stop, skipped events said out loud, and HTTP sidecars ready only once they listen.
 
-mod common;
+use crate::common;
 
 use common::*;
 use std::io::{BufRead, BufReader, Write};

@@ -1,7 +1,7 @@
 //! The `sidetop` binary as a person or a script runs it: `check`, bad configs, headless
 //! output, and what happens to sidecars when sidetop is signalled or SIGKILLed.
 
-mod common;
+use crate::common;
 
 use common::*;
 use std::io::{BufRead, BufReader, Read};

@@ -3,7 +3,7 @@
 //! accepts the exposition; method labels stay bounded; a reload takes a removed sidecar
 //! out of /metrics.
 
-mod common;
+use crate::common;
 
 use common::agent::Agent;
 use common::*;

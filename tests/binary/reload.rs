@@ -3,7 +3,7 @@
 //! one starts after its dependency, a removed one stops and is gone, in-place keys apply
 //! without a restart, and an invalid file changes nothing and names its line.
 
-mod common;
+use crate::common;
 
 use common::agent::{Agent, text};
 use common::tmux::Tmux;

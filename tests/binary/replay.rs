@@ -3,7 +3,7 @@
 //! the same sidecar (exit 0) and to a slowed-down build of it (exit 1, the regression
 //! named).
 
-mod common;
+use crate::common;
 
 use common::agent::{Agent, text};
 use common::*;

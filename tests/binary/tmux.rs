@@ -1,7 +1,7 @@
 //! End to end, as an operator: sidetop in a real terminal (tmux), keys sent with
 //! send-keys, the screen read back with capture-pane.
 
-mod common;
+use crate::common;
 
 use common::tmux::Tmux;
 use common::*;

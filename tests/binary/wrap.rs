@@ -2,7 +2,7 @@
 //! real signals; the bytes compared with the same child run directly, and the calls seen
 //! through the wrapper's engine socket.
 
-mod common;
+use crate::common;
 
 use common::{bin, marked_pids, marker, none_left, sidecars_dir, wait_until};
 use serde_json::Value;

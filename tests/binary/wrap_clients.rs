@@ -2,7 +2,7 @@
 //! language client (from the test virtualenv) drive the example servers once direct and
 //! once wrapped, with a `ctl restart` in the middle of their work.
 
-mod common;
+use crate::common;
 
 use common::{bin, client_python, sidecars_dir};
 use serde_json::Value;

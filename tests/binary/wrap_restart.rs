@@ -2,7 +2,7 @@
 //! requests in flight get the documented error at once, the next ones reach the new
 //! child; `--restart on-failure` does the same after a crash.
 
-mod common;
+use crate::common;
 
 use common::wrapper::{App, ctl, status};
 use common::{sidecars_dir, wait_until};

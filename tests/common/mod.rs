@@ -4,8 +4,12 @@
 #![allow(dead_code)]
 
 pub mod agent;
+pub mod dashboard;
 pub mod tmux;
 pub mod wrapper;
+
+#[allow(unused_imports)]
+pub use dashboard::{ctrl, key, offline_dashboard, press};
 
 use sidetop::config::Config;
 use sidetop::supervisor::{SidecarHandle, Status};
@@ -289,4 +293,10 @@ pub async fn pump_until(
             Err(_) => panic!("gave up after {timeout:?} waiting for {what}"),
         }
     }
+}
+
+/// A JSON-RPC request; `null` params are left out.
+pub fn rpc(method: &str, params: serde_json::Value) -> sidetop::config::ipc::RequestSpec {
+    let params = if params.is_null() { None } else { Some(params) };
+    sidetop::config::ipc::RequestSpec::Rpc { method: method.into(), params }
 }

@@ -1,12 +1,10 @@
 //! `update` from key to state change to effect, for every default key, on a dashboard
 //! model built from a real config's sidecars: plain data, no engine (`update` does no I/O).
 
-mod common;
+use crate::common;
 
 use common::*;
-use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers, MouseButton, MouseEvent, MouseEventKind};
-use sidetop::api::Snapshot;
-use sidetop::app::model::Model;
+use ratatui::crossterm::event::{KeyCode, KeyModifiers, MouseButton, MouseEvent, MouseEventKind};
 use sidetop::app::msg::{Effect, LoadPlanEq, Msg};
 use sidetop::app::state::Mode;
 use sidetop::app::state::{Focus, Overlay, SortBy, State, Tab};
@@ -39,24 +37,8 @@ name = "gamma"
 command = ["true"]
 "#;
 
-fn key(code: KeyCode) -> Msg {
-    Msg::Key(KeyEvent::new(code, KeyModifiers::NONE))
-}
-
-fn ctrl(c: char) -> Msg {
-    Msg::Key(KeyEvent::new(KeyCode::Char(c), KeyModifiers::CONTROL))
-}
-
-fn press(state: &mut State, keys: &str) -> Vec<Effect> {
-    keys.chars().flat_map(|c| update(state, key(KeyCode::Char(c)))).collect()
-}
-
 async fn dashboard() -> (State, (), tempfile::TempDir) {
-    let (dir, config) = config(CONFIG, &marker());
-    let setups = config.sidecars.iter().map(sidetop::api::build::setup).collect();
-    let snapshot = Snapshot { config: "test.toml".into(), setups, ..Snapshot::default() };
-    let mut state = State::new(Model::from_snapshot(snapshot), Mode::InProcess);
-    state.size = (120, 40);
+    let (mut state, dir) = offline_dashboard(CONFIG);
     // The first sidecar's log is followed from the start, as the run loop does.
     assert!(sidetop::app::update::follow_logs(&mut state).is_some());
     (state, (), dir)

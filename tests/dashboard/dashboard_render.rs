@@ -2,7 +2,7 @@
 //! a dashboard over a real engine with real sidecars that have really logged, answered,
 //! crashed and been sampled.
 
-mod common;
+use crate::common;
 
 use common::*;
 use ratatui::Terminal;

@@ -2,14 +2,13 @@
 //! that received a latency summary: a spike and its errors show at the second they
 //! happened, on a wall-clock axis.
 
-mod common;
+use crate::common;
 
 use common::*;
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
-use sidetop::api::{LatencyInfo, Notice, Snapshot};
-use sidetop::app::model::Model;
-use sidetop::app::state::{Mode, State, Tab};
+use sidetop::api::{LatencyInfo, Notice};
+use sidetop::app::state::{State, Tab};
 use sidetop::metrics::timeline::SecondPoint;
 
 const CONFIG: &str = r#"
@@ -26,10 +25,7 @@ const NOW: u64 = 1_790_000_000;
 const SPIKE_AGO: u64 = 20;
 
 fn state_with_spike() -> (State, tempfile::TempDir) {
-    let (dir, config) = config(CONFIG, &marker());
-    let setups = config.sidecars.iter().map(sidetop::api::build::setup).collect();
-    let snapshot = Snapshot { config: "test.toml".into(), setups, ..Snapshot::default() };
-    let mut state = State::new(Model::from_snapshot(snapshot), Mode::InProcess);
+    let (mut state, dir) = offline_dashboard(CONFIG);
     let timeline = (0..120)
         .map(|ago| {
             let spike = ago == SPIKE_AGO;

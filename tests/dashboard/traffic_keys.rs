@@ -3,17 +3,16 @@
 //! the composer; the composer offers the methods seen in the traffic; an MCP tool result's
 //! text content reads as text.
 
-mod common;
+use crate::common;
 
 use common::*;
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
-use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
-use sidetop::api::{Notice, Snapshot};
+use ratatui::crossterm::event::KeyCode;
+use sidetop::api::Notice;
 use sidetop::app::composer::Field;
-use sidetop::app::model::Model;
-use sidetop::app::msg::{Effect, Msg};
-use sidetop::app::state::{Mode, Overlay, State, Tab};
+use sidetop::app::msg::Effect;
+use sidetop::app::state::{Overlay, State, Tab};
 use sidetop::app::update::update;
 use sidetop::ipc::protocol::{Exchange, Origin, Outcome};
 use std::sync::Arc;
@@ -57,20 +56,8 @@ fn exchange(sidecar: &str, method: &str, origin: Origin, request: &str, response
     })
 }
 
-fn key(code: KeyCode) -> Msg {
-    Msg::Key(KeyEvent::new(code, KeyModifiers::NONE))
-}
-
-fn press(state: &mut State, keys: &str) -> Vec<Effect> {
-    keys.chars().flat_map(|c| update(state, key(KeyCode::Char(c)))).collect()
-}
-
 fn dashboard() -> (State, tempfile::TempDir) {
-    let (dir, config) = config(CONFIG, &marker());
-    let setups = config.sidecars.iter().map(sidetop::api::build::setup).collect();
-    let snapshot = Snapshot { config: "test.toml".into(), setups, ..Snapshot::default() };
-    let mut state = State::new(Model::from_snapshot(snapshot), Mode::InProcess);
-    state.size = (120, 40);
+    let (mut state, dir) = offline_dashboard(CONFIG);
     state.color = false;
     let sent = [
         exchange(

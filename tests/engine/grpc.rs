@@ -3,7 +3,7 @@
 //! reply as JSON, latency per method, a status as an error, and the standard health check
 //! (NOT_SERVING makes the sidecar unhealthy).
 
-mod common;
+use crate::common;
 
 use common::*;
 use serde_json::json;

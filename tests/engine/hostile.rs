@@ -1,7 +1,7 @@
 //! Hostile sidecars: output that attacks the terminal, protocol abuse, and faults. Nothing
 //! may crash, hang, leak or reach the operator's terminal.
 
-mod common;
+use crate::common;
 
 use common::*;
 use serde_json::{Value, json};
@@ -12,10 +12,6 @@ use sidetop::supervisor::{Options, State, Supervisor};
 use std::time::{Duration, Instant};
 
 const T: Duration = Duration::from_secs(20);
-
-fn rpc(method: &str, params: Value) -> RequestSpec {
-    RequestSpec::Rpc { method: method.into(), params: if params.is_null() { None } else { Some(params) } }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn escape_sequences_are_kept_raw_but_shown_neutralized_and_memory_stays_bounded() {

@@ -2,7 +2,7 @@
 //! matching under concurrency, timeouts and late replies, malformed frames, sidecars that
 //! die mid-request, handshakes, health checks and readiness.
 
-mod common;
+use crate::common;
 
 use common::*;
 use serde_json::{Value, json};
@@ -11,10 +11,6 @@ use sidetop::ipc::protocol::{Origin, Outcome};
 use sidetop::metrics::latency::OutcomeKind;
 use sidetop::supervisor::{EventKind, Options, State, Supervisor};
 use std::time::{Duration, Instant};
-
-fn rpc(method: &str, params: Value) -> RequestSpec {
-    RequestSpec::Rpc { method: method.into(), params: if params.is_null() { None } else { Some(params) } }
-}
 
 fn response_json(exchange: &sidetop::ipc::protocol::Exchange) -> Value {
     serde_json::from_str(exchange.response.as_deref().expect("a response")).expect("JSON response")

@@ -3,7 +3,7 @@
 //! unbounded answers and bodies, JSON log lines taken for replies, and a library that
 //! must not reap its embedder's children.
 
-mod common;
+use crate::common;
 
 use common::*;
 use serde_json::{Value, json};
@@ -14,10 +14,6 @@ use sidetop::supervisor::{EventKind, Options, State, Supervisor};
 use std::time::Duration;
 
 const T: Duration = Duration::from_secs(20);
-
-fn rpc(method: &str, params: Value) -> RequestSpec {
-    RequestSpec::Rpc { method: method.into(), params: if params.is_null() { None } else { Some(params) } }
-}
 
 /// A JSON-RPC sidecar with an `initialize` handshake, restarted at once when it exits,
 /// running `sidecars/test/SCRIPT STATE`: the state file tells the script which run it is

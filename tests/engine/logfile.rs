@@ -2,7 +2,7 @@
 //! a full disk is an event, the output waits (or drops, non-blocking, with a marker line
 //! in the file), and writing resumes when space returns.
 
-mod common;
+use crate::common;
 
 use common::*;
 use sidetop::supervisor::{Options, State, Supervisor};

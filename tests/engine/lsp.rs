@@ -3,7 +3,7 @@
 //! notifications are log lines, diagnostics are counted, and a stop goes through
 //! `shutdown` and `exit`: the server exits 0 by itself, no signal.
 
-mod common;
+use crate::common;
 
 use common::*;
 use serde_json::json;

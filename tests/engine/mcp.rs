@@ -6,7 +6,7 @@
 //! older one taken from the server, task-augmented tool calls (the example server's and
 //! the npm reference server's), requests from the server answered.
 
-mod common;
+use crate::common;
 
 use common::*;
 use serde_json::{Value, json};

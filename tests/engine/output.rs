@@ -1,7 +1,7 @@
 //! Output capture with real children: floods, lines split across reads, invalid UTF-8,
 //! huge lines, both streams, log files.
 
-mod common;
+use crate::common;
 
 use common::*;
 use sidetop::supervisor::scrollback::Stream;

@@ -2,7 +2,7 @@
 //! still starting are not failures (a start window, like a startup probe), and a start
 //! that goes wrong says why in the sidecar's own words (its exit and last stderr).
 
-mod common;
+use crate::common;
 
 use common::*;
 use sidetop::supervisor::{EventKind, Options, State, Supervisor};

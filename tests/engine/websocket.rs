@@ -2,7 +2,7 @@
 //! matched by id in any order, server pushes counted per method with their rate, the
 //! ping round trip measured, and a restart of the sidecar survived.
 
-mod common;
+use crate::common;
 
 use common::*;
 use serde_json::json;
@@ -31,10 +31,6 @@ url = "ws://127.0.0.1:{port}/"
     let sup = Supervisor::start(&config, Options::default()).unwrap();
     wait_ready(&sup.get("ws").unwrap()).await;
     (dir, sup)
-}
-
-fn rpc(method: &str, params: serde_json::Value) -> RequestSpec {
-    RequestSpec::Rpc { method: method.into(), params: Some(params) }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
