@@ -70,6 +70,17 @@ impl Engine {
         Engine::start(config, Options::binary(), sample_interval)
     }
 
+    /// Stops every sidecar as its config says (polite stop, signal, grace, kill) and
+    /// returns when all have stopped: how a front end that owns the engine ends.
+    pub async fn shutdown(&self) {
+        self.supervisor.shutdown().await;
+    }
+
+    /// Kills every sidecar's group at once: a second signal during a long stop.
+    pub async fn kill_all(&self) {
+        self.supervisor.kill_all().await;
+    }
+
     pub fn resources(&self) -> MutexGuard<'_, Resources> {
         self.sampler.data.lock().unwrap_or_else(|e| e.into_inner())
     }

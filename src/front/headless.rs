@@ -5,8 +5,8 @@
 //! skipped (the scrollback and the log files keep them). Stops everything gracefully on
 //! SIGINT/SIGTERM/SIGHUP.
 
-use crate::api::engine::Engine;
 use crate::config::Config;
+use crate::front::start::{self, Signals, Start};
 use crate::ipc::protocol::{Exchange, Origin};
 use crate::supervisor::scrollback::{LogLine, Stream};
 use crate::supervisor::{EVENT_BACKLOG, Event, Fed, LineBatch, Options};
@@ -15,7 +15,7 @@ use crate::text::stamp::Stamp;
 use std::io::{self, Write};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
-use tokio::signal::unix::{SignalKind, signal};
+
 use tokio::sync::{broadcast, mpsc};
 
 enum Printable {
@@ -62,49 +62,32 @@ pub struct AgentOptions {
 
 pub async fn run(config: &Config, options: HeadlessOptions) -> io::Result<()> {
     // Before anything starts: a signal from now on stops the sidecars gracefully.
-    let mut sigint = signal(SignalKind::interrupt())?;
-    let mut sigterm = signal(SignalKind::terminate())?;
-    let mut sighup = signal(SignalKind::hangup())?;
+    let mut signals = Signals::new()?;
     let (lines_tx, mut lines_rx) = crate::supervisor::line_feed(crate::supervisor::line_feed::DEFAULT_BUDGET);
     let (events_tx, mut events) = broadcast::channel(EVENT_BACKLOG);
     let (exchanges_tx, mut exchanges) = broadcast::channel(EVENT_BACKLOG);
-    let metrics = match options.metrics {
-        Some(addr) => Some(crate::front::exporter::bind(addr).await?),
-        None => None,
-    };
-    let engine = Engine::start(
+    let started = start::start(
         config,
-        Options {
-            lines: Some(lines_tx),
-            events: Some(events_tx),
-            exchanges: Some(exchanges_tx),
-            ..Options::binary()
+        Start {
+            engine: Options {
+                lines: Some(lines_tx),
+                events: Some(events_tx),
+                exchanges: Some(exchanges_tx),
+                ..Options::binary()
+            },
+            sample_interval: options.sample_interval,
+            metrics: options.metrics,
+            record: options.record.clone(),
+            socket: options.agent.as_ref().map(|agent| start::Socket {
+                path: agent.socket.clone(),
+                options: crate::server::ServerOptions { read_only: agent.read_only },
+                required: true,
+            }),
         },
-        options.sample_interval,
-    )?;
+    )
+    .await?;
+    let engine = started.engine.clone();
     let supervisor = engine.supervisor.clone();
-    if let Some(path) = &options.record {
-        let said = engine
-            .record(path, None, crate::api::record::file::DEFAULT_MAX_BYTES)
-            .await
-            .map_err(|(_, e)| io::Error::other(e))?;
-        tracing::info!("{said}");
-    }
-    let exporter =
-        metrics.map(|listener| crate::front::exporter::serve(listener, engine.clone())).transpose()?;
-    let server = match &options.agent {
-        None => None,
-        Some(agent) => {
-            let server_options = crate::server::ServerOptions { read_only: agent.read_only };
-            match crate::server::serve(engine.clone(), &agent.socket, server_options) {
-                Ok(server) => Some(server),
-                Err(e) => {
-                    supervisor.shutdown().await;
-                    return Err(e);
-                }
-            }
-        }
-    };
     // Under systemd (`Type=notify`): readiness, counts, reloads, the watchdog, the stop.
     let notifier = crate::front::systemd::Notifier::from_env().map(Arc::new);
     let reloaded = Arc::new(tokio::sync::Notify::new());
@@ -157,9 +140,9 @@ pub async fn run(config: &Config, options: HeadlessOptions) -> io::Result<()> {
             break;
         }
         tokio::select! {
-            _ = sigint.recv() => break,
-            _ = sigterm.recv() => break,
-            _ = sighup.recv() => {
+            _ = signals.int.recv() => break,
+            _ = signals.term.recv() => break,
+            _ = signals.hup.recv() => {
                 if hangup_stops {
                     break;
                 }
@@ -188,16 +171,10 @@ pub async fn run(config: &Config, options: HeadlessOptions) -> io::Result<()> {
     }
     // A second signal during a long graceful stop forces it, as in the dashboard.
     tokio::select! {
-        _ = supervisor.shutdown() => {}
-        _ = async { tokio::select! { _ = sigint.recv() => {}, _ = sigterm.recv() => {}, _ = sighup.recv() => {} } } => {
-            supervisor.kill_all().await;
-        }
+        _ = engine.shutdown() => {}
+        _ = signals.any() => engine.kill_all().await,
     }
-    if let Some(said) = engine.stop_recording().await {
-        tracing::info!("{said}");
-    }
-    drop(server);
-    drop(exporter);
+    started.finish().await;
     drop(supervisor);
     drop(engine);
     // Output still in the pipes drains now; a grandchild that escaped its process group

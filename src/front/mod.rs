@@ -14,5 +14,6 @@ pub mod replay;
 pub mod request;
 pub mod screenshots;
 pub mod selflog;
+pub mod start;
 pub mod systemd;
 pub mod wrap;

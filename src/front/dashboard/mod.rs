@@ -15,12 +15,14 @@ use crate::app::msg::{Effect, Msg};
 use crate::app::state::{Mode, State};
 use crate::app::update::{follow_logs, update};
 use crate::config::Config;
+use crate::front::start::{self, Signals, Start};
+use crate::server::ServerOptions;
+use crate::supervisor::Options;
 use ratatui::crossterm::event::Event;
 use serde_json::json;
 use std::io;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::mpsc;
 
 const FRAME: Duration = Duration::from_millis(33);
@@ -50,38 +52,29 @@ pub enum Ending {
 
 /// The engine in this process, the dashboard, and the control socket.
 pub async fn run(config: &Config, options: RunOptions) -> io::Result<()> {
-    // Before the engine starts and raw mode is entered: from now on a signal stops the
-    // sidecars and restores the terminal, never the default action.
+    // Before the engine starts and raw mode is entered (see `Signals`).
     let signals = Signals::new()?;
-    let metrics = match options.metrics {
-        Some(addr) => Some(crate::front::exporter::bind(addr).await?),
-        None => None,
-    };
-    let engine = Engine::start_in_process(config, options.sample_interval)?;
-    if let Some(path) = &options.record {
-        let said = engine
-            .record(path, None, crate::api::record::file::DEFAULT_MAX_BYTES)
-            .await
-            .map_err(|(_, e)| io::Error::other(e))?;
-        tracing::info!("{said}");
-    }
-    let exporter =
-        metrics.map(|listener| crate::front::exporter::serve(listener, engine.clone())).transpose()?;
-    // `sidetop ctl` and `attach` work against a dashboard session too.
-    let socket = crate::api::socket_path::default_socket(&config.path);
-    let server_options = crate::server::ServerOptions { read_only: false };
-    let (server, note) = match crate::server::serve(engine.clone(), &socket, server_options) {
-        Ok(server) => (Some(server), None),
-        Err(e) => (None, Some(format!("control socket not served: {e}"))),
-    };
+    let started = start::start(
+        config,
+        Start {
+            engine: Options::binary(),
+            sample_interval: options.sample_interval,
+            metrics: options.metrics,
+            record: options.record,
+            // `sidetop ctl` and `attach` work against a dashboard session too.
+            socket: Some(start::Socket {
+                path: crate::api::socket_path::default_socket(&config.path),
+                options: ServerOptions { read_only: false },
+                required: false,
+            }),
+        },
+    )
+    .await?;
+    let engine = started.engine.clone();
+    let note = started.socket_note.clone();
     let link = crate::api::local::connect(engine.clone());
-    let result = dashboard(link, Mode::InProcess, Some(engine.clone()), signals, note).await;
-    // What the recording has is written before the process ends.
-    if let Some(said) = engine.stop_recording().await {
-        tracing::info!("{said}");
-    }
-    drop(server);
-    drop(exporter);
+    let result = dashboard(link, Mode::InProcess, Some(engine), signals, note).await;
+    started.finish().await;
     result.map(|_| ())
 }
 
@@ -89,22 +82,6 @@ pub async fn run(config: &Config, options: RunOptions) -> io::Result<()> {
 pub async fn attach(link: Link, to: String) -> io::Result<Ending> {
     let signals = Signals::new()?;
     dashboard(link, Mode::Attached { to }, None, signals, None).await
-}
-
-struct Signals {
-    term: tokio::signal::unix::Signal,
-    hup: tokio::signal::unix::Signal,
-    int: tokio::signal::unix::Signal,
-}
-
-impl Signals {
-    fn new() -> io::Result<Signals> {
-        Ok(Signals {
-            term: signal(SignalKind::terminate())?,
-            hup: signal(SignalKind::hangup())?,
-            int: signal(SignalKind::interrupt())?,
-        })
-    }
 }
 
 /// Subscribes, takes the snapshot the model starts from, and runs the loop.
@@ -155,7 +132,7 @@ async fn dashboard(
             match effect {
                 Effect::ForceQuit => {
                     if let Some(engine) = &engine {
-                        engine.supervisor.kill_all().await;
+                        engine.kill_all().await;
                         break 'run Ending::Quit;
                     }
                     break 'run Ending::Detached;
@@ -172,7 +149,7 @@ async fn dashboard(
                     Some(engine) => {
                         let (engine, tx) = (engine.clone(), msg_tx.clone());
                         tokio::spawn(async move {
-                            engine.supervisor.shutdown().await;
+                            engine.shutdown().await;
                             let _ = tx.send(Msg::AllStopped);
                         });
                     }

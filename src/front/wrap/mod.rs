@@ -14,7 +14,7 @@ mod exit;
 
 pub use args::WrapArgs;
 
-use crate::api::engine::Engine;
+use crate::front::start::{self, Start};
 use crate::supervisor::{Options, State};
 use exit::Ending;
 use std::net::SocketAddr;
@@ -75,27 +75,28 @@ async fn run(config: &crate::config::Config, options: &WrapOptions<'_>) -> std::
     for sig in FORWARDED {
         forwarded.push((sig, signal(SignalKind::from_raw(sig))?));
     }
-    let metrics = match options.metrics.or(config.metrics) {
-        Some(addr) => Some(crate::front::exporter::bind(addr).await?),
-        None => None,
-    };
-    let engine = Engine::start(config, Options::binary(), options.sample_interval)?;
+    let socket = options.args.socket.clone().unwrap_or_else(|| default_socket(&name));
+    let started = start::start(
+        config,
+        Start {
+            engine: Options::binary(),
+            sample_interval: options.sample_interval,
+            metrics: options.metrics.or(config.metrics),
+            record: options.record.clone(),
+            socket: Some(start::Socket {
+                path: socket.clone(),
+                options: crate::server::ServerOptions { read_only: false },
+                required: false,
+            }),
+        },
+    )
+    .await?;
+    if let Some(note) = &started.socket_note {
+        tracing::warn!("wrap {name}: {note}");
+    }
+    let engine = started.engine.clone();
     let handle = engine.supervisor.get(&name).map_err(|e| std::io::Error::other(e.to_string()))?;
     let stdin = handle.forward_stdin();
-    if let Some(path) = &options.record {
-        let said = engine
-            .record(path, None, crate::api::record::file::DEFAULT_MAX_BYTES)
-            .await
-            .map_err(|(_, e)| std::io::Error::other(e))?;
-        tracing::info!("{said}");
-    }
-    let exporter =
-        metrics.map(|listener| crate::front::exporter::serve(listener, engine.clone())).transpose()?;
-    let socket = options.args.socket.clone().unwrap_or_else(|| default_socket(&name));
-    let server =
-        crate::server::serve(engine.clone(), &socket, crate::server::ServerOptions { read_only: false })
-            .inspect_err(|e| tracing::warn!("wrap {name}: no engine socket at {}: {e}", socket.display()))
-            .ok();
     tracing::info!("wrap {name}: {:?}, socket {}", config.sidecars[0].argv, socket.display());
 
     let mut status = handle.watch();
@@ -113,7 +114,7 @@ async fn run(config: &crate::config::Config, options: &WrapOptions<'_>) -> std::
                     State::Failed => {
                         let error = s.error.unwrap_or_default();
                         eprintln!("sidetop wrap: {}: {error}", config.sidecars[0].argv[0]);
-                        engine.supervisor.shutdown().await;
+                        engine.shutdown().await;
                         return Ok(Ending::NotStarted { not_found: error.contains("No such file") });
                     }
                     _ => {}
@@ -143,12 +144,8 @@ async fn run(config: &crate::config::Config, options: &WrapOptions<'_>) -> std::
             "wrap {name}: {dropped} reads passed on without being observed (the observer was behind)"
         );
     }
-    if let Some(said) = engine.stop_recording().await {
-        tracing::info!("{said}");
-    }
-    engine.supervisor.shutdown().await;
-    drop(server);
-    drop(exporter);
+    engine.shutdown().await;
+    started.finish().await;
     Ok(match ended {
         Some(exit) => Ending::Child(exit),
         None => Ending::Error,
