@@ -118,13 +118,16 @@ impl HealthTask {
     }
 
     fn mark_ready(&self) {
-        if self.status.send_if_modified(|s| {
+        // The event goes out before the status wakes anyone: a dependent started by this
+        // readiness must not have its `started` event ahead of this `ready`.
+        self.status.send_if_modified(|s| {
             let change = self.mine(s) && !s.ready;
+            if change {
+                self.events.emit(EventKind::Ready);
+            }
             s.ready |= change;
             change
-        }) {
-            self.events.emit(EventKind::Ready);
-        }
+        });
     }
 
     fn set_unhealthy(&self, unhealthy: bool) -> bool {
