@@ -6,6 +6,7 @@
 //! Long because it is the one table of engine calls, each a few lines; the typed command
 //! enum of issue 19 is to replace the string dispatch and shrink it.
 
+use super::call::Call;
 use super::wire::*;
 use super::{RpcError, RpcResult, build, codes};
 use crate::config::Config;
@@ -206,60 +207,25 @@ impl Engine {
 
     /// Whether a method changes anything (refused to read-only clients).
     pub fn acts(method: &str) -> bool {
-        matches!(
-            method,
-            "start"
-                | "stop"
-                | "restart"
-                | "kill"
-                | "signal"
-                | "stdin"
-                | "request"
-                | "load"
-                | "clear_logs"
-                | "reload"
-                | "record"
-                | "shutdown"
-        )
+        Call::from_name(method).is_some_and(Call::acts)
     }
 
     /// The command `method`, ready to run; `None` when there is no such command.
     pub fn command(self: &Arc<Self>, method: &str, params: Value) -> Option<Reply> {
         let engine = self.clone();
-        let method = method.to_string();
-        let known = matches!(
-            method.as_str(),
-            "status"
-                | "snapshot"
-                | "latency"
-                | "traffic"
-                | "start"
-                | "stop"
-                | "restart"
-                | "kill"
-                | "signal"
-                | "logs"
-                | "events"
-                | "request"
-                | "load"
-                | "clear_logs"
-                | "stdin"
-                | "reload"
-                | "record"
-                | "shutdown"
-        );
-        known.then(|| Box::pin(async move { engine.run(&method, &params).await }) as Reply)
+        let call = Call::from_name(method)?;
+        Some(Box::pin(async move { engine.run(call, &params).await }) as Reply)
     }
 
-    async fn run(&self, method: &str, params: &Value) -> RpcResult {
-        match method {
-            "status" => Ok(json!({"sidecars": self.status()})),
-            "snapshot" => Ok(json!(self.snapshot())),
-            "latency" => {
+    async fn run(&self, call: Call, params: &Value) -> RpcResult {
+        match call {
+            Call::Status => Ok(json!({"sidecars": self.status()})),
+            Call::Snapshot => Ok(json!(self.snapshot())),
+            Call::Latency => {
                 let h = self.one(params)?;
                 Ok(json!({"latency": latency_of(&h)}))
             }
-            "traffic" => {
+            Call::Traffic => {
                 let h = self.one(params)?;
                 let limit = params.get("limit").and_then(Value::as_u64).unwrap_or(u64::MAX) as usize;
                 let traffic: Vec<_> = h
@@ -272,21 +238,21 @@ impl Engine {
                     .unwrap_or_default();
                 Ok(json!({"exchanges": traffic}))
             }
-            "start" | "stop" | "restart" | "kill" => {
+            Call::Start | Call::Stop | Call::Restart | Call::Kill => {
                 let mut failed = Vec::new();
                 let mut after = Vec::new();
                 for h in self.named(params)? {
                     let before = h.status().pid;
-                    let result = match method {
-                        "start" => h.start().await,
-                        "stop" => h.stop().await,
-                        "restart" => h.restart().await,
+                    let result = match call {
+                        Call::Start => h.start().await,
+                        Call::Stop => h.stop().await,
+                        Call::Restart => h.restart().await,
                         _ => h.kill().await,
                     };
                     match result {
                         Err(e) => failed.push(e.to_string()),
                         Ok(()) => {
-                            settle(&h, method, before).await;
+                            settle(&h, call.name(), before).await;
                             after.push(build::info(&h));
                         }
                     }
@@ -297,13 +263,13 @@ impl Engine {
                     Err((codes::FAILED, failed.join("; ")))
                 }
             }
-            "signal" => {
+            Call::Signal => {
                 let h = self.one(params)?;
                 let name = params.get("signal").and_then(Value::as_str).unwrap_or("");
                 let signal = crate::config::parse_signal(name).map_err(|e| (codes::INVALID_PARAMS, e))?;
                 h.signal(signal).await.map(|_| json!({})).map_err(op_error)
             }
-            "logs" => {
+            Call::Logs => {
                 let h = self.one(params)?;
                 let limit = params.get("lines").and_then(Value::as_u64).unwrap_or(100) as usize;
                 let stderr = params.get("stderr").and_then(Value::as_bool).unwrap_or(false);
@@ -314,7 +280,7 @@ impl Engine {
                 lines.drain(..keep);
                 Ok(json!({"lines": lines, "next_seq": total}))
             }
-            "events" => {
+            Call::Events => {
                 let events: Vec<EventInfo> = match params.get("sidecar").and_then(Value::as_str) {
                     Some(_) => self.one(params)?.events().iter().map(build::event).collect(),
                     None => self.all_events(usize::MAX),
@@ -322,7 +288,7 @@ impl Engine {
                 let limit = params.get("limit").and_then(Value::as_u64).unwrap_or(u64::MAX) as usize;
                 Ok(json!({"events": events[events.len().saturating_sub(limit)..]}))
             }
-            "request" => {
+            Call::Request => {
                 let h = self.one(params)?;
                 let spec = request_spec(&h, params)?;
                 let exchange = match h.request(&spec).await {
@@ -353,7 +319,7 @@ impl Engine {
                     "exchange": exchange,
                 }))
             }
-            "load" => {
+            Call::Load => {
                 let h = self.one(params)?;
                 let ipc =
                     h.ipc().cloned().ok_or((codes::FAILED, format!("{} has no [sidecar.ipc]", h.name)))?;
@@ -374,29 +340,28 @@ impl Engine {
                     "failures": report.summary.outcomes.failures(),
                 }))
             }
-            "stdin" => {
+            Call::Stdin => {
                 let h = self.one(params)?;
                 let text = params.get("text").and_then(Value::as_str).unwrap_or_default().to_string();
                 h.write_stdin(text.into_bytes()).await.map(|_| json!({})).map_err(op_error)
             }
-            "reload" => {
+            Call::Reload => {
                 let dry_run = params.get("dry_run").and_then(Value::as_bool).unwrap_or(false);
                 match self.reload(dry_run).await {
                     Ok(summary) => Ok(json!({"summary": summary})),
                     Err(e) => Err((codes::FAILED, e)),
                 }
             }
-            "clear_logs" => {
+            Call::ClearLogs => {
                 let h = self.one(params)?;
                 h.logs().clear();
                 Ok(json!({}))
             }
-            "record" => self.record_command(params).await,
-            "shutdown" => {
+            Call::Record => self.record_command(params).await,
+            Call::Shutdown => {
                 self.shutdown_asked.notify_one();
                 Ok(json!({}))
             }
-            other => Err((codes::NO_METHOD, format!("no method {other:?}"))),
         }
     }
 

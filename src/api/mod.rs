@@ -6,6 +6,7 @@
 //! 2.0, one message per line.
 
 pub mod build;
+pub mod call;
 pub mod engine;
 pub mod follow;
 pub mod link;
