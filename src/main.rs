@@ -110,7 +110,7 @@ fn main() -> ExitCode {
         && let Err(e) = sidetop::api::request::build_spec(sidecar, &args.fields())
     {
         eprintln!("error: {e}");
-        return ExitCode::from(sidetop::front::request::EXIT_USAGE);
+        return ExitCode::from(sidetop::front::exit_codes::EXIT_USAGE);
     }
 
     // Before the first thread (logging's writer, the runtime): the death-watch helper is

@@ -3,8 +3,8 @@
 
 use crate::api::link::Link;
 use crate::front::cli::AttachArgs;
-use crate::front::ctl::{EXIT_FAILED, EXIT_NO_AGENT};
 use crate::front::dashboard::Ending;
+use crate::front::exit_codes::{EXIT_FAILED, EXIT_NO_AGENT};
 use std::io;
 use std::path::Path;
 use std::process::{ExitCode, Stdio};

@@ -8,6 +8,7 @@ pub mod cli;
 pub mod completion;
 pub mod ctl;
 pub mod dashboard;
+pub mod exit_codes;
 pub mod exporter;
 pub mod headless;
 pub mod replay;

@@ -3,51 +3,18 @@
 //! every request succeeded, 1 when one did not, 2 for bad arguments or config, 3 when the
 //! sidecar never became ready.
 
-use crate::api::engine::Engine;
-use crate::api::link::{Caller, Link};
+use crate::api::LogLineInfo;
+use crate::api::link::Caller;
 use crate::api::request::build_spec;
-use crate::api::{Life, LogLineInfo, Notice, SidecarInfo};
 use crate::config::Config;
 use crate::config::ipc::RequestSpec;
 use crate::front::cli::RequestArgs;
 use crate::ipc::protocol::Exchange;
 use serde_json::json;
-use std::collections::BTreeSet;
 use std::process::ExitCode;
-use std::time::Duration;
 
-pub const EXIT_FAILED: u8 = 1;
-pub const EXIT_USAGE: u8 = 2;
-pub const EXIT_NOT_READY: u8 = 3;
-
-/// An engine running `names` and what they depend on (nothing else), and a link to it.
-pub fn start_only<'a>(
-    config: &Config,
-    names: impl IntoIterator<Item = &'a str>,
-) -> std::io::Result<(std::sync::Arc<Engine>, Link)> {
-    let mut config = config.clone();
-    let wanted: BTreeSet<String> = names.into_iter().flat_map(|n| needed(&config, n)).collect();
-    for s in &mut config.sidecars {
-        s.autostart = wanted.contains(&s.name);
-    }
-    let engine = Engine::start_in_process(&config, Duration::from_secs(1))?;
-    let link = crate::api::local::connect(engine.clone());
-    Ok((engine, link))
-}
-
-/// The sidecar `name` and everything it depends on, to start.
-fn needed(config: &Config, name: &str) -> BTreeSet<String> {
-    let mut out = BTreeSet::new();
-    let mut todo = vec![name.to_string()];
-    while let Some(n) = todo.pop() {
-        if out.insert(n.clone())
-            && let Some(s) = config.sidecar(&n)
-        {
-            todo.extend(s.depends_on.iter().cloned());
-        }
-    }
-    out
-}
+use crate::front::exit_codes::{EXIT_FAILED, EXIT_NOT_READY, EXIT_USAGE};
+use crate::front::start::{start_only, wait_ready};
 
 pub async fn run(config: &Config, args: &RequestArgs) -> ExitCode {
     let Some(target) = config.sidecar(&args.sidecar) else {
@@ -97,41 +64,8 @@ pub async fn run(config: &Config, args: &RequestArgs) -> ExitCode {
         Ok(()) if args.requests == 1 && args.duration.is_none() => one(&link.caller, name, &spec).await,
         Ok(()) => many(&link.caller, name, spec, args).await,
     };
-    engine.supervisor.shutdown().await;
+    engine.shutdown().await;
     code
-}
-
-/// Waits for the sidecar to be ready, or for a state it will not leave by itself.
-pub async fn wait_ready(link: &mut Link, name: &str, timeout: Duration) -> Result<(), String> {
-    let fail = |(_, e): (i64, String)| e;
-    link.caller.call("subscribe", json!({"status": true})).await.map_err(fail)?;
-    let deadline = tokio::time::Instant::now() + timeout;
-    let mut last = SidecarInfo::default();
-    loop {
-        let settled = matches!(last.life, Life::Failed | Life::CrashLoop | Life::Exited | Life::Stopped);
-        if (last.life == Life::Running && last.state == "ready") || settled {
-            break;
-        }
-        match tokio::time::timeout_at(deadline, link.notices.recv()).await {
-            Ok(Some(Notice::Status { sidecars })) => {
-                if let Some(info) = sidecars.into_iter().find(|s| s.name == name) {
-                    last = info;
-                }
-            }
-            Ok(Some(_)) => {}
-            Ok(None) => return Err("the engine stopped".into()),
-            Err(_) => break,
-        }
-    }
-    let events = link.caller.call("events", json!({"sidecar": name, "limit": 1})).await.map_err(fail)?;
-    let last_event = events["events"][0]["text"].as_str().unwrap_or_default().to_string();
-    match last.life {
-        Life::Running if last.state == "ready" => Ok(()),
-        Life::Failed | Life::CrashLoop | Life::Exited | Life::Stopped => {
-            Err(if last_event.is_empty() { last.state } else { last_event })
-        }
-        _ => Err(format!("still {} after {}s (last event: {last_event})", last.state, timeout.as_secs())),
-    }
 }
 
 /// `--list`: the tools the server listed after its handshake (every page), one line each.

@@ -13,9 +13,7 @@ use serde_json::{Value, json};
 use std::path::Path;
 use std::process::ExitCode;
 
-pub const EXIT_FAILED: u8 = 1;
-pub const EXIT_USAGE: u8 = 2;
-pub const EXIT_NO_AGENT: u8 = 3;
+pub use crate::front::exit_codes::{EXIT_FAILED, EXIT_NO_AGENT, EXIT_USAGE};
 
 pub async fn run(config: &Path, args: &CtlArgs) -> ExitCode {
     let socket = args.socket.clone().unwrap_or_else(|| default_socket(config));

@@ -11,7 +11,7 @@ use crate::api::link::Caller;
 use crate::api::record::file::Record;
 use crate::config::Config;
 use crate::front::cli::ReplayArgs;
-use crate::front::request::{EXIT_FAILED, EXIT_NOT_READY, EXIT_USAGE};
+use crate::front::exit_codes::{EXIT_FAILED, EXIT_NOT_READY, EXIT_USAGE};
 use crate::ipc::protocol::{Exchange, Origin};
 use compare::Replayed;
 use serde_json::json;
@@ -90,8 +90,7 @@ pub async fn run(config: &Config, args: &ReplayArgs) -> ExitCode {
         );
         return ExitCode::from(EXIT_USAGE);
     }
-    let (engine, mut link) = match crate::front::request::start_only(config, names.iter().map(String::as_str))
-    {
+    let (engine, mut link) = match crate::front::start::start_only(config, names.iter().map(String::as_str)) {
         Ok(started) => started,
         Err(e) => {
             eprintln!("error: {e}");
@@ -99,7 +98,7 @@ pub async fn run(config: &Config, args: &ReplayArgs) -> ExitCode {
         }
     };
     for name in &names {
-        if let Err(why) = crate::front::request::wait_ready(&mut link, name, args.ready_timeout).await {
+        if let Err(why) = crate::front::start::wait_ready(&mut link, name, args.ready_timeout).await {
             eprintln!("error: {name} did not become ready: {why}");
             engine.supervisor.shutdown().await;
             return ExitCode::from(EXIT_NOT_READY);
