@@ -260,3 +260,37 @@ pub fn unix_ms(at: SystemTime) -> u64 {
 pub fn system_time(ms: u64) -> SystemTime {
     UNIX_EPOCH + Duration::from_millis(ms)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::ipc::RequestSpec;
+    use crate::ipc::protocol::{Origin, Outcome};
+
+    /// An attached dashboard reads notices from JSON: it must get what an in-process one
+    /// gets, the request as built included (the traffic tab's `e` edits it).
+    #[test]
+    fn an_exchange_crosses_the_socket_whole() {
+        let spec = RequestSpec::Rpc { method: "add".into(), params: Some(serde_json::json!({"a": 1})) };
+        let exchange = Exchange {
+            sidecar: "calc".into(),
+            at: UNIX_EPOCH + Duration::from_millis(1_700_000_000_000),
+            method: "add".into(),
+            origin: Origin::Operator,
+            request: Some(r#"{"jsonrpc":"2.0","id":1,"method":"add","params":{"a":1}}"#.into()),
+            response: Some(r#"{"jsonrpc":"2.0","id":1,"result":1}"#.into()),
+            latency: Some(Duration::from_micros(250)),
+            outcome: Outcome::Ok,
+            status: None,
+            spec: Some(spec.clone()),
+        };
+        let text = serde_json::to_string(&Notice::Exchange(Arc::new(exchange))).unwrap();
+        let Notice::Exchange(back) = serde_json::from_str::<Notice>(&text).unwrap() else { panic!("{text}") };
+        assert_eq!(back.spec, Some(spec));
+        assert_eq!(
+            back.request.as_deref(),
+            Some(r#"{"jsonrpc":"2.0","id":1,"method":"add","params":{"a":1}}"#)
+        );
+        assert_eq!(back.latency, Some(Duration::from_micros(250)));
+    }
+}

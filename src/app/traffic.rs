@@ -2,13 +2,11 @@
 //! request and response (plain text, OSC 52 as the logs' copies), `e` opens its request in
 //! the composer to edit and send again.
 
-use super::composer::{Composer, Kind};
+use super::composer::Composer;
 use super::msg::Effect;
 use super::state::{Overlay, State};
-use crate::config::ipc::RequestSpec;
 use crate::ipc::protocol::Exchange;
 use crate::ipc::readable::pretty;
-use serde_json::Value;
 use std::sync::Arc;
 
 /// The exchange the traffic tab points at (its list is newest first).
@@ -62,49 +60,15 @@ pub fn edit(state: &mut State) -> Vec<Effect> {
     else {
         return Vec::new();
     };
-    match spec_of(composer.kind, &exchange) {
+    match &exchange.spec {
         Some(spec) => {
-            composer.load_spec(&spec);
+            composer.load_spec(spec);
             state.overlay = Overlay::Composer(Box::new(composer));
         }
         None if exchange.request.is_none() => {
             state.say("the sidecar sent this one: there is no request to edit")
         }
-        None => state.say("this request cannot be edited here (too long to keep, or not one sidetop sent)"),
+        None => state.say("this request cannot be edited here (not one sidetop could read)"),
     }
     Vec::new()
-}
-
-/// The request an exchange carried, read back from its text (what the engine sent:
-/// a JSON-RPC message, a json-lines value, or `METHOD /path` and a JSON body).
-pub fn spec_of(kind: Kind, exchange: &Exchange) -> Option<RequestSpec> {
-    let text = exchange.request.as_deref()?;
-    match kind {
-        Kind::Rpc => {
-            let message: Value = serde_json::from_str(text).ok()?;
-            Some(RequestSpec::Rpc {
-                method: message.get("method")?.as_str()?.to_string(),
-                params: message.get("params").cloned().and_then(without_progress_token),
-            })
-        }
-        Kind::Line => Some(RequestSpec::Line { value: serde_json::from_str(text).ok()? }),
-        Kind::Http => {
-            let (first, body) = text.split_once('\n').unwrap_or((text, ""));
-            let (method, path) = first.split_once(' ')?;
-            let body = if body.trim().is_empty() { None } else { Some(serde_json::from_str(body).ok()?) };
-            Some(RequestSpec::Http { method: method.to_string(), path: path.to_string(), body })
-        }
-    }
-}
-
-/// The params as the operator wrote them: without the progress token sidetop adds to
-/// every MCP request (it adds a new one when the request goes out again).
-fn without_progress_token(mut params: Value) -> Option<Value> {
-    if let Some(meta) = params.get_mut("_meta").and_then(Value::as_object_mut) {
-        meta.remove("progressToken");
-        if meta.is_empty() {
-            params.as_object_mut()?.remove("_meta");
-        }
-    }
-    (params != Value::Object(Default::default())).then_some(params)
 }

@@ -90,9 +90,10 @@ pub struct Exchange {
     pub outcome: Outcome,
     /// HTTP status, for HTTP sidecars.
     pub status: Option<u16>,
-    /// What was asked, to send it again (a recording is replayed from it). Engine-side
-    /// only: front ends read `request`.
-    #[serde(skip)]
+    /// What was asked, as it was built before it went out (without what the protocol
+    /// adds on the way, like MCP's progress token): a recording is replayed from it and
+    /// the traffic tab's `e` edits it. Sent to every front end alike.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub spec: Option<RequestSpec>,
 }
 

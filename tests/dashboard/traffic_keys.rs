@@ -14,6 +14,7 @@ use sidetop::app::composer::Field;
 use sidetop::app::msg::Effect;
 use sidetop::app::state::{Overlay, State, Tab};
 use sidetop::app::update::update;
+use sidetop::config::ipc::RequestSpec;
 use sidetop::ipc::protocol::{Exchange, Origin, Outcome};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -52,8 +53,25 @@ fn exchange(sidecar: &str, method: &str, origin: Origin, request: &str, response
         latency: Some(Duration::from_micros(1234)),
         outcome: Outcome::Ok,
         status: None,
-        spec: None,
+        spec: (origin != Origin::Sidecar).then(|| spec_sent(request)),
     })
+}
+
+/// The request as the engine built it before it went out, which it sends with the
+/// exchange: a JSON-RPC message's method and params, or `METHOD /path` and a body.
+fn spec_sent(request: &str) -> RequestSpec {
+    match serde_json::from_str::<serde_json::Value>(request) {
+        Ok(message) => RequestSpec::Rpc {
+            method: message["method"].as_str().unwrap().into(),
+            params: message.get("params").cloned(),
+        },
+        Err(_) => {
+            let (first, body) = request.split_once('\n').unwrap_or((request, ""));
+            let (method, path) = first.split_once(' ').unwrap();
+            let body = (!body.is_empty()).then(|| serde_json::from_str(body).unwrap());
+            RequestSpec::Http { method: method.into(), path: path.into(), body }
+        }
+    }
 }
 
 fn dashboard() -> (State, tempfile::TempDir) {
@@ -308,14 +326,17 @@ fn pushes_ping_and_diagnostics_show_above_the_traffic() {
 #[test]
 fn e_leaves_out_the_progress_token_sidetop_added() {
     let (mut s, _d) = dashboard();
-    let sent = exchange(
+    let mut sent = (*exchange(
         "tools",
         "tools/list",
         Origin::Operator,
         r#"{"jsonrpc":"2.0","id":9,"method":"tools/list","params":{"_meta":{"progressToken":9}}}"#,
         "{}",
-    );
-    s.model.apply(Notice::Exchange(sent));
+    ))
+    .clone();
+    // The engine keeps the request as built, before the MCP layer adds its token.
+    sent.spec = Some(RequestSpec::Rpc { method: "tools/list".into(), params: None });
+    s.model.apply(Notice::Exchange(Arc::new(sent)));
     press(&mut s, "4e");
     let Overlay::Composer(c) = &s.overlay else { panic!("composer: {:?}", s.status) };
     assert_eq!((c.method.text().as_str(), c.body.text().as_str()), ("tools/list", ""));
