@@ -16,7 +16,9 @@ mod passthrough;
 mod pipe_reader;
 pub mod policy;
 mod polite;
+mod process;
 pub mod reload;
+mod run;
 mod sidecar;
 pub mod spawn;
 pub mod status;
@@ -40,6 +42,7 @@ use crate::logs::LogBuffer;
 use deathwatch::DeathWatch;
 use output::OutputSink;
 use policy::RestartTracker;
+use process::{OsSpawner, Spawner};
 use sidecar::{EventSink, Runner};
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, RwLock};
@@ -94,7 +97,7 @@ pub(crate) struct Shared {
     events: broadcast::Sender<Event>,
     exchanges: broadcast::Sender<Arc<Exchange>>,
     changed: Arc<Notify>,
-    reaper: Option<Arc<DeathWatch>>,
+    spawner: Arc<dyn Spawner>,
     lines: Option<LineFeed>,
 }
 
@@ -196,13 +199,14 @@ impl Shared {
             output,
             stdin,
             deps: Vec::new(),
-            reaper: self.reaper.clone(),
+            spawner: self.spawner.clone(),
             commands: cmd_rx,
             self_commands: cmd_tx.downgrade(),
             tracker: RestartTracker::new(cfg.backoff, cfg.crash_loop),
             ipc,
             generation: 0,
             wrap,
+            draining: Default::default(),
         };
         Ok((handle, runner))
     }
@@ -221,6 +225,16 @@ impl Supervisor {
     /// Starts the engine (inside a tokio runtime): one task per sidecar; those with
     /// `autostart` start now, in dependency order.
     pub fn start(config: &Config, options: Options) -> std::io::Result<Supervisor> {
+        Supervisor::start_with(config, options, |reaper| Arc::new(OsSpawner { reaper }))
+    }
+
+    /// `start`, with the children started by the spawner `spawner` makes (given the
+    /// death-watch helper): the lifecycle tests pass a fake child's.
+    pub(crate) fn start_with(
+        config: &Config,
+        options: Options,
+        spawner: impl FnOnce(Option<Arc<DeathWatch>>) -> Arc<dyn Spawner>,
+    ) -> std::io::Result<Supervisor> {
         spawn::close_inherited_descriptors();
         let reaper = if options.no_death_watch {
             None
@@ -243,7 +257,7 @@ impl Supervisor {
             events: options.events.clone().unwrap_or_else(|| broadcast::channel(EVENT_BACKLOG).0),
             exchanges: options.exchanges.clone().unwrap_or_else(|| broadcast::channel(EVENT_BACKLOG).0),
             changed: Arc::new(Notify::new()),
-            reaper: reaper.clone(),
+            spawner: spawner(reaper.clone()),
             lines: options.lines.clone(),
         };
         let mut handles = Vec::new();
