@@ -23,6 +23,8 @@ mod sidecar;
 pub mod spawn;
 pub mod status;
 mod subreaper;
+#[cfg(test)]
+mod tests;
 
 pub use deathwatch::{
     SUBCOMMAND as DEATHWATCH_SUBCOMMAND, helper_main as deathwatch_main, prefork as prefork_death_watch,
