@@ -34,9 +34,10 @@ impl OwnedTask {
         self.0.is_finished()
     }
 
-    /// Waits for the task to end by itself, at most `limit`; true if it did.
+    /// Waits for the task to end by itself, at most `limit`; true if it did. Any number
+    /// of times: a task that ended is not polled again (its handle would panic).
     pub async fn join_within(&mut self, limit: Duration) -> bool {
-        tokio::time::timeout(limit, &mut self.0).await.is_ok()
+        self.0.is_finished() || tokio::time::timeout(limit, &mut self.0).await.is_ok()
     }
 }
 

@@ -5,6 +5,7 @@
 
 mod fake;
 mod fake_child;
+mod run_ownership;
 
 use super::{Event, Options, SidecarHandle, State, Status, Supervisor};
 use crate::config::Config;
