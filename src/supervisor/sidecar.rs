@@ -1,7 +1,8 @@
-//! One task per sidecar, owning its child: the lifecycle state machine. It reacts to
-//! operator commands, the child's exit, the backoff timer, the stop grace timer and its
-//! dependencies coming up, and publishes [`Status`] and [`Event`]s. What happens to the
-//! process itself (spawn, exit, stop) is in `lifecycle.rs`.
+//! One task per sidecar, owning its current [`Run`]: the lifecycle state machine. It
+//! reacts to operator commands, the child's exit, the backoff timer, the stop grace timer
+//! and its dependencies coming up, and publishes [`Status`] and [`Event`]s. What happens
+//! to the process itself (spawn, exit, stop) is in `lifecycle.rs`; what one run owns is
+//! in `run.rs`.
 
 use super::OpError;
 use super::output::OutputSink;
