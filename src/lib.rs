@@ -8,8 +8,8 @@
 //! config/      the TOML (and other tools' files) read, checked and resolved
 //! metrics/     resource sampler, latency histograms, timelines
 //! ipc/         talking to a sidecar: framing, JSON-RPC, HTTP, MCP/LSP meaning, taps
-//! supervisor/  the engine: one task per sidecar owning its runs (spawn, pumps, policy,
-//!              health, stop, death watch, scrollback, log files)
+//! supervisor/  the engine: one task per sidecar owning one `Run` at a time (process,
+//!              pumps, connection, health, stop), policy, death watch, scrollback, logs
 //! api/         the one way in for every front end: commands, the stream out, wire
 //!              types, the in-process link, recording
 //! server/      the engine API over the control socket (peer uid, bounded queues)

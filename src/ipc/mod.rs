@@ -43,7 +43,6 @@ pub struct Ipc {
     metrics: Mutex<IpcMetrics>,
     conn: Mutex<Option<Arc<RpcConn>>>,
     connected: watch::Sender<bool>,
-    socket_task: Mutex<Option<tokio::task::AbortHandle>>,
     http: Option<HttpClient>,
     permits: Semaphore,
     /// Answers to requests the sidecar sends us, being written; bounded so a sidecar
@@ -73,6 +72,14 @@ pub struct Ipc {
     ping: Mutex<Option<Duration>>,
     #[cfg(feature = "grpc")]
     grpc: Option<grpc::GrpcClient>,
+}
+
+/// What [`Ipc::attach`] made for one run: its stdio connection, or the task that
+/// connects to (and reconnects to) its socket or address while it lives.
+#[derive(Default)]
+pub struct Attachment {
+    pub conn: Option<Arc<RpcConn>>,
+    pub connector: Option<tokio::task::JoinHandle<()>>,
 }
 
 /// One run's server log messages (see `open_notes`), and how many did not fit the queue.
@@ -137,7 +144,6 @@ impl Ipc {
             metrics: Mutex::new(IpcMetrics::new(Instant::now())),
             conn: Mutex::new(None),
             connected: watch::channel(false).0,
-            socket_task: Mutex::new(None),
             http,
             exchanges,
             changed,
@@ -233,16 +239,17 @@ impl Ipc {
     }
 
     /// A process started: talk to it over its stdin/stdout (the connection is returned,
-    /// for this run's stdout reader), or connect to its socket or HTTP address.
-    pub fn attach(self: &Arc<Self>, stdin: &StdinWriter) -> Option<Arc<RpcConn>> {
+    /// for this run's stdout reader), or connect to its socket or HTTP address (the task
+    /// that does is returned: it belongs to the run, which ends it at exit).
+    pub fn attach(self: &Arc<Self>, stdin: &StdinWriter) -> Attachment {
         self.attached.store(true, Ordering::Release);
         // A new process knows nothing of the last one's documents.
         self.diagnostics.lock().unwrap_or_else(|e| e.into_inner()).clear();
-        let task = match (self.dialect(), &self.config.transport) {
+        let connector = match (self.dialect(), &self.config.transport) {
             (Some(dialect), Transport::Stdio) => {
                 let conn = self.new_connection(dialect, stdin.clone());
                 self.set_connection(Some(conn.clone()));
-                return Some(conn);
+                return Attachment { conn: Some(conn), connector: None };
             }
             (Some(dialect), Transport::Tcp(_) | Transport::Unix(_)) => {
                 tokio::spawn(socket::connect_loop(self.clone(), dialect))
@@ -265,15 +272,10 @@ impl Ipc {
                     }
                     tokio::spawn(socket::probe_http(self.clone(), format!("http://{address}")))
                 }
-                _ => return None,
+                _ => return Attachment::default(),
             },
         };
-        if let Some(old) =
-            self.socket_task.lock().unwrap_or_else(|e| e.into_inner()).replace(task.abort_handle())
-        {
-            old.abort();
-        }
-        None
+        Attachment { conn: None, connector: Some(connector) }
     }
 
     /// HTTP sidecars: their address accepts connections (or not any more).
@@ -281,12 +283,10 @@ impl Ipc {
         self.connected.send_replace(listening);
     }
 
-    /// The process is gone: every request in flight fails now, with `reason`.
+    /// The process is gone (its run has ended its connector): every request in flight
+    /// fails now, with `reason`.
     pub fn detach(&self, reason: &str) {
         self.attached.store(false, Ordering::Release);
-        if let Some(task) = self.socket_task.lock().unwrap_or_else(|e| e.into_inner()).take() {
-            task.abort();
-        }
         if let Some(conn) = self.conn.lock().unwrap_or_else(|e| e.into_inner()).take() {
             conn.close(Outcome::Exited(reason.to_string()));
         }

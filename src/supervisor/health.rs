@@ -67,7 +67,7 @@ pub struct HealthTask {
 }
 
 impl HealthTask {
-    /// Runs for the life of one process; the runner aborts it when the process exits.
+    /// Runs for the life of one process; its `Run` ends it at the exit.
     pub async fn run(self) {
         if !self.handshake().await {
             return;
@@ -82,7 +82,7 @@ impl HealthTask {
                 None => std::future::pending().await,
             }
         };
-        // Both for the life of the run (the runner aborts this task when it ends).
+        // Both for the life of the run (which aborts this task when it ends).
         tokio::join!(self.readiness(), relist);
     }
 

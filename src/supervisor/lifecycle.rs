@@ -2,17 +2,18 @@
 //! checker), handle its exit (cleanup, restart policy), stop it gracefully, kill it.
 
 use super::exit::ExitInfo;
-use super::health::{HandshakeStep, HealthTask, ReadySignal};
+use super::health::{HealthTask, ReadySignal};
 use super::output::{self, RunLink};
 use super::policy::{Decision, wants_restart};
-use super::sidecar::{AfterExit, Phase, Runner, Running};
-use super::spawn::{self, signal_group};
+use super::run::{OwnedTask, Readers, Run};
+use super::sidecar::{AfterExit, Phase, Runner};
 use super::status::{EventKind, State};
 use crate::os::serial_writer::StdinWriter;
 use crate::supervisor::scrollback::{STDERR_QUOTED, Stream, quote_stderr};
 use nix::sys::signal::Signal;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+use tokio::time::Instant;
 
 /// How long an exit waits for the stderr reader to take in the last lines, when they are
 /// needed to explain a failed handshake.
@@ -28,8 +29,7 @@ impl Runner {
             s.state = State::Starting;
             s.next_start = None;
         });
-        let spawn_mark = self.reaper.as_ref().map(|r| r.spawning());
-        let spawned = match spawn::spawn(&self.config) {
+        let spawned = match self.spawner.spawn(&self.config) {
             Ok(spawned) => spawned,
             Err(e) => {
                 let error = e.to_string();
@@ -42,49 +42,42 @@ impl Runner {
                 return Phase::Idle;
             }
         };
-        let pid = spawned.pid;
-        super::subreaper::register(pid);
-        if let Some(pause) = test_pause_after_spawn() {
-            // Widens the window the spawn mark covers, for the test that kills sidetop in it.
-            std::thread::sleep(pause);
-        }
-        if let Some(reaper) = &self.reaper {
-            reaper.watch(pid);
-        }
-        drop(spawn_mark);
         self.generation += 1;
-        let link = match &self.wrap {
+        let ready = self.output.ready_log.as_ref().map(|_| Arc::new(ReadySignal::default()));
+        let mut readers = Readers::default();
+        let (link, connector) = match &self.wrap {
             // The application's pipes: passed through and observed, not sidetop's to use.
             Some(wrap) => {
-                wrap.run_started(self.generation, spawned.stdin, spawned.stdout);
-                Arc::new(RunLink {
-                    conn: None,
-                    ready: self.output.ready_log.as_ref().map(|_| Arc::new(ReadySignal::default())),
-                })
+                let pass = wrap.run_started(self.generation, spawned.stdin, spawned.stdout);
+                readers.stdout = Some(OwnedTask::adopt(pass));
+                (Arc::new(RunLink { conn: None, ready }), None)
             }
             None => {
                 let stdin = StdinWriter::start(spawned.stdin);
-                let link = Arc::new(RunLink {
-                    conn: self.ipc.as_ref().and_then(|ipc| ipc.attach(&stdin)),
-                    ready: self.output.ready_log.as_ref().map(|_| Arc::new(ReadySignal::default())),
-                });
-                tokio::spawn(output::pump(spawned.stdout, Stream::Stdout, self.output.clone(), link.clone()));
+                let attachment = self.ipc.as_ref().map(|ipc| ipc.attach(&stdin)).unwrap_or_default();
+                let link = Arc::new(RunLink { conn: attachment.conn, ready });
+                let stdout = output::pump(spawned.stdout, Stream::Stdout, self.output.clone(), link.clone());
+                readers.stdout = Some(OwnedTask::spawn(stdout));
                 *self.stdin.lock().unwrap_or_else(|e| e.into_inner()) = Some(stdin);
-                link
+                (link, attachment.connector.map(OwnedTask::adopt))
             }
         };
         let stderr = output::pump(spawned.stderr, Stream::Stderr, self.output.clone(), link.clone());
         let wrap = self.wrap.clone();
-        let stderr_pump = tokio::spawn(async move {
+        readers.stderr = Some(OwnedTask::spawn(async move {
             stderr.await;
             if let Some(wrap) = wrap {
                 wrap.output_closed();
             }
-        });
+        }));
         if let Some(ipc) = self.ipc.as_ref().filter(|_| self.wrap.is_none()) {
-            tokio::spawn(output::drain_notes(ipc.open_notes(), self.output.clone()));
+            readers.notes =
+                Some(OwnedTask::spawn(output::drain_notes(ipc.open_notes(), self.output.clone())));
         }
-        let started = Instant::now();
+        let mut run = Run::new(spawned.process, self.generation, link);
+        run.readers = readers;
+        run.connector = connector;
+        let (pid, started) = (run.pid, run.started.into_std());
         self.set(|s| {
             s.state = State::Running;
             s.pid = Some(pid);
@@ -98,8 +91,7 @@ impl Runner {
             }
         });
         self.events.emit(EventKind::Started { pid });
-        let handshake_step = HandshakeStep::default();
-        let health = tokio::spawn(
+        run.health = Some(OwnedTask::spawn(
             HealthTask {
                 generation: self.generation,
                 config: self.config.clone(),
@@ -107,23 +99,14 @@ impl Runner {
                 ipc: self.ipc.clone().filter(|_| self.wrap.is_none()),
                 status: self.status.clone(),
                 events: self.events.clone(),
-                ready_signal: link.ready.clone(),
+                ready_signal: run.link.ready.clone(),
                 commands: self.self_commands.clone(),
                 logs: self.output.logs.clone(),
-                step: handshake_step.clone(),
+                step: run.handshake_step.clone(),
             }
             .run(),
-        );
-        Phase::Running(Running {
-            child: spawned.child,
-            pid,
-            generation: self.generation,
-            started,
-            health,
-            handshake_step,
-            stderr_pump,
-            signalled: false,
-        })
+        ));
+        Phase::Running(run)
     }
 
     /// The process exited in the middle of its handshake: say so, with its exit and its
@@ -131,14 +114,14 @@ impl Runner {
     /// reader gets a moment to take in what was written just before the exit.
     pub(super) async fn report_handshake_exit(
         &self,
-        run: &mut Running,
+        run: &mut Run,
         status: &std::io::Result<std::process::ExitStatus>,
     ) {
-        run.health.abort();
+        run.stop_health();
         let Some(step) = run.handshake_step.lock().unwrap_or_else(|e| e.into_inner()).take() else {
             return;
         };
-        let _ = tokio::time::timeout(STDERR_DRAIN, &mut run.stderr_pump).await;
+        run.drain_stderr(STDERR_DRAIN).await;
         let exit = match status {
             Ok(status) => ExitInfo::from_status(*status).to_string(),
             Err(e) => e.to_string(),
@@ -155,7 +138,7 @@ impl Runner {
 
     pub(super) fn on_exit(
         &mut self,
-        mut run: Running,
+        mut run: Run,
         status: std::io::Result<std::process::ExitStatus>,
         then: Option<AfterExit>,
     ) -> Phase {
@@ -163,27 +146,23 @@ impl Runner {
             Ok(status) => ExitInfo::from_status(status),
             Err(e) => {
                 tracing::error!("waiting for {} (pid {}): {e}", self.events.name, run.pid);
-                let _ = run.child.start_kill();
+                run.process.kill_leader();
                 ExitInfo::Code(-1)
             }
         };
         // Whatever the leader left behind in its group goes with it: no orphans.
-        if spawn::group_alive(run.pid) {
-            let _ = signal_group(run.pid, Signal::SIGKILL);
-        }
-        if let Some(reaper) = &self.reaper {
-            reaper.forget(run.pid);
-        }
-        super::subreaper::unregister(run.pid);
+        run.process.reap_group();
         *self.stdin.lock().unwrap_or_else(|e| e.into_inner()) = None;
         if let Some(wrap) = &self.wrap {
             wrap.detach(run.generation);
         }
-        run.health.abort();
+        let (generation, uptime) = (run.generation, run.started.elapsed());
+        // Its health checks, polite stop and connector end here, before the connection
+        // closes; its readers go on to the end of its pipes.
+        self.draining.add(run.end());
         if let Some(ipc) = &self.ipc {
             ipc.detach(&format!("sidecar exited ({exit}) with the request in flight"));
         }
-        let uptime = run.started.elapsed();
         self.set(|s| {
             s.pid = None;
             s.last_exit = Some(exit);
@@ -192,7 +171,6 @@ impl Runner {
         });
         self.events.emit(EventKind::Exited { exit, uptime });
 
-        let generation = run.generation;
         let next = self.after_exit(exit, uptime, then);
         if let Some(wrap) = &self.wrap {
             // Another run follows: the application's requests this one left unanswered
@@ -224,7 +202,7 @@ impl Runner {
     /// After a crash: backoff, or give up when exits come too fast.
     fn schedule_restart(&mut self, uptime: Duration) -> Phase {
         let restart = self.status.borrow().restarts + 1;
-        match self.tracker.on_exit(Instant::now(), uptime) {
+        match self.tracker.on_exit(Instant::now().into_std(), uptime) {
             Decision::RestartIn(delay) if delay.is_zero() => {
                 self.events.emit(EventKind::Restarting { delay, restart });
                 self.begin_start()
@@ -233,7 +211,7 @@ impl Runner {
                 let at = Instant::now() + delay;
                 self.set(|s| {
                     s.state = State::Backoff;
-                    s.next_start = Some(at);
+                    s.next_start = Some(at.into_std());
                 });
                 self.events.emit(EventKind::Restarting { delay, restart });
                 Phase::Backoff(at)
@@ -249,7 +227,7 @@ impl Runner {
     /// A graceful stop: first through the protocol when the sidecar has a way to be
     /// told (LSP `shutdown` + `exit`, MCP's closed stdin, `[sidecar.ipc] shutdown`), then
     /// the stop signal to the whole group, then SIGKILL, each after `stop_timeout`.
-    pub(super) fn begin_stop(&mut self, run: Running, then: AfterExit) -> Phase {
+    pub(super) fn begin_stop(&mut self, mut run: Run, then: AfterExit) -> Phase {
         if self.wrap.is_some() {
             return self.stop_wrapped(run, then);
         }
@@ -263,7 +241,7 @@ impl Runner {
         }
         // Bound to this run's connection: nothing of this stop can reach the next run.
         let conn = ipc.current();
-        tokio::spawn(super::polite::stop(ipc, conn, stdin, timeout));
+        run.polite_stop = Some(OwnedTask::spawn(super::polite::stop(ipc, conn, stdin, timeout)));
         self.set(|s| s.state = State::Stopping);
         self.events.emit(EventKind::StoppingPolitely {
             how: how.join(", "),
@@ -278,14 +256,17 @@ impl Runner {
     /// server is told `shutdown` and `exit` as a sidecar sidetop starts would be (the
     /// reply kept from the application); an MCP server reads end of file and exits, as a
     /// client closing its stdin would tell it; the rest get the stop signal.
-    fn stop_wrapped(&mut self, run: Running, then: AfterExit) -> Phase {
+    fn stop_wrapped(&mut self, mut run: Run, then: AfterExit) -> Phase {
         let Some(wrap) = self.wrap.clone() else { return self.signal_stop(run, then) };
         let ipc = self.ipc.as_ref().map(|ipc| &ipc.config).filter(|_| !run.signalled);
         let timeout = self.config.stop_timeout;
         let how = match ipc {
             Some(ipc) if !ipc.shutdown.is_empty() => {
-                let told = wrap.stop_politely(run.generation, ipc.shutdown.clone(), timeout);
-                told.then(|| ipc.shutdown.iter().map(|s| s.method.as_str()).collect::<Vec<_>>().join(", "))
+                let telling = wrap.stop_politely(run.generation, ipc.shutdown.clone(), timeout);
+                telling.map(|task| {
+                    run.polite_stop = Some(OwnedTask::adopt(task));
+                    ipc.shutdown.iter().map(|s| s.method.as_str()).collect::<Vec<_>>().join(", ")
+                })
             }
             Some(ipc) if ipc.close_stdin_on_stop => {
                 wrap.detach(run.generation);
@@ -301,13 +282,13 @@ impl Runner {
     }
 
     /// The stop signal to the whole group; SIGKILL follows when the grace period runs out.
-    fn signal_stop(&mut self, mut run: Running, then: AfterExit) -> Phase {
+    fn signal_stop(&mut self, mut run: Run, then: AfterExit) -> Phase {
         let (signal, timeout) = (self.config.stop_signal, self.config.stop_timeout);
-        if let Err(e) = signal_group(run.pid, signal) {
+        if let Err(e) = run.process.signal_group(signal) {
             tracing::warn!("{}: sending {signal}: {e}", self.events.name);
         }
         // A stopped (SIGSTOP) group would hold the signal pending until SIGKILL.
-        let _ = signal_group(run.pid, Signal::SIGCONT);
+        let _ = run.process.signal_group(Signal::SIGCONT);
         run.signalled = true;
         self.set(|s| s.state = State::Stopping);
         self.events.emit(EventKind::Stopping { signal, timeout });
@@ -315,7 +296,7 @@ impl Runner {
     }
 
     /// A stop's grace ran out: the signal if only the protocol was tried, else SIGKILL.
-    pub(super) fn stop_timed_out(&mut self, run: Running, then: AfterExit) -> Phase {
+    pub(super) fn stop_timed_out(&mut self, run: Run, then: AfterExit) -> Phase {
         if !run.signalled {
             return self.signal_stop(run, then);
         }
@@ -324,8 +305,8 @@ impl Runner {
         Phase::Stopping { run, deadline: None, then }
     }
 
-    pub(super) fn kill_group(&self, run: &Running) {
-        if let Err(e) = signal_group(run.pid, Signal::SIGKILL) {
+    pub(super) fn kill_group(&self, run: &Run) {
+        if let Err(e) = run.process.signal_group(Signal::SIGKILL) {
             tracing::warn!("{}: SIGKILL to group {}: {e}", self.events.name, run.pid);
         }
     }
@@ -334,20 +315,9 @@ impl Runner {
     pub(super) async fn abandon(&mut self, phase: Phase) {
         if let Phase::Running(mut run) | Phase::Stopping { mut run, .. } = phase {
             self.kill_group(&run);
-            run.health.abort();
-            let _ = run.child.wait().await;
-            if let Some(reaper) = &self.reaper {
-                reaper.forget(run.pid);
-            }
-            super::subreaper::unregister(run.pid);
+            run.stop_health();
+            let _ = run.process.wait().await;
+            self.draining.add(run.end());
         }
     }
-}
-
-/// `SIDETOP_TEST_PAUSE_AFTER_SPAWN_MS`: for one test only.
-fn test_pause_after_spawn() -> Option<Duration> {
-    static PAUSE: std::sync::OnceLock<Option<Duration>> = std::sync::OnceLock::new();
-    *PAUSE.get_or_init(|| {
-        std::env::var("SIDETOP_TEST_PAUSE_AFTER_SPAWN_MS").ok()?.parse().ok().map(Duration::from_millis)
-    })
 }

@@ -3,6 +3,7 @@
 //! serves every front end (headless, the dashboard, tests, a future control socket); it
 //! knows nothing about any of them.
 
+mod build;
 mod deathwatch;
 pub mod exit;
 mod handle;
@@ -16,12 +17,16 @@ mod passthrough;
 mod pipe_reader;
 pub mod policy;
 mod polite;
+mod process;
 pub mod reload;
+mod run;
 pub mod scrollback;
 mod sidecar;
 pub mod spawn;
 pub mod status;
 mod subreaper;
+#[cfg(test)]
+mod tests;
 
 pub use deathwatch::{
     SUBCOMMAND as DEATHWATCH_SUBCOMMAND, helper_main as deathwatch_main, prefork as prefork_death_watch,
@@ -35,16 +40,12 @@ pub use sidecar::Tallies;
 pub use status::{Event, EventKind, State, Status};
 
 use crate::config::{Config, SidecarConfig};
-use crate::ipc::Ipc;
 use crate::ipc::protocol::Exchange;
-use crate::supervisor::scrollback::LogBuffer;
+use build::{Carry, Shared};
 use deathwatch::DeathWatch;
-use output::OutputSink;
-use policy::RestartTracker;
-use sidecar::{EventSink, Runner};
-use std::collections::VecDeque;
-use std::sync::{Arc, Mutex, RwLock};
-use tokio::sync::{Notify, broadcast, mpsc, watch};
+use process::{OsSpawner, Spawner};
+use std::sync::{Arc, RwLock};
+use tokio::sync::{Notify, broadcast, watch};
 
 /// Events (and exchanges) a subscriber may fall behind by before it skips ahead.
 pub const EVENT_BACKLOG: usize = 4096;
@@ -90,125 +91,6 @@ pub struct Supervisor {
     reloading: tokio::sync::Mutex<()>,
 }
 
-/// Channels and helpers every sidecar of this supervisor shares.
-pub(crate) struct Shared {
-    events: broadcast::Sender<Event>,
-    exchanges: broadcast::Sender<Arc<Exchange>>,
-    changed: Arc<Notify>,
-    reaper: Option<Arc<DeathWatch>>,
-    lines: Option<LineFeed>,
-}
-
-/// What a sidecar restarted by a reload keeps from its previous incarnation.
-pub(crate) struct Carry {
-    logs: Arc<Mutex<LogBuffer>>,
-    history: Arc<Mutex<VecDeque<Event>>>,
-    tallies: Arc<Mutex<sidecar::Tallies>>,
-    /// Kept when the IPC config did not change: the histograms go on.
-    ipc: Option<Arc<Ipc>>,
-    restarts: u32,
-}
-
-impl Shared {
-    /// One sidecar's handle and the runner task that owns it (not yet spawned).
-    fn build(
-        &self,
-        cfg: &SidecarConfig,
-        carry: Option<Carry>,
-    ) -> std::io::Result<(Arc<SidecarHandle>, Runner)> {
-        let name: Arc<str> = Arc::from(cfg.name.as_str());
-        let initial = if cfg.autostart { State::Starting } else { State::Idle };
-        let restarts = carry.as_ref().map_or(0, |c| c.restarts);
-        let (status_tx, status_rx) = watch::channel(Status { state: initial, restarts, ..Status::default() });
-        let (cmd_tx, cmd_rx) = mpsc::channel(64);
-        let (logs, history, tallies, ipc) = match carry {
-            Some(c) => {
-                c.logs
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .set_limits(cfg.output.scrollback_lines, cfg.output.scrollback_bytes);
-                (c.logs, c.history, c.tallies, c.ipc)
-            }
-            None => (
-                Arc::new(Mutex::new(LogBuffer::new(
-                    cfg.output.scrollback_lines,
-                    cfg.output.scrollback_bytes,
-                ))),
-                Arc::new(Mutex::new(VecDeque::new())),
-                Arc::default(),
-                None,
-            ),
-        };
-        let stdin = Arc::new(Mutex::new(None));
-        let event_sink = Arc::new(EventSink {
-            name: name.clone(),
-            history: history.clone(),
-            tallies: tallies.clone(),
-            broadcast: self.events.clone(),
-            changed: self.changed.clone(),
-        });
-        let log_file = match &cfg.log_file {
-            None => None,
-            Some(lf) => Some(logfile::LogFile::start(lf, event_sink.clone()).map_err(|e| {
-                std::io::Error::new(e.kind(), format!("{}: log file {}: {e}", cfg.name, lf.path.display()))
-            })?),
-        };
-        let log_file_stats = log_file.as_ref().map(|f: &logfile::LogFile| f.stats.clone());
-        let ipc = ipc.or_else(|| {
-            cfg.ipc.clone().map(|ipc| {
-                Arc::new(Ipc::new(name.clone(), ipc, self.exchanges.clone(), self.changed.clone()))
-            })
-        });
-        let ready_log = cfg.health.as_ref().and_then(|h| h.ready_log.clone());
-        let lines_seen = watch::channel(logs.lock().unwrap_or_else(|e| e.into_inner()).total_lines).0;
-        let output = Arc::new(OutputSink {
-            lines_seen: lines_seen.clone(),
-            sidecar: name.clone(),
-            max_line: cfg.output.max_line,
-            logs: logs.clone(),
-            subscriber: self.lines.clone(),
-            log_file,
-            changed: self.changed.clone(),
-            ipc: ipc.clone().filter(|i| i.uses_stdio() && cfg.wrapped_by.is_none()),
-            ready_log,
-            mirror_stderr: cfg.wrapped_by.is_some(),
-        });
-        let wrap = cfg.wrapped_by.is_some().then(|| {
-            Arc::new(passthrough::WrapIo::new(ipc.clone().map(crate::ipc::tap::Tap::start), cfg.ipc.as_ref()))
-        });
-        let handle = Arc::new(SidecarHandle {
-            name: name.clone(),
-            config: cfg.clone(),
-            status: status_rx,
-            commands: cmd_tx.clone(),
-            logs,
-            history,
-            tallies,
-            stdin: stdin.clone(),
-            ipc: ipc.clone(),
-            log_file: log_file_stats,
-            lines_seen,
-            wrap: wrap.clone(),
-        });
-        let runner = Runner {
-            config: cfg.clone(),
-            status: Arc::new(status_tx),
-            events: event_sink,
-            output,
-            stdin,
-            deps: Vec::new(),
-            reaper: self.reaper.clone(),
-            commands: cmd_rx,
-            self_commands: cmd_tx.downgrade(),
-            tracker: RestartTracker::new(cfg.backoff, cfg.crash_loop),
-            ipc,
-            generation: 0,
-            wrap,
-        };
-        Ok((handle, runner))
-    }
-}
-
 /// Each sidecar's dependencies, as (name, status) pairs from `handles`.
 fn deps_of(cfg: &SidecarConfig, handles: &[Arc<SidecarHandle>]) -> Vec<(String, watch::Receiver<Status>)> {
     cfg.depends_on
@@ -222,6 +104,16 @@ impl Supervisor {
     /// Starts the engine (inside a tokio runtime): one task per sidecar; those with
     /// `autostart` start now, in dependency order.
     pub fn start(config: &Config, options: Options) -> std::io::Result<Supervisor> {
+        Supervisor::start_with(config, options, |reaper| Arc::new(OsSpawner { reaper }))
+    }
+
+    /// `start`, with the children started by the spawner `spawner` makes (given the
+    /// death-watch helper): the lifecycle tests pass a fake child's.
+    pub(crate) fn start_with(
+        config: &Config,
+        options: Options,
+        spawner: impl FnOnce(Option<Arc<DeathWatch>>) -> Arc<dyn Spawner>,
+    ) -> std::io::Result<Supervisor> {
         spawn::close_inherited_descriptors();
         let reaper = if options.no_death_watch {
             None
@@ -244,7 +136,7 @@ impl Supervisor {
             events: options.events.clone().unwrap_or_else(|| broadcast::channel(EVENT_BACKLOG).0),
             exchanges: options.exchanges.clone().unwrap_or_else(|| broadcast::channel(EVENT_BACKLOG).0),
             changed: Arc::new(Notify::new()),
-            reaper: reaper.clone(),
+            spawner: spawner(reaper.clone()),
             lines: options.lines.clone(),
         };
         let mut handles = Vec::new();

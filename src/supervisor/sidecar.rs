@@ -1,12 +1,14 @@
-//! One task per sidecar, owning its child: the lifecycle state machine. It reacts to
-//! operator commands, the child's exit, the backoff timer, the stop grace timer and its
-//! dependencies coming up, and publishes [`Status`] and [`Event`]s. What happens to the
-//! process itself (spawn, exit, stop) is in `lifecycle.rs`.
+//! One task per sidecar, owning its current [`Run`]: the lifecycle state machine. It
+//! reacts to operator commands, the child's exit, the backoff timer, the stop grace timer
+//! and its dependencies coming up, and publishes [`Status`] and [`Event`]s. What happens
+//! to the process itself (spawn, exit, stop) is in `lifecycle.rs`; what one run owns is
+//! in `run.rs`.
 
 use super::OpError;
-use super::deathwatch::DeathWatch;
 use super::output::OutputSink;
 use super::policy::RestartTracker;
+use super::process::Spawner;
+use super::run::{Draining, Run};
 use super::status::{Event, EventKind, State, Status};
 use crate::config::SidecarConfig;
 use crate::ipc::Ipc;
@@ -14,10 +16,14 @@ use crate::os::serial_writer::StdinWriter;
 use nix::sys::signal::Signal;
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
-use std::time::{Instant, SystemTime};
-use tokio::process::Child;
+use std::time::{Duration, SystemTime};
 use tokio::sync::{Notify, broadcast, mpsc, oneshot, watch};
-use tokio::time::sleep_until;
+// The runner's clock is tokio's, so the lifecycle tests can run it under paused time.
+use tokio::time::{Instant, sleep_until};
+
+/// How long the output readers of ended runs may go on once the runner itself ends
+/// (a descendant that escaped the group may hold a pipe open for ever).
+const READERS_LINGER: Duration = Duration::from_secs(1);
 
 pub type Reply = oneshot::Sender<Result<(), OpError>>;
 
@@ -96,26 +102,12 @@ pub(super) enum AfterExit {
     Unhealthy,
 }
 
-/// One run of the sidecar: everything created at spawn and dropped at exit.
-pub(super) struct Running {
-    pub child: Child,
-    pub pid: u32,
-    /// Counts spawns of this sidecar; a run's tasks act only on their own generation.
-    pub generation: u64,
-    pub started: Instant,
-    pub health: tokio::task::JoinHandle<()>,
-    pub handshake_step: super::health::HandshakeStep,
-    pub stderr_pump: tokio::task::JoinHandle<()>,
-    /// The stop signal went to its group (a polite stop through the protocol comes first).
-    pub signalled: bool,
-}
-
 pub(super) enum Phase {
     Idle,
     Waiting,
     Backoff(Instant),
-    Running(Running),
-    Stopping { run: Running, deadline: Option<Instant>, then: AfterExit },
+    Running(Run),
+    Stopping { run: Run, deadline: Option<Instant>, then: AfterExit },
 }
 
 enum Wake {
@@ -132,7 +124,8 @@ pub struct Runner {
     pub output: Arc<OutputSink>,
     pub stdin: Arc<Mutex<Option<StdinWriter>>>,
     pub deps: Vec<(String, watch::Receiver<Status>)>,
-    pub reaper: Option<Arc<DeathWatch>>,
+    /// Starts the child: real processes, or a fake one in the lifecycle tests.
+    pub spawner: Arc<dyn Spawner>,
     pub commands: mpsc::Receiver<Command>,
     /// For the health checker to ask for a restart; weak so the channel still closes
     /// when the supervisor is dropped.
@@ -143,6 +136,7 @@ pub struct Runner {
     pub generation: u64,
     /// `sidetop wrap`'s pipes, for a wrapped sidecar.
     pub wrap: Option<Arc<super::passthrough::WrapIo>>,
+    pub draining: Draining,
 }
 
 impl Runner {
@@ -159,24 +153,24 @@ impl Runner {
                 Phase::Backoff(at) => tokio::select! {
                     biased;
                     c = self.commands.recv() => Wake::Command(c),
-                    _ = sleep_until((*at).into()) => Wake::Timer,
+                    _ = sleep_until(*at) => Wake::Timer,
                 },
                 Phase::Running(run) => tokio::select! {
                     biased;
                     c = self.commands.recv() => Wake::Command(c),
-                    s = run.child.wait() => Wake::Exited(s),
+                    s = run.process.wait() => Wake::Exited(s),
                 },
                 Phase::Stopping { run, deadline, .. } => {
                     let grace = async {
                         match deadline {
-                            Some(at) => sleep_until((*at).into()).await,
+                            Some(at) => sleep_until(*at).await,
                             None => std::future::pending().await,
                         }
                     };
                     tokio::select! {
                         biased;
                         c = self.commands.recv() => Wake::Command(c),
-                        s = run.child.wait() => Wake::Exited(s),
+                        s = run.process.wait() => Wake::Exited(s),
                         _ = grace => Wake::Timer,
                     }
                 }
@@ -184,11 +178,13 @@ impl Runner {
             phase = match wake {
                 Wake::Command(None) => {
                     self.abandon(phase).await;
+                    self.draining.finish(READERS_LINGER).await;
                     return;
                 }
                 Wake::Command(Some(Command::Retire(reply))) => {
                     self.retire(phase).await;
                     let _ = reply.send(Ok(()));
+                    self.draining.finish(READERS_LINGER).await;
                     return;
                 }
                 Wake::Command(Some(cmd)) => self.on_command(phase, cmd),
@@ -262,8 +258,8 @@ impl Runner {
         };
         while let Phase::Stopping { mut run, deadline, then } = phase {
             let exited = match deadline {
-                Some(at) => tokio::time::timeout_at(at.into(), run.child.wait()).await.ok(),
-                None => Some(run.child.wait().await),
+                Some(at) => tokio::time::timeout_at(at, run.process.wait()).await.ok(),
+                None => Some(run.process.wait().await),
             };
             phase = match exited {
                 Some(status) => self.on_exit(run, status, Some(AfterExit::Stop)),
@@ -340,8 +336,7 @@ impl Runner {
             },
             Command::Signal(signal, reply) => match &phase {
                 Phase::Running(run) | Phase::Stopping { run, .. } => {
-                    let result = nix::sys::signal::kill(nix::unistd::Pid::from_raw(run.pid as i32), signal)
-                        .map_err(|e| OpError::Io(e.to_string()));
+                    let result = run.process.signal_leader(signal).map_err(|e| OpError::Io(e.to_string()));
                     if result.is_ok() {
                         self.events.emit(EventKind::Signalled { signal });
                     }

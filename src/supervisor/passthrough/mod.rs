@@ -33,6 +33,7 @@ use std::time::{Duration, Instant};
 use tokio::io::AsyncWriteExt;
 use tokio::process::ChildStdin;
 use tokio::sync::{Mutex, OnceCell, watch};
+use tokio::task::JoinHandle;
 
 const READ_SIZE: usize = 256 << 10;
 /// How long the application's bytes wait for a restarting child before its requests get
@@ -89,10 +90,11 @@ impl WrapIo {
     /// Run `run` started: once the previous run has settled and this one has joined the
     /// application's session, its stdin is where the application's bytes go and its
     /// stdout is passed on. Call at spawn, before the stderr reader starts, so a wait for
-    /// the end of the outputs cannot slip between them.
-    pub fn run_started(self: &Arc<Self>, run: u64, stdin: ChildStdin, stdout: OwnedFd) {
+    /// the end of the outputs cannot slip between them. The task that passes the child's
+    /// stdout on is the run's own reader: it is returned for the run to own.
+    pub fn run_started(self: &Arc<Self>, run: u64, stdin: ChildStdin, stdout: OwnedFd) -> JoinHandle<()> {
         self.open_outputs.send_modify(|n| *n += 2);
-        tokio::spawn(run_pipes(self.clone(), run, stdin, stdout));
+        tokio::spawn(run_pipes(self.clone(), run, stdin, stdout))
     }
 
     /// Run `run` is ending (stopping or exited): the application's bytes wait for the
@@ -116,11 +118,17 @@ impl WrapIo {
 
     /// Stops run `run` through its protocol (LSP: the `shutdown` request, its reply kept
     /// from the application, then the `exit` notification) with the application's bytes
-    /// held for the next run meanwhile. False when the run has no stdin to be told on.
-    pub fn stop_politely(self: &Arc<Self>, run: u64, steps: Vec<HandshakeStep>, timeout: Duration) -> bool {
-        let Some(stdin) = self.take_stdin(run) else { return false };
+    /// held for the next run meanwhile. Returns the task that tells it, for the run to
+    /// own; `None` when the run has no stdin to be told on.
+    pub fn stop_politely(
+        self: &Arc<Self>,
+        run: u64,
+        steps: Vec<HandshakeStep>,
+        timeout: Duration,
+    ) -> Option<JoinHandle<()>> {
+        let stdin = self.take_stdin(run)?;
         let io = self.clone();
-        tokio::spawn(async move {
+        Some(tokio::spawn(async move {
             for (i, step) in steps.iter().enumerate() {
                 let mut message = json!({"jsonrpc": "2.0", "method": step.method});
                 if let Some(params) = &step.params {
@@ -147,8 +155,7 @@ impl WrapIo {
                     }
                 }
             }
-        });
-        true
+        }))
     }
 
     /// Run `run` exited. When another run follows, the application's requests it left
