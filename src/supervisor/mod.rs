@@ -104,7 +104,7 @@ impl Supervisor {
     /// Starts the engine (inside a tokio runtime): one task per sidecar; those with
     /// `autostart` start now, in dependency order.
     pub fn start(config: &Config, options: Options) -> std::io::Result<Supervisor> {
-        Supervisor::start_with(config, options, |reaper| Arc::new(OsSpawner { reaper }))
+        Supervisor::start_with(config, options, |death_watch| Arc::new(OsSpawner { death_watch }))
     }
 
     /// `start`, with the children started by the spawner `spawner` makes (given the
@@ -115,7 +115,7 @@ impl Supervisor {
         spawner: impl FnOnce(Option<Arc<DeathWatch>>) -> Arc<dyn Spawner>,
     ) -> std::io::Result<Supervisor> {
         spawn::close_inherited_descriptors();
-        let reaper = if options.no_death_watch {
+        let death_watch = if options.no_death_watch {
             None
         } else if let Some(preforked) = DeathWatch::preforked() {
             Some(Arc::new(preforked))
@@ -136,7 +136,7 @@ impl Supervisor {
             events: options.events.clone().unwrap_or_else(|| broadcast::channel(EVENT_BACKLOG).0),
             exchanges: options.exchanges.clone().unwrap_or_else(|| broadcast::channel(EVENT_BACKLOG).0),
             changed: Arc::new(Notify::new()),
-            spawner: spawner(reaper.clone()),
+            spawner: spawner(death_watch.clone()),
             lines: options.lines.clone(),
         };
         let mut handles = Vec::new();
@@ -152,7 +152,8 @@ impl Supervisor {
         for runner in runners {
             tokio::spawn(runner.run());
         }
-        let adopted = subreaper::Adopted::new(handles.iter().map(|h| h.watch()).collect(), reaper, subreaper);
+        let adopted =
+            subreaper::Adopted::new(handles.iter().map(|h| h.watch()).collect(), death_watch, subreaper);
         let tender = tokio::spawn(adopted.clone().run()).abort_handle();
         Ok(Supervisor {
             sidecars: RwLock::new(handles),

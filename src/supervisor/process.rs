@@ -50,12 +50,12 @@ pub(crate) trait Process: Send {
 /// Real children, known to the death-watch helper (which kills their groups if sidetop
 /// dies) and to the subreaper (which leaves them to us to reap).
 pub(crate) struct OsSpawner {
-    pub reaper: Option<Arc<DeathWatch>>,
+    pub death_watch: Option<Arc<DeathWatch>>,
 }
 
 impl Spawner for OsSpawner {
     fn spawn(&self, config: &SidecarConfig) -> io::Result<Started> {
-        let spawn_mark = self.reaper.as_ref().map(|r| r.spawning());
+        let spawn_mark = self.death_watch.as_ref().map(|r| r.spawning());
         let spawned = spawn::spawn(config)?;
         let pid = spawned.pid;
         super::subreaper::register(pid);
@@ -63,11 +63,12 @@ impl Spawner for OsSpawner {
             // Widens the window the spawn mark covers, for the test that kills sidetop in it.
             std::thread::sleep(pause);
         }
-        if let Some(reaper) = &self.reaper {
-            reaper.watch(pid);
+        if let Some(death_watch) = &self.death_watch {
+            death_watch.watch(pid);
         }
         drop(spawn_mark);
-        let process = OsProcess { child: spawned.child, pid, reaper: self.reaper.clone(), exited: false };
+        let process =
+            OsProcess { child: spawned.child, pid, death_watch: self.death_watch.clone(), exited: false };
         Ok(Started {
             process: Box::new(process),
             stdin: spawned.stdin,
@@ -80,7 +81,7 @@ impl Spawner for OsSpawner {
 struct OsProcess {
     child: Child,
     pid: u32,
-    reaper: Option<Arc<DeathWatch>>,
+    death_watch: Option<Arc<DeathWatch>>,
     /// The leader was reaped: its pid may be another process's by now.
     exited: bool,
 }
@@ -124,8 +125,8 @@ impl Drop for OsProcess {
         if !self.exited {
             let _ = signal_group(self.pid, Signal::SIGKILL);
         }
-        if let Some(reaper) = &self.reaper {
-            reaper.forget(self.pid);
+        if let Some(death_watch) = &self.death_watch {
+            death_watch.forget(self.pid);
         }
         super::subreaper::unregister(self.pid);
     }
