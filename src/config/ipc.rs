@@ -79,6 +79,12 @@ pub struct RawIpc {
     pub close_stdin_on_stop: Option<bool>,
     /// How far progress notifications may push a request's timeout.
     pub max_timeout: Option<DurationValue>,
+    /// http, grpc, websocket: sidetop listens here (`"127.0.0.1:5000"`) and forwards every connection to the sidecar's own `url`/`address`, measuring the application's requests. Point the application here.
+    #[schemars(with = "Option<String>")]
+    pub listen: Option<Spanned<String>>,
+    /// Allow `listen` on an address other hosts can reach.
+    #[schemars(extend("default" = false))]
+    pub listen_remote: Option<bool>,
 }
 
 #[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
@@ -226,6 +232,8 @@ pub struct IpcConfig {
     pub close_stdin_on_stop: bool,
     /// Progress notifications extend a request's timeout, up to this much in all.
     pub max_timeout: Duration,
+    /// The measuring proxy in front of a network sidecar.
+    pub listen: Option<super::listen::Listen>,
 }
 
 impl IpcConfig {

@@ -5,6 +5,7 @@ mod dirs;
 mod error;
 pub mod import;
 pub mod ipc;
+pub mod listen;
 mod raw;
 pub mod schema;
 pub mod speaks;

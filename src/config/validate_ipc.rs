@@ -235,7 +235,9 @@ pub fn ipc(
     // MCP over stdio: a server is told to exit by closing its stdin (the spec's way).
     let close_stdin_on_stop =
         r.close_stdin_on_stop.unwrap_or(speaks == Speaks::Mcp && transport == Transport::Stdio);
+    let listen = super::listen::listen(c, &key, r.listen.as_ref(), r.listen_remote, &protocol, &transport)?;
     Ok(IpcConfig {
+        listen,
         reply_has,
         speaks,
         shutdown,

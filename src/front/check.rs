@@ -39,7 +39,17 @@ pub fn listing(config: &Config) -> String {
             w2 = widths[2]
         );
     }
-    for line in env_lines {
+    let proxies = config.sidecars.iter().filter_map(|s| {
+        let listen = s.ipc.as_ref()?.listen.as_ref()?;
+        Some(format!(
+            "  {} listens at {} for the application, forwarding to the sidecar at {} ({})",
+            s.name,
+            listen.addr,
+            listen.upstream,
+            listen.kind.as_str()
+        ))
+    });
+    for line in env_lines.into_iter().chain(proxies) {
         let _ = writeln!(out, "{line}");
     }
     for w in &config.warnings {

@@ -15,6 +15,7 @@ pub mod load;
 mod mcp_tasks;
 pub mod metrics;
 pub mod protocol;
+pub mod proxy;
 pub mod readable;
 pub mod rpc;
 mod socket;

@@ -129,6 +129,7 @@ impl Shared {
             generation: 0,
             wrap,
             draining: Default::default(),
+            proxy: None,
         };
         Ok((handle, runner))
     }

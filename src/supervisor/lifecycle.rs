@@ -20,6 +20,20 @@ use tokio::time::Instant;
 const STDERR_DRAIN: Duration = Duration::from_millis(250);
 
 impl Runner {
+    /// Binds the measuring proxy before the first spawn, or after a failed bind.
+    fn open_proxy(&mut self) -> std::io::Result<()> {
+        if self.proxy.is_some() {
+            return Ok(());
+        }
+        let Some(ipc) = &self.ipc else { return Ok(()) };
+        match super::proxy_link::start(ipc, self.status.subscribe(), self.output.logs.clone()) {
+            Some(Ok(link)) => self.proxy = Some(link),
+            Some(Err(e)) => return Err(e),
+            None => {}
+        }
+        Ok(())
+    }
+
     pub(super) fn spawn_now(&mut self) -> Phase {
         let first_start = {
             let s = self.status.borrow();
@@ -29,7 +43,7 @@ impl Runner {
             s.state = State::Starting;
             s.next_start = None;
         });
-        let spawned = match self.spawner.spawn(&self.config) {
+        let spawned = match self.open_proxy().and_then(|()| self.spawner.spawn(&self.config)) {
             Ok(spawned) => spawned,
             Err(e) => {
                 let error = e.to_string();

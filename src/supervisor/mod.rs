@@ -18,6 +18,7 @@ mod pipe_reader;
 pub mod policy;
 mod polite;
 mod process;
+mod proxy_link;
 pub mod reload;
 mod run;
 pub mod scrollback;

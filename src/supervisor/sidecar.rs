@@ -137,6 +137,10 @@ pub struct Runner {
     /// `sidetop wrap`'s pipes, for a wrapped sidecar.
     pub wrap: Option<Arc<super::passthrough::WrapIo>>,
     pub draining: Draining,
+    /// The measuring proxy at `[sidecar.ipc] listen`, bound at the first start and kept
+    /// across restarts (the application's address never goes away); closed when the
+    /// runner ends.
+    pub proxy: Option<super::proxy_link::ProxyLink>,
 }
 
 impl Runner {

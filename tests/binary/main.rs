@@ -8,6 +8,7 @@ mod cli;
 mod common;
 mod import;
 mod metrics;
+mod proxy;
 mod reload;
 mod replay;
 mod tmux;
