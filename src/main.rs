@@ -68,6 +68,12 @@ fn main() -> ExitCode {
     }
     // `ctl` talks to a running sidetop: it needs no valid config, only the socket.
     if let Some(Command::Ctl(args)) = &cli.command {
+        // `ctl logs | head` closes the pipe: end quietly as other Unix tools do, instead
+        // of panicking on the next print (Rust ignores SIGPIPE by default).
+        // SAFETY: no other thread exists yet to race on the signal disposition.
+        unsafe {
+            libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+        }
         let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
             Ok(rt) => rt,
             Err(e) => {

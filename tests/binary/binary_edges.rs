@@ -1,6 +1,7 @@
 //! Holes in the sidetop binary's edges, on the real binary: the death-watch helper (no
 //! fixed table, immune to closed standard descriptors), signals during a long graceful
-//! stop, skipped events said out loud, and HTTP sidecars ready only once they listen.
+//! stop, skipped events said out loud, HTTP sidecars ready only once they listen, and
+//! `ctl` writing into a closed pipe.
 
 use crate::common;
 
@@ -272,4 +273,32 @@ fn a_sidecar_spawned_as_sidetop_dies_does_not_survive() {
     wait_until(Duration::from_secs(3), "the sidecar and its child to die with sidetop", || {
         family.iter().all(|&pid| !pid_alive(pid))
     });
+}
+
+#[test]
+fn ctl_into_a_closed_pipe_ends_quietly() {
+    use std::os::unix::process::ExitStatusExt;
+    let agent = crate::common::agent::Agent::running(
+        r#"
+[[sidecar]]
+name = "talker"
+command = ["python3", "-c", "import sys\nfor i in range(3000): print('line', i)\nsys.stdout.flush()\nimport time; time.sleep(60)"]
+"#,
+    );
+    wait_until(Duration::from_secs(10), "the lines captured", || {
+        crate::common::agent::text(&agent.ctl(&["logs", "talker"])).contains("line 2999")
+    });
+    let mut ctl = Command::new(bin())
+        .args(["ctl", "--socket"])
+        .arg(&agent.socket)
+        .args(["logs", "talker"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(ctl.stdout.take());
+    let out = ctl.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(out.status.success() || out.status.signal() == Some(libc::SIGPIPE), "{:?}: {stderr}", out.status);
 }

@@ -142,11 +142,8 @@ impl<B> Observed<B> {
 /// `grpc-status` and `grpc-message` from trailers (or a trailers-only response's headers).
 pub fn grpc_status(headers: &HeaderMap) -> Option<GrpcStatus> {
     let code = headers.get("grpc-status")?.to_str().ok()?.trim().parse().ok()?;
-    let message = headers
-        .get("grpc-message")
-        .and_then(|m| m.to_str().ok())
-        .map(percent_decode)
-        .unwrap_or_default();
+    let message =
+        headers.get("grpc-message").and_then(|m| m.to_str().ok()).map(percent_decode).unwrap_or_default();
     Some(GrpcStatus { code, message })
 }
 
