@@ -10,6 +10,8 @@ sidetop.example, file sidetop/example/pricing.proto, service sidetop.example.Pri
   GetPrice(PriceRequest) -> PriceReply   price = len(pair) * 1000.5; pair "FAIL" -> NOT_FOUND
   Sum(SumRequest) -> SumReply            total and count of values (OUT_OF_RANGE past int64)
   Slow(PriceRequest) -> PriceReply       like GetPrice, after GRPC_SLOW_MS ms (default 300)
+  Ticks(PriceRequest) -> stream PriceReply  five replies 20 ms apart; pair "FAIL" -> NOT_FOUND
+                                         after two
   SetServing(Empty) -> Empty             health of "" and the Pricing service -> SERVING
   SetNotServing(Empty) -> Empty          health of "" and the Pricing service -> NOT_SERVING
   PriceRequest{pair} PriceReply{pair, price, atUnixMs} SumRequest{values} SumReply{total, count}
@@ -71,7 +73,8 @@ def build_pool():
     svc = fdp.service.add(name="Pricing")
     for method, req, rep in METHODS:
         svc.method.add(name=method, input_type="." + PACKAGE + "." + req,
-                       output_type="." + PACKAGE + "." + rep)
+                       output_type="." + PACKAGE + "." + rep,
+                       server_streaming=method in STREAMING)
     pool = descriptor_pool.DescriptorPool()
     # Health's and reflection's own files too, so reflection can describe every listed service.
     for module in (health_pb2, reflection_pb2):
@@ -89,7 +92,8 @@ def build_pool():
 
 METHODS = [("GetPrice", "PriceRequest", "PriceReply"), ("Sum", "SumRequest", "SumReply"),
            ("Slow", "PriceRequest", "PriceReply"), ("SetServing", "Empty", "Empty"),
-           ("SetNotServing", "Empty", "Empty")]
+           ("SetNotServing", "Empty", "Empty"), ("Ticks", "PriceRequest", "PriceReply")]
+STREAMING = {"Ticks"}
 
 
 def main():
@@ -134,6 +138,14 @@ def main():
         set_health(NOT_SERVING)
         return M["Empty"]()
 
+    def ticks(req, context):
+        log("call Ticks peer=%s" % context.peer())
+        for n in range(5):
+            if req.pair == "FAIL" and n == 2:
+                context.abort(grpc.StatusCode.NOT_FOUND, "unknown pair " + req.pair)
+            yield M["PriceReply"](pair=req.pair, price=n, at_unix_ms=int(time.time() * 1000))
+            time.sleep(0.02)
+
     impls = {"GetPrice": get_price, "Sum": sum_, "Slow": slow,
              "SetServing": set_serving, "SetNotServing": set_not_serving}
 
@@ -150,8 +162,11 @@ def main():
         method: grpc.unary_unary_rpc_method_handler(
             wrap(method, impls[method]), request_deserializer=M[req].FromString,
             response_serializer=M[rep].SerializeToString)
-        for method, req, rep in METHODS
+        for method, req, rep in METHODS if method not in STREAMING
     }
+    handlers["Ticks"] = grpc.unary_stream_rpc_method_handler(
+        ticks, request_deserializer=M["PriceRequest"].FromString,
+        response_serializer=M["PriceReply"].SerializeToString)
     # so_reuseport=0: a second instance on a busy port must fail, not share it silently.
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=16),
                          options=[("grpc.so_reuseport", 0)])

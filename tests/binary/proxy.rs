@@ -350,3 +350,67 @@ interval = "100ms"
     assert!(answer.contains("not ready after 1s"), "{answer}");
     assert!(took >= Duration::from_millis(900) && took < Duration::from_secs(3), "{took:?}");
 }
+
+#[test]
+fn grpc_calls_through_the_proxy_are_measured_per_method_with_their_status_and_streams_to_the_last_message() {
+    let (port, listen) = (free_port(), free_port());
+    let python = common::grpc_python();
+    let agent = Agent::start(&format!(
+        r#"
+[[sidecar]]
+name = "pricing"
+command = ["{python}", "-u", "{{sidecars}}/grpc_service.py", "{port}"]
+[sidecar.ipc]
+protocol = "grpc"
+address = "127.0.0.1:{port}"
+listen = "127.0.0.1:{listen}"
+[sidecar.health]
+grpc_service = ""
+interval = "200ms"
+"#
+    ));
+    wait_until(Duration::from_secs(30), "pricing ready", || {
+        agent.status().iter().any(|s| s["name"] == "pricing" && s["state"] == "ready")
+    });
+    let client = |args: &[&str]| -> Value {
+        let out = Command::new(&python)
+            .arg(clients().join("grpc_proxy_client.py"))
+            .arg(listen.to_string())
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let got = client(&[]);
+    assert_eq!(got["ok"], 20, "{got}");
+    assert_eq!(got["not_found"], 5, "{got}");
+    assert_eq!(
+        got["streams"],
+        serde_json::json!([[0.0, 1.0, 2.0, 3.0, 4.0], [0.0, 1.0, 2.0, 3.0, 4.0], [0.0, 1.0, 2.0, 3.0, 4.0]]),
+        "{got}"
+    );
+    assert_eq!(got["stream_errors"], serde_json::json!([["NOT_FOUND", [0.0, 1.0]]]), "{got}");
+
+    let unary = "/sidetop.example.Pricing/GetPrice";
+    let stream = "/sidetop.example.Pricing/Ticks";
+    wait_until(Duration::from_secs(10), "the calls counted", || {
+        let rows = latency(&agent, "pricing");
+        count_of(&rows, unary, "application") == 25 && count_of(&rows, stream, "application") == 4
+    });
+    let rows = latency(&agent, "pricing");
+    let row =
+        |method: &str| rows.iter().find(|r| r["method"] == method && r["origin"] == "application").unwrap();
+    assert_eq!(row(unary)["errors"], 5, "NOT_FOUND is an error: {rows:?}");
+    assert_eq!(row(stream)["errors"], 1, "{rows:?}");
+    // Five messages 20 ms apart: a stream is measured to its last one, not its headers.
+    assert!(row(stream)["p50_us"].as_u64().unwrap() >= 90_000, "{rows:?}");
+    let traffic = text(&agent.ctl(&["traffic", "pricing"]));
+    assert!(traffic.contains("error 5: unknown pair FAIL"), "{traffic}");
+
+    let out = agent.ctl(&["stop", "pricing"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let down = client(&["down"]);
+    assert_eq!(down["code"], "UNAVAILABLE", "{down}");
+    assert!(down["details"].as_str().unwrap().contains("pricing is not available: it is stopped"), "{down}");
+}
