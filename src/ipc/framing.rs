@@ -121,6 +121,8 @@ impl ContentLengthDecoder {
 pub enum Decoder {
     Lines(crate::text::splitter::LineSplitter),
     ContentLength(ContentLengthDecoder),
+    /// A WebSocket's frames, seen from the side (the proxy's tunnel).
+    WebSocket(super::ws_frames::WsDecoder),
 }
 
 impl Decoder {
@@ -155,6 +157,7 @@ impl Decoder {
                     out.push(Piece::Line(buf.split().freeze(), false));
                 }
             }
+            Decoder::WebSocket(d) => d.decode(buf, out),
         }
     }
 }

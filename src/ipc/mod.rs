@@ -23,6 +23,7 @@ pub mod speaks;
 mod streamable;
 pub mod tap;
 mod websocket;
+mod ws_frames;
 
 use crate::config::ipc::{IpcConfig, Protocol, RequestSpec, Speaks, Transport};
 use crate::os::serial_writer::StdinWriter;

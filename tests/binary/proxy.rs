@@ -414,3 +414,113 @@ interval = "200ms"
     assert_eq!(down["code"], "UNAVAILABLE", "{down}");
     assert!(down["details"].as_str().unwrap().contains("pricing is not available: it is stopped"), "{down}");
 }
+
+/// A WebSocket client of `ws_service.py` through the proxy: one JSON-RPC call, its reply
+/// (pushes that come first are collected), with the pushes seen.
+struct WsClient {
+    socket: tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>,
+    pushes: Vec<String>,
+}
+
+impl WsClient {
+    async fn connect(port: u16) -> Result<WsClient, String> {
+        let (socket, resp) = tokio_tungstenite::connect_async(format!("ws://127.0.0.1:{port}/"))
+            .await
+            .map_err(|e| e.to_string())?;
+        assert_eq!(resp.status(), 101);
+        Ok(WsClient { socket, pushes: Vec::new() })
+    }
+
+    async fn call(&mut self, id: u64, method: &str, params: Value) -> Value {
+        use futures_util::{SinkExt, StreamExt};
+        use tokio_tungstenite::tungstenite::Message;
+        let request = serde_json::json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params});
+        self.socket.send(Message::text(request.to_string())).await.unwrap();
+        loop {
+            let message = tokio::time::timeout(Duration::from_secs(10), self.socket.next())
+                .await
+                .expect("a reply in time")
+                .expect("the connection open")
+                .unwrap();
+            let Message::Text(text) = message else { continue };
+            let value: Value = serde_json::from_str(&text).unwrap();
+            if value["id"] == id {
+                return value;
+            }
+            self.pushes.push(value["method"].as_str().unwrap_or("?").to_string());
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn json_rpc_over_a_websocket_through_the_proxy_is_matched_both_ways_and_a_reconnect_waits_for_the_restart()
+ {
+    let (port, listen) = (free_port(), free_port());
+    let agent = Agent::start(&format!(
+        r#"
+[[sidecar]]
+name = "ws"
+command = ["python3", "-u", "{{sidecars}}/ws_service.py", "{port}"]
+env = {{ WS_HEARTBEAT_S = "0.1" }}
+restart = "always"
+backoff = {{ initial = "500ms", max = "500ms" }}
+[sidecar.ipc]
+protocol = "jsonrpc"
+transport = "websocket"
+url = "ws://127.0.0.1:{port}/"
+listen = "127.0.0.1:{listen}"
+[sidecar.health]
+method = "ping"
+interval = "200ms"
+"#
+    ));
+    let ready = |agent: &Agent| agent.status().iter().any(|s| s["name"] == "ws" && s["state"] == "ready");
+    wait_until(Duration::from_secs(20), "ws ready", || ready(&agent));
+    let mut client = WsClient::connect(listen).await.unwrap();
+    for id in 0..10 {
+        assert_eq!(client.call(id, "ping", Value::Null).await["result"], "pong");
+    }
+    assert_eq!(client.call(10, "add", serde_json::json!({"a": 2, "b": 3})).await["result"], 5);
+    let failed = client.call(11, "fail", Value::Null).await;
+    assert_eq!(failed["error"]["code"], -32000, "{failed}");
+    // (Before the subscription's ticks fill the traffic ring.)
+    wait_until(Duration::from_secs(5), "the call in the traffic", || {
+        text(&agent.ctl(&["traffic", "ws"])).contains("application -> add")
+    });
+    let sub = client.call(12, "subscribe", serde_json::json!({"topic": "ticks", "interval_ms": 50})).await;
+    assert!(sub["result"]["subscription"].is_string(), "{sub}");
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!(client.call(13, "sleep", serde_json::json!({"ms": 100})).await["result"]["slept_ms"], 100);
+    assert!(client.pushes.iter().any(|m| m == "ticks"), "{:?}", client.pushes);
+
+    let rows = {
+        let mut rows = Vec::new();
+        wait_until(Duration::from_secs(10), "the application's calls counted", || {
+            rows = latency(&agent, "ws");
+            count_of(&rows, "ping", "application") == 10
+        });
+        rows
+    };
+    assert_eq!(count_of(&rows, "add", "application"), 1, "{rows:?}");
+    let fail = rows.iter().find(|r| r["method"] == "fail" && r["origin"] == "application").unwrap();
+    assert_eq!(fail["errors"], 1, "{rows:?}");
+    let slept = rows.iter().find(|r| r["method"] == "sleep" && r["origin"] == "application").unwrap();
+    assert!(slept["p50_us"].as_u64().unwrap() >= 100_000, "the reply's latency, not the frame's: {rows:?}");
+    assert!(count_of(&rows, "ping", "health") > 0, "sidetop's own checks apart: {rows:?}");
+    let traffic = text(&agent.ctl(&["traffic", "ws"]));
+    assert!(traffic.contains("sidecar <- ticks"), "the application's pushes: {traffic}");
+
+    // The sidecar dies; the client reconnects at once and is answered once it is back.
+    let out = agent.ctl(&["signal", "ws", "KILL"]);
+    assert!(out.status.success(), "{}", text(&out));
+    drop(client);
+    wait_until(Duration::from_secs(5), "ws restarting", || !ready(&agent));
+    let mut again = WsClient::connect(listen).await.expect("the upgrade waits for the restart");
+    assert_eq!(again.call(1, "ping", Value::Null).await["result"], "pong");
+
+    // Stopped: an upgrade is refused with 503 and the reason.
+    let out = agent.ctl(&["stop", "ws"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let refused = WsClient::connect(listen).await.err().expect("refused");
+    assert!(refused.contains("503"), "{refused}");
+}

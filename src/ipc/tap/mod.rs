@@ -216,8 +216,15 @@ struct Direction {
 
 impl Direction {
     fn new(ipc: &Ipc) -> Direction {
+        let decoder = match ipc.config.transport {
+            // The measuring proxy's tunnel: the bytes are WebSocket frames.
+            crate::config::ipc::Transport::WebSocket(_) => {
+                Decoder::WebSocket(super::ws_frames::WsDecoder::new(super::framing::MAX_FRAME))
+            }
+            _ => Decoder::new(Some(ipc.config.framing), super::framing::MAX_FRAME),
+        };
         Direction {
-            decoder: Decoder::new(Some(ipc.config.framing), super::framing::MAX_FRAME),
+            decoder,
             buf: BytesMut::new(),
             asked: HashMap::new(),
             order: VecDeque::new(),
