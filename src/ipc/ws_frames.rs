@@ -139,7 +139,7 @@ mod tests {
         bytes.extend(frame(10, true, Some([9, 9, 9, 9]), b"")); // a pong amid fragments
         bytes.extend(frame(0, true, None, b"2}"));
         bytes.extend(frame(2, true, None, big.as_bytes()));
-        bytes.extend(frame(1, true, None, &vec![b'y'; 200]));
+        bytes.extend(frame(1, true, None, &[b'y'; 200]));
         for step in [1, 3, 7, 1000, bytes.len()] {
             let got = frames(&mut WsDecoder::new(100_000), &bytes, step);
             assert_eq!(got.len(), 4, "step {step}");
