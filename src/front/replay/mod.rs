@@ -10,6 +10,7 @@ pub mod schedule;
 use crate::api::link::Caller;
 use crate::api::record::file::Record;
 use crate::config::Config;
+use crate::config::ipc::RequestSpec;
 use crate::front::cli::ReplayArgs;
 use crate::front::exit_codes::{EXIT_FAILED, EXIT_NOT_READY, EXIT_USAGE};
 use crate::ipc::protocol::{Exchange, Origin};
@@ -57,11 +58,17 @@ pub fn parse_fraction(text: &str) -> Result<f64, String> {
 }
 
 /// The recorded requests worth sending again: the operator's and load runs' (health
-/// checks and handshakes the engine does by itself), for `only` or every sidecar.
+/// checks and handshakes the engine does by itself), and the application's HTTP calls
+/// through the measuring proxy (its JSON-RPC calls belong to its own session, which a
+/// replay does not have), for `only` or every sidecar.
 fn replayable<'a>(records: &'a [Record], only: Option<&str>) -> Vec<&'a Record> {
     let mut out: Vec<&Record> = records
         .iter()
-        .filter(|r| r.spec.is_some() && matches!(r.origin, Origin::Operator | Origin::Load))
+        .filter(|r| match (&r.spec, r.origin) {
+            (Some(_), Origin::Operator | Origin::Load) => true,
+            (Some(RequestSpec::Http { .. }), Origin::Application) => true,
+            _ => false,
+        })
         .filter(|r| only.is_none_or(|name| r.sidecar == name))
         .collect();
     out.sort_by_key(|r| r.at_us);
@@ -143,7 +150,7 @@ async fn warm_up(caller: &Caller, todo: &[&Record], patience: Duration) {
         let mut sent = 0;
         while sent < WARMUP && tokio::time::Instant::now() < deadline {
             let reply = caller.call("request", json!({"sidecar": record.sidecar, "spec": record.spec})).await;
-            if reply.is_ok_and(|r| r["ok"].as_bool() == Some(true)) {
+            if reply.is_ok_and(|r| answered(&r)) {
                 sent += 1;
             } else if sent == 0 {
                 tokio::time::sleep(Duration::from_millis(50)).await;
@@ -152,6 +159,16 @@ async fn warm_up(caller: &Caller, todo: &[&Record], patience: Duration) {
             }
         }
     }
+}
+
+/// The sidecar answered, even if with an error of its protocol (a 404, a JSON-RPC error:
+/// a recording of failing calls replays them failing), as opposed to not answering yet.
+fn answered(reply: &serde_json::Value) -> bool {
+    use crate::ipc::protocol::Outcome;
+    reply["ok"].as_bool() == Some(true)
+        || serde_json::from_value::<Exchange>(reply["exchange"].clone()).is_ok_and(|e| {
+            matches!(e.outcome, Outcome::HttpStatus(_) | Outcome::RpcError { .. } | Outcome::ToolError(_))
+        })
 }
 
 /// Sends each request at its time (or as soon as it may, `Max`), never with more in
