@@ -524,3 +524,61 @@ interval = "200ms"
     let refused = WsClient::connect(listen).await.err().expect("refused");
     assert!(refused.contains("503"), "{refused}");
 }
+
+#[test]
+fn the_applications_http_calls_are_recorded_and_replay_against_the_sidecar() {
+    let (port, listen) = (free_port(), free_port());
+    let toml = format!(
+        r#"
+[[sidecar]]
+name = "svc"
+command = ["python3", "{{sidecars}}/http_service.py"]
+env = {{ PORT = "{port}" }}
+[sidecar.ipc]
+protocol = "http"
+url = "http://127.0.0.1:{port}"
+listen = "127.0.0.1:{listen}"
+[sidecar.health]
+path = "/health"
+interval = "1s"
+"#
+    );
+    let out_dir = tempfile::tempdir().unwrap();
+    let recording = out_dir.path().join("app.jsonl");
+    let mut agent = Agent::start_with(&toml, &["--record", recording.to_str().unwrap()]);
+    wait_until(Duration::from_secs(20), "svc ready", || agent.status().iter().any(|s| s["state"] == "ready"));
+    for i in 0..12 {
+        assert!(get(listen, &format!("/slow?ms=20&n={i}")).starts_with("HTTP/1.1 200"));
+    }
+    for i in 0..4 {
+        assert!(get(listen, &format!("/users/{i}")).starts_with("HTTP/1.1 404"));
+    }
+    let out = agent.ctl(&["shutdown"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    agent.child.wait().unwrap();
+    let lines: Vec<Value> = std::fs::read_to_string(&recording)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .filter(|r: &Value| r["origin"] == "application")
+        .collect();
+    assert_eq!(lines.len(), 16, "{lines:?}");
+    assert_eq!(lines[0]["method"], "GET /slow");
+    assert_eq!(lines[0]["spec"]["http"]["path"], "/slow?ms=20&n=0", "{}", lines[0]);
+
+    let dir = tempfile::tempdir().unwrap();
+    let config = common::write_config(dir.path(), &toml, &common::marker());
+    let out = Command::new(common::bin())
+        .arg("--config")
+        .arg(&config)
+        .arg("--log-dir")
+        .arg(dir.path().join("logs"))
+        .args(["replay", recording.to_str().unwrap(), "--speed", "max"])
+        .output()
+        .unwrap();
+    let said = text(&out);
+    assert!(said.contains("replaying 16 requests to svc"), "{said}");
+    assert!(said.lines().any(|l| l.starts_with("GET /slow ") && l.contains(" 12 ")), "{said}");
+    assert!(said.lines().any(|l| l.starts_with("GET /users/:id ") && l.contains(" 4 ")), "{said}");
+    assert!(said.contains("no outcome got worse"), "{said}");
+}

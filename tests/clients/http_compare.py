@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Sends the same requests straight to a server and through sidetop's proxy, each on one
 keep-alive connection, and prints one JSON line: how many were sent and every one whose
-status, body or content type differed. Usage: http_compare.py DIRECT_PORT PROXY_PORT N PATH..."""
+status, headers (names as written, but Date) or body differed. Usage: http_compare.py DIRECT_PORT PROXY_PORT N PATH..."""
 import http.client
 import json
 import sys
@@ -15,7 +15,9 @@ def run(port, requests):
         conn.request(method, path, body=body, headers=headers)
         resp = conn.getresponse()
         data = resp.read()
-        out.append((resp.status, resp.getheader("Content-Type"), data))
+        # Header names as written (case too); Date moves on, Connection is hop-by-hop.
+        headers = [(k, v) for k, v in resp.getheaders() if k.lower() not in ("date", "connection")]
+        out.append((resp.status, headers, data))
     conn.close()
     return out
 

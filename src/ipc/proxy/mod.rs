@@ -132,7 +132,10 @@ async fn serve(stream: TcpStream, shared: Arc<Shared>) {
         let link = link.clone();
         async move { Ok::<_, Infallible>(link.forward(req).await) }
     });
-    let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+    let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+    // Header names go on as the application and the sidecar wrote them (`Server`, not
+    // `server`): some clients and servers compare them byte for byte.
+    builder.http1().preserve_header_case(true);
     if let Err(e) = builder.serve_connection_with_upgrades(TokioIo::new(stream), service).await {
         tracing::debug!("{}: proxy connection: {e}", shared.name);
     }
@@ -153,6 +156,7 @@ impl Link {
             end: End::Complete,
             grpc,
             grpc_status: None,
+            bodiless: http_body::Body::is_end_stream(req.body()),
         };
         if let Err(why) = shared.gate.wait_up(shared.wait).await {
             return self.refuse(seen, why);
@@ -245,7 +249,11 @@ impl Link {
             });
             Ok(Upstream::H2(sender, task))
         } else {
-            let (sender, conn) = http1::Builder::new().handshake(io).await.map_err(|e| e.to_string())?;
+            let (sender, conn) = http1::Builder::new()
+                .preserve_header_case(true)
+                .handshake(io)
+                .await
+                .map_err(|e| e.to_string())?;
             let task = tokio::spawn(async move {
                 if let Err(e) = conn.with_upgrades().await {
                     tracing::debug!("{name}: proxy upstream: {e}");

@@ -4,6 +4,7 @@
 //! the exchange and records it, so a stalled dashboard never slows a request.
 
 use super::route;
+use crate::config::ipc::RequestSpec;
 use crate::ipc::Ipc;
 use crate::ipc::protocol::{Exchange, Origin, Outcome};
 use bytes::Bytes;
@@ -32,6 +33,9 @@ pub struct Seen {
     /// A gRPC call: measured per `/pkg.Service/Method`, its outcome from `grpc-status`.
     pub grpc: bool,
     pub grpc_status: Option<GrpcStatus>,
+    /// The request had no body: it can be kept whole for replay and the traffic tab's
+    /// edit-and-resend.
+    pub bodiless: bool,
 }
 
 pub enum End {
@@ -106,7 +110,11 @@ fn exchange(ipc: &Ipc, seen: Seen) -> Exchange {
         latency: Some(seen.ended.saturating_duration_since(seen.started)),
         outcome,
         status: seen.status,
-        spec: None,
+        spec: (seen.bodiless && !seen.grpc).then(|| RequestSpec::Http {
+            method: seen.method.to_string(),
+            path: path.to_string(),
+            body: None,
+        }),
     }
 }
 
