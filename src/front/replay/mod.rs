@@ -64,10 +64,12 @@ pub fn parse_fraction(text: &str) -> Result<f64, String> {
 fn replayable<'a>(records: &'a [Record], only: Option<&str>) -> Vec<&'a Record> {
     let mut out: Vec<&Record> = records
         .iter()
-        .filter(|r| match (&r.spec, r.origin) {
-            (Some(_), Origin::Operator | Origin::Load) => true,
-            (Some(RequestSpec::Http { .. }), Origin::Application) => true,
-            _ => false,
+        .filter(|r| {
+            matches!(
+                (&r.spec, r.origin),
+                (Some(_), Origin::Operator | Origin::Load)
+                    | (Some(RequestSpec::Http { .. }), Origin::Application)
+            )
         })
         .filter(|r| only.is_none_or(|name| r.sidecar == name))
         .collect();
