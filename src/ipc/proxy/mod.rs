@@ -132,11 +132,21 @@ async fn serve(stream: TcpStream, shared: Arc<Shared>) {
         let link = link.clone();
         async move { Ok::<_, Infallible>(link.forward(req).await) }
     });
-    let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
-    // Header names go on as the application and the sidecar wrote them (`Server`, not
-    // `server`): some clients and servers compare them byte for byte.
-    builder.http1().preserve_header_case(true);
-    if let Err(e) = builder.serve_connection_with_upgrades(TokioIo::new(stream), service).await {
+    let io = TokioIo::new(stream);
+    // gRPC is HTTP/2 with prior knowledge; the rest HTTP/1.1 (with upgrades), each served
+    // by its own hyper builder rather than one that sniffs every connection's preface.
+    let done = if shared.kind == ProxyKind::Grpc {
+        hyper::server::conn::http2::Builder::new(TokioExecutor::new()).serve_connection(io, service).await
+    } else {
+        // Header names go on as the application and the sidecar wrote them (`Server`, not
+        // `server`): some clients and servers compare them byte for byte.
+        hyper::server::conn::http1::Builder::new()
+            .preserve_header_case(true)
+            .serve_connection(io, service)
+            .with_upgrades()
+            .await
+    };
+    if let Err(e) = done {
         tracing::debug!("{}: proxy connection: {e}", shared.name);
     }
 }
