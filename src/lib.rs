@@ -7,7 +7,8 @@
 //! os/          leaf: process tree, non-blocking writes, rotated files, waiting on many
 //! config/      the TOML (and other tools' files) read, checked and resolved
 //! metrics/     resource sampler, latency histograms, timelines
-//! ipc/         talking to a sidecar: framing, JSON-RPC, HTTP, MCP/LSP meaning, taps
+//! ipc/         talking to a sidecar: framing, JSON-RPC, HTTP, MCP/LSP meaning, taps,
+//!              the measuring proxy at `listen`
 //! supervisor/  the engine: one task per sidecar owning one `Run` at a time (process,
 //!              pumps, connection, health, stop), policy, death watch, scrollback, logs
 //! api/         the one way in for every front end: commands, the stream out, wire
