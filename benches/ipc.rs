@@ -11,7 +11,7 @@ use sidetop::config::Config;
 use sidetop::config::ipc::RequestSpec;
 use sidetop::ipc::load::{self, LoadPlan};
 use sidetop::ipc::protocol::Origin;
-use sidetop::supervisor::{Options, State, Supervisor};
+use sidetop::supervisor::{Life, Options, Supervisor};
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -129,7 +129,7 @@ async fn through_sidetop(
     });
     let h = sup.get("echo").unwrap().clone();
     let mut rx = h.watch();
-    rx.wait_for(|s| s.state == State::Running && s.ready).await.unwrap();
+    rx.wait_for(|s| s.state == Life::Running && s.ready).await.unwrap();
     let ipc = h.ipc().unwrap().clone();
     // From a task on the runtime, as the dashboard and `sidetop request` call it.
     let (task_ipc, task_ping) = (ipc.clone(), ping.clone());

@@ -14,7 +14,7 @@ use futures_util::{SinkExt, StreamExt};
 use sidetop::config::Config;
 use sidetop::config::ipc::RequestSpec;
 use sidetop::ipc::protocol::Origin;
-use sidetop::supervisor::{Options, State, Supervisor};
+use sidetop::supervisor::{Life, Options, Supervisor};
 use std::path::Path;
 use std::time::{Duration, Instant};
 use tokio_tungstenite::tungstenite::Message;
@@ -72,7 +72,7 @@ async fn started(toml: &str, name: &str) -> (Supervisor, Arc<sidetop::ipc::Ipc>)
     let sup = Supervisor::start(&config, Options::default()).unwrap();
     let h = sup.get(name).unwrap();
     let mut rx = h.watch();
-    tokio::time::timeout(Duration::from_secs(30), rx.wait_for(|s| s.state == State::Running && s.ready))
+    tokio::time::timeout(Duration::from_secs(30), rx.wait_for(|s| s.state == Life::Running && s.ready))
         .await
         .expect("ready within 30 s")
         .unwrap();

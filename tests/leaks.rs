@@ -4,7 +4,7 @@
 mod common;
 
 use common::*;
-use sidetop::supervisor::{Options, State, Supervisor};
+use sidetop::supervisor::{Life, Options, Supervisor};
 use std::time::Duration;
 
 const T: Duration = Duration::from_secs(20);
@@ -45,7 +45,7 @@ crash_loop = { max_exits = 1000000 }
     let h = &*h;
     let stop = || async {
         h.stop().await.unwrap();
-        wait_status(h, T, |s| s.state == State::Stopped).await;
+        wait_status(h, T, |s| s.state == Life::Stopped).await;
     };
     wait_status(h, T, |s| s.restarts >= 10).await;
     // Count descriptors with nothing running, so no child's pipes are in the count. The

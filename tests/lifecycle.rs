@@ -4,7 +4,7 @@
 mod common;
 
 use common::*;
-use sidetop::supervisor::{EventKind, ExitInfo, Options, State, Supervisor};
+use sidetop::supervisor::{EventKind, ExitInfo, Life, Options, Supervisor};
 use std::time::{Duration, Instant};
 
 const T: Duration = Duration::from_secs(10);
@@ -54,20 +54,20 @@ restart = "never"
     let sup = Supervisor::start(&config, Options::default()).unwrap();
     let always = sup.get("always-ok").unwrap();
     let always = &*always;
-    let s = wait_status(always, T, |s| s.state == State::CrashLoop).await;
+    let s = wait_status(always, T, |s| s.state == Life::CrashLoop).await;
     assert_eq!(s.restarts, 2, "exit 0 restarted under `always` until the crash-loop limit");
     assert_eq!(s.last_exit, Some(ExitInfo::Code(0)));
 
-    let s = wait_status(&sup.get("onfail-ok").unwrap(), T, |s| s.state == State::Exited).await;
+    let s = wait_status(&sup.get("onfail-ok").unwrap(), T, |s| s.state == Life::Exited).await;
     assert_eq!((s.restarts, s.last_exit), (0, Some(ExitInfo::Code(0))));
 
-    let s = wait_status(&sup.get("onfail-bad").unwrap(), T, |s| s.state == State::CrashLoop).await;
+    let s = wait_status(&sup.get("onfail-bad").unwrap(), T, |s| s.state == Life::CrashLoop).await;
     assert_eq!((s.restarts, s.last_exit), (2, Some(ExitInfo::Code(3))));
 
-    let s = wait_status(&sup.get("onfail-signal").unwrap(), T, |s| s.state == State::CrashLoop).await;
+    let s = wait_status(&sup.get("onfail-signal").unwrap(), T, |s| s.state == Life::CrashLoop).await;
     assert_eq!(s.last_exit.unwrap().to_string(), "SIGTERM", "a signal exit counts as failure");
 
-    let s = wait_status(&sup.get("never-bad").unwrap(), T, |s| s.state == State::Exited).await;
+    let s = wait_status(&sup.get("never-bad").unwrap(), T, |s| s.state == Life::Exited).await;
     assert_eq!((s.restarts, s.last_exit), (0, Some(ExitInfo::Code(1))));
     // A restart that must not happen: give it a moment to (not) happen.
     tokio::time::sleep(Duration::from_millis(200)).await;
@@ -145,7 +145,7 @@ crash_loop = { max_exits = 3, window = "30s" }
     let sup = Supervisor::start(&config, Options::default()).unwrap();
     let h = sup.get("crashy").unwrap();
     let h = &*h;
-    let s = wait_status(h, T, |s| s.state == State::CrashLoop).await;
+    let s = wait_status(h, T, |s| s.state == Life::CrashLoop).await;
     assert_eq!(s.last_exit.unwrap().signal_name().as_deref(), Some("SIGSEGV"));
     // The state may be visible a moment before its event is recorded.
     let gave_up = |h: &sidetop::supervisor::SidecarHandle| {
@@ -154,13 +154,13 @@ crash_loop = { max_exits = 3, window = "30s" }
     assert!(eventually(Duration::from_secs(2), || gave_up(h)).await, "{:?}", h.events());
     // Restarts that must not happen: give them a moment to (not) happen.
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(h.status().state, State::CrashLoop, "no restarts while in crash loop");
+    assert_eq!(h.status().state, Life::CrashLoop, "no restarts while in crash loop");
     assert_eq!(starts(&h.events()), 3);
 
     h.restart().await.unwrap();
-    wait_status(h, T, |s| s.state == State::Running || s.state == State::Backoff).await;
+    wait_status(h, T, |s| s.state == Life::Running || s.state == Life::Backoff).await;
     assert!(h.events().iter().any(|e| e.kind == EventKind::OperatorRestart));
-    let s = wait_status(h, T, |s| s.state == State::CrashLoop).await;
+    let s = wait_status(h, T, |s| s.state == Life::CrashLoop).await;
     assert_eq!(s.restarts, 5, "after the operator restart, three more exits were allowed");
     assert_eq!(starts(&h.events()), 6);
 }
@@ -180,11 +180,11 @@ stop_timeout = "700ms"
     let sup = Supervisor::start(&config, Options::default()).unwrap();
     let h = sup.get("stubborn").unwrap();
     let h = &*h;
-    wait_status(h, T, |s| s.state == State::Running).await;
+    wait_status(h, T, |s| s.state == Life::Running).await;
     assert!(eventually(T, || log_texts(h).iter().any(|l| l.contains("ignoring SIGTERM"))).await);
     let begun = Instant::now();
     h.stop().await.unwrap();
-    let s = wait_status(h, T, |s| s.state == State::Stopped).await;
+    let s = wait_status(h, T, |s| s.state == Life::Stopped).await;
     let took = begun.elapsed();
     assert!(took >= Duration::from_millis(650) && took < Duration::from_millis(700 + 1000), "took {took:?}");
     assert_eq!(s.last_exit.unwrap().to_string(), "SIGKILL");
@@ -210,12 +210,12 @@ command = ["sh", "{sidecars}/forker.sh"]
     let sup = Supervisor::start(&config, Options::default()).unwrap();
     let h = sup.get("forker").unwrap();
     let h = &*h;
-    let pid = wait_status(h, T, |s| s.state == State::Running).await.pid.unwrap() as i32;
+    let pid = wait_status(h, T, |s| s.state == Life::Running).await.pid.unwrap() as i32;
     assert!(eventually(T, || marked_pids(&m).len() >= 2).await, "grandchild started");
     let grandchild = *marked_pids(&m).iter().find(|&&p| p != pid).unwrap();
 
     h.kill().await.unwrap();
-    let s = wait_status(h, T, |s| s.state == State::Stopped).await;
+    let s = wait_status(h, T, |s| s.state == Life::Stopped).await;
     assert_eq!(s.last_exit.unwrap().to_string(), "SIGKILL");
     assert!(h.events().iter().any(|e| e.kind == EventKind::KilledByOperator));
     assert!(
@@ -226,10 +226,10 @@ command = ["sh", "{sidecars}/forker.sh"]
 
     // A graceful stop reaches the grandchild too (SIGTERM to the group).
     h.start().await.unwrap();
-    wait_status(h, T, |s| s.state == State::Running).await;
+    wait_status(h, T, |s| s.state == Life::Running).await;
     assert!(eventually(T, || marked_pids(&m).len() >= 2).await);
     h.stop().await.unwrap();
-    wait_status(h, T, |s| s.state == State::Stopped).await;
+    wait_status(h, T, |s| s.state == Life::Stopped).await;
     assert!(eventually(Duration::from_secs(2), || marked_pids(&m).is_empty()).await);
 }
 
@@ -249,15 +249,15 @@ command = ["sh", "-c", "echo up; exec sleep 30"]
         &m,
     );
     let sup = Supervisor::start(&config, Options::default()).unwrap();
-    let s = wait_status(&sup.get("ghost").unwrap(), T, |s| s.state == State::Failed).await;
+    let s = wait_status(&sup.get("ghost").unwrap(), T, |s| s.state == Life::Failed).await;
     assert_eq!(s.error.as_deref(), Some("No such file or directory (os error 2)"));
     let alive = sup.get("alive").unwrap();
     let alive = &*alive;
-    wait_status(alive, T, |s| s.state == State::Running).await;
+    wait_status(alive, T, |s| s.state == Life::Running).await;
     assert!(eventually(T, || log_texts(alive) == ["up"]).await);
     // A failure that must not spread: give it a moment to (not) happen.
     tokio::time::sleep(Duration::from_millis(200)).await;
-    assert_eq!(alive.status().state, State::Running);
+    assert_eq!(alive.status().state, Life::Running);
     let failed = sup.get("ghost").unwrap().events();
     assert!(
         failed
@@ -288,15 +288,15 @@ stop_timeout = "2s"
     let sup = Supervisor::start(&config, Options::default()).unwrap();
     let (app, db) = (sup.get("app").unwrap(), sup.get("db").unwrap());
     let (app, db) = (&*app, &*db);
-    wait_status(app, T, |s| s.state == State::Waiting).await;
+    wait_status(app, T, |s| s.state == Life::Waiting).await;
     // A start that must not happen: give it a moment to (not) happen.
     tokio::time::sleep(Duration::from_millis(200)).await;
-    assert_eq!(app.status().state, State::Waiting, "db is not started (autostart = false)");
-    assert_eq!(db.status().state, State::Idle);
+    assert_eq!(app.status().state, Life::Waiting, "db is not started (autostart = false)");
+    assert_eq!(db.status().state, Life::Idle);
 
     db.start().await.unwrap();
-    wait_status(app, T, |s| s.state == State::Running).await;
-    assert!(db.status().state == State::Running);
+    wait_status(app, T, |s| s.state == Life::Running).await;
+    assert!(db.status().state == Life::Running);
 
     sup.shutdown().await;
     let stopped_at = |h: &sidetop::supervisor::SidecarHandle| {
@@ -320,7 +320,7 @@ async fn shutdown_is_parallel_and_bounded_by_the_longest_grace() {
     let (_dir, config) = config(&toml, &m);
     let sup = Supervisor::start(&config, Options::default()).unwrap();
     for h in sup.sidecars() {
-        wait_status(&h, T, |s| s.state == State::Running).await;
+        wait_status(&h, T, |s| s.state == Life::Running).await;
     }
     let begun = Instant::now();
     sup.shutdown().await;
@@ -343,7 +343,7 @@ command = ["python3", "-c", "import os, signal, sys\nsignal.signal(signal.SIGUSR
     let sup = Supervisor::start(&config, Options::default()).unwrap();
     let h = sup.get("cat").unwrap();
     let h = &*h;
-    wait_status(h, T, |s| s.state == State::Running).await;
+    wait_status(h, T, |s| s.state == Life::Running).await;
     assert!(eventually(T, || !log_texts(h).is_empty()).await);
     // Its own fds: 0, 1, 2, plus the one listdir reads through; nothing of sidetop's.
     let fds: Vec<u32> = log_texts(h)[0].split_whitespace().map(|f| f.parse().unwrap()).collect();
@@ -379,7 +379,7 @@ command = ["sh", "-c", "setsid sleep 1000 & echo escaped; exec sleep 1000"]
     assert!(eventually(T, || marked_pids(&m).len() == 2).await);
     // Killing the sidecar's group leaves the setsid'd grandchild: it is re-parented to us.
     h.kill().await.unwrap();
-    wait_status(h, T, |s| s.state == State::Stopped).await;
+    wait_status(h, T, |s| s.state == Life::Stopped).await;
     assert!(eventually(T, || marked_pids(&m).len() == 1).await);
     let escaped = marked_pids(&m)[0];
     let ppid = std::fs::read_to_string(format!("/proc/{escaped}/stat"))
@@ -417,7 +417,7 @@ restart = "never"
     let sup = Supervisor::start(&config, Options { subreaper: true, ..Options::default() }).unwrap();
     let h = sup.get("parent").unwrap();
     let h = &*h;
-    wait_status(h, T, |s| s.state == State::Exited).await;
+    wait_status(h, T, |s| s.state == Life::Exited).await;
     let me = std::process::id().to_string();
     let zombies = || {
         std::fs::read_dir("/proc")

@@ -6,24 +6,24 @@ use crate::config::SidecarConfig;
 use crate::ipc::metrics::IpcMetrics;
 use crate::metrics::latency::{Stats, log_bins};
 use crate::supervisor::scrollback::{LogLine, STDERR_QUOTED, Stream, quote_stderr};
-use crate::supervisor::{Event, EventKind, SidecarHandle, State};
+use crate::supervisor::{self, Event, EventKind, SidecarHandle};
 use std::time::Instant;
 
 /// Log-spaced bins sent with a latency summary (a front end may merge them).
 pub const LATENCY_BINS: usize = 16;
 
-pub fn life(state: State) -> Life {
+pub fn life(state: supervisor::Life) -> Life {
     match state {
-        State::Idle => Life::Idle,
-        State::Waiting => Life::Waiting,
-        State::Starting => Life::Starting,
-        State::Running => Life::Running,
-        State::Stopping => Life::Stopping,
-        State::Stopped => Life::Stopped,
-        State::Exited => Life::Exited,
-        State::Backoff => Life::Backoff,
-        State::CrashLoop => Life::CrashLoop,
-        State::Failed => Life::Failed,
+        supervisor::Life::Idle => Life::Idle,
+        supervisor::Life::Waiting => Life::Waiting,
+        supervisor::Life::Starting => Life::Starting,
+        supervisor::Life::Running => Life::Running,
+        supervisor::Life::Stopping => Life::Stopping,
+        supervisor::Life::Stopped => Life::Stopped,
+        supervisor::Life::Exited => Life::Exited,
+        supervisor::Life::Backoff => Life::Backoff,
+        supervisor::Life::CrashLoop => Life::CrashLoop,
+        supervisor::Life::Failed => Life::Failed,
     }
 }
 
@@ -190,7 +190,7 @@ pub fn explain(handle: &SidecarHandle) -> Option<String> {
         EventKind::SpawnFailed { error } => Some(format!("the sidecar failed to start: {error}")),
         _ => None,
     });
-    let running = status.state == State::Running && exited.is_none();
+    let running = status.state == supervisor::Life::Running && exited.is_none();
     let stderr = handle.logs().stderr_tail(STDERR_QUOTED);
     if running && stderr.is_empty() {
         return None;

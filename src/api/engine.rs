@@ -402,11 +402,10 @@ const REPLY_STATE_WAIT: Duration = Duration::from_secs(10);
 /// Waits (bounded) until the action shows: a new process (or a settled failure) after a
 /// start or restart, no process after a stop or kill. The reply then says what happened.
 async fn settle(h: &SidecarHandle, method: &str, before: Option<u32>) {
-    use crate::supervisor::{State, Status};
+    use crate::supervisor::{Life, Status};
     let want = |s: &Status| match method {
         "start" | "restart" => {
-            (s.state == State::Running && s.pid != before)
-                || matches!(s.state, State::Failed | State::CrashLoop)
+            (s.state == Life::Running && s.pid != before) || matches!(s.state, Life::Failed | Life::CrashLoop)
         }
         _ => !s.state.has_process(),
     };

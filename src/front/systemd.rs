@@ -4,7 +4,7 @@
 //! watchdog. All of it only when systemd set `NOTIFY_SOCKET`; nothing otherwise. Also:
 //! whether stdout is the journal, so lines carry journald priorities.
 
-use crate::supervisor::{State, Status, Supervisor};
+use crate::supervisor::{Life, Status, Supervisor};
 use std::collections::BTreeMap;
 use std::os::linux::net::SocketAddrExt;
 use std::os::unix::net::{SocketAddr, UnixDatagram};
@@ -88,8 +88,8 @@ pub fn standing<'a>(sidecars: impl IntoIterator<Item = (bool, &'a Status)>) -> S
     for (autostart, status) in sidecars {
         total += 1;
         *counts.entry(status.label()).or_default() += 1;
-        let done = status.state == State::Exited && status.last_exit.as_ref().is_some_and(|e| e.is_success());
-        let up = status.state == State::Running && status.ready && !status.unhealthy;
+        let done = status.state == Life::Exited && status.last_exit.as_ref().is_some_and(|e| e.is_success());
+        let up = status.state == Life::Running && status.ready && !status.unhealthy;
         if autostart && !(up || done) {
             ready = false;
         }
@@ -149,7 +149,7 @@ mod tests {
 
     #[test]
     fn ready_only_when_every_autostart_sidecar_is() {
-        let running = |ready| Status { state: State::Running, ready, ..Status::default() };
+        let running = |ready| Status { state: Life::Running, ready, ..Status::default() };
         let idle = Status::default();
         let now = standing([(true, &running(true)), (false, &idle)]);
         assert_eq!(now, Standing { ready: true, status: "2 sidecars: 1 idle, 1 ready".into() });

@@ -6,7 +6,7 @@ use super::policy::RestartTracker;
 use super::process::Spawner;
 use super::scrollback::LogBuffer;
 use super::sidecar::{self, EventSink, Runner};
-use super::{Event, LineFeed, SidecarHandle, State, Status, logfile, passthrough};
+use super::{Event, Life, LineFeed, SidecarHandle, Status, logfile, passthrough};
 use crate::config::SidecarConfig;
 use crate::ipc::Ipc;
 use crate::ipc::protocol::Exchange;
@@ -41,7 +41,7 @@ impl Shared {
         carry: Option<Carry>,
     ) -> std::io::Result<(Arc<SidecarHandle>, Runner)> {
         let name: Arc<str> = Arc::from(cfg.name.as_str());
-        let initial = if cfg.autostart { State::Starting } else { State::Idle };
+        let initial = if cfg.autostart { Life::Starting } else { Life::Idle };
         let restarts = carry.as_ref().map_or(0, |c| c.restarts);
         let (status_tx, status_rx) = watch::channel(Status { state: initial, restarts, ..Status::default() });
         let (cmd_tx, cmd_rx) = mpsc::channel(64);

@@ -7,7 +7,7 @@ use super::output::{self, RunLink};
 use super::policy::{Decision, wants_restart};
 use super::run::{OwnedTask, Readers, Run};
 use super::sidecar::{AfterExit, Phase, Runner};
-use super::status::{EventKind, State};
+use super::status::{EventKind, Life};
 use crate::os::serial_writer::StdinWriter;
 use crate::supervisor::scrollback::{STDERR_QUOTED, Stream, quote_stderr};
 use nix::sys::signal::Signal;
@@ -40,7 +40,7 @@ impl Runner {
             s.started_at.is_none() && s.last_exit.is_none()
         };
         self.set(|s| {
-            s.state = State::Starting;
+            s.state = Life::Starting;
             s.next_start = None;
         });
         let spawned = match self.open_proxy().and_then(|()| self.spawner.spawn(&self.config)) {
@@ -48,7 +48,7 @@ impl Runner {
             Err(e) => {
                 let error = e.to_string();
                 self.set(|s| {
-                    s.state = State::Failed;
+                    s.state = Life::Failed;
                     s.pid = None;
                     s.error = Some(error.clone());
                 });
@@ -93,7 +93,7 @@ impl Runner {
         run.connector = connector;
         let (pid, started) = (run.pid, run.started.into_std());
         self.set(|s| {
-            s.state = State::Running;
+            s.state = Life::Running;
             s.pid = Some(pid);
             s.generation = self.generation;
             s.started_at = Some(started);
@@ -201,13 +201,13 @@ impl Runner {
             Some(AfterExit::Stop) | Some(AfterExit::Kill) => {
                 // Event first: whoever sees the settled state finds its event recorded.
                 self.events.emit(EventKind::Stopped);
-                self.set(|s| s.state = State::Stopped);
+                self.set(|s| s.state = Life::Stopped);
                 Phase::Idle
             }
             Some(AfterExit::Unhealthy) => self.schedule_restart(uptime),
             None if wants_restart(self.config.restart, &exit) => self.schedule_restart(uptime),
             None => {
-                self.set(|s| s.state = State::Exited);
+                self.set(|s| s.state = Life::Exited);
                 Phase::Idle
             }
         }
@@ -224,7 +224,7 @@ impl Runner {
             Decision::RestartIn(delay) => {
                 let at = Instant::now() + delay;
                 self.set(|s| {
-                    s.state = State::Backoff;
+                    s.state = Life::Backoff;
                     s.next_start = Some(at.into_std());
                 });
                 self.events.emit(EventKind::Restarting { delay, restart });
@@ -232,7 +232,7 @@ impl Runner {
             }
             Decision::GiveUp { exits, window } => {
                 self.events.emit(EventKind::CrashLoop { exits, window });
-                self.set(|s| s.state = State::CrashLoop);
+                self.set(|s| s.state = Life::CrashLoop);
                 Phase::Idle
             }
         }
@@ -256,7 +256,7 @@ impl Runner {
         // Bound to this run's connection: nothing of this stop can reach the next run.
         let conn = ipc.current();
         run.polite_stop = Some(OwnedTask::spawn(super::polite::stop(ipc, conn, stdin, timeout)));
-        self.set(|s| s.state = State::Stopping);
+        self.set(|s| s.state = Life::Stopping);
         self.events.emit(EventKind::StoppingPolitely {
             how: how.join(", "),
             signal: self.config.stop_signal,
@@ -290,7 +290,7 @@ impl Runner {
         };
         wrap.detach(run.generation);
         let Some(how) = how else { return self.signal_stop(run, then) };
-        self.set(|s| s.state = State::Stopping);
+        self.set(|s| s.state = Life::Stopping);
         self.events.emit(EventKind::StoppingPolitely { how, signal: self.config.stop_signal, timeout });
         Phase::Stopping { run, deadline: Some(Instant::now() + timeout), then }
     }
@@ -304,7 +304,7 @@ impl Runner {
         // A stopped (SIGSTOP) group would hold the signal pending until SIGKILL.
         let _ = run.process.signal_group(Signal::SIGCONT);
         run.signalled = true;
-        self.set(|s| s.state = State::Stopping);
+        self.set(|s| s.state = Life::Stopping);
         self.events.emit(EventKind::Stopping { signal, timeout });
         Phase::Stopping { run, deadline: Some(Instant::now() + timeout), then }
     }

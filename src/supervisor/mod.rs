@@ -38,7 +38,7 @@ pub use handle::{LogFileCounts, OpError, SidecarHandle};
 pub use line_feed::{Fed, LineFeed, LineFeedReceiver, line_feed};
 pub use output::LineBatch;
 pub use sidecar::Tallies;
-pub use status::{Event, EventKind, State, Status};
+pub use status::{Event, EventKind, Life, Status};
 
 use crate::config::{Config, SidecarConfig};
 use crate::ipc::protocol::Exchange;
@@ -266,7 +266,7 @@ impl Supervisor {
         let settled = |s: &SidecarHandle| s.status.borrow().state.is_settled();
         self.sidecars().iter().all(|s| {
             settled(s)
-                || (s.status.borrow().state == State::Waiting
+                || (s.status.borrow().state == Life::Waiting
                     && s.config.depends_on.iter().all(|d| self.get(d).is_ok_and(|d| settled(&d))))
         })
     }

@@ -3,7 +3,7 @@
 //! command), and keeps telling it whether the sidecar is up and, if not, why.
 
 use super::scrollback::LogBuffer;
-use super::status::{State, Status};
+use super::status::{Life, Status};
 use crate::ipc::Ipc;
 use crate::ipc::proxy::Proxy;
 use crate::ipc::proxy::gate::{Gate, Upstate};
@@ -53,18 +53,18 @@ async fn feed(mut status: watch::Receiver<Status>, logs: Arc<Mutex<LogBuffer>>, 
 
 /// The sidecar's status as the proxy needs it.
 pub fn upstate(status: &Status, logs: &Mutex<LogBuffer>) -> Upstate {
-    let up = status.state == State::Running && status.ready;
+    let up = status.state == Life::Running && status.ready;
     let coming = match status.state {
-        State::Starting | State::Waiting | State::Backoff => true,
-        State::Running => !status.unhealthy,
+        Life::Starting | Life::Waiting | Life::Backoff => true,
+        Life::Running => !status.unhealthy,
         _ => false,
     };
     let mut why = match status.state {
-        State::Running if status.unhealthy => "it is unhealthy".to_string(),
-        State::Running | State::Starting => "it is starting".to_string(),
-        State::Backoff => "it is restarting".to_string(),
-        State::CrashLoop => "it is in a crash loop (restarts stopped)".to_string(),
-        State::Failed => match &status.error {
+        Life::Running if status.unhealthy => "it is unhealthy".to_string(),
+        Life::Running | Life::Starting => "it is starting".to_string(),
+        Life::Backoff => "it is restarting".to_string(),
+        Life::CrashLoop => "it is in a crash loop (restarts stopped)".to_string(),
+        Life::Failed => match &status.error {
             Some(e) => format!("it could not start: {e}"),
             None => "it could not start".to_string(),
         },

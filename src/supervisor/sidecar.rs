@@ -9,7 +9,7 @@ use super::output::OutputSink;
 use super::policy::RestartTracker;
 use super::process::Spawner;
 use super::run::{Draining, Run};
-use super::status::{Event, EventKind, State, Status};
+use super::status::{Event, EventKind, Life, Status};
 use crate::config::SidecarConfig;
 use crate::ipc::Ipc;
 use crate::os::serial_writer::StdinWriter;
@@ -224,7 +224,7 @@ impl Runner {
         {
             let reason = format!("{} ({why})", needs.hint);
             self.set(|s| {
-                s.state = State::Idle;
+                s.state = Life::Idle;
                 s.error = Some(format!("not started: {reason}"));
             });
             self.events.emit(EventKind::NotStarted { reason });
@@ -245,7 +245,7 @@ impl Runner {
             return self.spawn_now();
         }
         self.set(|s| {
-            s.state = State::Waiting;
+            s.state = Life::Waiting;
             s.next_start = None;
         });
         self.events.emit(EventKind::WaitingFor(waiting));
@@ -280,7 +280,7 @@ impl Runner {
     fn settle_stopped(&mut self) -> Phase {
         self.events.emit(EventKind::Stopped);
         self.set(|s| {
-            s.state = State::Stopped;
+            s.state = Life::Stopped;
             s.next_start = None;
         });
         Phase::Idle
@@ -331,7 +331,7 @@ impl Runner {
                 Phase::Running(run) | Phase::Stopping { run, .. } => {
                     self.kill_group(&run);
                     self.events.emit(EventKind::KilledByOperator);
-                    self.set(|s| s.state = State::Stopping);
+                    self.set(|s| s.state = Life::Stopping);
                     (reply, Ok(()), Phase::Stopping { run, deadline: None, then: AfterExit::Kill })
                 }
                 // A flapping sidecar between runs: kill means "stay down".
@@ -370,7 +370,7 @@ impl Runner {
 
 /// A dependency counts as up while its process runs and is ready.
 fn dep_is_up(status: &Status) -> bool {
-    status.state == State::Running && status.ready
+    status.state == Life::Running && status.ready
 }
 
 /// Resolves once every dependency is up at the same moment.

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum State {
+pub enum Life {
     /// Not started yet (autostart = false) or never asked to run.
     Idle,
     /// Waiting for the sidecars it depends on.
@@ -29,34 +29,34 @@ pub enum State {
     Failed,
 }
 
-impl State {
+impl Life {
     pub fn as_str(&self) -> &'static str {
         match self {
-            State::Idle => "idle",
-            State::Waiting => "waiting",
-            State::Starting => "starting",
-            State::Running => "running",
-            State::Stopping => "stopping",
-            State::Stopped => "stopped",
-            State::Exited => "exited",
-            State::Backoff => "backoff",
-            State::CrashLoop => "crash-loop",
-            State::Failed => "failed",
+            Life::Idle => "idle",
+            Life::Waiting => "waiting",
+            Life::Starting => "starting",
+            Life::Running => "running",
+            Life::Stopping => "stopping",
+            Life::Stopped => "stopped",
+            Life::Exited => "exited",
+            Life::Backoff => "backoff",
+            Life::CrashLoop => "crash-loop",
+            Life::Failed => "failed",
         }
     }
 
     /// A process of this sidecar exists.
     pub fn has_process(&self) -> bool {
-        matches!(self, State::Starting | State::Running | State::Stopping)
+        matches!(self, Life::Starting | Life::Running | Life::Stopping)
     }
 
     /// Nothing more will happen without an operator.
     pub fn is_settled(&self) -> bool {
-        matches!(self, State::Idle | State::Stopped | State::Exited | State::CrashLoop | State::Failed)
+        matches!(self, Life::Idle | Life::Stopped | Life::Exited | Life::CrashLoop | Life::Failed)
     }
 }
 
-impl fmt::Display for State {
+impl fmt::Display for Life {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
     }
@@ -64,7 +64,7 @@ impl fmt::Display for State {
 
 #[derive(Debug, Clone)]
 pub struct Status {
-    pub state: State,
+    pub state: Life,
     pub pid: Option<u32>,
     /// Which run the pid belongs to (counts spawns).
     pub generation: u64,
@@ -86,7 +86,7 @@ pub struct Status {
 impl Default for Status {
     fn default() -> Self {
         Status {
-            state: State::Idle,
+            state: Life::Idle,
             pid: None,
             generation: 0,
             started_at: None,
@@ -105,10 +105,10 @@ impl Status {
     /// readiness is known, then `ready` or `unhealthy`.
     pub fn label(&self) -> &'static str {
         match self.state {
-            State::Running if self.unhealthy => "unhealthy",
-            State::Running if self.ready => "ready",
+            Life::Running if self.unhealthy => "unhealthy",
+            Life::Running if self.ready => "ready",
             // Its handshake or first passing check is still to come.
-            State::Running => "starting",
+            Life::Running => "starting",
             other => other.as_str(),
         }
     }

@@ -229,10 +229,8 @@ pub fn free_port() -> u16 {
 
 /// Waits until the sidecar is running and ready.
 pub async fn wait_ready(handle: &SidecarHandle) -> Status {
-    wait_status(handle, Duration::from_secs(20), |s| {
-        s.state == sidetop::supervisor::State::Running && s.ready
-    })
-    .await
+    wait_status(handle, Duration::from_secs(20), |s| s.state == sidetop::supervisor::Life::Running && s.ready)
+        .await
 }
 
 pub fn event_texts(handle: &SidecarHandle) -> Vec<String> {

@@ -15,7 +15,7 @@ use sidetop::app::msg::Msg;
 use sidetop::app::state::{Focus, LoadDialog, Overlay, State, Tab};
 use sidetop::app::update::update;
 use sidetop::config::ipc::RequestSpec;
-use sidetop::supervisor::{Options, State as Life};
+use sidetop::supervisor::{Life, Options};
 use std::time::{Duration, Instant};
 
 const CONFIG: &str = r#"

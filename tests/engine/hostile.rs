@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use sidetop::config::ipc::RequestSpec;
 use sidetop::ipc::protocol::{Origin, Outcome};
 use sidetop::metrics::latency::OutcomeKind;
-use sidetop::supervisor::{Options, State, Supervisor};
+use sidetop::supervisor::{Life, Options, Supervisor};
 use std::time::{Duration, Instant};
 
 const T: Duration = Duration::from_secs(20);
@@ -44,7 +44,7 @@ env = { HOSTILE_MB = "8" }
                 && !shown.contains("\x1b[2J")
         );
     }
-    assert_eq!(h.status().state, State::Running);
+    assert_eq!(h.status().state, Life::Running);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -129,7 +129,7 @@ protocol = "jsonrpc"
     let ex = bystander.request(&rpc("ping", Value::Null)).await.unwrap();
     assert_eq!(ex.outcome, Outcome::Ok);
     for s in [h, short, bystander] {
-        assert_eq!(s.status().state, State::Running);
+        assert_eq!(s.status().state, Life::Running);
     }
     sup.shutdown().await;
 }
@@ -161,7 +161,7 @@ stop_timeout = "1s"
     let (mute, deaf, bomb) = (sup.get("mute").unwrap(), sup.get("deaf").unwrap(), sup.get("bomb").unwrap());
     let (mute, deaf, bomb) = (&*mute, &*deaf, &*bomb);
     assert!(eventually(T, || log_texts(mute).contains(&"still here".to_string())).await);
-    assert_eq!(mute.status().state, State::Running, "closing stdout is not exiting");
+    assert_eq!(mute.status().state, Life::Running, "closing stdout is not exiting");
 
     // 4 MB to a sidecar that never reads: the pipe fills, the request times out, and
     // the engine does not notice.
@@ -171,7 +171,7 @@ stop_timeout = "1s"
     assert_eq!(ex.outcome.kind(), OutcomeKind::Timeout, "{:?}", ex.outcome);
     assert!(begun.elapsed() < Duration::from_secs(3));
     mute.restart().await.unwrap();
-    wait_status(mute, T, |s| s.restarts == 1 && s.state == State::Running).await;
+    wait_status(mute, T, |s| s.restarts == 1 && s.state == Life::Running).await;
 
     assert!(eventually(T, || log_texts(bomb).contains(&"forked".to_string())).await);
     assert!(marked_pids(&m).len() > 300);
@@ -194,7 +194,7 @@ async fn a_gigabyte_written_as_fast_as_possible_drains_with_the_ring_at_its_cap(
     let sup = Supervisor::start(&config, Options::default()).unwrap();
     let h = sup.get("gig").unwrap();
     let h = &*h;
-    wait_status(h, Duration::from_secs(300), |s| s.state == State::Exited).await;
+    wait_status(h, Duration::from_secs(300), |s| s.state == Life::Exited).await;
     assert!(
         eventually(Duration::from_secs(60), || h.logs().total_lines == 10_000_000).await,
         "{}",

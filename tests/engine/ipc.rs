@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use sidetop::config::ipc::RequestSpec;
 use sidetop::ipc::protocol::{Origin, Outcome};
 use sidetop::metrics::latency::OutcomeKind;
-use sidetop::supervisor::{EventKind, Options, State, Supervisor};
+use sidetop::supervisor::{EventKind, Life, Options, Supervisor};
 use std::time::{Duration, Instant};
 
 fn response_json(exchange: &sidetop::ipc::protocol::Exchange) -> Value {
@@ -116,7 +116,7 @@ handshake = [{ method = "echo", params = [1] }]
         "{failed}"
     );
     let s = h.status();
-    assert!(s.state == State::Running && !s.ready, "{s:?}");
+    assert!(s.state == Life::Running && !s.ready, "{s:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -400,7 +400,7 @@ restart_on_unhealthy = true
     let sup = Supervisor::start(&config, Options::default()).unwrap();
     let h = sup.get("sick").unwrap();
     let h = &*h;
-    let s = wait_status(h, Duration::from_secs(15), |s| s.restarts >= 1 && s.state == State::Running).await;
+    let s = wait_status(h, Duration::from_secs(15), |s| s.restarts >= 1 && s.state == Life::Running).await;
     assert!(!s.ready);
     let events = event_texts(h);
     let expected = [
@@ -447,7 +447,7 @@ start_period = "0s"
     let sup = Supervisor::start(&config, Options::default()).unwrap();
     let (app, db) = (sup.get("app").unwrap(), sup.get("db").unwrap());
     let (app, db) = (&*app, &*db);
-    wait_status(db, Duration::from_secs(5), |s| s.state == State::Running).await;
+    wait_status(db, Duration::from_secs(5), |s| s.state == Life::Running).await;
     let running_at = Instant::now();
     // A start that must not happen, given a window that is not empty even on a slow box:
     // db's health check has seen it not ready three times, and at least 400 ms went by.
@@ -459,11 +459,11 @@ start_period = "0s"
         event_texts(db)
     );
     tokio::time::sleep(Duration::from_millis(400).saturating_sub(running_at.elapsed())).await;
-    assert_eq!(app.status().state, State::Waiting, "db runs but is not ready");
+    assert_eq!(app.status().state, Life::Waiting, "db runs but is not ready");
     let flag_at = Instant::now();
     std::fs::write(&flag, "").unwrap();
     wait_ready(db).await;
-    let s = wait_status(app, Duration::from_secs(5), |s| s.state == State::Running).await;
+    let s = wait_status(app, Duration::from_secs(5), |s| s.state == Life::Running).await;
     assert!(s.started_at.unwrap() >= flag_at, "app started before db could be ready: {:?}", event_texts(app));
     sup.shutdown().await;
 }
@@ -484,7 +484,7 @@ ready_log = "listening on :\\d+"
     let sup = Supervisor::start(&config, Options::default()).unwrap();
     let h = sup.get("slowstart").unwrap();
     let h = &*h;
-    wait_status(h, Duration::from_secs(5), |s| s.state == State::Running).await;
+    wait_status(h, Duration::from_secs(5), |s| s.state == Life::Running).await;
     assert!(!h.status().ready);
     let begun = Instant::now();
     wait_ready(h).await;

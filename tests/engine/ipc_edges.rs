@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use sidetop::config::Config;
 use sidetop::config::ipc::RequestSpec;
 use sidetop::ipc::protocol::{Origin, Outcome};
-use sidetop::supervisor::{EventKind, Options, State, Supervisor};
+use sidetop::supervisor::{EventKind, Life, Options, Supervisor};
 use std::time::Duration;
 
 const T: Duration = Duration::from_secs(20);
@@ -101,7 +101,7 @@ async fn a_ready_line_from_a_dead_run_never_readies_the_next() {
     let sup = Supervisor::start(&config, Options::default()).unwrap();
     let h = sup.get("flaky").unwrap();
     let h = &*h;
-    wait_status(h, T, |s| s.restarts == 1 && s.state == State::Running).await;
+    wait_status(h, T, |s| s.restarts == 1 && s.state == Life::Running).await;
     // The second run answers its handshake; give it ample time to be (wrongly) ready.
     assert!(
         eventually(T, || event_texts(h).iter().any(|e| e.starts_with("handshake done"))).await,
@@ -186,7 +186,7 @@ protocol = "jsonrpc"
     assert!(dropped > 10_000, "answers beyond the bound are dropped and counted: {dropped}");
     // Still in control: a stop goes through at once.
     h.stop().await.unwrap();
-    wait_status(h, T, |s| s.state == State::Stopped).await;
+    wait_status(h, T, |s| s.state == Life::Stopped).await;
     sup.shutdown().await;
 }
 
@@ -291,7 +291,7 @@ url = "http://127.0.0.1:{port}"
     let sup = Supervisor::start(&config, Options::default()).unwrap();
     let h = sup.get("web").unwrap();
     let h = &*h;
-    wait_status(h, T, |s| s.state == State::Running).await;
+    wait_status(h, T, |s| s.state == Life::Running).await;
     // Asked before it listens: the request waits for it instead of failing.
     let spec = RequestSpec::Http { method: "GET".into(), path: "/".into(), body: None };
     let ex = h.request(&spec).await.unwrap();

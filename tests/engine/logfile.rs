@@ -5,7 +5,7 @@
 use crate::common;
 
 use common::*;
-use sidetop::supervisor::{Options, State, Supervisor};
+use sidetop::supervisor::{Life, Options, Supervisor};
 use std::io::{BufRead, BufReader};
 use std::os::unix::process::CommandExt;
 use std::path::Path;
@@ -45,7 +45,7 @@ log_file_max_size = "1GB"
     let sup = Supervisor::start(&config, Options::default()).unwrap();
     let h = sup.get("flood").unwrap();
     let h = &*h;
-    wait_status(h, T, |s| s.state == State::Exited).await;
+    wait_status(h, T, |s| s.state == Life::Exited).await;
     // The writer may still be on its last batches when the child is gone.
     assert!(
         eventually(T, || h.log_file_counts().is_some_and(|c| c.written == lines + 1)).await,

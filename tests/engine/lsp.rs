@@ -8,7 +8,7 @@ use crate::common;
 use common::*;
 use serde_json::json;
 use sidetop::config::ipc::RequestSpec;
-use sidetop::supervisor::{Options, State, Supervisor};
+use sidetop::supervisor::{Life, Options, Supervisor};
 use std::time::Duration;
 
 const CONFIG: &str = r#"
@@ -78,7 +78,7 @@ async fn a_language_server_from_initialize_to_exit() {
 
     // Stopped through the protocol: shutdown, exit, and it exits 0 by itself.
     h.stop().await.unwrap();
-    wait_status(&h, Duration::from_secs(10), |s| s.state == State::Stopped).await;
+    wait_status(&h, Duration::from_secs(10), |s| s.state == Life::Stopped).await;
     let events = event_texts(&h);
     assert!(events.iter().any(|e| e == "stopping: shutdown, exit (SIGTERM in 3s)"), "{events:?}");
     assert!(events.iter().any(|e| e.starts_with("exited: exit code 0 after")), "{events:?}");
@@ -106,7 +106,7 @@ shutdown = [{ method = "shutdown" }, { method = "exit", notification = true }]
     let h = sup.get("stubborn").unwrap();
     wait_ready(&h).await;
     h.stop().await.unwrap();
-    wait_status(&h, Duration::from_secs(10), |s| s.state == State::Stopped).await;
+    wait_status(&h, Duration::from_secs(10), |s| s.state == Life::Stopped).await;
     let events = event_texts(&h);
     assert!(events.iter().any(|e| e == "stopping: shutdown, exit (SIGTERM in 1s)"), "{events:?}");
     assert!(

@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use sidetop::config::ipc::RequestSpec;
 use sidetop::ipc::protocol::Outcome;
 use sidetop::metrics::latency::OutcomeKind;
-use sidetop::supervisor::{Options, SidecarHandle, State, Supervisor};
+use sidetop::supervisor::{Life, Options, SidecarHandle, Supervisor};
 use std::time::{Duration, Instant};
 
 fn stdio_config() -> String {
@@ -164,7 +164,7 @@ async fn mcp_over_stdio() {
     // Stopped the MCP way: its stdin closed, and it exits 0 without a signal.
     let pid = h.status().pid.unwrap();
     h.stop().await.unwrap();
-    wait_status(&h, Duration::from_secs(10), |s| s.state == State::Stopped).await;
+    wait_status(&h, Duration::from_secs(10), |s| s.state == Life::Stopped).await;
     let events = event_texts(&h);
     assert!(events.iter().any(|e| e == "stopping: closed its stdin (SIGTERM in 3s)"), "{events:?}");
     assert!(events.iter().any(|e| e.starts_with("exited: exit code 0 after")), "{events:?}");
@@ -186,7 +186,7 @@ async fn mcp_over_streamable_http() {
     list_changed_lists_again(&h).await;
     // A restart is a new server: a new session, and it still answers.
     h.restart().await.unwrap();
-    wait_status(&h, Duration::from_secs(10), |s| s.state == State::Running && s.ready && s.restarts == 1)
+    wait_status(&h, Duration::from_secs(10), |s| s.state == Life::Running && s.ready && s.restarts == 1)
         .await;
     let ex = h.request(&call("add", json!({"a": 1, "b": 1}))).await.unwrap();
     assert!(ex.outcome.is_ok(), "after a restart: {ex:?}");
@@ -201,7 +201,7 @@ async fn a_server_missing_its_module_says_so() {
     let (_dir, config) = config(&toml, &m);
     let sup = Supervisor::start(&config, Options::default()).unwrap();
     let h = sup.get("tools").unwrap();
-    wait_status(&h, Duration::from_secs(5), |s| s.state == State::Exited).await;
+    wait_status(&h, Duration::from_secs(5), |s| s.state == Life::Exited).await;
     assert!(
         eventually(Duration::from_secs(2), || event_texts(&h)
             .iter()

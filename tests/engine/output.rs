@@ -5,7 +5,7 @@ use crate::common;
 
 use common::*;
 use sidetop::supervisor::scrollback::Stream;
-use sidetop::supervisor::{ExitInfo, Options, State, Supervisor};
+use sidetop::supervisor::{ExitInfo, Life, Options, Supervisor};
 use std::time::Duration;
 
 const T: Duration = Duration::from_secs(60);
@@ -30,7 +30,7 @@ scrollback_bytes = "64KiB"
     let sup = Supervisor::start(&config, Options::default()).unwrap();
     let h = sup.get("flood").unwrap();
     let h = &*h;
-    let s = wait_status(h, T, |s| s.state == State::Exited).await;
+    let s = wait_status(h, T, |s| s.state == Life::Exited).await;
     assert_eq!(s.last_exit, Some(ExitInfo::Code(0)));
     // The reader may still be finishing the last megabyte after the exit.
     assert!(
@@ -65,7 +65,7 @@ restart = "never"
     let sup = Supervisor::start(&config, Options::default()).unwrap();
     let h = sup.get("slow").unwrap();
     let h = &*h;
-    wait_status(h, T, |s| s.state == State::Exited).await;
+    wait_status(h, T, |s| s.state == Life::Exited).await;
     assert!(eventually(Duration::from_secs(5), || h.logs().len() == 4).await, "{:?}", log_texts(h));
     let logs = h.logs();
     let lines: Vec<(String, Stream)> = logs.iter().map(|l| (l.text_lossy().into_owned(), l.stream)).collect();
@@ -90,7 +90,7 @@ restart = "never"
     let sup = Supervisor::start(&config, Options::default()).unwrap();
     let h = sup.get("bytes").unwrap();
     let h = &*h;
-    wait_status(h, T, |s| s.state == State::Exited).await;
+    wait_status(h, T, |s| s.state == Life::Exited).await;
     assert!(eventually(Duration::from_secs(10), || h.logs().len() == 4).await, "{} lines", h.logs().len());
     let logs = h.logs();
     let lines: Vec<_> = logs.iter().collect();
@@ -119,7 +119,7 @@ log_file = "logs/logged.log"
     let sup = Supervisor::start(&config, Options::default()).unwrap();
     let h = sup.get("logged").unwrap();
     let h = &*h;
-    wait_status(h, T, |s| s.state == State::Exited).await;
+    wait_status(h, T, |s| s.state == Life::Exited).await;
     let path = dir.path().join("logs/logged.log");
     let read = || std::fs::read_to_string(&path).unwrap_or_default();
     assert!(eventually(Duration::from_secs(5), || read().lines().count() == 6).await, "{}", read());

@@ -5,7 +5,7 @@
 use crate::common;
 
 use common::*;
-use sidetop::supervisor::{EventKind, Options, State, Supervisor};
+use sidetop::supervisor::{EventKind, Life, Options, Supervisor};
 use std::time::Duration;
 
 fn health_failures(h: &sidetop::supervisor::SidecarHandle) -> usize {
@@ -33,7 +33,7 @@ interval = "100ms"
     );
     let sup = Supervisor::start(&config, Options::default()).unwrap();
     let h = sup.get("slow").unwrap();
-    let s = wait_status(&h, Duration::from_secs(5), |s| s.state == State::Running).await;
+    let s = wait_status(&h, Duration::from_secs(5), |s| s.state == Life::Running).await;
     assert_eq!(s.label(), "starting", "not ready yet, and not failing either");
     wait_ready(&h).await;
     assert_eq!(health_failures(&h), 0, "{:?}", event_texts(&h));
@@ -59,7 +59,7 @@ start_period = "600ms"
     );
     let sup = Supervisor::start(&config, Options::default()).unwrap();
     let h = sup.get("never").unwrap();
-    wait_status(&h, Duration::from_secs(5), |s| s.state == State::Running).await;
+    wait_status(&h, Duration::from_secs(5), |s| s.state == Life::Running).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(health_failures(&h), 0, "inside the window: {:?}", event_texts(&h));
     let s = wait_status(&h, Duration::from_secs(5), |s| s.unhealthy).await;
@@ -86,7 +86,7 @@ handshake = [{ method = "initialize", params = {} }]
     );
     let sup = Supervisor::start(&config, Options::default()).unwrap();
     let h = sup.get("mcp").unwrap();
-    wait_status(&h, Duration::from_secs(5), |s| s.state == State::Exited).await;
+    wait_status(&h, Duration::from_secs(5), |s| s.state == Life::Exited).await;
     let texts = event_texts(&h);
     let failed =
         texts.iter().find(|e| e.starts_with("handshake failed")).unwrap_or_else(|| panic!("{texts:?}"));

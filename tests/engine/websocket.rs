@@ -7,7 +7,7 @@ use crate::common;
 use common::*;
 use serde_json::json;
 use sidetop::config::ipc::RequestSpec;
-use sidetop::supervisor::{Options, State, Supervisor};
+use sidetop::supervisor::{Life, Options, Supervisor};
 use std::time::{Duration, Instant};
 
 /// `sidecars/ws_service.py` (a heartbeat every `heartbeat` seconds) spoken to in
@@ -67,7 +67,7 @@ async fn json_rpc_over_a_websocket() {
 
     // A restart: sidetop connects to the new process and goes on.
     h.restart().await.unwrap();
-    wait_status(&h, Duration::from_secs(10), |s| s.state == State::Running && s.ready && s.restarts == 1)
+    wait_status(&h, Duration::from_secs(10), |s| s.state == Life::Running && s.ready && s.restarts == 1)
         .await;
     let again = h.request(&rpc("add", json!({"a": 1, "b": 1}))).await.unwrap();
     assert!(again.outcome.is_ok(), "after the restart: {again:?}");

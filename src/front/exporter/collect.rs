@@ -5,7 +5,7 @@
 use crate::api::engine::Engine;
 use crate::metrics::buckets::Buckets;
 use crate::metrics::latency::OutcomeKind;
-use crate::supervisor::{State, Tallies};
+use crate::supervisor::{Life, Tallies};
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric, NoLabelSet};
 use prometheus_client::metrics::MetricType;
@@ -14,23 +14,23 @@ use prometheus_client::metrics::gauge::ConstGauge;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-const STATES: [State; 10] = [
-    State::Idle,
-    State::Waiting,
-    State::Starting,
-    State::Running,
-    State::Stopping,
-    State::Stopped,
-    State::Exited,
-    State::Backoff,
-    State::CrashLoop,
-    State::Failed,
+const STATES: [Life; 10] = [
+    Life::Idle,
+    Life::Waiting,
+    Life::Starting,
+    Life::Running,
+    Life::Stopping,
+    Life::Stopped,
+    Life::Exited,
+    Life::Backoff,
+    Life::CrashLoop,
+    Life::Failed,
 ];
 
 /// One sidecar's figures at the moment of the scrape.
 struct Row {
     name: String,
-    state: State,
+    state: Life,
     pid: Option<u32>,
     restarts: u32,
     start_time: Option<f64>,

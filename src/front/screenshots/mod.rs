@@ -12,7 +12,7 @@ use crate::app::msg::{Effect, Msg};
 use crate::app::state::{Mode, State};
 use crate::app::update::{follow_logs, update};
 use crate::config::Config;
-use crate::supervisor::{Options, State as Life};
+use crate::supervisor::{Life, Options};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};

@@ -15,7 +15,7 @@ mod exit;
 pub use args::WrapArgs;
 
 use crate::front::start::{self, Start};
-use crate::supervisor::{Options, State};
+use crate::supervisor::{Life, Options};
 use exit::Ending;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -110,8 +110,8 @@ async fn run(config: &crate::config::Config, options: &WrapOptions<'_>) -> std::
                 }
                 let s = status.borrow().clone();
                 match s.state {
-                    State::Exited | State::CrashLoop | State::Stopped => break s.last_exit,
-                    State::Failed => {
+                    Life::Exited | Life::CrashLoop | Life::Stopped => break s.last_exit,
+                    Life::Failed => {
                         let error = s.error.unwrap_or_default();
                         eprintln!("sidetop wrap: {}: {error}", config.sidecars[0].argv[0]);
                         engine.shutdown().await;

@@ -4,7 +4,7 @@
 
 use super::fake::{Behaviour, Sent};
 use super::{Scene, is};
-use crate::supervisor::{ExitInfo, State};
+use crate::supervisor::{ExitInfo, Life};
 use nix::sys::signal::Signal;
 use std::time::Duration;
 
@@ -22,7 +22,7 @@ async fn backoff_doubles_up_to_the_cap_and_resets_after_stable_uptime() {
 crash_loop = { max_exits = 100, window = "60s" }"#,
         [quick, quick, quick, quick, quick, stable, quick, Behaviour::runs_until_stopped()],
     );
-    let s = scene.until("on its eighth run", |s| s.state == State::Running && s.generation == 8).await;
+    let s = scene.until("on its eighth run", |s| s.state == Life::Running && s.generation == 8).await;
     assert_eq!(
         lines_with(&scene, "restarting"),
         [
@@ -43,11 +43,11 @@ crash_loop = { max_exits = 100, window = "60s" }"#,
 #[tokio::test(start_paused = true)]
 async fn backoff_shows_when_the_next_start_is_due() {
     let scene = Scene::start(r#"backoff = { initial = "300ms" }"#, [Behaviour::exits(1, 50)]);
-    let s = scene.until("in backoff", is(State::Backoff)).await;
+    let s = scene.until("in backoff", is(Life::Backoff)).await;
     assert_eq!(scene.now_ms(), 50);
     let due = s.next_start.expect("next start") - scene.began.into_std();
     assert_eq!(due, Duration::from_millis(350));
-    let s = scene.until("running again", |s| s.state == State::Running && s.generation == 2).await;
+    let s = scene.until("running again", |s| s.state == Life::Running && s.generation == 2).await;
     assert_eq!((scene.now_ms(), s.next_start), (350, None));
 }
 
@@ -58,7 +58,7 @@ async fn a_crash_loop_gives_up_after_max_exits_in_the_window() {
 crash_loop = { max_exits = 3, window = "10s" }"#,
         [Behaviour::exits(1, 50)],
     );
-    let s = scene.until("in a crash loop", is(State::CrashLoop)).await;
+    let s = scene.until("in a crash loop", is(Life::CrashLoop)).await;
     assert_eq!(scene.now_ms(), 450);
     assert_eq!(s.last_exit, Some(ExitInfo::Code(1)));
     assert_eq!(
@@ -81,10 +81,10 @@ crash_loop = { max_exits = 3, window = "10s" }"#,
     // Left alone until an operator acts.
     scene.at(60_000).await;
     assert_eq!(scene.fake.spawns_ms(), [0, 150, 400]);
-    assert_eq!(scene.handle().status().state, State::CrashLoop);
+    assert_eq!(scene.handle().status().state, Life::CrashLoop);
     // A start forgives the past: three more exits before it gives up again.
     scene.handle().start().await.unwrap();
-    scene.until("in a crash loop again", |s| s.state == State::CrashLoop && s.generation == 6).await;
+    scene.until("in a crash loop again", |s| s.state == Life::CrashLoop && s.generation == 6).await;
     assert_eq!(scene.fake.spawns_ms()[3..], [60_000, 60_150, 60_400]);
 }
 
@@ -116,7 +116,7 @@ async fn restart_policies_decide_on_exit_code_zero_non_zero_and_a_signal() {
             let case = format!("{policy}, {:?}: {:#?}", ending.ending, scene.timeline());
             if restarted {
                 assert_eq!(scene.fake.spawns_ms(), [0, 200], "{case}");
-                assert_eq!(s.state, State::Running, "{case}");
+                assert_eq!(s.state, Life::Running, "{case}");
                 assert_eq!(
                     lines_with(&scene, "restarting"),
                     ["100 restarting in 100ms (restart 1)"],
@@ -124,7 +124,7 @@ async fn restart_policies_decide_on_exit_code_zero_non_zero_and_a_signal() {
                 );
             } else {
                 assert_eq!(scene.fake.spawns_ms(), [0], "{case}");
-                assert_eq!(s.state, State::Exited, "{case}");
+                assert_eq!(s.state, Life::Exited, "{case}");
                 assert!(lines_with(&scene, "restarting").is_empty(), "{case}");
             }
         }
@@ -136,7 +136,7 @@ async fn a_stop_kills_a_child_that_ignores_the_stop_signal_after_the_timeout() {
     let scene = Scene::start(r#"stop_timeout = "500ms""#, [Behaviour::runs_until_stopped().ignoring_stop()]);
     scene.at(100).await;
     scene.handle().stop().await.unwrap();
-    let s = scene.until("stopped", is(State::Stopped)).await;
+    let s = scene.until("stopped", is(Life::Stopped)).await;
     assert_eq!(scene.now_ms(), 600);
     let sent = |signal, at_ms| Sent { run: 1, signal, at_ms };
     assert_eq!(
@@ -164,7 +164,7 @@ async fn a_stop_sends_no_kill_to_a_child_that_obeys_the_stop_signal() {
         Scene::start("stop_signal = \"SIGINT\"\nstop_timeout = \"500ms\"", [Behaviour::runs_until_stopped()]);
     scene.at(100).await;
     scene.handle().stop().await.unwrap();
-    let s = scene.until("stopped", is(State::Stopped)).await;
+    let s = scene.until("stopped", is(Life::Stopped)).await;
     assert_eq!(scene.now_ms(), 100);
     assert_eq!(s.last_exit, Some(ExitInfo::Signal { signal: libc::SIGINT, core_dumped: false }));
     scene.at(5_000).await;
@@ -178,7 +178,7 @@ async fn a_stop_sends_no_kill_to_a_child_that_exits_within_the_timeout() {
     let scene = Scene::start(r#"stop_timeout = "500ms""#, [Behaviour::exits(0, 300).ignoring_stop()]);
     scene.at(100).await;
     scene.handle().stop().await.unwrap();
-    let s = scene.until("stopped", is(State::Stopped)).await;
+    let s = scene.until("stopped", is(Life::Stopped)).await;
     assert_eq!((scene.now_ms(), s.last_exit), (300, Some(ExitInfo::Code(0))));
     scene.at(5_000).await;
     assert!(scene.fake.signals().iter().all(|s| s.signal != Signal::SIGKILL), "{:?}", scene.fake.signals());
@@ -191,10 +191,10 @@ async fn a_restart_in_backoff_starts_at_once_and_cancels_the_pending_start() {
         r#"backoff = { initial = "5s" }"#,
         [Behaviour::exits(1, 100), Behaviour::runs_until_stopped()],
     );
-    scene.until("in backoff", is(State::Backoff)).await;
+    scene.until("in backoff", is(Life::Backoff)).await;
     scene.at(1_000).await;
     scene.handle().restart().await.unwrap();
-    let s = scene.until("running again", |s| s.state == State::Running && s.generation == 2).await;
+    let s = scene.until("running again", |s| s.state == Life::Running && s.generation == 2).await;
     assert_eq!((scene.now_ms(), s.next_start, s.restarts), (1_000, None, 1));
     assert_eq!(
         scene.timeline()[2..],

@@ -7,7 +7,7 @@ mod fake;
 mod fake_child;
 mod run_ownership;
 
-use super::{Event, Options, SidecarHandle, State, Status, Supervisor};
+use super::{Event, Life, Options, SidecarHandle, Status, Supervisor};
 use crate::config::Config;
 use fake::{Behaviour, FakeChild};
 use std::sync::{Arc, Mutex};
@@ -93,6 +93,6 @@ impl Drop for Scene {
 }
 
 /// A status in `state`.
-fn is(state: State) -> impl Fn(&Status) -> bool {
+fn is(state: Life) -> impl Fn(&Status) -> bool {
     move |s| s.state == state
 }
