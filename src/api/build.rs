@@ -3,7 +3,7 @@
 
 use super::wire::*;
 use crate::config::SidecarConfig;
-use crate::ipc::metrics::IpcMetrics;
+use crate::ipc::stats::IpcMetrics;
 use crate::metrics::latency::{Stats, log_bins};
 use crate::supervisor::scrollback::{LogLine, STDERR_QUOTED, Stream, quote_stderr};
 use crate::supervisor::{self, Event, EventKind, SidecarHandle};

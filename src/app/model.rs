@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 /// Events kept per sidecar.
 const EVENTS: usize = 1000;
 /// Exchanges kept per sidecar (as many as the engine keeps).
-const TRAFFIC: usize = crate::ipc::metrics::TRAFFIC;
+const TRAFFIC: usize = crate::ipc::stats::TRAFFIC;
 /// How far back a duplicate (a notice that raced the snapshot) is looked for.
 const RECENT: usize = 256;
 

@@ -3,12 +3,12 @@
 
 mod dirs;
 mod error;
+pub mod handshakes;
 pub mod import;
 pub mod ipc;
 pub mod listen;
 mod raw;
 pub mod schema;
-pub mod speaks;
 mod validate;
 mod validate_ipc;
 mod validate_requests;

@@ -206,12 +206,12 @@ pub fn ipc(
     }
     // MCP and LSP: the protocol's own handshake (and LSP's shutdown) unless given.
     match speaks {
-        Speaks::Mcp if handshake.is_empty() => handshake = super::speaks::mcp_handshake(),
-        Speaks::Lsp if handshake.is_empty() => handshake = super::speaks::lsp_handshake(cwd),
+        Speaks::Mcp if handshake.is_empty() => handshake = super::handshakes::mcp_handshake(),
+        Speaks::Lsp if handshake.is_empty() => handshake = super::handshakes::lsp_handshake(cwd),
         _ => {}
     }
     if speaks == Speaks::Lsp && shutdown.is_empty() {
-        shutdown = super::speaks::lsp_shutdown();
+        shutdown = super::handshakes::lsp_shutdown();
     }
     let reply_has = match &r.reply_has {
         None => None,

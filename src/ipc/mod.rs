@@ -13,13 +13,13 @@ mod grpc;
 pub mod http;
 pub mod load;
 mod mcp_tasks;
-pub mod metrics;
+pub mod meaning;
 pub mod protocol;
 pub mod proxy;
 pub mod readable;
 pub mod rpc;
 mod socket;
-pub mod speaks;
+pub mod stats;
 mod streamable;
 pub mod tap;
 mod websocket;
@@ -29,10 +29,10 @@ use crate::config::ipc::{IpcConfig, Protocol, RequestSpec, Speaks, Transport};
 use crate::os::serial_writer::StdinWriter;
 use discovery::Discovery;
 use http::HttpClient;
-pub use metrics::IpcMetrics;
 use protocol::{Exchange, Origin, Outcome, cap_text, describe_request, rpc_message};
 use rpc::{Dialect, Routed, RpcConn};
 use serde_json::Value;
+pub use stats::IpcMetrics;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime};
@@ -369,14 +369,14 @@ impl Ipc {
         };
         let (mut outcome, response) = (outcome, response);
         if outcome.is_ok()
-            && let Some(error) = response.as_deref().and_then(|r| speaks::tool_error(self.config.speaks, r))
+            && let Some(error) = response.as_deref().and_then(|r| meaning::tool_error(self.config.speaks, r))
         {
             outcome = Outcome::ToolError(error);
         }
         let exchange = Arc::new(Exchange {
             sidecar: self.name.clone(),
             at,
-            method: speaks::label(self.config.speaks, spec),
+            method: meaning::label(self.config.speaks, spec),
             origin,
             request: Some(cap_text(request)),
             response: response.map(cap_text),
@@ -418,7 +418,7 @@ impl Ipc {
                 let speaks = self.config.speaks;
                 let message = |id| {
                     let mut message = rpc_message(Some(id), method, params.as_ref());
-                    speaks::add_progress_token(speaks, &mut message, id);
+                    meaning::add_progress_token(speaks, &mut message, id);
                     message
                 };
                 let call = if let Some(streamable) = &self.streamable {
@@ -475,14 +475,14 @@ impl Ipc {
         if let Some(id) = message.get("id").filter(|id| !id.is_null())
             && let Some(streamable) = &self.streamable
         {
-            streamable.answer_in_background(&speaks::answer_message(
+            streamable.answer_in_background(&meaning::answer_message(
                 self.config.speaks,
                 id.clone(),
                 &method,
                 &params,
             ));
         }
-        (method == "notifications/progress").then(|| speaks::progress_token(&params)).flatten()
+        (method == "notifications/progress").then(|| meaning::progress_token(&params)).flatten()
     }
 
     /// A line for the sidecar's log from sidetop's side of the protocol (a server's log
@@ -500,7 +500,7 @@ impl Ipc {
     /// lists to fetch again, diagnostics to count).
     fn heard(&self, method: &str, params: &Value) {
         let speaks = self.config.speaks;
-        if let Some(line) = speaks::log_line(speaks, method, params) {
+        if let Some(line) = meaning::log_line(speaks, method, params) {
             self.log_line(line);
         }
         match method {
@@ -600,14 +600,14 @@ impl Ipc {
             }
             Routed::Incoming { method, request_id, params } => {
                 if method == "notifications/progress"
-                    && let Some(token) = speaks::progress_token(&params)
+                    && let Some(token) = meaning::progress_token(&params)
                 {
                     conn.touch(token);
                 }
                 self.heard(&method, &params);
                 if let Some(id) = request_id {
                     // Answer so the sidecar is not left waiting on us.
-                    answers.push(speaks::answer_message(self.config.speaks, id, &method, &params));
+                    answers.push(meaning::answer_message(self.config.speaks, id, &method, &params));
                 }
                 self.record_unsolicited(method, bytes, Outcome::Ok);
                 true

@@ -22,9 +22,9 @@ const HANDSHAKE_FAILURE_DELAY: Duration = Duration::from_millis(300);
 /// after it can answer even with a long `interval`.
 const START_INTERVAL: Duration = Duration::from_millis(500);
 
-/// The handshake step a run is in (`None` once it is done or failed), so the runner can
+/// Where a run is in its handshake: the step it waits on (`None` once done or failed), so the runner can
 /// tell, when the process exits, that it died in the middle of it.
-pub type HandshakeStep = Arc<Mutex<Option<String>>>;
+pub type HandshakeAt = Arc<Mutex<Option<String>>>;
 
 /// Raised by the output reader when a line matches `ready_log`. One per run, created at
 /// spawn: a match in one run can never ready the next.
@@ -63,7 +63,7 @@ pub struct HealthTask {
     pub ready_signal: Option<Arc<ReadySignal>>,
     pub commands: mpsc::WeakSender<Command>,
     pub logs: Arc<Mutex<LogBuffer>>,
-    pub step: HandshakeStep,
+    pub step: HandshakeAt,
 }
 
 impl HealthTask {
@@ -196,7 +196,7 @@ impl HealthTask {
                         .then_some(params.as_ref())
                         .flatten()
                         .and_then(|p| {
-                            crate::config::speaks::mcp_older_offer(p, exchange.response.as_deref())
+                            crate::config::handshakes::mcp_older_offer(p, exchange.response.as_deref())
                         });
                     match older {
                         Some(offer) if matches!(exchange.outcome, Outcome::RpcError { .. }) => {

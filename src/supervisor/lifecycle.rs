@@ -116,7 +116,7 @@ impl Runner {
                 ready_signal: run.link.ready.clone(),
                 commands: self.self_commands.clone(),
                 logs: self.output.logs.clone(),
-                step: run.handshake_step.clone(),
+                step: run.handshake_at.clone(),
             }
             .run(),
         ));
@@ -132,7 +132,7 @@ impl Runner {
         status: &std::io::Result<std::process::ExitStatus>,
     ) {
         run.stop_health();
-        let Some(step) = run.handshake_step.lock().unwrap_or_else(|e| e.into_inner()).take() else {
+        let Some(step) = run.handshake_at.lock().unwrap_or_else(|e| e.into_inner()).take() else {
             return;
         };
         run.drain_stderr(STDERR_DRAIN).await;

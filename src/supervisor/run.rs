@@ -9,7 +9,7 @@
 //! they read to the end of them. Dropping a `Run` that was not ended aborts everything
 //! and kills its group.
 
-use super::health::HandshakeStep;
+use super::health::HandshakeAt;
 use super::output::RunLink;
 use super::process::Process;
 use std::future::Future;
@@ -71,7 +71,7 @@ pub(super) struct Run {
     /// The stop signal went to its group (a polite stop through the protocol comes first).
     pub signalled: bool,
     /// The handshake step the health task is in, to explain an exit in the middle of it.
-    pub handshake_step: HandshakeStep,
+    pub handshake_at: HandshakeAt,
     /// This run's connection and ready signal, shared with its output readers.
     pub link: Arc<RunLink>,
     pub readers: Readers,
@@ -91,7 +91,7 @@ impl Run {
             generation,
             started: Instant::now(),
             signalled: false,
-            handshake_step: HandshakeStep::default(),
+            handshake_at: HandshakeAt::default(),
             link,
             readers: Readers::default(),
             health: None,

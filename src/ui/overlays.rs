@@ -118,7 +118,7 @@ fn progress_since(
         .take_while(|e| e.at >= since)
         .find(|e| e.method == "notifications/progress")?;
     let message: serde_json::Value = serde_json::from_str(report.response.as_deref()?).ok()?;
-    crate::ipc::speaks::log_line(view.setup.speaks, &report.method, message.get("params")?)
+    crate::ipc::meaning::log_line(view.setup.speaks, &report.method, message.get("params")?)
 }
 
 pub fn composer(frame: &mut Frame, area: Rect, c: &Composer, state: &State, theme: &Theme) {

@@ -117,7 +117,7 @@ protocol = "jsonrpc"
     {
         let metrics = h.ipc().unwrap().metrics();
         assert_eq!(metrics.incoming, 50_000);
-        assert!(metrics.traffic.len() <= sidetop::ipc::metrics::TRAFFIC, "the traffic ring stays bounded");
+        assert!(metrics.traffic.len() <= sidetop::ipc::stats::TRAFFIC, "the traffic ring stays bounded");
     }
 
     // A lying Content-Length stalls only its own sidecar.

@@ -132,7 +132,7 @@ fn gauge(v: f64, m: prometheus_client::encoding::MetricEncoder) -> std::fmt::Res
 }
 
 fn method_label(method: &str) -> String {
-    if method == crate::ipc::metrics::OTHER_METHODS { "other".to_string() } else { method.to_string() }
+    if method == crate::ipc::stats::OTHER_METHODS { "other".to_string() } else { method.to_string() }
 }
 
 impl Collector for EngineCollector {

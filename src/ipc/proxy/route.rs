@@ -4,7 +4,7 @@
 //! The rule (also in the README): a path segment becomes `:id` when it is a number, a
 //! UUID, or a token of 8 or more characters made of hex digits or mixing letters and
 //! digits (`3f9a1c7e`, `a1b2c3d4e5`, `user_8fj2k9x0`); other segments stay. The query is
-//! left out. Past [`super::super::metrics::MAX_METHODS`] distinct routes, the rest share
+//! left out. Past [`super::super::stats::MAX_METHODS`] distinct routes, the rest share
 //! `(other)`, as methods do.
 
 /// `GET /users/:id/orders` for `GET /users/123/orders?page=2`.

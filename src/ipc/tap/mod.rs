@@ -428,7 +428,7 @@ fn on_message(
                     code: error.get("code").and_then(Value::as_i64).unwrap_or(0),
                     message: error.get("message").and_then(Value::as_str).unwrap_or("").to_string(),
                 },
-                None => match super::speaks::tool_error(ipc.config.speaks, &response) {
+                None => match super::meaning::tool_error(ipc.config.speaks, &response) {
                     Some(text) if asked.label.starts_with("tools/call") => Outcome::ToolError(text),
                     _ => Outcome::Ok,
                 },
@@ -534,7 +534,7 @@ impl Ipc {
         });
         {
             let mut metrics = self.metrics();
-            if metrics.traffic.len() == super::metrics::TRAFFIC {
+            if metrics.traffic.len() == super::stats::TRAFFIC {
                 metrics.traffic.pop_front();
             }
             metrics.traffic.push_back(exchange.clone());
