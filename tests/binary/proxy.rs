@@ -55,8 +55,10 @@ fn a_thousand_requests_through_the_proxy_match_direct_ones_and_are_measured_per_
     }
     std::fs::write(www.path().join("blob.bin"), &blob).unwrap();
     std::fs::write(www.path().join("index.txt"), "hello through the proxy\n").unwrap();
-    let agent = Agent::start(&format!(
-        r#"
+    let metrics = free_port();
+    let agent = Agent::start_with(
+        &format!(
+            r#"
 [[sidecar]]
 name = "files"
 command = ["python3", "-m", "http.server", "--bind", "127.0.0.1", "{files_port}"]
@@ -81,8 +83,10 @@ listen = "127.0.0.1:{svc_listen}"
 path = "/health"
 interval = "200ms"
 "#,
-        www = www.path().display()
-    ));
+            www = www.path().display()
+        ),
+        &["--metrics", &format!("127.0.0.1:{metrics}")],
+    );
     wait_until(Duration::from_secs(20), "both ready", || {
         agent.status().iter().filter(|s| s["state"] == "ready").count() == 2
     });
@@ -127,6 +131,11 @@ interval = "200ms"
     let traffic = text(&agent.ctl(&["traffic", "svc"]));
     assert!(traffic.contains("application -> GET /users/:id"), "{traffic}");
     assert!(traffic.contains("HTTP 500"), "{traffic}");
+    let scraped = get(metrics, "/metrics");
+    assert!(
+        scraped.lines().any(|l| l.contains("sidecar=\"svc\"") && l.contains("method=\"GET /users/:id\"")),
+        "the routes are in /metrics: {scraped}"
+    );
 }
 
 #[test]
