@@ -146,6 +146,11 @@ pub struct CtlArgs {
     /// Watch only: the agent refuses anything that acts.
     #[arg(long, global = true)]
     pub read_only: bool,
+    /// Every engine of this user on this host (agents, dashboards, wrappers), as `ctl list`
+    /// finds them: `ctl --all status`, one row per sidecar with its engine. Before the
+    /// command (`record --all` is record's own).
+    #[arg(long, conflicts_with = "socket")]
+    pub all: bool,
     #[command(subcommand)]
     pub command: CtlCommand,
 }

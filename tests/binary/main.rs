@@ -6,6 +6,7 @@ mod binary_edges;
 mod cli;
 #[path = "../common/mod.rs"]
 mod common;
+mod fleet;
 mod import;
 mod metrics;
 mod proxy;

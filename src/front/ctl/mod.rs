@@ -2,9 +2,10 @@
 //! 0 done, 1 the operation failed, 2 bad arguments (an unknown sidecar, invalid JSON),
 //! 3 no agent on that socket.
 
+mod fleet;
 mod reads;
 
-use crate::api::socket_path::{default_socket, socket_dir};
+use crate::api::socket_path::default_socket;
 use crate::api::{EventInfo, LatencyInfo, LogLineInfo, SidecarInfo, codes};
 use crate::client::{Client, ClientError};
 use crate::front::cli::{CtlArgs, CtlCommand};
@@ -17,6 +18,16 @@ pub use crate::front::exit_codes::{EXIT_FAILED, EXIT_NO_AGENT, EXIT_USAGE};
 
 pub async fn run(config: &Path, args: &CtlArgs) -> ExitCode {
     let socket = args.socket.clone().unwrap_or_else(|| default_socket(config));
+    match (&args.command, args.all) {
+        (CtlCommand::Status, true) => return fleet::status(args.json).await,
+        (_, true) => {
+            eprintln!(
+                "error: --all applies to `status` (every engine's sidecars); give --socket for the rest"
+            );
+            return ExitCode::from(EXIT_USAGE);
+        }
+        _ => {}
+    }
     match &args.command {
         CtlCommand::List => return list(args.json).await,
         CtlCommand::Bridge => return bridge(&socket).await,
@@ -333,17 +344,7 @@ fn latency(reply: &Value) -> String {
 
 /// Every socket in this user's socket folder, probed: who serves it, or that it is stale.
 async fn list(json: bool) -> ExitCode {
-    let dir = socket_dir();
-    let mut sockets: Vec<_> = std::fs::read_dir(&dir)
-        .into_iter()
-        .flatten()
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|e| e == "sock"))
-        .collect();
-    sockets.sort();
-    for path in sockets {
-        let name = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+    for (name, path) in fleet::sockets() {
         let hello = Client::connect(&path, true).await.map(|c| c.hello);
         match (hello, json) {
             (Ok(h), true) => {

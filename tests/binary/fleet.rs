@@ -1,0 +1,104 @@
+//! Every engine at once (`ctl --all`): two agents and a wrapper of one user on this host,
+//! found in the runtime folder as `ctl list` finds them.
+
+use crate::common;
+
+use common::wrapper::wrap_command;
+use common::{bin, marker, sidecars_dir, wait_until, write_config};
+use serde_json::Value;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn agent(runtime: &Path, dir: &Path, toml: &str) -> Killed {
+    let config = write_config(dir, toml, &marker());
+    Killed(
+        Command::new(bin())
+            .args(["agent", "--config"])
+            .arg(&config)
+            .arg("--log-dir")
+            .arg(dir.join("logs"))
+            .env("XDG_RUNTIME_DIR", runtime)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    )
+}
+
+fn all_status(runtime: &Path) -> (Vec<Value>, String) {
+    let out = Command::new(bin())
+        .args(["ctl", "--all", "--json", "status"])
+        .env("XDG_RUNTIME_DIR", runtime)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let rows =
+        String::from_utf8_lossy(&out.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    (rows, String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+#[test]
+fn ctl_all_status_lists_every_engines_sidecars_with_its_engine() {
+    let root = tempfile::tempdir().unwrap();
+    let runtime = root.path().join("run");
+    let (one, two) = (root.path().join("one"), root.path().join("two"));
+    std::fs::create_dir_all(&one).unwrap();
+    std::fs::create_dir_all(&two).unwrap();
+    let _a = agent(&runtime, &one, "[[sidecar]]\nname = \"alpha\"\ncommand = [\"sleep\", \"60\"]\n");
+    let mut b = agent(
+        &runtime,
+        &two,
+        "[[sidecar]]\nname = \"beta\"\ncommand = [\"sleep\", \"60\"]\n[[sidecar]]\nname = \"gamma\"\ncommand = [\"sleep\", \"60\"]\n",
+    );
+    let echo = sidecars_dir().join("jsonrpc_echo.py").display().to_string();
+    let _wrapper =
+        Killed(wrap_command(root.path(), &["--name", "echo"], &["python3", &echo]).spawn().unwrap());
+
+    let mut rows = Vec::new();
+    wait_until(Duration::from_secs(20), "four sidecars of three engines", || {
+        rows = all_status(&runtime).0;
+        rows.len() == 4 && rows.iter().all(|r| r["pid"].is_u64())
+    });
+    let engine_of = |name: &str| -> String {
+        rows.iter().find(|r| r["name"] == name).unwrap()["engine"].as_str().unwrap().to_string()
+    };
+    assert_eq!(engine_of("beta"), engine_of("gamma"), "{rows:?}");
+    assert_ne!(engine_of("alpha"), engine_of("beta"), "{rows:?}");
+    assert!(engine_of("echo").starts_with("wrap-echo-"), "{rows:?}");
+    let beta = rows.iter().find(|r| r["name"] == "beta").unwrap();
+    assert!(beta["config"].as_str().unwrap().starts_with(two.to_str().unwrap()), "{beta}");
+
+    // The text form groups rows under their engine.
+    let out = Command::new(bin())
+        .args(["ctl", "--all", "status"])
+        .env("XDG_RUNTIME_DIR", &runtime)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(text.lines().filter(|l| l.starts_with("== ")).count(), 3, "{text}");
+
+    // An engine that is gone is said on stderr; the others are still listed.
+    let _ = b.0.kill();
+    let _ = b.0.wait();
+    let (rows, said) = all_status(&runtime);
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    assert!(said.contains("not answering"), "{said}");
+
+    // --all is for reads of every engine, not for acting on all of them.
+    let out = Command::new(bin())
+        .args(["ctl", "--all", "restart", "alpha"])
+        .env("XDG_RUNTIME_DIR", &runtime)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
+}
