@@ -147,8 +147,9 @@ pub struct CtlArgs {
     #[arg(long, global = true)]
     pub read_only: bool,
     /// Every engine of this user on this host (agents, dashboards, wrappers), as `ctl list`
-    /// finds them: `ctl --all status`, one row per sidecar with its engine. Before the
-    /// command (`record --all` is record's own).
+    /// finds them: `--all status` and `--all events` of all of them (rows with their
+    /// engine); `--all logs|latency|traffic NAME` from the engine that runs NAME
+    /// (`ENGINE/NAME` when several do). Reads only; before the command.
     #[arg(long, conflicts_with = "socket")]
     pub all: bool,
     #[command(subcommand)]

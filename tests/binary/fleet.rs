@@ -1,5 +1,6 @@
 //! Every engine at once (`ctl --all`): two agents and a wrapper of one user on this host,
-//! found in the runtime folder as `ctl list` finds them.
+//! found in the runtime folder as `ctl list` finds them: status and events of all, a
+//! sidecar's reads from its own engine, a name two engines share.
 
 use crate::common;
 
@@ -54,20 +55,26 @@ fn ctl_all_status_lists_every_engines_sidecars_with_its_engine() {
     let (one, two) = (root.path().join("one"), root.path().join("two"));
     std::fs::create_dir_all(&one).unwrap();
     std::fs::create_dir_all(&two).unwrap();
-    let _a = agent(&runtime, &one, "[[sidecar]]\nname = \"alpha\"\ncommand = [\"sleep\", \"60\"]\n");
+    let _a = agent(
+        &runtime,
+        &one,
+        "[[sidecar]]\nname = \"alpha\"\ncommand = [\"sh\", \"-c\", \"echo alpha says hi; sleep 60\"]\n\
+         [[sidecar]]\nname = \"shared\"\ncommand = [\"sleep\", \"60\"]\n",
+    );
     let mut b = agent(
         &runtime,
         &two,
-        "[[sidecar]]\nname = \"beta\"\ncommand = [\"sleep\", \"60\"]\n[[sidecar]]\nname = \"gamma\"\ncommand = [\"sleep\", \"60\"]\n",
+        "[[sidecar]]\nname = \"beta\"\ncommand = [\"sleep\", \"60\"]\n[[sidecar]]\nname = \"gamma\"\ncommand = [\"sleep\", \"60\"]\n\
+         [[sidecar]]\nname = \"shared\"\ncommand = [\"sleep\", \"60\"]\n",
     );
     let echo = sidecars_dir().join("jsonrpc_echo.py").display().to_string();
     let _wrapper =
         Killed(wrap_command(root.path(), &["--name", "echo"], &["python3", &echo]).spawn().unwrap());
 
     let mut rows = Vec::new();
-    wait_until(Duration::from_secs(20), "four sidecars of three engines", || {
+    wait_until(Duration::from_secs(20), "six sidecars of three engines", || {
         rows = all_status(&runtime).0;
-        rows.len() == 4 && rows.iter().all(|r| r["pid"].is_u64())
+        rows.len() == 6 && rows.iter().all(|r| r["pid"].is_u64())
     });
     let engine_of = |name: &str| -> String {
         rows.iter().find(|r| r["name"] == name).unwrap()["engine"].as_str().unwrap().to_string()
@@ -77,6 +84,33 @@ fn ctl_all_status_lists_every_engines_sidecars_with_its_engine() {
     assert!(engine_of("echo").starts_with("wrap-echo-"), "{rows:?}");
     let beta = rows.iter().find(|r| r["name"] == "beta").unwrap();
     assert!(beta["config"].as_str().unwrap().starts_with(two.to_str().unwrap()), "{beta}");
+
+    // A read of one sidecar goes to the engine that runs it.
+    let ctl = |args: &[&str]| {
+        Command::new(bin()).arg("ctl").args(args).env("XDG_RUNTIME_DIR", &runtime).output().unwrap()
+    };
+    wait_until(Duration::from_secs(10), "alpha's line", || {
+        String::from_utf8_lossy(&ctl(&["--all", "logs", "alpha"]).stdout).contains("alpha says hi")
+    });
+    let out = ctl(&["--all", "latency", "echo"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = ctl(&["--all", "logs", "shared"]);
+    assert_eq!(out.status.code(), Some(2));
+    let said = String::from_utf8_lossy(&out.stderr);
+    let (e1, e2) = (engine_of("alpha"), engine_of("beta"));
+    assert!(said.contains(&format!("{e1}/shared")) && said.contains(&format!("{e2}/shared")), "{said}");
+    let out = ctl(&["--all", "logs", &format!("{e2}/shared")]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = ctl(&["--all", "logs", "nosuch"]);
+    assert_eq!(out.status.code(), Some(2));
+    // Events of every engine, merged in time, each with its engine.
+    let out = ctl(&["--all", "--json", "events"]);
+    let events: Vec<Value> =
+        String::from_utf8_lossy(&out.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let engines: std::collections::BTreeSet<&str> =
+        events.iter().filter_map(|e| e["engine"].as_str()).collect();
+    assert_eq!(engines.len(), 3, "{events:?}");
+    assert!(events.windows(2).all(|w| w[0]["at_ms"].as_u64() <= w[1]["at_ms"].as_u64()), "{events:?}");
 
     // The text form groups rows under their engine.
     let out = Command::new(bin())
@@ -91,10 +125,10 @@ fn ctl_all_status_lists_every_engines_sidecars_with_its_engine() {
     let _ = b.0.kill();
     let _ = b.0.wait();
     let (rows, said) = all_status(&runtime);
-    assert_eq!(rows.len(), 2, "{rows:?}");
+    assert_eq!(rows.len(), 3, "{rows:?}");
     assert!(said.contains("not answering"), "{said}");
 
-    // --all is for reads of every engine, not for acting on all of them.
+    // --all is for reads, never for acting on every engine.
     let out = Command::new(bin())
         .args(["ctl", "--all", "restart", "alpha"])
         .env("XDG_RUNTIME_DIR", &runtime)

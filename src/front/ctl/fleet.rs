@@ -3,10 +3,11 @@
 //! reads. Each row says its engine; an engine that does not answer is said on stderr and
 //! the others are still shown.
 
-use super::print_status;
-use crate::api::SidecarInfo;
+use super::{EXIT_USAGE, clock, print_status};
 use crate::api::socket_path::socket_dir;
+use crate::api::{EventInfo, SidecarInfo};
 use crate::client::Client;
+use crate::front::cli::{CtlArgs, CtlCommand};
 use serde_json::{Value, json};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -53,18 +54,53 @@ async fn ask(name: String, socket: PathBuf) -> Engine {
     }
 }
 
-/// `ctl --all status`: every engine asked at once; rows grouped by engine.
-pub async fn status(json: bool) -> ExitCode {
-    let asked = sockets().into_iter().map(|(name, socket)| tokio::spawn(ask(name, socket)));
+/// Every engine asked at once; a dead one is said on stderr.
+async fn engines() -> Vec<Engine> {
+    let asked: Vec<_> = sockets().into_iter().map(|(name, socket)| tokio::spawn(ask(name, socket))).collect();
     let mut engines = Vec::new();
-    for task in asked.collect::<Vec<_>>() {
+    for task in asked {
         if let Ok(engine) = task.await {
+            if let Err(e) = &engine.sidecars {
+                eprintln!("{}: not answering: {e}", engine.name);
+            }
             engines.push(engine);
         }
     }
-    for engine in &engines {
+    if engines.is_empty() {
+        eprintln!("no sidetop engine in {}", socket_dir().display());
+    }
+    engines
+}
+
+/// `ctl --all ...`: `status` and `events` of every engine; `logs`, `latency` and
+/// `traffic` of a sidecar wherever it runs (`NAME`, or `ENGINE/NAME` when two engines
+/// have one of that name). Commands that act are refused: `--all` never means "on every
+/// engine" for a restart.
+pub async fn run(args: &CtlArgs) -> ExitCode {
+    match &args.command {
+        CtlCommand::Status => status(args.json).await,
+        CtlCommand::Events { follow: false, sidecar, lines } => {
+            events(sidecar.as_deref(), *lines, args.json).await
+        }
+        CtlCommand::Logs { name, .. } | CtlCommand::Latency { name } | CtlCommand::Traffic { name, .. } => {
+            one(args, name).await
+        }
+        _ => {
+            usage("--all applies to status, events, logs, latency and traffic (reads); give --socket to act")
+        }
+    }
+}
+
+fn usage(why: &str) -> ExitCode {
+    eprintln!("error: {why}");
+    ExitCode::from(EXIT_USAGE)
+}
+
+/// `ctl --all status`: rows grouped by engine.
+async fn status(json: bool) -> ExitCode {
+    for engine in &engines().await {
         match &engine.sidecars {
-            Err(e) => eprintln!("{}: not answering: {e}", engine.name),
+            Err(_) => {}
             Ok(sidecars) if json => {
                 for s in sidecars {
                     let mut row = json!(s);
@@ -80,8 +116,67 @@ pub async fn status(json: bool) -> ExitCode {
             }
         }
     }
-    if engines.is_empty() {
-        eprintln!("no sidetop engine in {}", socket_dir().display());
+    ExitCode::SUCCESS
+}
+
+/// `ctl --all events`: the last `lines` events of every engine, merged in time order.
+async fn events(sidecar: Option<&str>, lines: u64, json: bool) -> ExitCode {
+    let mut all: Vec<(String, EventInfo)> = Vec::new();
+    for engine in engines().await.into_iter().filter(|e| e.sidecars.is_ok()) {
+        let params = match sidecar {
+            Some(s) => json!({"sidecar": s, "limit": lines}),
+            None => json!({"limit": lines}),
+        };
+        let Ok(mut client) = Client::connect(&engine.socket, true).await else { continue };
+        // An engine without that sidecar says so: it has no events of it.
+        let Ok(result) = client.call("events", params).await else { continue };
+        let events: Vec<EventInfo> = serde_json::from_value(result["events"].clone()).unwrap_or_default();
+        all.extend(events.into_iter().map(|e| (engine.name.clone(), e)));
+    }
+    all.sort_by_key(|(_, e)| e.at_ms);
+    let skip = all.len().saturating_sub(lines as usize);
+    for (engine, event) in all.into_iter().skip(skip) {
+        if json {
+            let mut row = json!(event);
+            row["engine"] = json!(engine);
+            println!("{row}");
+        } else {
+            println!("{} {engine} {}: {}", clock(event.at_ms), event.sidecar, event.text);
+        }
     }
     ExitCode::SUCCESS
+}
+
+/// A read of one sidecar, from the engine that runs it, as `ctl --socket` would do it.
+async fn one(args: &CtlArgs, name: &str) -> ExitCode {
+    let (wanted_engine, bare) = match name.split_once('/') {
+        Some((engine, bare)) => (Some(engine), bare),
+        None => (None, name),
+    };
+    let having: Vec<Engine> = engines()
+        .await
+        .into_iter()
+        .filter(|e| wanted_engine.is_none_or(|w| w == e.name))
+        .filter(|e| e.sidecars.as_ref().is_ok_and(|s| s.iter().any(|s| s.name == bare)))
+        .collect();
+    let engine = match having.as_slice() {
+        [engine] => engine,
+        [] => {
+            return usage(&format!("no engine runs a sidecar named {bare:?} (`ctl --all status` lists them)"));
+        }
+        several => {
+            let names: Vec<String> = several.iter().map(|e| format!("{}/{bare}", e.name)).collect();
+            return usage(&format!("{bare:?} runs under several engines: give one of {}", names.join(", ")));
+        }
+    };
+    let mut args = args.clone();
+    args.all = false;
+    args.socket = Some(engine.socket.clone());
+    match &mut args.command {
+        CtlCommand::Logs { name, .. } | CtlCommand::Latency { name } | CtlCommand::Traffic { name, .. } => {
+            *name = bare.to_string()
+        }
+        _ => unreachable!("only reads of one sidecar come here"),
+    }
+    Box::pin(super::run(std::path::Path::new(""), &args)).await
 }

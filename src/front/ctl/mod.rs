@@ -18,15 +18,8 @@ pub use crate::front::exit_codes::{EXIT_FAILED, EXIT_NO_AGENT, EXIT_USAGE};
 
 pub async fn run(config: &Path, args: &CtlArgs) -> ExitCode {
     let socket = args.socket.clone().unwrap_or_else(|| default_socket(config));
-    match (&args.command, args.all) {
-        (CtlCommand::Status, true) => return fleet::status(args.json).await,
-        (_, true) => {
-            eprintln!(
-                "error: --all applies to `status` (every engine's sidecars); give --socket for the rest"
-            );
-            return ExitCode::from(EXIT_USAGE);
-        }
-        _ => {}
+    if args.all {
+        return fleet::run(args).await;
     }
     match &args.command {
         CtlCommand::List => return list(args.json).await,
