@@ -162,7 +162,9 @@ async fn one(args: &CtlArgs, name: &str) -> ExitCode {
     let engine = match having.as_slice() {
         [engine] => engine,
         [] => {
-            return usage(&format!("no engine runs a sidecar named {bare:?} (`ctl --all status` lists them)"));
+            return usage(&format!(
+                "no engine runs a sidecar named {bare:?} (`ctl --all status` lists them)"
+            ));
         }
         several => {
             let names: Vec<String> = several.iter().map(|e| format!("{}/{bare}", e.name)).collect();
