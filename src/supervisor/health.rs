@@ -18,6 +18,9 @@ use tokio::sync::{Notify, mpsc, watch};
 const CONNECT_GRACE: Duration = Duration::from_secs(30);
 /// How long a failed handshake waits before it is reported (see `handshake`).
 const HANDSHAKE_FAILURE_DELAY: Duration = Duration::from_millis(300);
+/// The step of a network sidecar before its address accepts a connection.
+pub const WAITING_TO_LISTEN: &str = "waiting for it to listen";
+
 /// Within the start window, checks come at least this often, so a sidecar is ready soon
 /// after it can answer even with a long `interval`.
 const START_INTERVAL: Duration = Duration::from_millis(500);
@@ -169,7 +172,7 @@ impl HealthTask {
         // HTTP and socket sidecars are ready to be asked once their address accepts a
         // connection; requests and dependants wait for that, not for the spawn.
         if !ipc.uses_stdio() {
-            self.enter_step("waiting for it to listen");
+            self.enter_step(WAITING_TO_LISTEN);
             if !ipc.wait_connected(CONNECT_GRACE).await {
                 return Err(format!("not listening after {}s", CONNECT_GRACE.as_secs()));
             }
