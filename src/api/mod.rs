@@ -8,6 +8,7 @@
 pub mod build;
 pub mod call;
 pub mod engine;
+pub mod fleet;
 pub mod follow;
 pub mod link;
 pub mod local;

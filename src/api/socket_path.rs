@@ -66,6 +66,23 @@ pub fn prepare_dir(dir: &Path) -> io::Result<()> {
     Ok(())
 }
 
+/// Every engine's socket in this user's socket folder (`ctl list`, `--all`), sorted, with
+/// the name it is listed under (`sidetop-1a2b3c4d`, `wrap-echo-4242`).
+pub fn engine_sockets() -> Vec<(String, PathBuf)> {
+    let mut sockets: Vec<PathBuf> = std::fs::read_dir(socket_dir())
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "sock"))
+        .collect();
+    sockets.sort();
+    sockets
+        .into_iter()
+        .map(|p| (p.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default(), p))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

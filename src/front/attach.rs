@@ -15,6 +15,9 @@ use tokio::io::AsyncBufReadExt;
 const STDERR_KEPT: usize = 10;
 
 pub async fn run(config: &Path, args: &AttachArgs) -> ExitCode {
+    if args.all {
+        return every_engine(args.read_only).await;
+    }
     let (link, to, stderr) = match &args.ssh {
         Some(host) => match over_ssh(host, args).await {
             Ok((link, stderr)) => (link, host.to_string(), Some(stderr)),
@@ -51,6 +54,37 @@ pub async fn run(config: &Path, args: &AttachArgs) -> ExitCode {
         }
         Ok(_) => {
             println!("the agent (pid {pid}) stopped");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(EXIT_FAILED)
+        }
+    }
+}
+
+/// `attach --all`: one dashboard over every engine that answers.
+async fn every_engine(read_only: bool) -> ExitCode {
+    let mut engines = Vec::new();
+    for (name, socket) in crate::api::socket_path::engine_sockets() {
+        match over_socket(&socket, read_only).await {
+            Ok(link) => engines.push((name, link)),
+            Err(e) => tracing::info!("attach --all: {name} is not answering: {e}"),
+        }
+    }
+    if engines.is_empty() {
+        eprintln!("error: no sidetop engine answers in {}", crate::api::socket_path::socket_dir().display());
+        return ExitCode::from(EXIT_NO_AGENT);
+    }
+    let count = engines.len();
+    let link = crate::api::fleet::combine(engines);
+    match crate::front::dashboard::attach(link, format!("{count} engines on this host")).await {
+        Ok(Ending::Lost) => {
+            eprintln!("error: every engine's connection was lost");
+            ExitCode::from(EXIT_FAILED)
+        }
+        Ok(_) => {
+            println!("detached from {count} engines; their sidecars keep running");
             ExitCode::SUCCESS
         }
         Err(e) => {

@@ -110,6 +110,10 @@ pub struct AttachArgs {
     /// The agent's control socket (default: the one of the agent running --config).
     #[arg(long, conflicts_with = "ssh")]
     pub socket: Option<PathBuf>,
+    /// Every engine of this user on this host (agents, dashboards, wrappers) in one
+    /// dashboard: their sidecars as ENGINE/NAME, each key acting on the sidecar's own engine.
+    #[arg(long, conflicts_with_all = ["socket", "ssh"])]
+    pub all: bool,
     /// An agent on another host: runs `ssh [USER@]HOST sidetop ctl bridge` and speaks the
     /// API over its stdio (ssh authenticates and encrypts).
     #[arg(long, value_name = "[USER@]HOST")]

@@ -136,3 +136,50 @@ fn ctl_all_status_lists_every_engines_sidecars_with_its_engine() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
 }
+
+#[test]
+fn attach_all_shows_every_engines_sidecars_and_a_key_acts_on_the_sidecars_own_engine() {
+    let root = tempfile::tempdir().unwrap();
+    let runtime = root.path().join("run");
+    let (one, two) = (root.path().join("one"), root.path().join("two"));
+    std::fs::create_dir_all(&one).unwrap();
+    std::fs::create_dir_all(&two).unwrap();
+    let _a = agent(&runtime, &one, "[[sidecar]]\nname = \"alpha\"\ncommand = [\"sleep\", \"60\"]\n");
+    let _b = agent(&runtime, &two, "[[sidecar]]\nname = \"beta\"\ncommand = [\"sleep\", \"60\"]\n");
+    let mut rows = Vec::new();
+    wait_until(Duration::from_secs(20), "both agents' sidecars", || {
+        rows = all_status(&runtime).0;
+        rows.len() == 2 && rows.iter().all(|r| r["pid"].is_u64())
+    });
+    let row = |rows: &[Value], name: &str| rows.iter().find(|r| r["name"] == name).unwrap().clone();
+    let (alpha, beta) = (row(&rows, "alpha"), row(&rows, "beta"));
+    let (alpha_engine, beta_engine) = (alpha["engine"].as_str().unwrap(), beta["engine"].as_str().unwrap());
+
+    let tmux = common::tmux::Tmux::start(140, 40);
+    tmux.type_line(&format!(
+        "XDG_RUNTIME_DIR={} {} attach --all; echo attach-exited-$?",
+        runtime.display(),
+        bin()
+    ));
+    tmux.wait_for("2 engines");
+    let screen = tmux.wait_for(&format!("{beta_engine}/beta"));
+    assert!(screen.contains(&format!("{alpha_engine}/alpha")), "{screen}");
+
+    // Rows come in engine order: beta is the second row when its engine sorts after.
+    if beta_engine > alpha_engine {
+        tmux.keys(&["j"]);
+    }
+    tmux.keys(&["r"]);
+    let mut after = Vec::new();
+    wait_until(Duration::from_secs(10), "beta restarted in its own engine", || {
+        after = all_status(&runtime).0;
+        after.len() == 2 && row(&after, "beta")["pid"] != beta["pid"] && row(&after, "beta")["pid"].is_u64()
+    });
+    assert_eq!(row(&after, "alpha")["pid"], alpha["pid"], "alpha's engine untouched");
+    tmux.wait_for(&format!("restarted {beta_engine}/beta"));
+
+    tmux.keys(&["q"]);
+    let screen = tmux.wait_for("attach-exited-0");
+    assert!(screen.contains("detached from 2 engines"), "{screen}");
+    assert_eq!(all_status(&runtime).0.len(), 2, "every sidecar still runs");
+}

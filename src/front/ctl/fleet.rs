@@ -12,21 +12,7 @@ use serde_json::{Value, json};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-/// Every `.sock` in this user's socket folder, sorted, with the name it is listed under.
-pub fn sockets() -> Vec<(String, PathBuf)> {
-    let mut sockets: Vec<PathBuf> = std::fs::read_dir(socket_dir())
-        .into_iter()
-        .flatten()
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|e| e == "sock"))
-        .collect();
-    sockets.sort();
-    sockets
-        .into_iter()
-        .map(|p| (p.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default(), p))
-        .collect()
-}
+pub use crate::api::socket_path::engine_sockets as sockets;
 
 /// One engine's sidecars, or why it gave none.
 struct Engine {

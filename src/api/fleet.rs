@@ -1,0 +1,281 @@
+//! Many engines behind one [`Link`], for a dashboard over all of them (`attach --all`):
+//! each engine's sidecars appear as `ENGINE/NAME`; a call about a sidecar goes to its own
+//! engine under its own name; a snapshot or status is every engine's, merged; each
+//! engine's notices come through renamed. The dashboard does not know it is more than one.
+
+use super::link::{Call, Caller, Link};
+use super::wire::{Notice, SidecarInfo, Snapshot};
+use super::{RpcResult, codes};
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use tokio::sync::mpsc;
+
+/// Between an engine's name and its sidecar's.
+pub const SEPARATOR: char = '/';
+
+/// Notices queued for the dashboard, at most, before an engine's reader waits.
+const AHEAD: usize = 1024;
+
+/// One link over `engines` (name, link), in that order.
+pub fn combine(engines: Vec<(String, Link)>) -> Link {
+    let (caller, calls) = Caller::new();
+    let (notices_tx, notices) = mpsc::channel(AHEAD);
+    let names: Vec<String> = engines.iter().map(|(n, _)| n.clone()).collect();
+    let hello = json!({
+        "engines": names,
+        "pid": engines.first().map_or(Value::Null, |(_, l)| l.hello["pid"].clone()),
+        "config": format!("{} engines", engines.len()),
+        "read_only": engines.iter().any(|(_, l)| l.hello["read_only"] == true),
+    });
+    let shared = Arc::new(Relayed {
+        statuses: Mutex::new(vec![Vec::new(); engines.len()]),
+        rounds: AtomicU64::new(0),
+    });
+    let mut callers = Vec::new();
+    for (index, (name, link)) in engines.into_iter().enumerate() {
+        callers.push((name.clone(), link.caller.clone()));
+        tokio::spawn(relay(index, name, link, notices_tx.clone(), shared.clone()));
+    }
+    tokio::spawn(route(calls, callers));
+    Link { caller, notices, hello, received: Arc::new(AtomicU64::new(0)) }
+}
+
+pub fn qualified(engine: &str, name: &str) -> String {
+    format!("{engine}{SEPARATOR}{name}")
+}
+
+/// `ENGINE/NAME` as (engine, name).
+fn split(qualified: &str) -> Option<(&str, &str)> {
+    qualified.split_once(SEPARATOR)
+}
+
+// ---- calls ----
+
+async fn route(mut calls: mpsc::UnboundedReceiver<Call>, engines: Vec<(String, Caller)>) {
+    let engines = Arc::new(engines);
+    while let Some(call) = calls.recv().await {
+        let engines = engines.clone();
+        // Sent now, in order, to the engines; the replies are awaited apart.
+        let pending = dispatch(&engines, call.method.clone(), call.params);
+        tokio::spawn(async move {
+            let _ = call.reply.send(pending.await);
+        });
+    }
+}
+
+type Pending = std::pin::Pin<Box<dyn std::future::Future<Output = RpcResult> + Send>>;
+
+fn refused(why: &str) -> Pending {
+    let why = why.to_string();
+    Box::pin(async move { Err((codes::INVALID_PARAMS, why)) })
+}
+
+fn dispatch(engines: &Arc<Vec<(String, Caller)>>, method: String, mut params: Value) -> Pending {
+    if let Some(qualified_name) = params["sidecar"].as_str().map(str::to_string) {
+        let Some((engine, name)) = split(&qualified_name) else {
+            return refused(&format!("{qualified_name:?} is not ENGINE{SEPARATOR}NAME"));
+        };
+        let Some((engine, caller)) = engines.iter().find(|(e, _)| e == engine) else {
+            return refused(&format!("no engine named {engine:?}"));
+        };
+        params["sidecar"] = json!(name);
+        let reply = caller.call(&method, params);
+        let engine = engine.clone();
+        return Box::pin(async move {
+            reply.await.map(|mut r| {
+                rename_reply(&engine, &mut r);
+                r
+            })
+        });
+    }
+    match method.as_str() {
+        "snapshot" | "status" => {
+            let engines_count = engines.len();
+            let replies: Vec<_> =
+                engines.iter().map(|(e, c)| (e.clone(), c.call(&method, params.clone()))).collect();
+            Box::pin(async move {
+                let mut merged: Option<Snapshot> = None;
+                let mut sidecars = Vec::new();
+                for (engine, reply) in replies {
+                    let Ok(value) = reply.await else { continue };
+                    if method == "status" {
+                        let list: Vec<SidecarInfo> =
+                            serde_json::from_value(value["sidecars"].clone()).unwrap_or_default();
+                        sidecars.extend(list.into_iter().map(|s| named_info(&engine, s)));
+                        continue;
+                    }
+                    let Ok(snapshot) = serde_json::from_value::<Snapshot>(value) else { continue };
+                    let snapshot = renamed_snapshot(&engine, snapshot);
+                    merged = Some(match merged {
+                        None => snapshot,
+                        Some(so_far) => merge(so_far, snapshot),
+                    });
+                }
+                match method.as_str() {
+                    "status" => Ok(json!({"sidecars": sidecars})),
+                    _ => {
+                        let mut merged = merged.unwrap_or_default();
+                        merged.taken = 0;
+                        merged.config = format!("{} engines", engines_count);
+                        serde_json::to_value(merged).map_err(|e| (codes::FAILED, e.to_string()))
+                    }
+                }
+            })
+        }
+        "follow_logs" => {
+            // {"sidecars": {"ENGINE/NAME": seq}}: each engine its own.
+            let mut per_engine: BTreeMap<String, serde_json::Map<String, Value>> = BTreeMap::new();
+            if let Some(map) = params["sidecars"].as_object() {
+                for (qualified_name, seq) in map {
+                    if let Some((engine, name)) = split(qualified_name) {
+                        per_engine
+                            .entry(engine.to_string())
+                            .or_default()
+                            .insert(name.to_string(), seq.clone());
+                    }
+                }
+            }
+            let replies: Vec<_> = engines
+                .iter()
+                .filter_map(|(e, c)| {
+                    per_engine.remove(e).map(|m| c.call("follow_logs", json!({"sidecars": m})))
+                })
+                .collect();
+            Box::pin(async move {
+                for reply in replies {
+                    reply.await?;
+                }
+                Ok(json!({}))
+            })
+        }
+        "subscribe" => {
+            let replies: Vec<_> = engines.iter().map(|(_, c)| c.call("subscribe", params.clone())).collect();
+            Box::pin(async move {
+                let mut last = Ok(json!({}));
+                for reply in replies {
+                    last = reply.await;
+                }
+                last
+            })
+        }
+        _ => refused(&format!(
+            "`{method}` is for one engine: attach to it alone (sidetop attach --socket ...) to do that"
+        )),
+    }
+}
+
+fn rename_reply(engine: &str, reply: &mut Value) {
+    if let Some(list) = reply["sidecars"].as_array_mut() {
+        for s in list {
+            if let Some(name) = s["name"].as_str() {
+                s["name"] = json!(qualified(engine, name));
+            }
+        }
+    }
+    if let Some(name) = reply["exchange"]["sidecar"].as_str() {
+        reply["exchange"]["sidecar"] = json!(qualified(engine, name));
+    }
+}
+
+// ---- renaming what an engine says ----
+
+fn named_info(engine: &str, mut info: SidecarInfo) -> SidecarInfo {
+    info.name = qualified(engine, &info.name);
+    info
+}
+
+fn renamed_exchange(
+    engine: &str,
+    exchange: &crate::ipc::protocol::Exchange,
+) -> Arc<crate::ipc::protocol::Exchange> {
+    let mut exchange = exchange.clone();
+    exchange.sidecar = Arc::from(qualified(engine, &exchange.sidecar));
+    Arc::new(exchange)
+}
+
+fn renamed_snapshot(engine: &str, mut s: Snapshot) -> Snapshot {
+    for setup in &mut s.setups {
+        setup.name = qualified(engine, &setup.name);
+    }
+    s.sidecars = s.sidecars.into_iter().map(|i| named_info(engine, i)).collect();
+    for event in &mut s.events {
+        event.sidecar = qualified(engine, &event.sidecar);
+    }
+    for traffic in &mut s.traffic {
+        *traffic = traffic.iter().map(|x| renamed_exchange(engine, x)).collect();
+    }
+    s
+}
+
+/// Two engines' snapshots as one: their sidecars side by side, events in time order.
+fn merge(mut a: Snapshot, mut b: Snapshot) -> Snapshot {
+    // One entry per sidecar, so a shorter list (an older engine's) is padded first.
+    a.discovered.resize(a.setups.len(), None);
+    b.discovered.resize(b.setups.len(), None);
+    a.setups.extend(b.setups);
+    a.sidecars.extend(b.sidecars);
+    a.events.extend(b.events);
+    a.events.sort_by_key(|e| e.at_ms);
+    a.resources.extend(b.resources);
+    a.latency.extend(b.latency);
+    a.traffic.extend(b.traffic);
+    a.discovered.extend(b.discovered);
+    a
+}
+
+/// What the engines' relays share: the newest status of each (a status notice is the
+/// whole list), and a count of sample rounds (each engine counts its own; the
+/// dashboard skips a round it has already seen, so the fleet counts them again).
+struct Relayed {
+    statuses: Mutex<Vec<Vec<SidecarInfo>>>,
+    rounds: AtomicU64,
+}
+
+async fn relay(
+    index: usize,
+    engine: String,
+    mut link: Link,
+    out: mpsc::Sender<Notice>,
+    shared: Arc<Relayed>,
+) {
+    while let Some(notice) = link.notices.recv().await {
+        let renamed = match notice {
+            Notice::Status { sidecars } => {
+                // The dashboard takes a status as the whole list: every engine's.
+                let mut all = shared.statuses.lock().unwrap_or_else(|e| e.into_inner());
+                all[index] = sidecars.into_iter().map(|s| named_info(&engine, s)).collect();
+                Notice::Status { sidecars: all.iter().flatten().cloned().collect() }
+            }
+            Notice::Discovered { sidecar, discovery } => {
+                Notice::Discovered { sidecar: qualified(&engine, &sidecar), discovery }
+            }
+            Notice::Event(mut event) => {
+                event.sidecar = qualified(&engine, &event.sidecar);
+                Notice::Event(event)
+            }
+            Notice::Log { sidecar, lines, gone } => {
+                Notice::Log { sidecar: qualified(&engine, &sidecar), lines, gone }
+            }
+            Notice::Samples(mut samples) => {
+                for (name, _) in &mut samples.sidecars {
+                    *name = qualified(&engine, name);
+                }
+                for (name, _) in &mut samples.limits {
+                    *name = qualified(&engine, name);
+                }
+                samples.taken = shared.rounds.fetch_add(1, Ordering::Relaxed) + 1;
+                Notice::Samples(samples)
+            }
+            Notice::Latency { sidecar, latency } => {
+                Notice::Latency { sidecar: qualified(&engine, &sidecar), latency }
+            }
+            Notice::Exchange(exchange) => Notice::Exchange(renamed_exchange(&engine, &exchange)),
+            other @ (Notice::Skipped { .. } | Notice::Reloaded { .. }) => other,
+        };
+        if out.send(renamed).await.is_err() {
+            return;
+        }
+    }
+}
