@@ -278,4 +278,37 @@ async fn relay(
             return;
         }
     }
+    // The engine is gone (it exited, or its socket closed): its sidecars stay on screen,
+    // marked lost with when, and the other engines go on.
+    let at_ms = super::wire::unix_ms(std::time::SystemTime::now());
+    let (lost, all) = {
+        let mut all = shared.statuses.lock().unwrap_or_else(|e| e.into_inner());
+        for info in &mut all[index] {
+            info.state = "lost".into();
+            info.life = super::wire::Life::Idle;
+            info.pid = None;
+            info.uptime_ms = None;
+            info.error = Some(format!(
+                "engine {engine} lost at {}",
+                crate::text::stamp::Stamp::new(crate::text::stamp::CLOCK)
+                    .text(super::wire::system_time(at_ms))
+            ));
+        }
+        (
+            all[index].iter().map(|i| i.name.clone()).collect::<Vec<_>>(),
+            all.iter().flatten().cloned().collect(),
+        )
+    };
+    let _ = out.send(Notice::Status { sidecars: all }).await;
+    for sidecar in lost {
+        let text = format!("lost: the connection to engine {engine} closed");
+        let _ = out
+            .send(Notice::Event(super::wire::EventInfo {
+                sidecar,
+                at_ms,
+                text,
+                level: super::wire::Level::Bad,
+            }))
+            .await;
+    }
 }

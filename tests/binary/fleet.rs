@@ -145,7 +145,7 @@ fn attach_all_shows_every_engines_sidecars_and_a_key_acts_on_the_sidecars_own_en
     std::fs::create_dir_all(&one).unwrap();
     std::fs::create_dir_all(&two).unwrap();
     let _a = agent(&runtime, &one, "[[sidecar]]\nname = \"alpha\"\ncommand = [\"sleep\", \"60\"]\n");
-    let _b = agent(&runtime, &two, "[[sidecar]]\nname = \"beta\"\ncommand = [\"sleep\", \"60\"]\n");
+    let mut b = agent(&runtime, &two, "[[sidecar]]\nname = \"beta\"\ncommand = [\"sleep\", \"60\"]\n");
     let mut rows = Vec::new();
     wait_until(Duration::from_secs(20), "both agents' sidecars", || {
         rows = all_status(&runtime).0;
@@ -178,8 +178,20 @@ fn attach_all_shows_every_engines_sidecars_and_a_key_acts_on_the_sidecars_own_en
     assert_eq!(row(&after, "alpha")["pid"], alpha["pid"], "alpha's engine untouched");
     tmux.wait_for(&format!("restarted {beta_engine}/beta"));
 
+    // One engine dies: its sidecar stays, marked lost with when; the other goes on.
+    let _ = b.0.kill();
+    let _ = b.0.wait();
+    let screen = tmux.wait(&format!("{beta_engine}/beta marked lost"), |s| {
+        s.lines().any(|l| l.contains(&format!("{beta_engine}/beta")) && l.contains("lost"))
+    });
+    assert!(screen.contains(&format!("engine {beta_engine} lost at")), "{screen}");
+    assert!(
+        screen.lines().any(|l| l.contains(&format!("{alpha_engine}/alpha")) && l.contains("ready")),
+        "{screen}"
+    );
+
     tmux.keys(&["q"]);
     let screen = tmux.wait_for("attach-exited-0");
     assert!(screen.contains("detached from 2 engines"), "{screen}");
-    assert_eq!(all_status(&runtime).0.len(), 2, "every sidecar still runs");
+    assert_eq!(row(&all_status(&runtime).0, "alpha")["pid"], alpha["pid"], "alpha still runs");
 }
