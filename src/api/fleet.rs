@@ -18,8 +18,31 @@ pub const SEPARATOR: char = '/';
 /// Notices queued for the dashboard, at most, before an engine's reader waits.
 const AHEAD: usize = 1024;
 
-/// One link over `engines` (name, link), in that order.
-pub fn combine(engines: Vec<(String, Link)>) -> Link {
+/// The fleet behind a combined link: engines join it (and rejoin after they were lost)
+/// while the dashboard runs.
+#[derive(Clone)]
+pub struct Fleet(Arc<Inner>);
+
+struct Inner {
+    members: Mutex<Vec<Member>>,
+    notices: mpsc::Sender<Notice>,
+    /// Sample rounds relayed (each engine counts its own; the dashboard skips a round it
+    /// has already seen, so the fleet counts them again).
+    rounds: AtomicU64,
+    /// What the dashboard subscribed to, for an engine that joins later.
+    subscription: Mutex<Option<Value>>,
+}
+
+struct Member {
+    name: String,
+    caller: Caller,
+    live: bool,
+    /// Its newest status (a status notice is the whole list: every engine's is sent).
+    status: Vec<SidecarInfo>,
+}
+
+/// One link over `engines` (name, link), in that order, and the fleet to add more to.
+pub fn combine(engines: Vec<(String, Link)>) -> (Link, Fleet) {
     let (caller, calls) = Caller::new();
     let (notices_tx, notices) = mpsc::channel(AHEAD);
     let names: Vec<String> = engines.iter().map(|(n, _)| n.clone()).collect();
@@ -29,17 +52,60 @@ pub fn combine(engines: Vec<(String, Link)>) -> Link {
         "config": format!("{} engines", engines.len()),
         "read_only": engines.iter().any(|(_, l)| l.hello["read_only"] == true),
     });
-    let shared = Arc::new(Relayed {
-        statuses: Mutex::new(vec![Vec::new(); engines.len()]),
+    let fleet = Fleet(Arc::new(Inner {
+        members: Mutex::new(Vec::new()),
+        notices: notices_tx,
         rounds: AtomicU64::new(0),
-    });
-    let mut callers = Vec::new();
-    for (index, (name, link)) in engines.into_iter().enumerate() {
-        callers.push((name.clone(), link.caller.clone()));
-        tokio::spawn(relay(index, name, link, notices_tx.clone(), shared.clone()));
+        subscription: Mutex::new(None),
+    }));
+    for (name, link) in engines {
+        fleet.join(name, link);
     }
-    tokio::spawn(route(calls, callers));
-    Link { caller, notices, hello, received: Arc::new(AtomicU64::new(0)) }
+    tokio::spawn(route(calls, fleet.clone()));
+    (Link { caller, notices, hello, received: Arc::new(AtomicU64::new(0)) }, fleet)
+}
+
+impl Fleet {
+    fn members(&self) -> std::sync::MutexGuard<'_, Vec<Member>> {
+        self.0.members.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The engines that answer now, in order.
+    fn callers(&self) -> Vec<(String, Caller)> {
+        self.members().iter().filter(|m| m.live).map(|m| (m.name.clone(), m.caller.clone())).collect()
+    }
+
+    /// Whether an engine of that name is in the fleet and answering.
+    pub fn is_live(&self, name: &str) -> bool {
+        self.members().iter().any(|m| m.name == name && m.live)
+    }
+
+    fn join(&self, name: String, link: Link) {
+        let caller = link.caller.clone();
+        {
+            let mut members = self.members();
+            match members.iter_mut().find(|m| m.name == name) {
+                Some(member) => {
+                    member.caller = caller;
+                    member.live = true;
+                }
+                None => members.push(Member { name: name.clone(), caller, live: true, status: Vec::new() }),
+            }
+        }
+        tokio::spawn(relay(name, link, self.clone()));
+    }
+
+    /// An engine that appeared (or came back) while the dashboard runs: subscribed as the
+    /// dashboard is, then the dashboard is told to take a new snapshot.
+    pub async fn add(&self, name: String, link: Link) {
+        let subscription = self.0.subscription.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        if let Some(params) = subscription {
+            let _ = link.caller.call("subscribe", params).await;
+        }
+        self.join(name.clone(), link);
+        let text = format!("engine {name} joined");
+        let _ = self.0.notices.send(Notice::Reloaded { ok: true, text }).await;
+    }
 }
 
 pub fn qualified(engine: &str, name: &str) -> String {
@@ -53,10 +119,12 @@ fn split(qualified: &str) -> Option<(&str, &str)> {
 
 // ---- calls ----
 
-async fn route(mut calls: mpsc::UnboundedReceiver<Call>, engines: Vec<(String, Caller)>) {
-    let engines = Arc::new(engines);
+async fn route(mut calls: mpsc::UnboundedReceiver<Call>, fleet: Fleet) {
     while let Some(call) = calls.recv().await {
-        let engines = engines.clone();
+        if call.method == "subscribe" {
+            *fleet.0.subscription.lock().unwrap_or_else(|e| e.into_inner()) = Some(call.params.clone());
+        }
+        let engines = fleet.callers();
         // Sent now, in order, to the engines; the replies are awaited apart.
         let pending = dispatch(&engines, call.method.clone(), call.params);
         tokio::spawn(async move {
@@ -72,7 +140,7 @@ fn refused(why: &str) -> Pending {
     Box::pin(async move { Err((codes::INVALID_PARAMS, why)) })
 }
 
-fn dispatch(engines: &Arc<Vec<(String, Caller)>>, method: String, mut params: Value) -> Pending {
+fn dispatch(engines: &[(String, Caller)], method: String, mut params: Value) -> Pending {
     if let Some(qualified_name) = params["sidecar"].as_str().map(str::to_string) {
         let Some((engine, name)) = split(&qualified_name) else {
             return refused(&format!("{qualified_name:?} is not ENGINE{SEPARATOR}NAME"));
@@ -225,28 +293,16 @@ fn merge(mut a: Snapshot, mut b: Snapshot) -> Snapshot {
     a
 }
 
-/// What the engines' relays share: the newest status of each (a status notice is the
-/// whole list), and a count of sample rounds (each engine counts its own; the
-/// dashboard skips a round it has already seen, so the fleet counts them again).
-struct Relayed {
-    statuses: Mutex<Vec<Vec<SidecarInfo>>>,
-    rounds: AtomicU64,
-}
-
-async fn relay(
-    index: usize,
-    engine: String,
-    mut link: Link,
-    out: mpsc::Sender<Notice>,
-    shared: Arc<Relayed>,
-) {
+async fn relay(engine: String, mut link: Link, fleet: Fleet) {
+    let out = fleet.0.notices.clone();
     while let Some(notice) = link.notices.recv().await {
         let renamed = match notice {
             Notice::Status { sidecars } => {
-                // The dashboard takes a status as the whole list: every engine's.
-                let mut all = shared.statuses.lock().unwrap_or_else(|e| e.into_inner());
-                all[index] = sidecars.into_iter().map(|s| named_info(&engine, s)).collect();
-                Notice::Status { sidecars: all.iter().flatten().cloned().collect() }
+                let mut members = fleet.members();
+                if let Some(member) = members.iter_mut().find(|m| m.name == engine) {
+                    member.status = sidecars.into_iter().map(|s| named_info(&engine, s)).collect();
+                }
+                Notice::Status { sidecars: members.iter().flat_map(|m| m.status.clone()).collect() }
             }
             Notice::Discovered { sidecar, discovery } => {
                 Notice::Discovered { sidecar: qualified(&engine, &sidecar), discovery }
@@ -265,7 +321,7 @@ async fn relay(
                 for (name, _) in &mut samples.limits {
                     *name = qualified(&engine, name);
                 }
-                samples.taken = shared.rounds.fetch_add(1, Ordering::Relaxed) + 1;
+                samples.taken = fleet.0.rounds.fetch_add(1, Ordering::Relaxed) + 1;
                 Notice::Samples(samples)
             }
             Notice::Latency { sidecar, latency } => {
@@ -281,34 +337,27 @@ async fn relay(
     // The engine is gone (it exited, or its socket closed): its sidecars stay on screen,
     // marked lost with when, and the other engines go on.
     let at_ms = super::wire::unix_ms(std::time::SystemTime::now());
+    let when = crate::text::stamp::Stamp::new(crate::text::stamp::CLOCK)
+        .text(super::wire::system_time(at_ms))
+        .to_string();
     let (lost, all) = {
-        let mut all = shared.statuses.lock().unwrap_or_else(|e| e.into_inner());
-        for info in &mut all[index] {
+        let mut members = fleet.members();
+        let Some(member) = members.iter_mut().find(|m| m.name == engine) else { return };
+        member.live = false;
+        for info in &mut member.status {
             info.state = "lost".into();
             info.life = super::wire::Life::Idle;
             info.pid = None;
             info.uptime_ms = None;
-            info.error = Some(format!(
-                "engine {engine} lost at {}",
-                crate::text::stamp::Stamp::new(crate::text::stamp::CLOCK)
-                    .text(super::wire::system_time(at_ms))
-            ));
+            info.error = Some(format!("engine {engine} lost at {when}"));
         }
-        (
-            all[index].iter().map(|i| i.name.clone()).collect::<Vec<_>>(),
-            all.iter().flatten().cloned().collect(),
-        )
+        let lost: Vec<String> = member.status.iter().map(|i| i.name.clone()).collect();
+        (lost, members.iter().flat_map(|m| m.status.clone()).collect())
     };
     let _ = out.send(Notice::Status { sidecars: all }).await;
     for sidecar in lost {
         let text = format!("lost: the connection to engine {engine} closed");
-        let _ = out
-            .send(Notice::Event(super::wire::EventInfo {
-                sidecar,
-                at_ms,
-                text,
-                level: super::wire::Level::Bad,
-            }))
-            .await;
+        let event = super::wire::EventInfo { sidecar, at_ms, text, level: super::wire::Level::Bad };
+        let _ = out.send(Notice::Event(event)).await;
     }
 }

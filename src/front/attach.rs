@@ -77,8 +77,11 @@ async fn every_engine(read_only: bool) -> ExitCode {
         return ExitCode::from(EXIT_NO_AGENT);
     }
     let count = engines.len();
-    let link = crate::api::fleet::combine(engines);
-    match crate::front::dashboard::attach(link, format!("{count} engines on this host")).await {
+    let (link, fleet) = crate::api::fleet::combine(engines);
+    let watching = tokio::spawn(join_new_engines(fleet, read_only));
+    let ended = crate::front::dashboard::attach(link, format!("{count} engines on this host")).await;
+    watching.abort();
+    match ended {
         Ok(Ending::Lost) => {
             eprintln!("error: every engine's connection was lost");
             ExitCode::from(EXIT_FAILED)
@@ -90,6 +93,26 @@ async fn every_engine(read_only: bool) -> ExitCode {
         Err(e) => {
             eprintln!("error: {e}");
             ExitCode::from(EXIT_FAILED)
+        }
+    }
+}
+
+/// How often `attach --all` looks for engines that started (or came back) since.
+const LOOK_FOR_ENGINES: std::time::Duration = std::time::Duration::from_millis(500);
+
+/// Engines that appear in the socket folder while the dashboard runs (a wrapper the
+/// application just spawned, an agent started again) join it.
+async fn join_new_engines(fleet: crate::api::fleet::Fleet, read_only: bool) {
+    let mut tick = tokio::time::interval(LOOK_FOR_ENGINES);
+    loop {
+        tick.tick().await;
+        for (name, socket) in crate::api::socket_path::engine_sockets() {
+            if fleet.is_live(&name) {
+                continue;
+            }
+            if let Ok(link) = over_socket(&socket, read_only).await {
+                fleet.add(name, link).await;
+            }
         }
     }
 }

@@ -190,6 +190,17 @@ fn attach_all_shows_every_engines_sidecars_and_a_key_acts_on_the_sidecars_own_en
         "{screen}"
     );
 
+    // Engines that start while it runs join: the agent again, and a wrapper.
+    let _b = agent(&runtime, &two, "[[sidecar]]\nname = \"beta\"\ncommand = [\"sleep\", \"60\"]\n");
+    let echo = sidecars_dir().join("jsonrpc_echo.py").display().to_string();
+    let _wrapper =
+        Killed(wrap_command(root.path(), &["--name", "echo"], &["python3", &echo]).spawn().unwrap());
+    let screen = tmux.wait("the new engines' sidecars", |s| {
+        s.lines().any(|l| l.contains(&format!("{beta_engine}/beta")) && l.contains("ready"))
+            && s.lines().any(|l| l.contains("/echo") && l.contains("wrap-echo-"))
+    });
+    assert!(screen.contains(&format!("{alpha_engine}/alpha")), "{screen}");
+
     tmux.keys(&["q"]);
     let screen = tmux.wait_for("attach-exited-0");
     assert!(screen.contains("detached from 2 engines"), "{screen}");
