@@ -6,6 +6,7 @@ pub mod composer;
 pub mod copy;
 mod dialogs;
 pub mod effects;
+pub mod groups;
 pub mod keymap;
 pub mod layout;
 pub mod log_view;

@@ -91,7 +91,7 @@ fn handle(state: &mut State, msg: Msg) -> Vec<Effect> {
         }
         Msg::Mouse(mouse) => {
             let size = Rect::new(0, 0, state.size.0, state.size.1);
-            let a = areas(size, state.sidecars().len());
+            let a = areas(size, crate::app::groups::table_rows(state));
             let at = Position::new(mouse.column, mouse.row);
             match mouse.kind {
                 MouseEventKind::ScrollUp | MouseEventKind::ScrollDown => {
@@ -104,9 +104,10 @@ fn handle(state: &mut State, msg: Msg) -> Vec<Effect> {
                 MouseEventKind::Down(MouseButton::Left) if a.table.contains(at) => {
                     let body = table_body(a.table);
                     let order = state.order();
-                    let offset = table_offset(state, body.height as usize, &order);
+                    let lines = crate::app::groups::table_lines(state, &order, body.height as usize);
                     if body.contains(at)
-                        && let Some(&i) = order.get(offset + (at.y - body.y) as usize)
+                        && let Some(&crate::app::groups::TableLine::Sidecar(i)) =
+                            lines.get((at.y - body.y) as usize)
                     {
                         state.selected = i;
                         state.focus = Focus::Table;
@@ -267,7 +268,8 @@ pub(super) fn scroll(state: &mut State, delta: isize) {
                 state.selected().map_or(0, |s| s.logs.lines.len())
             };
             let size = Rect::new(0, 0, state.size.0, state.size.1);
-            let rows = areas(size, state.sidecars().len()).detail.height.saturating_sub(2) as usize;
+            let rows =
+                areas(size, crate::app::groups::table_rows(state)).detail.height.saturating_sub(2) as usize;
             let top = held.saturating_sub(rows);
             state.logs.scroll = ((state.logs.scroll as isize - delta).max(0) as usize).min(top);
             if delta < 0 {

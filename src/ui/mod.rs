@@ -25,7 +25,7 @@ const STATUS_FOR: Duration = Duration::from_secs(8);
 pub fn render(frame: &mut Frame, state: &State) {
     let theme = Theme { color: state.color };
     let area = frame.area();
-    let a = crate::app::layout::areas(area, state.sidecars().len());
+    let a = crate::app::layout::areas(area, crate::app::groups::table_rows(state));
     header::render(frame, a.header, state, &theme);
     table::render(frame, a.table, state, &theme);
     tabs(frame, a.tabs, state, &theme);

@@ -2,8 +2,8 @@
 
 use super::theme::{Theme, bytes};
 use crate::api::Life;
+use crate::app::groups;
 use crate::app::state::{Focus, State};
-use crate::app::update::table_offset;
 use crate::metrics::latency::format_us;
 use crate::text::duration::short_duration;
 use ratatui::Frame;
@@ -11,13 +11,55 @@ use ratatui::layout::{Constraint, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Cell, Row, Table};
 
+/// `▾ ENGINE` in the name column, `2/3 ready` under STATE, what else is wrong under
+/// LAST EXIT (`1 crash loop, 1 lost`).
+fn group_line(state: &State, engine: &str, theme: &Theme, wide: bool) -> Row<'static> {
+    let mine: Vec<_> =
+        state.sidecars().iter().filter(|s| groups::engine_of(s.name()) == Some(engine)).collect();
+    let count = |f: &dyn Fn(&crate::api::SidecarInfo) -> bool| mine.iter().filter(|s| f(&s.info)).count();
+    let mut trouble = Vec::new();
+    for (n, what) in [
+        (count(&|i| i.state == "unhealthy"), "unhealthy"),
+        (count(&|i| i.life == Life::CrashLoop), "crash loop"),
+        (count(&|i| i.life == Life::Exited), "exited"),
+        (count(&|i| i.state == "lost"), "lost"),
+    ] {
+        if n > 0 {
+            trouble.push(format!("{n} {what}"));
+        }
+    }
+    let style = if trouble.is_empty() { theme.dim() } else { theme.warn() };
+    let mut cells = vec![
+        Cell::from(Span::styled(format!("▾ {engine}"), theme.bold())),
+        Cell::from(Span::styled(
+            format!("{}/{} ready", count(&|i| i.state == "ready"), mine.len()),
+            theme.dim(),
+        )),
+        Cell::from(""),
+        Cell::from(""),
+        Cell::from(""),
+        Cell::from(Span::styled(trouble.join(", "), style)),
+    ];
+    if !wide {
+        cells.truncate(5);
+        cells.remove(2);
+    }
+    Row::new(cells)
+}
+
 pub fn render(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
     let wide = area.width >= 120;
     let order = state.order();
-    let rows_visible = area.height.saturating_sub(3) as usize;
-    let offset = table_offset(state, rows_visible, &order);
+    let groups = groups::groups(state);
     let mut rows = Vec::new();
-    for &i in order.iter().skip(offset).take(rows_visible) {
+    for line in groups::table_lines(state, &order, area.height.saturating_sub(3) as usize) {
+        let i = match line {
+            groups::TableLine::Engine(engine) => {
+                rows.push(group_line(state, engine, theme, wide));
+                continue;
+            }
+            groups::TableLine::Sidecar(i) => i,
+        };
         let s = &state.sidecars()[i];
         let status = &s.info;
         let (symbol, label, style) = theme.state(status);
@@ -64,8 +106,10 @@ pub fn render(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
     }
     let mut header =
         vec!["NAME", "STATE", "PID", "UPTIME", "RST", "LAST EXIT", "CPU%", "RSS", "p50", "p99", "ERR"];
+    // Over several engines the names carry their engine: give them more room.
+    let most = if groups.is_some() { 40 } else { 24 };
     let name_width =
-        state.sidecars().iter().map(|s| s.name().chars().count()).max().unwrap_or(4).clamp(4, 24) as u16;
+        state.sidecars().iter().map(|s| s.name().chars().count()).max().unwrap_or(4).clamp(4, most) as u16;
     let mut widths = vec![
         Constraint::Length(name_width),
         Constraint::Length(13),

@@ -238,3 +238,60 @@ async fn every_tab_and_overlay_renders_at_both_sizes() {
     }
     sup.shutdown().await;
 }
+
+/// `attach --all`: the rows of several engines under a line per engine with its counts;
+/// sorted by a column, the lines go (the order is no longer by engine).
+#[test]
+fn rows_of_several_engines_come_under_a_line_per_engine() {
+    let toml = "[[sidecar]]\nname = \"a\"\ncommand = [\"true\"]\n[[sidecar]]\nname = \"b\"\ncommand = [\"true\"]\n\
+                [[sidecar]]\nname = \"c\"\ncommand = [\"true\"]\n";
+    let (dir, config) = config(toml, &marker());
+    let mut setups: Vec<sidetop::api::SidecarSetup> =
+        config.sidecars.iter().map(sidetop::api::build::setup).collect();
+    for (setup, engine) in setups.iter_mut().zip(["agent-one", "agent-one", "wrap-c-42"]) {
+        setup.name = format!("{engine}/{}", setup.name);
+    }
+    let mut infos: Vec<sidetop::api::SidecarInfo> = setups
+        .iter()
+        .map(|s| sidetop::api::SidecarInfo {
+            name: s.name.clone(),
+            state: "ready".into(),
+            ..Default::default()
+        })
+        .collect();
+    infos[1].state = "lost".into();
+    let snapshot =
+        sidetop::api::Snapshot { config: "2 engines".into(), setups, sidecars: infos, ..Default::default() };
+    let mut state =
+        State::new(sidetop::app::model::Model::from_snapshot(snapshot), sidetop::app::state::Mode::InProcess);
+    state.size = (120, 40);
+    let screen = draw(&state, 120, 40);
+    let line = |needle: &str| {
+        screen.lines().find(|l| l.contains(needle)).unwrap_or_else(|| panic!("{screen}")).to_string()
+    };
+    assert!(line("▾ agent-one").contains("1/2 ready") && line("▾ agent-one").contains("1 lost"), "{screen}");
+    assert!(line("▾ wrap-c-42").contains("1/1 ready"), "{screen}");
+    let order: Vec<usize> = ["▾ agent-one", "agent-one/a", "agent-one/b", "▾ wrap-c-42", "wrap-c-42/c"]
+        .iter()
+        .map(|n| screen.lines().position(|l| l.contains(n)).unwrap())
+        .collect();
+    assert!(order.windows(2).all(|w| w[0] < w[1]), "{screen}");
+    // A click lands on the sidecar drawn there, not one line off for the engine's line.
+    use ratatui::crossterm::event::{MouseButton, MouseEvent, MouseEventKind};
+    for (name, index) in [("wrap-c-42/c", 2), ("agent-one/b", 1)] {
+        let row = screen.lines().position(|l| l.contains(name)).unwrap() as u16;
+        let click = MouseEvent {
+            kind: MouseEventKind::Down(MouseButton::Left),
+            column: 3,
+            row,
+            modifiers: KeyModifiers::NONE,
+        };
+        update(&mut state, Msg::Mouse(click));
+        assert_eq!(state.selected, index, "clicked {name}");
+    }
+    // Narrow too, and without the lines once sorted by a column.
+    assert!(draw(&state, 80, 24).contains("▾ agent-one"));
+    state.sort = sidetop::app::state::SortBy::Name;
+    assert!(!draw(&state, 120, 40).contains("▾ agent-one"));
+    drop(dir);
+}
