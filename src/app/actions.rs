@@ -128,6 +128,21 @@ pub(crate) fn act(state: &mut State, action: Action) -> Vec<Effect> {
             state.say(format!("sorted by {}", state.sort.label()));
         }
         Action::SortReverse => state.sort_reversed = !state.sort_reversed,
+        Action::Fold => {
+            let engine =
+                state.selected().and_then(|s| super::groups::engine_of(s.name())).map(str::to_string);
+            match engine {
+                Some(engine) if super::groups::groups(state).is_some() => {
+                    state.folded.insert(engine.clone());
+                    if let Some(&first) = state.order().first() {
+                        state.selected = first;
+                    }
+                    state.say(format!("folded {engine} (Z unfolds)"));
+                }
+                _ => state.say("z folds an engine's rows over several engines (attach --all)".to_string()),
+            }
+        }
+        Action::Unfold => state.folded.clear(),
         Action::Open => {
             // A sidecar in crash loop: the events that led there.
             let crash_loop = state.selected().is_some_and(|s| s.info.life == crate::api::Life::CrashLoop);

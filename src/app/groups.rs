@@ -24,9 +24,9 @@ pub fn groups(state: &State) -> Option<Vec<&str>> {
     (engines.len() > 1).then_some(engines)
 }
 
-/// Lines the table needs: a row per sidecar, and a line per engine when grouped.
+/// Lines the table needs: a row per sidecar shown, and a line per engine when grouped.
 pub fn table_rows(state: &State) -> usize {
-    state.sidecars().len() + groups(state).map_or(0, |g| g.len())
+    state.order().len() + groups(state).map_or(0, |g| g.len())
 }
 
 /// What a line of the table's body shows.
@@ -37,24 +37,24 @@ pub enum TableLine<'a> {
     Sidecar(usize),
 }
 
-/// The body's lines from `offset` (in `order`) on, at most `height`; with room kept for
-/// the engines' lines, so the selected row stays in view.
+/// The body's lines, at most `height`, scrolled so the selected row is in view. Over
+/// several engines: every engine's line, and the rows of those not folded.
 pub fn table_lines<'a>(state: &'a State, order: &[usize], height: usize) -> Vec<TableLine<'a>> {
-    let groups = groups(state);
-    let rows = height.saturating_sub(groups.as_ref().map_or(0, Vec::len)).max(1);
-    let offset = super::update::table_offset(state, rows, order);
-    let mut out = Vec::new();
-    let mut last = None;
-    for &i in order.iter().skip(offset).take(rows) {
-        if groups.is_some() {
-            let engine = engine_of(state.sidecars()[i].name());
-            if engine != last {
-                last = engine;
-                out.push(TableLine::Engine(engine.unwrap_or_default()));
-            }
-        }
-        out.push(TableLine::Sidecar(i));
+    let Some(engines) = groups(state) else {
+        let offset = super::update::table_offset(state, height, order);
+        return order.iter().skip(offset).take(height).map(|&i| TableLine::Sidecar(i)).collect();
+    };
+    let mut all = Vec::new();
+    for engine in engines {
+        all.push(TableLine::Engine(engine));
+        all.extend(
+            order
+                .iter()
+                .filter(|&&i| engine_of(state.sidecars()[i].name()) == Some(engine))
+                .map(|&i| TableLine::Sidecar(i)),
+        );
     }
-    out.truncate(height.max(1));
-    out
+    let at = all.iter().position(|l| *l == TableLine::Sidecar(state.selected)).unwrap_or(0);
+    let offset = if height == 0 { 0 } else { at.saturating_sub(height - 1) };
+    all.into_iter().skip(offset).take(height).collect()
 }

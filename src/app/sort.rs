@@ -5,6 +5,12 @@ use std::cmp::Ordering;
 
 pub fn order(state: &State) -> Vec<usize> {
     let mut idx: Vec<usize> = (0..state.sidecars().len()).collect();
+    // Folded engines' rows are not in the table (over several engines, in config order).
+    if !state.folded.is_empty() && super::groups::groups(state).is_some() {
+        idx.retain(|&i| {
+            super::groups::engine_of(state.sidecars()[i].name()).is_none_or(|e| !state.folded.contains(e))
+        });
+    }
     if state.sort == SortBy::Config {
         if state.sort_reversed {
             idx.reverse();

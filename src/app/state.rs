@@ -146,6 +146,8 @@ pub struct State {
     pub selected: usize,
     pub sort: SortBy,
     pub sort_reversed: bool,
+    /// Over several engines: the engines whose rows are folded under their line.
+    pub folded: std::collections::BTreeSet<String>,
     pub focus: Focus,
     pub tab: Tab,
     pub overlay: Overlay,
@@ -173,6 +175,7 @@ impl State {
             selected: 0,
             sort: SortBy::Config,
             sort_reversed: false,
+            folded: Default::default(),
             focus: Focus::Table,
             tab: Tab::Logs,
             overlay: Overlay::None,

@@ -30,7 +30,10 @@ fn group_line(state: &State, engine: &str, theme: &Theme, wide: bool) -> Row<'st
     }
     let style = if trouble.is_empty() { theme.dim() } else { theme.warn() };
     let mut cells = vec![
-        Cell::from(Span::styled(format!("▾ {engine}"), theme.bold())),
+        Cell::from(Span::styled(
+            format!("{} {engine}", if state.folded.contains(engine) { "▸" } else { "▾" }),
+            theme.bold(),
+        )),
         Cell::from(Span::styled(
             format!("{}/{} ready", count(&|i| i.state == "ready"), mine.len()),
             theme.dim(),

@@ -289,6 +289,17 @@ fn rows_of_several_engines_come_under_a_line_per_engine() {
         update(&mut state, Msg::Mouse(click));
         assert_eq!(state.selected, index, "clicked {name}");
     }
+    // z folds the selected sidecar's engine under its line; Z unfolds.
+    state.selected = 0;
+    update(&mut state, Msg::Key(KeyEvent::new(KeyCode::Char('z'), KeyModifiers::NONE)));
+    let folded = draw(&state, 120, 40);
+    assert!(folded.contains("▸ agent-one") && !folded.contains("agent-one/a"), "{folded}");
+    assert!(
+        folded.contains("wrap-c-42/c") && state.selected == 2,
+        "the selection moves to a row shown:\n{folded}"
+    );
+    update(&mut state, Msg::Key(KeyEvent::new(KeyCode::Char('Z'), KeyModifiers::NONE)));
+    assert!(draw(&state, 120, 40).contains("agent-one/b"));
     // Narrow too, and without the lines once sorted by a column.
     assert!(draw(&state, 80, 24).contains("▾ agent-one"));
     state.sort = sidetop::app::state::SortBy::Name;
