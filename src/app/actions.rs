@@ -94,6 +94,11 @@ pub(crate) fn act(state: &mut State, action: Action) -> Vec<Effect> {
                 });
             }
         }
+        // Over several engines, `/` in the table filters its rows; else it searches the logs.
+        Action::Search if state.focus == Focus::Table && super::groups::engines(state).is_some() => {
+            state.filter_typing = true;
+            state.table_filter.get_or_insert_with(String::new);
+        }
         Action::Search => {
             state.tab = Tab::Logs;
             state.logs.typing = Some(state.logs.search.clone().unwrap_or_default());

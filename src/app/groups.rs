@@ -14,6 +14,11 @@ pub fn groups(state: &State) -> Option<Vec<&str>> {
     if state.sort != super::state::SortBy::Config || state.sort_reversed {
         return None;
     }
+    engines(state)
+}
+
+/// The engines of the rows, in order, when they are more than one (`attach --all`).
+pub fn engines(state: &State) -> Option<Vec<&str>> {
     let mut engines: Vec<&str> = Vec::new();
     for s in state.sidecars() {
         let engine = engine_of(s.name())?;

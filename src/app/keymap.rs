@@ -116,6 +116,12 @@ pub const BINDINGS: &[Binding] = &[
     b("z/Z", "over several engines: fold the selected one's rows / unfold all", Scope::Table, false),
     b("R", "reload the config (lists the changes, asks first)", Scope::Table, false),
     b("/", "search the logs (filters and highlights)", Scope::Logs, true),
+    b(
+        "/",
+        "over several engines, in the table: only sidecars whose name, engine or state has it",
+        Scope::Table,
+        false,
+    ),
     b("n/N", "next / previous match", Scope::Logs, false),
     b("f", "follow on/off", Scope::Logs, true),
     b("e", "stderr only", Scope::Logs, false),

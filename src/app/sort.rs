@@ -5,6 +5,13 @@ use std::cmp::Ordering;
 
 pub fn order(state: &State) -> Vec<usize> {
     let mut idx: Vec<usize> = (0..state.sidecars().len()).collect();
+    if let Some(filter) = state.table_filter.as_deref().filter(|f| !f.is_empty()) {
+        let filter = filter.to_lowercase();
+        idx.retain(|&i| {
+            let s = &state.sidecars()[i];
+            s.name().to_lowercase().contains(&filter) || s.info.state.to_lowercase().contains(&filter)
+        });
+    }
     // Folded engines' rows are not in the table (over several engines, in config order).
     if !state.folded.is_empty() && super::groups::groups(state).is_some() {
         idx.retain(|&i| {

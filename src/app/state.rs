@@ -148,6 +148,10 @@ pub struct State {
     pub sort_reversed: bool,
     /// Over several engines: the engines whose rows are folded under their line.
     pub folded: std::collections::BTreeSet<String>,
+    /// The table shows only sidecars whose name (engine included) or state has this.
+    pub table_filter: Option<String>,
+    /// `/` in the table: the filter being typed (applied as it is typed).
+    pub filter_typing: bool,
     pub focus: Focus,
     pub tab: Tab,
     pub overlay: Overlay,
@@ -176,6 +180,8 @@ impl State {
             sort: SortBy::Config,
             sort_reversed: false,
             folded: Default::default(),
+            table_filter: None,
+            filter_typing: false,
             focus: Focus::Table,
             tab: Tab::Logs,
             overlay: Overlay::None,

@@ -169,6 +169,32 @@ fn on_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
     if ctrl_c {
         return quit(state);
     }
+    if state.filter_typing {
+        let filter = state.table_filter.get_or_insert_with(String::new);
+        match key.code {
+            KeyCode::Char(c) => filter.push(c),
+            KeyCode::Backspace => drop(filter.pop()),
+            KeyCode::Enter => {
+                state.filter_typing = false;
+                if filter.is_empty() {
+                    state.table_filter = None;
+                }
+            }
+            KeyCode::Esc => {
+                state.filter_typing = false;
+                state.table_filter = None;
+            }
+            _ => {}
+        }
+        // The selection stays on a row that is shown.
+        let order = state.order();
+        if !order.contains(&state.selected)
+            && let Some(&first) = order.first()
+        {
+            state.selected = first;
+        }
+        return Vec::new();
+    }
     if let Some(typing) = &mut state.logs.typing {
         match key.code {
             KeyCode::Char(c) => typing.push(c),

@@ -133,8 +133,13 @@ pub fn render(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
             widths.remove(i);
         }
     }
+    let filter = match (&state.table_filter, state.filter_typing) {
+        (Some(f), true) => format!(" /{f}▏"),
+        (Some(f), false) => format!(" /{f}: {} shown", state.order().len()),
+        (None, _) => String::new(),
+    };
     let title = format!(
-        " sidecars ({}){} ",
+        " sidecars ({}){}{filter} ",
         state.sidecars().len(),
         if state.sort == crate::app::state::SortBy::Config && !state.sort_reversed {
             String::new()

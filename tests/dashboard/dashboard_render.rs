@@ -300,6 +300,20 @@ fn rows_of_several_engines_come_under_a_line_per_engine() {
     );
     update(&mut state, Msg::Key(KeyEvent::new(KeyCode::Char('Z'), KeyModifiers::NONE)));
     assert!(draw(&state, 120, 40).contains("agent-one/b"));
+    // / in the table filters its rows by name, engine or state, as it is typed; Esc ends it.
+    state.focus = Focus::Table;
+    update(&mut state, Msg::Key(KeyEvent::new(KeyCode::Char('/'), KeyModifiers::NONE)));
+    for c in "wrap".chars() {
+        update(&mut state, Msg::Key(KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE)));
+    }
+    let filtered = draw(&state, 120, 40);
+    assert!(filtered.contains("wrap-c-42/c") && !filtered.contains("agent-one/a"), "{filtered}");
+    assert!(filtered.contains("/wrap▏") && state.selected == 2, "{filtered}");
+    update(&mut state, Msg::Key(KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE)));
+    assert!(draw(&state, 120, 40).contains("/wrap: 1 shown"));
+    update(&mut state, Msg::Key(KeyEvent::new(KeyCode::Char('/'), KeyModifiers::NONE)));
+    update(&mut state, Msg::Key(KeyEvent::new(KeyCode::Esc, KeyModifiers::NONE)));
+    assert!(draw(&state, 120, 40).contains("agent-one/a"), "Esc shows every row again");
     // Narrow too, and without the lines once sorted by a column.
     assert!(draw(&state, 80, 24).contains("▾ agent-one"));
     state.sort = sidetop::app::state::SortBy::Name;
