@@ -160,7 +160,6 @@ fn dispatch(engines: &[(String, Caller)], method: String, mut params: Value) -> 
     }
     match method.as_str() {
         "snapshot" | "status" => {
-            let engines_count = engines.len();
             let replies: Vec<_> =
                 engines.iter().map(|(e, c)| (e.clone(), c.call(&method, params.clone()))).collect();
             Box::pin(async move {
@@ -186,7 +185,6 @@ fn dispatch(engines: &[(String, Caller)], method: String, mut params: Value) -> 
                     _ => {
                         let mut merged = merged.unwrap_or_default();
                         merged.taken = 0;
-                        merged.config = format!("{} engines", engines_count);
                         serde_json::to_value(merged).map_err(|e| (codes::FAILED, e.to_string()))
                     }
                 }
@@ -279,6 +277,8 @@ fn renamed_snapshot(engine: &str, mut s: Snapshot) -> Snapshot {
 
 /// Two engines' snapshots as one: their sidecars side by side, events in time order.
 fn merge(mut a: Snapshot, mut b: Snapshot) -> Snapshot {
+    // The header's config: every engine's.
+    a.config = format!("{}, {}", a.config, b.config);
     // One entry per sidecar, so a shorter list (an older engine's) is padded first.
     a.discovered.resize(a.setups.len(), None);
     b.discovered.resize(b.setups.len(), None);

@@ -8,6 +8,12 @@ pub fn engine_of(name: &str) -> Option<&str> {
     name.split_once(crate::api::fleet::SEPARATOR).map(|(engine, _)| engine)
 }
 
+/// How an engine's line names it: an agent's socket is `sidetop-HASH` of its config, so
+/// the hash is what tells two apart; a wrapper's `wrap-NAME-PID` stays whole.
+pub fn engine_label(engine: &str) -> &str {
+    engine.strip_prefix("sidetop-").unwrap_or(engine)
+}
+
 /// Over several engines, in their own order: a line per engine before its rows, with how
 /// its sidecars are doing.
 pub fn groups(state: &State) -> Option<Vec<&str>> {

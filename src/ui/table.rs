@@ -31,7 +31,11 @@ fn group_line(state: &State, engine: &str, theme: &Theme, wide: bool) -> Row<'st
     let style = if trouble.is_empty() { theme.dim() } else { theme.warn() };
     let mut cells = vec![
         Cell::from(Span::styled(
-            format!("{} {engine}", if state.folded.contains(engine) { "▸" } else { "▾" }),
+            format!(
+                "{} {}",
+                if state.folded.contains(engine) { "▸" } else { "▾" },
+                groups::engine_label(engine)
+            ),
             theme.bold(),
         )),
         Cell::from(Span::styled(
@@ -54,6 +58,27 @@ pub fn render(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
     let wide = area.width >= 120;
     let order = state.order();
     let groups = groups::groups(state);
+    // Over several engines the names carry their engine, ENGINE/NAME, given room up to 40;
+    // where even that does not fit the rest of the columns, the rows under an engine's
+    // line show their own names only.
+    let full_width = state.sidecars().iter().map(|s| s.name().chars().count()).max().unwrap_or(4);
+    let other_columns: usize = if wide { 99 } else { 66 };
+    let bare = groups.is_some() && full_width + other_columns > area.width.saturating_sub(2) as usize;
+    let shown = |name: &str| -> String {
+        match (bare, name.split_once(crate::api::fleet::SEPARATOR)) {
+            (true, Some((_, own))) => own.to_string(),
+            _ => name.to_string(),
+        }
+    };
+    let most = if groups.is_some() { 40 } else { 24 };
+    let name_width = state
+        .sidecars()
+        .iter()
+        .map(|s| shown(s.name()).chars().count())
+        .chain(groups.iter().flatten().map(|e| groups::engine_label(e).chars().count() + 2))
+        .max()
+        .unwrap_or(4)
+        .clamp(4, most) as u16;
     let mut rows = Vec::new();
     for line in groups::table_lines(state, &order, area.height.saturating_sub(3) as usize) {
         let i = match line {
@@ -85,7 +110,7 @@ pub fn render(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
         };
         let uptime = s.uptime().map(short_duration).unwrap_or_default();
         let mut cells = vec![
-            Cell::from(s.name().to_string()),
+            Cell::from(shown(s.name())),
             Cell::from(Line::from(vec![Span::styled(format!("{symbol} {label}"), style)])),
             Cell::from(status.pid.map(|p| p.to_string()).unwrap_or_default()),
             Cell::from(uptime),
@@ -109,10 +134,6 @@ pub fn render(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
     }
     let mut header =
         vec!["NAME", "STATE", "PID", "UPTIME", "RST", "LAST EXIT", "CPU%", "RSS", "p50", "p99", "ERR"];
-    // Over several engines the names carry their engine: give them more room.
-    let most = if groups.is_some() { 40 } else { 24 };
-    let name_width =
-        state.sidecars().iter().map(|s| s.name().chars().count()).max().unwrap_or(4).clamp(4, most) as u16;
     let mut widths = vec![
         Constraint::Length(name_width),
         Constraint::Length(13),

@@ -316,6 +316,9 @@ fn rows_of_several_engines_come_under_a_line_per_engine() {
     assert!(draw(&state, 120, 40).contains("agent-one/a"), "Esc shows every row again");
     // Narrow too, and without the lines once sorted by a column.
     assert!(draw(&state, 80, 24).contains("▾ agent-one"));
+    // Where ENGINE/NAME does not fit, a row under its engine's line is its own name.
+    let narrow = draw(&state, 70, 24);
+    assert!(narrow.lines().any(|l| l.starts_with("│a ")) && !narrow.contains("agent-one/a "), "{narrow}");
     state.sort = sidetop::app::state::SortBy::Name;
     assert!(!draw(&state, 120, 40).contains("▾ agent-one"));
     drop(dir);
