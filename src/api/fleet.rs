@@ -159,35 +159,38 @@ fn dispatch(engines: &[(String, Caller)], method: String, mut params: Value) -> 
         });
     }
     match method.as_str() {
-        "snapshot" | "status" => {
-            let replies: Vec<_> =
-                engines.iter().map(|(e, c)| (e.clone(), c.call(&method, params.clone()))).collect();
+        "snapshot" => {
+            let replies = ask_all(engines, "snapshot", &params);
             Box::pin(async move {
                 let mut merged: Option<Snapshot> = None;
-                let mut sidecars = Vec::new();
                 for (engine, reply) in replies {
-                    let Ok(value) = reply.await else { continue };
-                    if method == "status" {
-                        let list: Vec<SidecarInfo> =
-                            serde_json::from_value(value["sidecars"].clone()).unwrap_or_default();
-                        sidecars.extend(list.into_iter().map(|s| named_info(&engine, s)));
+                    let Ok(snapshot) =
+                        reply.await.and_then(|v| serde_json::from_value::<Snapshot>(v).map_err(bad))
+                    else {
                         continue;
-                    }
-                    let Ok(snapshot) = serde_json::from_value::<Snapshot>(value) else { continue };
+                    };
                     let snapshot = renamed_snapshot(&engine, snapshot);
                     merged = Some(match merged {
                         None => snapshot,
                         Some(so_far) => merge(so_far, snapshot),
                     });
                 }
-                match method.as_str() {
-                    "status" => Ok(json!({"sidecars": sidecars})),
-                    _ => {
-                        let mut merged = merged.unwrap_or_default();
-                        merged.taken = 0;
-                        serde_json::to_value(merged).map_err(|e| (codes::FAILED, e.to_string()))
-                    }
+                let mut merged = merged.unwrap_or_default();
+                merged.taken = 0;
+                serde_json::to_value(merged).map_err(bad)
+            })
+        }
+        "status" => {
+            let replies = ask_all(engines, "status", &params);
+            Box::pin(async move {
+                let mut sidecars = Vec::new();
+                for (engine, reply) in replies {
+                    let Ok(value) = reply.await else { continue };
+                    let list: Vec<SidecarInfo> =
+                        serde_json::from_value(value["sidecars"].clone()).unwrap_or_default();
+                    sidecars.extend(list.into_iter().map(|s| named_info(&engine, s)));
                 }
+                Ok(json!({"sidecars": sidecars}))
             })
         }
         "follow_logs" => {
@@ -217,10 +220,10 @@ fn dispatch(engines: &[(String, Caller)], method: String, mut params: Value) -> 
             })
         }
         "subscribe" => {
-            let replies: Vec<_> = engines.iter().map(|(_, c)| c.call("subscribe", params.clone())).collect();
+            let replies = ask_all(engines, "subscribe", &params);
             Box::pin(async move {
                 let mut last = Ok(json!({}));
-                for reply in replies {
+                for (_, reply) in replies {
                     last = reply.await;
                 }
                 last
@@ -230,6 +233,19 @@ fn dispatch(engines: &[(String, Caller)], method: String, mut params: Value) -> 
             "`{method}` is for one engine: attach to it alone (sidetop attach --socket ...) to do that"
         )),
     }
+}
+
+/// The same call to every engine, sent now; each reply with its engine.
+fn ask_all(
+    engines: &[(String, Caller)],
+    method: &str,
+    params: &Value,
+) -> Vec<(String, impl std::future::Future<Output = RpcResult> + Send + 'static)> {
+    engines.iter().map(|(e, c)| (e.clone(), c.call(method, params.clone()))).collect()
+}
+
+fn bad(e: serde_json::Error) -> super::RpcError {
+    (codes::FAILED, e.to_string())
 }
 
 fn rename_reply(engine: &str, reply: &mut Value) {

@@ -72,9 +72,9 @@ pub(super) fn listen(
         );
     }
     let (upstream, kind) = match (protocol, transport) {
-        (Protocol::Http { url }, _) => (authority(url), ProxyKind::Http),
-        (Protocol::Grpc { address }, _) => (address.clone(), ProxyKind::Grpc),
-        (Protocol::JsonRpc, Transport::WebSocket(url)) => (authority(url), ProxyKind::WebSocket),
+        (Protocol::Http { url }, _) => (host_port(url), ProxyKind::Http),
+        (Protocol::Grpc { address }, _) => (Some(address.clone()), ProxyKind::Grpc),
+        (Protocol::JsonRpc, Transport::WebSocket(url)) => (host_port(url), ProxyKind::WebSocket),
         _ => {
             return c.error(
                 raw.span(),
@@ -83,6 +83,9 @@ pub(super) fn listen(
                  transport = \"websocket\"",
             );
         }
+    };
+    let Some(upstream) = upstream else {
+        return c.error(raw.span(), field, "the sidecar's url has no host and port to forward to");
     };
     if upstream.parse::<SocketAddr>().ok() == Some(addr) {
         return c.error(
@@ -97,20 +100,16 @@ pub(super) fn listen(
     Ok(Some(Listen { addr, upstream, kind }))
 }
 
-/// `host:port` of an `http://` or `ws://` URL (port 80 when it has none).
-fn authority(url: &str) -> String {
-    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
-    let host = rest.split(['/', '?', '#']).next().unwrap_or(rest);
-    let has_port = match host.rfind(':') {
-        Some(at) => !host[at..].contains(']'),
-        None => false,
-    };
-    if has_port { host.to_string() } else { format!("{host}:80") }
+/// `host:port` of an `http://` or `ws://` URL (its scheme's port when it has none), as a
+/// socket connects to it (`[::1]:80` for IPv6).
+pub fn host_port(url: &str) -> Option<String> {
+    let url = reqwest::Url::parse(url).ok()?;
+    Some(format!("{}:{}", url.host_str()?, url.port_or_known_default()?))
 }
 
 #[cfg(test)]
 mod tests {
-    use super::{ProxyKind, authority};
+    use super::{ProxyKind, host_port};
     use crate::config::Config;
     use std::path::Path;
 
@@ -151,6 +150,7 @@ mod tests {
 
     #[test]
     fn the_authority_of_a_url_has_a_port() {
+        let authority = |url| host_port(url).unwrap();
         assert_eq!(authority("http://127.0.0.1:5001/resource"), "127.0.0.1:5001");
         assert_eq!(authority("ws://localhost:8765"), "localhost:8765");
         assert_eq!(authority("http://example.test"), "example.test:80");

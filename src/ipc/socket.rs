@@ -20,9 +20,7 @@ const MAX_RETRY: Duration = Duration::from_millis(500);
 /// HTTP sidecars: ready to be asked once their address accepts a TCP connection. Tries
 /// with a short, growing pause until it does (the caller bounds the wait).
 pub async fn probe_http(ipc: Arc<Ipc>, url: String) {
-    let Some(address) = reqwest::Url::parse(&url).ok().and_then(|u| {
-        Some(format!("{}:{}", u.host_str()?.trim_matches(['[', ']']), u.port_or_known_default()?))
-    }) else {
+    let Some(address) = crate::config::listen::host_port(&url) else {
         tracing::warn!("{}: cannot find host and port in {url}", ipc.name);
         return;
     };

@@ -19,7 +19,16 @@ const CONNECT_GRACE: Duration = Duration::from_secs(30);
 /// How long a failed handshake waits before it is reported (see `handshake`).
 const HANDSHAKE_FAILURE_DELAY: Duration = Duration::from_millis(300);
 /// The step of a network sidecar before its address accepts a connection.
-pub const WAITING_TO_LISTEN: &str = "waiting for it to listen";
+const WAITING_TO_LISTEN: &str = "waiting for it to listen";
+
+/// The step a run starts in, before the health task enters it (`handshake_steps`'s
+/// order): waiting to listen for a network sidecar, else its first handshake request.
+pub(super) fn first_step(ipc: &crate::ipc::Ipc) -> Option<String> {
+    match ipc.uses_stdio() {
+        false => Some(WAITING_TO_LISTEN.to_string()),
+        true => ipc.config.handshake.first().map(|step| step.method.clone()),
+    }
+}
 
 /// Within the start window, checks come at least this often, so a sidecar is ready soon
 /// after it can answer even with a long `interval`.

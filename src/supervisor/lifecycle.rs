@@ -108,11 +108,7 @@ impl Runner {
         // The first step is known before the health task gets to run: a process that dies
         // at once died in it, and says so (not a bare exit).
         if let Some(ipc) = self.ipc.as_ref().filter(|_| self.wrap.is_none()) {
-            let first = match ipc.uses_stdio() {
-                false => Some(super::health::WAITING_TO_LISTEN.to_string()),
-                true => ipc.config.handshake.first().map(|step| step.method.clone()),
-            };
-            *run.handshake_at.lock().unwrap_or_else(|e| e.into_inner()) = first;
+            *run.handshake_at.lock().unwrap_or_else(|e| e.into_inner()) = super::health::first_step(ipc);
         }
         run.health = Some(OwnedTask::spawn(
             HealthTask {

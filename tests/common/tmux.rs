@@ -11,12 +11,30 @@ pub struct Tmux {
 impl Tmux {
     pub fn start(width: u16, height: u16) -> Tmux {
         let session = format!("sidetop-test-{}", super::marker());
-        let status = Command::new("tmux")
-            .args(["new-session", "-d", "-s", &session, "-x", &width.to_string(), "-y", &height.to_string()])
-            .args(["env", "PS1=$ ", "TERM=xterm-256color", "sh"])
-            .status()
-            .expect("tmux is installed (.ci/run installs it)");
-        assert!(status.success());
+        // The tmux server exits with its last session: a test starting one just then can
+        // reach a server on its way out ("server exited unexpectedly"); a new try starts
+        // a new server.
+        let started = (0..5).any(|attempt| {
+            if attempt > 0 {
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            }
+            Command::new("tmux")
+                .args([
+                    "new-session",
+                    "-d",
+                    "-s",
+                    &session,
+                    "-x",
+                    &width.to_string(),
+                    "-y",
+                    &height.to_string(),
+                ])
+                .args(["env", "PS1=$ ", "TERM=xterm-256color", "sh"])
+                .status()
+                .expect("tmux is installed (.ci/run installs it)")
+                .success()
+        });
+        assert!(started, "tmux new-session failed 5 times");
         Tmux { session }
     }
 

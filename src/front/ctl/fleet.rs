@@ -6,7 +6,7 @@
 use super::{EXIT_USAGE, clock, print_status};
 use crate::api::socket_path::socket_dir;
 use crate::api::{EventInfo, SidecarInfo};
-use crate::client::Client;
+use crate::client::{Client, ClientError};
 use crate::front::cli::{CtlArgs, CtlCommand};
 use serde_json::{Value, json};
 use std::path::PathBuf;
@@ -14,39 +14,58 @@ use std::process::ExitCode;
 
 pub use crate::api::socket_path::engine_sockets as sockets;
 
-/// One engine's sidecars, or why it gave none.
+/// One engine's answer to a call, or why it gave none.
 struct Engine {
     name: String,
     socket: PathBuf,
     config: Value,
-    sidecars: Result<Vec<SidecarInfo>, String>,
+    answer: Result<Value, Failure>,
 }
 
-async fn ask(name: String, socket: PathBuf) -> Engine {
+enum Failure {
+    /// It does not answer (gone, or stuck): said on stderr.
+    Silent(String),
+    /// It answered with an error (no sidecar of that name there).
+    Refused,
+}
+
+impl Engine {
+    fn sidecars(&self) -> Option<Vec<SidecarInfo>> {
+        let answer = self.answer.as_ref().ok()?;
+        serde_json::from_value(answer["sidecars"].clone()).ok()
+    }
+}
+
+async fn ask(name: String, socket: PathBuf, method: &'static str, params: Value) -> Engine {
     let answer = async {
-        let mut client = Client::connect(&socket, true).await.map_err(|e| e.to_string())?;
+        let mut client = Client::connect(&socket, true).await.map_err(|e| Failure::Silent(e.to_string()))?;
         let config = client.hello["config"].clone();
-        let status = client.call("status", json!({})).await.map_err(|e| e.to_string())?;
-        let sidecars = serde_json::from_value(status["sidecars"].clone()).map_err(|e| e.to_string())?;
-        Ok::<_, String>((config, sidecars))
+        let answer = client.call(method, params).await.map_err(|e| match e {
+            ClientError::Rpc { .. } => Failure::Refused,
+            other => Failure::Silent(other.to_string()),
+        })?;
+        Ok::<_, Failure>((config, answer))
     };
     // An engine that accepts and never answers must not hold the others up.
     let answer = tokio::time::timeout(std::time::Duration::from_secs(5), answer)
         .await
-        .unwrap_or_else(|_| Err("no answer within 5s".into()));
+        .unwrap_or_else(|_| Err(Failure::Silent("no answer within 5s".into())));
     match answer {
-        Ok((config, sidecars)) => Engine { name, socket, config, sidecars: Ok(sidecars) },
-        Err(e) => Engine { name, socket, config: Value::Null, sidecars: Err(e) },
+        Ok((config, answer)) => Engine { name, socket, config, answer: Ok(answer) },
+        Err(e) => Engine { name, socket, config: Value::Null, answer: Err(e) },
     }
 }
 
-/// Every engine asked at once; a dead one is said on stderr.
-async fn engines() -> Vec<Engine> {
-    let asked: Vec<_> = sockets().into_iter().map(|(name, socket)| tokio::spawn(ask(name, socket))).collect();
+/// Every engine asked the same at once; one that does not answer is said on stderr.
+async fn engines(method: &'static str, params: Value) -> Vec<Engine> {
+    let asked: Vec<_> = sockets()
+        .into_iter()
+        .map(|(name, socket)| tokio::spawn(ask(name, socket, method, params.clone())))
+        .collect();
     let mut engines = Vec::new();
     for task in asked {
         if let Ok(engine) = task.await {
-            if let Err(e) = &engine.sidecars {
+            if let Err(Failure::Silent(e)) = &engine.answer {
                 eprintln!("{}: not answering: {e}", engine.name);
             }
             engines.push(engine);
@@ -84,10 +103,10 @@ fn usage(why: &str) -> ExitCode {
 
 /// `ctl --all status`: rows grouped by engine.
 async fn status(json: bool) -> ExitCode {
-    for engine in &engines().await {
-        match &engine.sidecars {
-            Err(_) => {}
-            Ok(sidecars) if json => {
+    for engine in &engines("status", json!({})).await {
+        match engine.sidecars() {
+            None => {}
+            Some(sidecars) if json => {
                 for s in sidecars {
                     let mut row = json!(s);
                     row["engine"] = json!(engine.name);
@@ -96,9 +115,9 @@ async fn status(json: bool) -> ExitCode {
                     println!("{row}");
                 }
             }
-            Ok(sidecars) => {
+            Some(sidecars) => {
                 println!("== {}  {}", engine.name, engine.config.as_str().unwrap_or(""));
-                print_status(sidecars, false);
+                print_status(&sidecars, false);
             }
         }
     }
@@ -107,16 +126,15 @@ async fn status(json: bool) -> ExitCode {
 
 /// `ctl --all events`: the last `lines` events of every engine, merged in time order.
 async fn events(sidecar: Option<&str>, lines: u64, json: bool) -> ExitCode {
+    let params = match sidecar {
+        Some(s) => json!({"sidecar": s, "limit": lines}),
+        None => json!({"limit": lines}),
+    };
     let mut all: Vec<(String, EventInfo)> = Vec::new();
-    for engine in engines().await.into_iter().filter(|e| e.sidecars.is_ok()) {
-        let params = match sidecar {
-            Some(s) => json!({"sidecar": s, "limit": lines}),
-            None => json!({"limit": lines}),
-        };
-        let Ok(mut client) = Client::connect(&engine.socket, true).await else { continue };
-        // An engine without that sidecar says so: it has no events of it.
-        let Ok(result) = client.call("events", params).await else { continue };
-        let events: Vec<EventInfo> = serde_json::from_value(result["events"].clone()).unwrap_or_default();
+    for engine in engines("events", params).await {
+        // An engine without that sidecar answers with an error: it has no events of it.
+        let Ok(answer) = &engine.answer else { continue };
+        let events: Vec<EventInfo> = serde_json::from_value(answer["events"].clone()).unwrap_or_default();
         all.extend(events.into_iter().map(|e| (engine.name.clone(), e)));
     }
     all.sort_by_key(|(_, e)| e.at_ms);
@@ -135,15 +153,15 @@ async fn events(sidecar: Option<&str>, lines: u64, json: bool) -> ExitCode {
 
 /// A read of one sidecar, from the engine that runs it, as `ctl --socket` would do it.
 async fn one(args: &CtlArgs, name: &str) -> ExitCode {
-    let (wanted_engine, bare) = match name.split_once('/') {
+    let (wanted_engine, bare) = match name.split_once(crate::api::fleet::SEPARATOR) {
         Some((engine, bare)) => (Some(engine), bare),
         None => (None, name),
     };
-    let having: Vec<Engine> = engines()
+    let having: Vec<Engine> = engines("status", json!({}))
         .await
         .into_iter()
         .filter(|e| wanted_engine.is_none_or(|w| w == e.name))
-        .filter(|e| e.sidecars.as_ref().is_ok_and(|s| s.iter().any(|s| s.name == bare)))
+        .filter(|e| e.sidecars().is_some_and(|s| s.iter().any(|s| s.name == bare)))
         .collect();
     let engine = match having.as_slice() {
         [engine] => engine,
@@ -158,13 +176,18 @@ async fn one(args: &CtlArgs, name: &str) -> ExitCode {
         }
     };
     let mut args = args.clone();
-    args.all = false;
-    args.socket = Some(engine.socket.clone());
     match &mut args.command {
         CtlCommand::Logs { name, .. } | CtlCommand::Latency { name } | CtlCommand::Traffic { name, .. } => {
             *name = bare.to_string()
         }
         _ => unreachable!("only reads of one sidecar come here"),
     }
-    Box::pin(super::run(std::path::Path::new(""), &args)).await
+    let mut client = match Client::connect(&engine.socket, args.read_only).await {
+        Ok(client) => client,
+        Err(e) => return super::fail(e),
+    };
+    match super::command(&mut client, &args).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => super::fail(e),
+    }
 }

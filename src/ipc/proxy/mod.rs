@@ -40,7 +40,6 @@ pub type ProxyBody = Either<Observed<Incoming>, Full<Bytes>>;
 /// connection through it.
 pub struct Proxy {
     tasks: Vec<JoinHandle<()>>,
-    pub addr: std::net::SocketAddr,
 }
 
 impl Drop for Proxy {
@@ -51,14 +50,12 @@ impl Drop for Proxy {
     }
 }
 
-/// What every connection of one proxy shares.
+/// What every connection of one proxy shares. A request waits for the sidecar to be up
+/// (and for its port to accept) for at most its IPC `timeout`.
 struct Shared {
-    name: Arc<str>,
     upstream: String,
     kind: ProxyKind,
     gate: Gate,
-    /// How long a request waits for the sidecar to be up (its IPC `timeout`).
-    wait: Duration,
     observer: Observer,
     ipc: Arc<Ipc>,
 }
@@ -68,20 +65,12 @@ impl Proxy {
     pub fn start(listen: &Listen, ipc: Arc<Ipc>, gate: Gate) -> std::io::Result<Proxy> {
         let std_listener = std::net::TcpListener::bind(listen.addr)?;
         std_listener.set_nonblocking(true)?;
-        let addr = std_listener.local_addr()?;
         let listener = TcpListener::from_std(std_listener)?;
         let (observer, observing) = Observer::start(ipc.clone());
-        let shared = Arc::new(Shared {
-            name: ipc.name.clone(),
-            upstream: listen.upstream.clone(),
-            kind: listen.kind,
-            gate,
-            wait: ipc.config.timeout,
-            observer,
-            ipc,
-        });
+        let shared =
+            Arc::new(Shared { upstream: listen.upstream.clone(), kind: listen.kind, gate, observer, ipc });
         let accepting = tokio::spawn(accept(listener, shared));
-        Ok(Proxy { tasks: vec![accepting, observing], addr })
+        Ok(Proxy { tasks: vec![accepting, observing] })
     }
 }
 
@@ -96,7 +85,7 @@ async fn accept(listener: TcpListener, shared: Arc<Shared>) {
                 }
                 Err(e) => {
                     // Out of file descriptors, most likely: wait instead of spinning.
-                    tracing::warn!("{}: proxy accept: {e}", shared.name);
+                    tracing::warn!("{}: proxy accept: {e}", shared.ipc.name);
                     tokio::time::sleep(Duration::from_millis(100)).await;
                 }
             },
@@ -147,7 +136,7 @@ async fn serve(stream: TcpStream, shared: Arc<Shared>) {
             .await
     };
     if let Err(e) = done {
-        tracing::debug!("{}: proxy connection: {e}", shared.name);
+        tracing::debug!("{}: proxy connection: {e}", shared.ipc.name);
     }
 }
 
@@ -162,13 +151,11 @@ impl Link {
             when: SystemTime::now(),
             status: None,
             bytes: 0,
-            ended: Instant::now(),
-            end: End::Complete,
             grpc,
             grpc_status: None,
             bodiless: http_body::Body::is_end_stream(req.body()),
         };
-        if let Err(why) = shared.gate.wait_up(shared.wait).await {
+        if let Err(why) = shared.gate.wait_up(shared.ipc.config.timeout).await {
             return self.refuse(seen, why);
         }
         let upgrade = req.headers().contains_key(http::header::UPGRADE);
@@ -176,11 +163,9 @@ impl Link {
         let sent = match self.send(req).await {
             Ok(resp) => resp,
             Err(e) => {
-                let why = format!("could not reach {} at {}: {e}", shared.name, shared.upstream);
+                let why = format!("could not reach {} at {}: {e}", shared.ipc.name, shared.upstream);
                 seen.status = Some(502);
-                seen.end = End::Failed(why.clone());
-                seen.ended = Instant::now();
-                shared.observer.send(seen);
+                shared.observer.finish(seen, End::Failed(why.clone()));
                 return down::bad_gateway(&why, grpc);
             }
         };
@@ -235,12 +220,12 @@ impl Link {
     /// started, its port not bound yet), up to the wait bound.
     async fn connect(&self) -> Result<Upstream, String> {
         let shared = &self.shared;
-        let deadline = Instant::now() + shared.wait;
+        let deadline = Instant::now() + shared.ipc.config.timeout;
         let stream = loop {
             match TcpStream::connect(&shared.upstream).await {
                 Ok(stream) => break stream,
                 Err(e) if Instant::now() < deadline && shared.gate.is_up() => {
-                    tracing::trace!("{}: proxy connect: {e}", shared.name);
+                    tracing::trace!("{}: proxy connect: {e}", shared.ipc.name);
                     tokio::time::sleep(Duration::from_millis(20)).await;
                 }
                 Err(e) => return Err(e.to_string()),
@@ -248,7 +233,7 @@ impl Link {
         };
         let _ = stream.set_nodelay(true);
         let io = TokioIo::new(stream);
-        let name = shared.name.clone();
+        let name = shared.ipc.name.clone();
         if shared.kind == ProxyKind::Grpc {
             let (sender, conn) =
                 http2::Builder::new(TokioExecutor::new()).handshake(io).await.map_err(|e| e.to_string())?;
@@ -275,11 +260,9 @@ impl Link {
 
     fn refuse(&self, mut seen: Seen, why: String) -> Response<ProxyBody> {
         let shared = &self.shared;
-        let text = format!("sidetop: {} is not available: {why}\n", shared.name);
+        let text = format!("sidetop: {} is not available: {why}\n", shared.ipc.name);
         seen.status = Some(if seen.grpc { 200 } else { 503 });
-        seen.end = End::Down(why);
-        seen.ended = Instant::now();
-        shared.observer.send(seen);
+        shared.observer.finish(seen, End::Down(why));
         down::unavailable(&text, shared.kind == ProxyKind::Grpc)
     }
 }

@@ -12,6 +12,7 @@ use http::{HeaderMap, Method, Uri};
 use http_body::{Body, Frame, SizeHint};
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll, ready};
 use std::time::{Instant, SystemTime};
 use tokio::sync::mpsc;
@@ -28,8 +29,6 @@ pub struct Seen {
     pub when: SystemTime,
     pub status: Option<u16>,
     pub bytes: u64,
-    pub ended: Instant,
-    pub end: End,
     /// A gRPC call: measured per `/pkg.Service/Method`, its outcome from `grpc-status`.
     pub grpc: bool,
     pub grpc_status: Option<GrpcStatus>,
@@ -52,39 +51,55 @@ pub struct GrpcStatus {
     pub message: String,
 }
 
+/// An exchange as it ended, for the observer.
+struct Ended {
+    seen: Seen,
+    end: End,
+    at: Instant,
+}
+
 #[derive(Clone)]
 pub struct Observer {
-    tx: mpsc::Sender<Seen>,
-    dropped: Arc<std::sync::atomic::AtomicU64>,
+    tx: mpsc::Sender<Ended>,
+    dropped: Arc<AtomicU64>,
 }
 
 impl Observer {
     /// The observer task, recording into `ipc` until every sender is gone.
     pub fn start(ipc: Arc<Ipc>) -> (Observer, tokio::task::JoinHandle<()>) {
-        let (tx, mut rx) = mpsc::channel::<Seen>(OBSERVER_QUEUE);
-        let dropped = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let (tx, mut rx) = mpsc::channel::<Ended>(OBSERVER_QUEUE);
+        let dropped = Arc::new(AtomicU64::new(0));
+        let lost = dropped.clone();
         let task = tokio::spawn(async move {
-            while let Some(seen) = rx.recv().await {
-                ipc.record(&Arc::new(exchange(&ipc, seen)));
+            while let Some(ended) = rx.recv().await {
+                ipc.record(&Arc::new(exchange(&ipc, ended)));
+                let lost = lost.swap(0, Ordering::Relaxed);
+                if lost > 0 {
+                    tracing::warn!(
+                        "{}: {lost} exchanges through the proxy not recorded: its observer fell behind",
+                        ipc.name
+                    );
+                }
             }
         });
         (Observer { tx, dropped }, task)
     }
 
-    pub fn send(&self, seen: Seen) {
-        if self.tx.try_send(seen).is_err() {
-            self.dropped.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    /// `seen` ended, now, as `end`; never waits (a full queue drops it, counted).
+    pub fn finish(&self, seen: Seen, end: End) {
+        if self.tx.try_send(Ended { seen, end, at: Instant::now() }).is_err() {
+            self.dropped.fetch_add(1, Ordering::Relaxed);
         }
     }
 }
 
-fn exchange(ipc: &Ipc, seen: Seen) -> Exchange {
+fn exchange(ipc: &Ipc, Ended { seen, end, at }: Ended) -> Exchange {
     let path = seen.uri.path_and_query().map_or("/", |p| p.as_str());
     let method = match seen.grpc {
         true => seen.uri.path().to_string(),
         false => route::template(seen.method.as_str(), seen.uri.path()),
     };
-    let outcome = match (&seen.end, seen.status) {
+    let outcome = match (&end, seen.status) {
         (End::Down(why), _) => Outcome::Exited(format!("not forwarded: {why}")),
         (End::HungUp, _) => Outcome::Transport("the application hung up before the response ended".into()),
         (End::Failed(e), _) => Outcome::Transport(e.clone()),
@@ -107,7 +122,7 @@ fn exchange(ipc: &Ipc, seen: Seen) -> Exchange {
         origin: Origin::Application,
         request: Some(format!("{} {path}", seen.method)),
         response: Some(response),
-        latency: Some(seen.ended.saturating_duration_since(seen.started)),
+        latency: Some(at.saturating_duration_since(seen.started)),
         outcome,
         status: seen.status,
         spec: (seen.bodiless && !seen.grpc).then(|| RequestSpec::Http {
@@ -139,10 +154,8 @@ impl<B: Body> Observed<B> {
 
 impl<B> Observed<B> {
     fn finish(&mut self, end: End) {
-        if let Some(mut seen) = self.seen.take() {
-            seen.ended = Instant::now();
-            seen.end = end;
-            self.observer.send(seen);
+        if let Some(seen) = self.seen.take() {
+            self.observer.finish(seen, end);
         }
     }
 }
