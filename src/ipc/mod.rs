@@ -9,6 +9,7 @@ pub mod framing;
 mod grpc;
 pub mod http;
 mod incoming;
+pub mod inject;
 pub mod load;
 mod mcp_tasks;
 pub mod meaning;
@@ -71,6 +72,8 @@ pub struct Ipc {
     diagnostics: Mutex<std::collections::BTreeMap<String, usize>>,
     /// WebSocket: the last ping's round trip.
     ping: Mutex<Option<Duration>>,
+    /// A wrapped sidecar: sidetop's own requests go through the wrapper's pipes.
+    injector: Mutex<Option<std::sync::Weak<dyn inject::Injector>>>,
     #[cfg(feature = "grpc")]
     grpc: Option<grpc::GrpcClient>,
 }
@@ -129,6 +132,7 @@ impl Ipc {
             notes: Mutex::new(None),
             diagnostics: Mutex::new(Default::default()),
             ping: Mutex::new(None),
+            injector: Mutex::new(None),
             #[cfg(feature = "grpc")]
             grpc: match &config.protocol {
                 Protocol::Grpc { address } => {

@@ -120,6 +120,8 @@ impl Ipc {
                     let id = self.next_id.fetch_add(1, Ordering::Relaxed);
                     let on_message = |bytes: &[u8]| self.on_http_message(bytes);
                     streamable.call(message(id), id, timeout, self.config.max_timeout, &on_message).await
+                } else if let Some(injector) = self.injector() {
+                    self.call_injected(injector.as_ref(), method, params.as_ref(), timeout).await
                 } else {
                     let Some(conn) = connection() else {
                         return (describe_request(spec), not_connected(), None, None, None);
@@ -129,6 +131,12 @@ impl Ipc {
                 (call.request, call.outcome, call.response, call.latency, None)
             }
             (RequestSpec::Line { value }, None) => {
+                if self.injector().is_some() {
+                    // Replies come in order and carry no id: one of ours among the
+                    // application's would take the place of its reply.
+                    let why = Outcome::Transport(inject::JSON_LINES_WHY.into());
+                    return (describe_request(spec), why, None, None, None);
+                }
                 let Some(conn) = connection() else {
                     return (describe_request(spec), not_connected(), None, None, None);
                 };

@@ -100,6 +100,11 @@ impl Shared {
         let wrap = cfg.wrapped_by.is_some().then(|| {
             Arc::new(passthrough::WrapIo::new(ipc.clone().map(crate::ipc::tap::Tap::start), cfg.ipc.as_ref()))
         });
+        if let (Some(wrap), Some(ipc)) = (&wrap, &ipc) {
+            // sidetop's own requests to a wrapped sidecar go between the application's.
+            let injector: Arc<dyn crate::ipc::inject::Injector> = wrap.clone();
+            ipc.inject_through(Arc::downgrade(&injector));
+        }
         let handle = Arc::new(SidecarHandle {
             name: name.clone(),
             config: cfg.clone(),

@@ -15,4 +15,5 @@ mod replay;
 mod tmux;
 mod wrap;
 mod wrap_clients;
+mod wrap_own;
 mod wrap_restart;

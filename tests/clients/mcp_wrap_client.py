@@ -90,7 +90,11 @@ async def loop_with_restart(session):
     # The extra tool is on before the restart and off in the new server: list_changed.
     await session.call_tool("toggle_extra", {})
     before = await tool_names(session)
-    await asyncio.gather(*(worker(w) for w in range(WORKERS)))
+    # sidetop's own calls beside the client's, across the restart too.
+    load = asyncio.to_thread(subprocess.run, [
+        SIDETOP, "ctl", "--socket", SOCKET, "request", "mcp", "--tool", "add",
+        "--args", '{"a": 1, "b": 1}', "-n", "30", "-c", "2", "--json"], capture_output=True, text=True)
+    *_, load = await asyncio.gather(*(worker(w) for w in range(WORKERS)), load)
     await restarted.wait()
     after = await session.call_tool("add", {"a": 40, "b": 2})
     status = json.loads(ctl("status", "--json").splitlines()[0])
@@ -101,6 +105,7 @@ async def loop_with_restart(session):
         "after_restart": after.content[0].text,
         "restarts": status.get("restarts"),
         "latency": [json.loads(row) for row in ctl("latency", "mcp", "--json").splitlines()],
+        "load": json.loads(load.stdout) if load.stdout else load.stderr,
     }
 
 

@@ -73,6 +73,13 @@ impl App {
         stdin.flush().unwrap();
     }
 
+    /// Writes bytes as they are (half a frame, say), at once.
+    pub fn write_raw(&mut self, bytes: &[u8]) {
+        let stdin = self.stdin.as_mut().unwrap();
+        stdin.write_all(bytes).unwrap();
+        stdin.flush().unwrap();
+    }
+
     /// The reply with `id`, within `timeout`.
     pub fn reply(&mut self, id: &Value, timeout: Duration) -> Value {
         let deadline = Instant::now() + timeout;

@@ -11,21 +11,21 @@ pub(super) fn next_frame(buf: &[u8], framing: Framing) -> Option<(usize, std::op
         Framing::Newline => memchr::memchr(b'\n', buf).map(|i| (i + 1, 0..i)),
         Framing::ContentLength => {
             let end = memchr::memmem::find(buf, b"\r\n\r\n")?;
-            let length = std::str::from_utf8(&buf[..end]).ok().and_then(|head| {
-                head.lines().find_map(|line| {
-                    let (name, value) = line.split_once(':')?;
-                    name.trim()
-                        .eq_ignore_ascii_case("content-length")
-                        .then(|| value.trim().parse::<usize>().ok())?
-                })
-            });
-            match length {
+            match content_length(&buf[..end]) {
                 Some(n) if buf.len() >= end + 4 + n => Some((end + 4 + n, end + 4..end + 4 + n)),
                 Some(_) => None,
                 None => Some((end + 4, 0..0)),
             }
         }
     }
+}
+
+/// The `Content-Length` a frame's header (without its blank line) gives.
+pub(super) fn content_length(head: &[u8]) -> Option<usize> {
+    std::str::from_utf8(head).ok()?.lines().find_map(|line| {
+        let (name, value) = line.split_once(':')?;
+        name.trim().eq_ignore_ascii_case("content-length").then(|| value.trim().parse::<usize>().ok())?
+    })
 }
 
 #[cfg(test)]

@@ -13,8 +13,10 @@
 //! the new child (at most [`RESTART_WAIT`], then `-32051`), and the new child is brought
 //! into the application's session before it gets them (`rejoin`).
 
+mod boundary;
 mod fds;
 mod frames;
+mod inject;
 mod own;
 mod rejoin;
 
@@ -32,7 +34,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 use tokio::io::AsyncWriteExt;
 use tokio::process::ChildStdin;
-use tokio::sync::{Mutex, OnceCell, watch};
+use tokio::sync::{Mutex, Notify, OnceCell, watch};
 use tokio::task::JoinHandle;
 
 const READ_SIZE: usize = 256 << 10;
@@ -69,6 +71,12 @@ pub struct WrapIo {
     settled: watch::Sender<u64>,
     /// Replies the child owes sidetop itself, kept from the application.
     claims: own::Claims,
+    /// The application's bytes so far end between two frames: sidetop's own request may
+    /// go in (set by the forwarder while it holds the child's stdin).
+    app_between_frames: AtomicBool,
+    /// A request of sidetop's waits for the application to finish a frame.
+    frame_wanted: AtomicBool,
+    frame_ended: Notify,
 }
 
 impl WrapIo {
@@ -84,6 +92,9 @@ impl WrapIo {
             stdout_ended: watch::channel(0).0,
             settled: watch::channel(0).0,
             claims: own::Claims::default(),
+            app_between_frames: AtomicBool::new(true),
+            frame_wanted: AtomicBool::new(false),
+            frame_ended: Notify::new(),
         }
     }
 
@@ -137,7 +148,7 @@ impl WrapIo {
                 let id = format!("{}stop-{run}-{i}", own::ID_PREFIX);
                 let reply = (!step.notification).then(|| {
                     message["id"] = Value::from(id.as_str());
-                    io.claims.expect(&id)
+                    io.claims.expect(&id, run)
                 });
                 let bytes = encode(&message, io.framing);
                 if stdin.pipe.lock().await.write_all(&bytes).await.is_err() {
@@ -146,7 +157,7 @@ impl WrapIo {
                 }
                 let Some(reply) = reply else { continue };
                 match tokio::time::timeout(timeout, reply).await {
-                    Ok(Ok(reply)) if reply.get("error").is_none() => {}
+                    Ok(Ok(reply)) if reply.message.get("error").is_none() => {}
                     // The stop signal follows when the run does not end.
                     _ => {
                         io.claims.forget(&id);
@@ -174,6 +185,7 @@ impl WrapIo {
             {
                 let _ = io.write_stdout(&frames).await;
             }
+            io.claims.end_run(run);
             io.settled.send_modify(|s| *s = (*s).max(run));
         });
     }
@@ -217,6 +229,7 @@ pub async fn forward_stdin(io: Arc<WrapIo>) {
     };
     let mut runs = io.stdin.subscribe();
     let mut buf = BytesMut::with_capacity(READ_SIZE);
+    let mut boundary = boundary::Boundary::new(io.framing);
     loop {
         buf.clear();
         let n = match input.read(&mut buf).await {
@@ -245,16 +258,26 @@ pub async fn forward_stdin(io: Arc<WrapIo>) {
             Ok(Ok(stdin)) => stdin,
             Ok(Err(_)) => return,
             Err(_) => {
+                boundary.feed(&buf);
+                io.app_between_frames.store(boundary.at(), Ordering::Release);
                 refuse(&io, &buf, at).await;
                 continue;
             }
         };
         let Some(stdin) = stdin else { continue };
         io.offer(Side::App, Some(stdin.run), &buf, at);
-        if let Err(e) = stdin.pipe.lock().await.write_all(&buf).await {
+        let mut pipe = stdin.pipe.lock().await;
+        if let Err(e) = pipe.write_all(&buf).await {
             // The child closed its stdin or exited; what it did not take is lost to it,
             // as it would be without sidetop.
             tracing::debug!("wrap: writing the child's stdin: {e}");
+        }
+        boundary.feed(&buf);
+        let between = boundary.at();
+        io.app_between_frames.store(between, Ordering::Release);
+        drop(pipe);
+        if between && io.frame_wanted.swap(false, Ordering::AcqRel) {
+            io.frame_ended.notify_waiters();
         }
     }
 }
