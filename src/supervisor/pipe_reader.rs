@@ -37,6 +37,15 @@ impl PipeReader {
         Ok(PipeReader { fd, gather })
     }
 
+    /// The descriptor back (still non-blocking), out of epoll; `None` once closed.
+    pub fn into_fd(self) -> Option<OwnedFd> {
+        match self.fd {
+            Fd::Direct(fd) => Some(fd),
+            Fd::Registered(afd) => Some(afd.into_inner()),
+            Fd::Closed => None,
+        }
+    }
+
     /// Reads into the spare capacity of `buf`; 0 at end of stream.
     pub async fn read(&mut self, buf: &mut BytesMut) -> io::Result<usize> {
         loop {

@@ -188,6 +188,10 @@ impl Tap {
     }
 }
 
+/// How often a busy observer takes what was queued (see `observe`): what a dashboard's
+/// traffic lags behind at most, on top of the queue.
+const OBSERVER_TICK: Duration = Duration::from_millis(5);
+
 /// How long the pass-through waits for the observer when it needs it (a restart).
 const OBSERVER_WAIT: Duration = Duration::from_secs(1);
 
@@ -261,7 +265,25 @@ async fn observe(
     let json_lines = matches!(ipc.config.protocol, Protocol::JsonLines);
     let mut sides = [Direction::new(&ipc), Direction::new(&ipc)];
     let mut pieces = Vec::new();
-    while let Some(message) = rx.recv().await {
+    let mut busy = false;
+    loop {
+        let message = match rx.try_recv() {
+            Ok(message) => message,
+            Err(mpsc::error::TryRecvError::Disconnected) => return,
+            // While traffic flows the observer looks again after a tick instead of being
+            // woken by each read: a wake-up per read would sit on the pass-through's path
+            // (a futex call and a thread switch each way). Idle, it waits to be woken.
+            Err(mpsc::error::TryRecvError::Empty) if busy => {
+                busy = false;
+                tokio::time::sleep(OBSERVER_TICK).await;
+                continue;
+            }
+            Err(mpsc::error::TryRecvError::Empty) => match rx.recv().await {
+                Some(message) => message,
+                None => return,
+            },
+        };
+        busy = true;
         let chunk = match message {
             Message::Chunk(chunk) => {
                 queued.fetch_sub(chunk.bytes.len(), Ordering::AcqRel);

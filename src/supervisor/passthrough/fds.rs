@@ -1,41 +1,10 @@
-//! The wrapper's own descriptors: its stdin read, and its stdout and stderr written,
-//! through epoll where they are pipes or sockets, plainly where they are not.
+//! The wrapper's own stdout and stderr, written through epoll where they are pipes or
+//! sockets, plainly where they are not (the stdin is read by a thread: `forward`).
 
-use super::super::pipe_reader::PipeReader;
-use bytes::BytesMut;
 use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use tokio::io::unix::AsyncFd;
 
-use super::READ_SIZE;
-
-/// Our stdin, read without a thread hop where it is a pipe or socket (epoll); through
-/// tokio's blocking reader otherwise (a file, /dev/null, a terminal).
-pub(super) enum Input {
-    Polled(PipeReader),
-    Blocking(tokio::io::Stdin),
-}
-
-impl Input {
-    pub(super) fn stdin() -> io::Result<Input> {
-        if pollable(0) {
-            let fd = dup(0)?;
-            return Ok(Input::Polled(PipeReader::new(fd, false)?));
-        }
-        Ok(Input::Blocking(tokio::io::stdin()))
-    }
-
-    pub(super) async fn read(&mut self, buf: &mut BytesMut) -> io::Result<usize> {
-        match self {
-            Input::Polled(reader) => reader.read(buf).await,
-            Input::Blocking(stdin) => {
-                use tokio::io::AsyncReadExt;
-                buf.reserve(READ_SIZE);
-                stdin.read_buf(buf).await
-            }
-        }
-    }
-}
 
 /// One of the wrapper's own output descriptors. A pipe or socket is written
 /// non-blocking through epoll (its open file is the wrapper's own); anything else (a
@@ -58,6 +27,15 @@ impl Output {
         }
         // SAFETY: an OwnedFd is a valid open descriptor and stays the same one while owned.
         Ok(Output::Polled(unsafe { AsyncFd::register_with_interest(owned, tokio::io::Interest::WRITABLE) }?))
+    }
+
+    /// Writes all of `bytes` from a thread of the pass-through's own, waiting in
+    /// `poll(2)` while the pipe is full.
+    pub(super) fn write_all_blocking(&self, bytes: &[u8]) -> io::Result<()> {
+        match self {
+            Output::Polled(afd) => super::blocking::write_all(afd.get_ref().as_raw_fd(), bytes),
+            Output::Blocking(fd) => super::blocking::write_all(*fd, bytes),
+        }
     }
 
     pub(super) async fn write_all(&self, mut bytes: &[u8]) -> io::Result<()> {

@@ -13,19 +13,24 @@
 //! the new child (at most [`RESTART_WAIT`], then `-32051`), and the new child is brought
 //! into the application's session before it gets them (`rejoin`).
 
+mod blocking;
 mod boundary;
 mod fds;
+mod forward;
 mod frames;
 mod inject;
 mod own;
+mod pass;
 mod rejoin;
+
+pub use forward::forward_stdin;
 
 use super::pipe_reader::PipeReader;
 use crate::config::ipc::{Framing, HandshakeStep, IpcConfig, Speaks};
 use crate::ipc::protocol::encode;
 use crate::ipc::tap::{Abandoned, Side, Tap};
 use bytes::BytesMut;
-use fds::{Input, Output};
+use fds::Output;
 use serde_json::{Value, json};
 use std::io;
 use std::os::fd::OwnedFd;
@@ -63,7 +68,7 @@ pub struct WrapIo {
     /// The child's outputs still being passed on (stdout and stderr of each run).
     open_outputs: watch::Sender<usize>,
     /// The wrapper's stdout, shared by the runs' stdout and the wrapper's own replies.
-    stdout: OnceCell<Option<Mutex<Output>>>,
+    stdout: std::sync::OnceLock<Option<Mutex<Output>>>,
     /// The last run whose stdout was passed on to its end.
     stdout_ended: watch::Sender<u64>,
     /// The last run whose abandoned requests were answered: the next run's output
@@ -88,7 +93,7 @@ impl WrapIo {
             stdin: watch::channel(None).0,
             stdin_closed: AtomicBool::new(false),
             open_outputs: watch::channel(0).0,
-            stdout: OnceCell::new(),
+            stdout: std::sync::OnceLock::new(),
             stdout_ended: watch::channel(0).0,
             settled: watch::channel(0).0,
             claims: own::Claims::default(),
@@ -207,93 +212,26 @@ impl WrapIo {
         }
     }
 
+    /// The wrapper's stdout (registered with the runtime at the first call, which must
+    /// be made on the runtime's side).
+    fn stdout(&self) -> Option<&Mutex<Output>> {
+        self.stdout.get_or_init(|| Output::of(1).ok().map(Mutex::new)).as_ref()
+    }
+
     /// Writes to the application (the wrapper's stdout), whole.
     async fn write_stdout(&self, bytes: &[u8]) -> io::Result<()> {
-        let out = self.stdout.get_or_init(|| async { Output::of(1).ok().map(Mutex::new) }).await;
-        match out {
+        match self.stdout() {
             Some(out) => out.lock().await.write_all(bytes).await,
             None => Err(io::Error::other("the wrapper's stdout cannot be written")),
         }
     }
-}
 
-/// Copies the wrapper's stdin to the running child's stdin until the application closes
-/// it; then the child reads end of file.
-pub async fn forward_stdin(io: Arc<WrapIo>) {
-    let mut input = match Input::stdin() {
-        Ok(input) => input,
-        Err(e) => {
-            tracing::error!("wrap: cannot read stdin: {e}");
-            return;
+    /// The same from one of the pass-through's threads.
+    fn write_stdout_blocking(&self, bytes: &[u8]) -> io::Result<()> {
+        match self.stdout() {
+            Some(out) => out.blocking_lock().write_all_blocking(bytes),
+            None => Err(io::Error::other("the wrapper's stdout cannot be written")),
         }
-    };
-    let mut runs = io.stdin.subscribe();
-    let mut buf = BytesMut::with_capacity(READ_SIZE);
-    let mut boundary = boundary::Boundary::new(io.framing);
-    loop {
-        buf.clear();
-        let n = match input.read(&mut buf).await {
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => {
-                tracing::warn!("wrap: reading stdin: {e}");
-                0
-            }
-        };
-        if n == 0 {
-            io.stdin_closed.store(true, Ordering::Release);
-            if let Some(tap) = &io.tap {
-                tap.closed(Side::App);
-            }
-            // Dropping the last handle on the child's stdin closes it.
-            io.stdin.send_replace(None);
-            return;
-        }
-        let at = Instant::now();
-        // Between runs (a restart) the bytes wait for the next child, for a while.
-        let waited = tokio::time::timeout(RESTART_WAIT, runs.wait_for(Option::is_some))
-            .await
-            .map(|stdin| stdin.map(|s| s.clone()));
-        let stdin = match waited {
-            Ok(Ok(stdin)) => stdin,
-            Ok(Err(_)) => return,
-            Err(_) => {
-                boundary.feed(&buf);
-                io.app_between_frames.store(boundary.at(), Ordering::Release);
-                refuse(&io, &buf, at).await;
-                continue;
-            }
-        };
-        let Some(stdin) = stdin else { continue };
-        io.offer(Side::App, Some(stdin.run), &buf, at);
-        let mut pipe = stdin.pipe.lock().await;
-        if let Err(e) = pipe.write_all(&buf).await {
-            // The child closed its stdin or exited; what it did not take is lost to it,
-            // as it would be without sidetop.
-            tracing::debug!("wrap: writing the child's stdin: {e}");
-        }
-        boundary.feed(&buf);
-        let between = boundary.at();
-        io.app_between_frames.store(between, Ordering::Release);
-        drop(pipe);
-        if between && io.frame_wanted.swap(false, Ordering::AcqRel) {
-            io.frame_ended.notify_waiters();
-        }
-    }
-}
-
-/// No child came back to take these bytes: their requests are answered with an error.
-async fn refuse(io: &WrapIo, bytes: &[u8], at: Instant) {
-    tracing::warn!(
-        "wrap: the sidecar did not come back within {RESTART_WAIT:?}; refusing {} bytes",
-        bytes.len()
-    );
-    io.offer(Side::App, None, bytes, at);
-    if let Some(tap) = &io.tap
-        && let Some(frames) = tap.abandon(None, Abandoned::NotBack(RESTART_WAIT)).await
-        && !frames.is_empty()
-    {
-        let _ = io.write_stdout(&frames).await;
     }
 }
 
@@ -326,69 +264,11 @@ async fn run_pipes(io: Arc<WrapIo>, run: u64, stdin: ChildStdin, stdout: OwnedFd
     } else {
         drop(stdin);
     }
-    if let Some(reader) = reader {
-        pass(&io, run, reader, pending).await;
+    if let Some(fd) = reader.and_then(PipeReader::into_fd) {
+        pass::pass(io.clone(), run, fd, pending).await;
     }
     io.stdout_ended.send_modify(|e| *e = (*e).max(run));
     io.output_closed();
-}
-
-async fn pass(io: &WrapIo, run: u64, mut reader: PipeReader, mut buf: BytesMut) {
-    // Output held back while replies of sidetop's own are awaited (see `own`).
-    let mut held = BytesMut::new();
-    if !buf.is_empty() && !pass_on(io, run, &buf, &mut held).await {
-        return;
-    }
-    loop {
-        buf.clear();
-        let n = match reader.read(&mut buf).await {
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(_) => 0,
-        };
-        if n == 0 {
-            if !held.is_empty() {
-                let rest = held.split();
-                io.offer(Side::Child, Some(run), &rest, Instant::now());
-                let _ = io.write_stdout(&rest).await;
-            }
-            if let Some(tap) = &io.tap {
-                tap.closed(Side::Child);
-            }
-            return;
-        }
-        if !pass_on(io, run, &buf, &mut held).await {
-            return;
-        }
-    }
-}
-
-/// Offers and writes one read of the child's output to the application; false when the
-/// application stopped reading. While sidetop awaits a reply of its own, the output goes
-/// frame by frame and that reply is taken out.
-async fn pass_on(io: &WrapIo, run: u64, read: &[u8], held: &mut BytesMut) -> bool {
-    let mut framed = BytesMut::new();
-    let out: &[u8] = if io.claims.active() || !held.is_empty() {
-        held.extend_from_slice(read);
-        while let Some((len, body)) = frames::next_frame(held, io.framing) {
-            let frame = held.split_to(len);
-            if !io.claims.claim(&frame[body]) {
-                framed.extend_from_slice(&frame);
-            }
-        }
-        &framed
-    } else {
-        read
-    };
-    if out.is_empty() {
-        return true;
-    }
-    io.offer(Side::Child, Some(run), out, Instant::now());
-    if let Err(e) = io.write_stdout(out).await {
-        tracing::info!("wrap: the application stopped reading ({e}); closing the child's output");
-        return false;
-    }
-    true
 }
 
 /// Copies the child's stderr to the wrapper's stderr (the engine's log reader gets its
