@@ -9,7 +9,7 @@ use crate::config::Config;
 use crate::front::start::{self, Signals, Start};
 use crate::ipc::protocol::{Exchange, Origin};
 use crate::supervisor::scrollback::{LogLine, Stream};
-use crate::supervisor::{EVENT_BACKLOG, Event, Fed, LineBatch, Options};
+use crate::supervisor::{EVENT_BACKLOG, EXCHANGE_BACKLOG, Event, Fed, LineBatch, Options};
 use crate::text::sanitize::sanitize_into;
 use crate::text::stamp::Stamp;
 use std::io::{self, Write};
@@ -65,7 +65,7 @@ pub async fn run(config: &Config, options: HeadlessOptions) -> io::Result<()> {
     let mut signals = Signals::new()?;
     let (lines_tx, mut lines_rx) = crate::supervisor::line_feed(crate::supervisor::line_feed::DEFAULT_BUDGET);
     let (events_tx, mut events) = broadcast::channel(EVENT_BACKLOG);
-    let (exchanges_tx, mut exchanges) = broadcast::channel(EVENT_BACKLOG);
+    let (exchanges_tx, mut exchanges) = broadcast::channel(EXCHANGE_BACKLOG);
     let started = start::start(
         config,
         Start {

@@ -83,13 +83,18 @@ impl Ipc {
     }
 
     pub(super) fn record_unsolicited(&self, method: String, text: &[u8], outcome: Outcome) {
+        self.record_unsolicited_cut(method, text, outcome, super::protocol::TRAFFIC_TEXT_CAP);
+    }
+
+    /// The same keeping at most `cap` bytes of the text.
+    pub(super) fn record_unsolicited_cut(&self, method: String, text: &[u8], outcome: Outcome, cap: usize) {
         let exchange = Arc::new(Exchange {
             sidecar: self.name.clone(),
             at: SystemTime::now(),
             method,
             origin: Origin::Sidecar,
             request: None,
-            response: Some(cap_text(String::from_utf8_lossy(text).into_owned())),
+            response: Some(super::protocol::capped_text(text, cap)),
             latency: None,
             outcome,
             status: None,

@@ -107,6 +107,21 @@ impl Exchange {
     }
 }
 
+/// At most `cap` bytes of `bytes` as text (cut at a character), saying how long it was.
+pub fn capped_text(bytes: &[u8], cap: usize) -> String {
+    if bytes.len() <= cap {
+        return String::from_utf8_lossy(bytes).into_owned();
+    }
+    let mut cut = cap;
+    // Back to the start of a UTF-8 character (continuation bytes are 0b10xxxxxx).
+    while cut > 0 && bytes[cut] & 0xC0 == 0x80 {
+        cut -= 1;
+    }
+    let mut text = String::from_utf8_lossy(&bytes[..cut]).into_owned();
+    text.push_str(&format!(" … [{} bytes in all]", bytes.len()));
+    text
+}
+
 pub fn cap_text(mut text: String) -> String {
     if text.len() > TRAFFIC_TEXT_CAP {
         let mut cut = TRAFFIC_TEXT_CAP;

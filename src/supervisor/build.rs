@@ -98,7 +98,7 @@ impl Shared {
             mirror_stderr: cfg.wrapped_by.is_some(),
         });
         let wrap = cfg.wrapped_by.is_some().then(|| {
-            Arc::new(passthrough::WrapIo::new(ipc.clone().filter(|_| std::env::var_os("SIDETOP_NO_TAP").is_none()).map(crate::ipc::tap::Tap::start), cfg.ipc.as_ref()))
+            Arc::new(passthrough::WrapIo::new(ipc.clone().map(crate::ipc::tap::Tap::start), cfg.ipc.as_ref()))
         });
         if let (Some(wrap), Some(ipc)) = (&wrap, &ipc) {
             // sidetop's own requests to a wrapped sidecar go between the application's.

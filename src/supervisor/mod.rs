@@ -50,6 +50,9 @@ use tokio::sync::{Notify, broadcast, watch};
 
 /// Events (and exchanges) a subscriber may fall behind by before it skips ahead.
 pub const EVENT_BACKLOG: usize = 4096;
+/// Exchanges kept for receivers that fall behind (each holds up to two capped texts, so
+/// fewer than events: a wrapper under bulk traffic must stay small).
+pub const EXCHANGE_BACKLOG: usize = 256;
 
 #[derive(Default)]
 pub struct Options {
@@ -135,7 +138,7 @@ impl Supervisor {
         }
         let shared = Shared {
             events: options.events.clone().unwrap_or_else(|| broadcast::channel(EVENT_BACKLOG).0),
-            exchanges: options.exchanges.clone().unwrap_or_else(|| broadcast::channel(EVENT_BACKLOG).0),
+            exchanges: options.exchanges.clone().unwrap_or_else(|| broadcast::channel(EXCHANGE_BACKLOG).0),
             changed: Arc::new(Notify::new()),
             spawner: spawner(death_watch.clone()),
             lines: options.lines.clone(),

@@ -269,3 +269,70 @@ fn the_applications_calls_are_measured_per_method_with_their_origin() {
     assert_eq!(child.wait().unwrap().code(), Some(0));
     assert!(!socket.exists(), "the socket goes with the wrapper");
 }
+
+/// Answers each line at once with the same bytes, `"method":"bulk"` made a result.
+const BULK_ANSWERER: &str = r#"
+import sys
+for line in sys.stdin.buffer:
+    sys.stdout.buffer.write(line.replace(b'"method":"bulk"', b'"result":1', 1))
+    sys.stdout.buffer.flush()
+"#;
+
+#[test]
+fn after_reads_the_observer_dropped_it_picks_the_stream_up_at_the_next_frame() {
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("wrap.sock");
+    let mut child = wrap(
+        dir.path(),
+        &["--name", "bulk", "--socket", socket.to_str().unwrap()],
+        &["python3", "-c", BULK_ANSWERER],
+    )
+    .stderr(Stdio::null())
+    .spawn()
+    .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    const FRAMES: usize = 3000;
+    const FRAME: usize = 64 << 10;
+    let reader = std::thread::spawn(move || {
+        let mut buf = vec![0; 1 << 20];
+        let mut total = 0;
+        // Each answer is 5 bytes shorter than its request (`"result":1`).
+        while total < FRAMES * (FRAME - 5) {
+            let n = stdout.read(&mut buf).unwrap();
+            assert!(n > 0, "the wrapper ended early");
+            total += n;
+        }
+    });
+    // Faster than an observer that looks every few milliseconds keeps up with: reads are
+    // dropped, and the next ones begin inside frames.
+    for i in 0..FRAMES {
+        let head = format!("{{\"jsonrpc\":\"2.0\",\"id\":{i},\"method\":\"bulk\",\"params\":\"");
+        let line = format!("{head}{}\"}}\n", "x".repeat(FRAME - head.len() - 3));
+        stdin.write_all(line.as_bytes()).unwrap();
+    }
+    reader.join().unwrap();
+    wait_until(Duration::from_secs(10), "the wrapper's socket", || socket.exists());
+    let ctl = |args: &[&str]| {
+        let out = Command::new(bin()).arg("ctl").arg("--socket").arg(&socket).args(args).output().unwrap();
+        assert!(out.status.success(), "ctl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let traffic: Vec<Value> = ctl(&["traffic", "bulk", "-n", "200", "--json"])
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(traffic.iter().any(|e| e["method"] == "bulk"), "calls were seen: {}", traffic.len());
+    let broken: Vec<&Value> =
+        traffic.iter().filter(|e| e["outcome"].to_string().contains("malformed")).collect();
+    assert!(broken.is_empty(), "pieces of frames are not reported as the sidecar's: {:?}", &broken[..1]);
+    let text = |e: &Value| e["request"].as_str().unwrap_or_default().len();
+    assert!(traffic.iter().all(|e| text(e) < 5000), "4 KiB of each side kept");
+    drop(stdin);
+    assert!(child.wait().unwrap().success());
+    let log: String = std::fs::read_dir(dir.path().join("log"))
+        .unwrap()
+        .map(|f| std::fs::read_to_string(f.unwrap().path()).unwrap_or_default())
+        .collect();
+    assert!(log.contains("without being observed"), "reads were dropped, as meant: {log}");
+}

@@ -20,7 +20,7 @@ pub use session::Session;
 
 use super::Ipc;
 use super::framing::{Decoder, Piece};
-use super::protocol::{Exchange, Origin, Outcome, cap_text};
+use super::protocol::{Exchange, Origin, Outcome, cap_text, capped_text};
 use crate::config::ipc::{Protocol, RequestSpec, Speaks};
 use bytes::{Bytes, BytesMut};
 use serde_json::Value;
@@ -33,7 +33,12 @@ use tokio::sync::{mpsc, oneshot};
 
 /// Bytes queued for the observer, at most (copies of reads): what a stalled observer
 /// may hold. A read that finds the queue this full is not copied at all.
-const QUEUED_BYTES: usize = 1 << 20;
+const QUEUED_BYTES: usize = 512 << 10;
+/// A side's copies are cut from buffers of at least this size (see `Tap::arenas`).
+const ARENA_SIZE: usize = 64 << 10;
+/// What the traffic keeps of each side of one of the application's exchanges: less than
+/// of sidetop's own, so a wrapper under bulk traffic stays small (README).
+const TAP_TEXT_CAP: usize = 4 << 10;
 /// Requests waiting for a reply, per direction, at most: the oldest is forgotten first.
 const PENDING: usize = 10_000;
 
@@ -54,6 +59,9 @@ struct Chunk {
     bytes: Bytes,
     at: Instant,
     eof: bool,
+    /// Reads of this side were dropped just before this one: the decoder starts over
+    /// here, at the next frame.
+    after_loss: bool,
 }
 
 /// What the pass-through tells the observer, in order with the copies.
@@ -115,6 +123,10 @@ pub struct Tap {
     pub dropped: AtomicU64,
     /// A read of that side was dropped: its decoder must start over.
     lost: [AtomicBool; 2],
+    /// Where each side's copies are made: one large buffer cut into pieces, so a read is
+    /// not an allocation of its own (a 256 KiB one is an mmap, and its free an munmap
+    /// with a TLB flush on every CPU).
+    arenas: [std::sync::Mutex<BytesMut>; 2],
     /// What the application set up with the sidecar, for a new child to join in.
     pub session: Arc<Mutex<Session>>,
 }
@@ -128,9 +140,10 @@ impl Tap {
             queued: Arc::new(AtomicUsize::new(0)),
             dropped: AtomicU64::new(0),
             lost: Default::default(),
+            arenas: Default::default(),
             session: Arc::default(),
         });
-        tokio::spawn(observe(ipc, rx, Arc::downgrade(&tap), tap.queued.clone(), tap.session.clone()));
+        tokio::spawn(observe(ipc, rx, tap.queued.clone(), tap.session.clone()));
         tap
     }
 
@@ -141,12 +154,23 @@ impl Tap {
             self.lose(side);
             return;
         }
-        self.queue(Chunk { side, run, bytes: Bytes::copy_from_slice(bytes), at, eof: false });
+        let after_loss = self.lost[side as usize].swap(false, Ordering::AcqRel);
+        let copy = {
+            let mut arena = self.arenas[side as usize].lock().unwrap_or_else(|e| e.into_inner());
+            if arena.capacity() < bytes.len() {
+                // Reuses the buffer once the observer has dropped every piece of it.
+                arena.reserve(bytes.len().max(ARENA_SIZE));
+            }
+            arena.extend_from_slice(bytes);
+            arena.split().freeze()
+        };
+        self.queue(Chunk { side, run, bytes: copy, at, eof: false, after_loss });
     }
 
     /// That side closed (end of file): a partial frame left is a frame or text.
     pub fn closed(&self, side: Side) {
-        self.queue(Chunk { side, run: None, bytes: Bytes::new(), at: Instant::now(), eof: true });
+        let after_loss = self.lost[side as usize].swap(false, Ordering::AcqRel);
+        self.queue(Chunk { side, run: None, bytes: Bytes::new(), at: Instant::now(), eof: true, after_loss });
     }
 
     /// A new child's stdout begins.
@@ -184,7 +208,7 @@ impl Tap {
     /// A copy not made: counted, and that side's decoder resyncs at the next frame.
     fn lose(&self, side: Side) {
         self.dropped.fetch_add(1, Ordering::Relaxed);
-        self.lost[side as usize].store(true, Ordering::Relaxed);
+        self.lost[side as usize].store(true, Ordering::Release);
     }
 }
 
@@ -216,6 +240,11 @@ struct Direction {
     order: VecDeque<String>,
     /// json-lines: requests are answered in order, without ids.
     in_order: VecDeque<Asked>,
+    /// Reads were lost: the bytes until the next frame begins are a piece of one.
+    resync: bool,
+    /// Reads of this side were lost at some point: a reply to a request of its that the
+    /// tap never saw is no fault of the other side's.
+    missed: bool,
 }
 
 impl Direction {
@@ -233,6 +262,8 @@ impl Direction {
             asked: HashMap::new(),
             order: VecDeque::new(),
             in_order: VecDeque::new(),
+            resync: false,
+            missed: false,
         }
     }
 
@@ -258,7 +289,6 @@ impl Direction {
 async fn observe(
     ipc: Arc<Ipc>,
     mut rx: mpsc::UnboundedReceiver<Message>,
-    tap: std::sync::Weak<Tap>,
     queued: Arc<AtomicUsize>,
     session: Arc<Mutex<Session>>,
 ) {
@@ -305,16 +335,27 @@ async fn observe(
             }
         };
         let side = chunk.side as usize;
-        if let Some(tap) = tap.upgrade()
-            && tap.lost[side].swap(false, Ordering::Relaxed)
-        {
-            // Bytes were skipped: what is buffered cannot be completed.
+        let mut bytes = &chunk.bytes[..];
+        if chunk.after_loss {
+            // Bytes were skipped: what is buffered cannot be completed, and this read
+            // may begin inside a frame, which is no fault of the sidecar's.
             sides[side] = Direction { asked: std::mem::take(&mut sides[side].asked), ..Direction::new(&ipc) };
+            sides[side].resync = true;
+            sides[side].missed = true;
             if chunk.side == Side::App {
                 session.lock().unwrap_or_else(|e| e.into_inner()).missed_some = true;
             }
         }
-        sides[side].buf.extend_from_slice(&chunk.bytes);
+        if sides[side].resync {
+            match next_frame_start(&sides[side].decoder, bytes) {
+                Some(start) => {
+                    bytes = &bytes[start..];
+                    sides[side].resync = false;
+                }
+                None => continue,
+            }
+        }
+        sides[side].buf.extend_from_slice(bytes);
         let dir = &mut sides[side];
         dir.decoder.decode(&mut dir.buf, &mut pieces, chunk.eof);
         for piece in pieces.drain(..) {
@@ -338,6 +379,17 @@ async fn observe(
     }
 }
 
+/// Where the next frame begins in `bytes`, read after a loss: after the next newline, at
+/// the next `Content-Length` header; a WebSocket frame cannot be found that way, so its
+/// decoder starts where it is.
+fn next_frame_start(decoder: &Decoder, bytes: &[u8]) -> Option<usize> {
+    match decoder {
+        Decoder::Lines(_) => memchr::memchr(b'\n', bytes).map(|i| i + 1),
+        Decoder::ContentLength(_) => memchr::memmem::find(bytes, b"Content-Length:"),
+        Decoder::WebSocket(_) => Some(0),
+    }
+}
+
 /// Where and when a frame was seen.
 #[derive(Clone, Copy)]
 struct Seen {
@@ -349,7 +401,7 @@ struct Seen {
 /// json-lines: every line from the application is a request, answered by the next line
 /// from the sidecar.
 fn on_line(ipc: &Ipc, sides: &mut [Direction; 2], seen: Seen, bytes: &[u8]) {
-    let text = cap_text(String::from_utf8_lossy(bytes).into_owned());
+    let text = capped_text(bytes, TAP_TEXT_CAP);
     let at = seen.at;
     match seen.side {
         Side::App => {
@@ -366,24 +418,25 @@ fn on_line(ipc: &Ipc, sides: &mut [Direction; 2], seen: Seen, bytes: &[u8]) {
         }
         Side::Child => match sides[Side::App as usize].in_order.pop_front() {
             Some(asked) => {
-                let outcome = match serde_json::from_slice::<Value>(bytes) {
+                let outcome = match serde_json::from_slice::<serde::de::IgnoredAny>(bytes) {
                     Ok(_) => Outcome::Ok,
                     Err(e) => Outcome::Malformed(e.to_string()),
                 };
                 record(ipc, asked, Origin::Application, text, outcome, at);
             }
-            None => ipc.record_unsolicited("line".into(), bytes, Outcome::Ok),
+            None => ipc.record_unsolicited_cut("line".into(), bytes, Outcome::Ok, TAP_TEXT_CAP),
         },
     }
 }
 
 /// JSON-RPC: a frame is one message or a batch of them.
 fn on_frame(ipc: &Ipc, sides: &mut [Direction; 2], session: &Mutex<Session>, seen: Seen, bytes: &[u8]) {
-    let message: Value = match serde_json::from_slice(bytes) {
+    let message = if head_will_do(ipc, bytes) { head(bytes) } else { serde_json::from_slice(bytes) };
+    let message: Value = match message {
         Ok(message) => message,
         Err(e) => {
             let from = if seen.side == Side::App { "(frame from the application)" } else { "(frame)" };
-            ipc.record_unsolicited(from.into(), bytes, Outcome::Malformed(e.to_string()));
+            ipc.record_unsolicited_cut(from.into(), bytes, Outcome::Malformed(e.to_string()), TAP_TEXT_CAP);
             return;
         }
     };
@@ -420,7 +473,7 @@ fn on_message(
         (Some(method), Some(id)) => {
             let params = message.get("params").cloned();
             let label = label(ipc.config.speaks, method, params.as_ref());
-            let text = cap_text(String::from_utf8_lossy(bytes).into_owned());
+            let text = capped_text(bytes, TAP_TEXT_CAP);
             let spec = replayable(bytes).then(|| RequestSpec::Rpc { method: method.to_string(), params });
             let asked = Asked { run: seen.run, label, spec, text, at, when: SystemTime::now() };
             sides[side as usize].remember(id, asked);
@@ -430,27 +483,32 @@ fn on_message(
             Side::Child => {
                 let params = message.get("params").cloned().unwrap_or(Value::Null);
                 ipc.heard(method, &params);
-                ipc.record_unsolicited(method.to_string(), bytes, Outcome::Ok);
+                ipc.record_unsolicited_cut(method.to_string(), bytes, Outcome::Ok, TAP_TEXT_CAP);
             }
             Side::App => ipc.record_told(method, bytes),
         },
         (None, Some(id)) => {
             let Some(asked) = sides[other as usize].answered(&id) else {
+                if sides[other as usize].missed {
+                    // Its request was among the reads the observer dropped.
+                    return;
+                }
                 let what = if side == Side::App { "(reply from the application)" } else { "(reply)" };
-                ipc.record_unsolicited(
+                ipc.record_unsolicited_cut(
                     what.into(),
                     bytes,
                     Outcome::Malformed(format!("reply with unknown id {id}")),
+                    TAP_TEXT_CAP,
                 );
                 return;
             };
-            let response = String::from_utf8_lossy(bytes).into_owned();
+            let whole = std::str::from_utf8(bytes).unwrap_or_default();
             let outcome = match message.get("error") {
                 Some(error) => Outcome::RpcError {
                     code: error.get("code").and_then(Value::as_i64).unwrap_or(0),
                     message: error.get("message").and_then(Value::as_str).unwrap_or("").to_string(),
                 },
-                None => match super::meaning::tool_error(ipc.config.speaks, &response) {
+                None => match super::meaning::tool_error(ipc.config.speaks, whole) {
                     Some(text) if asked.label.starts_with("tools/call") => Outcome::ToolError(text),
                     _ => Outcome::Ok,
                 },
@@ -459,14 +517,15 @@ fn on_message(
             // application keep the sidecar as their origin.
             let origin = if other == Side::App { Origin::Application } else { Origin::Sidecar };
             if origin == Origin::Application && outcome.is_ok() {
-                learn(ipc, session, asked.spec.as_ref(), &response);
+                learn(ipc, session, asked.spec.as_ref(), whole);
             }
-            record(ipc, asked, origin, response, outcome, at);
+            record(ipc, asked, origin, capped_text(bytes, TAP_TEXT_CAP), outcome, at);
         }
-        (None, None) => ipc.record_unsolicited(
+        (None, None) => ipc.record_unsolicited_cut(
             "(frame)".into(),
             bytes,
             Outcome::Malformed("neither a request, a notification nor a reply".into()),
+            TAP_TEXT_CAP,
         ),
     }
 }
@@ -479,12 +538,39 @@ fn record(ipc: &Ipc, asked: Asked, origin: Origin, response: String, outcome: Ou
         method: asked.label,
         origin,
         request: Some(asked.text),
-        response: Some(cap_text(response)),
+        response: Some(response),
         latency: Some(latency),
         outcome,
         status: None,
         spec: asked.spec,
     }));
+}
+
+/// A large frame of plain JSON-RPC that is not kept for replay: only its id, method and
+/// error matter, so its params and result are skipped rather than built (the parse of a
+/// 64 KiB body as a `Value` would cost the wrapper more than passing it on). MCP and LSP
+/// frames are read whole: the session and what the server offers are learnt from them.
+fn head_will_do(ipc: &Ipc, bytes: &[u8]) -> bool {
+    ipc.config.speaks == Speaks::Plain
+        && !replayable(bytes)
+        && bytes.trim_ascii_start().first() == Some(&b'{')
+}
+
+fn head(bytes: &[u8]) -> serde_json::Result<Value> {
+    #[derive(serde::Deserialize)]
+    struct Head {
+        id: Option<Value>,
+        method: Option<Value>,
+        error: Option<Value>,
+    }
+    let head: Head = serde_json::from_slice(bytes)?;
+    let mut message = serde_json::Map::new();
+    for (key, value) in [("id", head.id), ("method", head.method), ("error", head.error)] {
+        if let Some(value) = value {
+            message.insert(key.into(), value);
+        }
+    }
+    Ok(Value::Object(message))
 }
 
 /// What the server said about itself in the application's own handshake, and the tools

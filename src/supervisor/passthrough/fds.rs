@@ -5,7 +5,6 @@ use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use tokio::io::unix::AsyncFd;
 
-
 /// One of the wrapper's own output descriptors. A pipe or socket is written
 /// non-blocking through epoll (its open file is the wrapper's own); anything else (a
 /// terminal another program shares, a file) with plain blocking writes.

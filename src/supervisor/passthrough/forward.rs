@@ -5,7 +5,7 @@
 //! before its reply; after each write the thread says whether the application's stream
 //! stands between two frames, for sidetop's own requests (`inject`).
 
-use super::{RESTART_WAIT, READ_SIZE, WrapIo, blocking, boundary::Boundary};
+use super::{READ_SIZE, RESTART_WAIT, WrapIo, blocking, boundary::Boundary};
 use crate::ipc::tap::{Abandoned, Side};
 use bytes::BytesMut;
 use std::os::fd::AsRawFd;
@@ -108,4 +108,3 @@ async fn refuse(io: &WrapIo, bytes: &[u8], at: Instant) {
         let _ = io.write_stdout(&frames).await;
     }
 }
-
