@@ -18,6 +18,10 @@ pub const SEPARATOR: char = '/';
 /// Notices queued for the dashboard, at most, before an engine's reader waits.
 const AHEAD: usize = 1024;
 
+/// How long a lost engine's sidecars stay on screen, marked lost, through new snapshots
+/// (an engine joining, a reload): long enough to see what was there and when it went.
+const LOST_KEPT: std::time::Duration = std::time::Duration::from_secs(300);
+
 /// The fleet behind a combined link: engines join it (and rejoin after they were lost)
 /// while the dashboard runs.
 #[derive(Clone)]
@@ -39,6 +43,10 @@ struct Member {
     live: bool,
     /// Its newest status (a status notice is the whole list: every engine's is sent).
     status: Vec<SidecarInfo>,
+    /// Its part of the last snapshot (renamed), shown for it while it is lost.
+    last: Option<Snapshot>,
+    /// When it stopped answering.
+    lost_at: Option<std::time::Instant>,
 }
 
 /// One link over `engines` (name, link), in that order, and the fleet to add more to.
@@ -88,11 +96,35 @@ impl Fleet {
                 Some(member) => {
                     member.caller = caller;
                     member.live = true;
+                    member.lost_at = None;
                 }
-                None => members.push(Member { name: name.clone(), caller, live: true, status: Vec::new() }),
+                None => members.push(Member {
+                    name: name.clone(),
+                    caller,
+                    live: true,
+                    status: Vec::new(),
+                    last: None,
+                    lost_at: None,
+                }),
             }
         }
         tokio::spawn(relay(name, link, self.clone()));
+    }
+
+    /// The last snapshot part of each engine lost a short while ago, its sidecars marked
+    /// lost: a new snapshot shows them still.
+    fn lately_lost(&self) -> Vec<Snapshot> {
+        self.members()
+            .iter()
+            .filter(|m| !m.live && m.lost_at.is_some_and(|at| at.elapsed() < LOST_KEPT))
+            .filter_map(|m| m.last.clone())
+            .collect()
+    }
+
+    fn remember(&self, engine: &str, part: &Snapshot) {
+        if let Some(member) = self.members().iter_mut().find(|m| m.name == engine) {
+            member.last = Some(part.clone());
+        }
     }
 
     /// An engine that appeared (or came back) while the dashboard runs: subscribed as the
@@ -126,7 +158,7 @@ async fn route(mut calls: mpsc::UnboundedReceiver<Call>, fleet: Fleet) {
         }
         let engines = fleet.callers();
         // Sent now, in order, to the engines; the replies are awaited apart.
-        let pending = dispatch(&engines, call.method.clone(), call.params);
+        let pending = dispatch(&fleet, &engines, call.method.clone(), call.params);
         tokio::spawn(async move {
             let _ = call.reply.send(pending.await);
         });
@@ -140,7 +172,7 @@ fn refused(why: &str) -> Pending {
     Box::pin(async move { Err((codes::INVALID_PARAMS, why)) })
 }
 
-fn dispatch(engines: &[(String, Caller)], method: String, mut params: Value) -> Pending {
+fn dispatch(fleet: &Fleet, engines: &[(String, Caller)], method: String, mut params: Value) -> Pending {
     if let Some(qualified_name) = params["sidecar"].as_str().map(str::to_string) {
         let Some((engine, name)) = split(&qualified_name) else {
             return refused(&format!("{qualified_name:?} is not ENGINE{SEPARATOR}NAME"));
@@ -161,8 +193,10 @@ fn dispatch(engines: &[(String, Caller)], method: String, mut params: Value) -> 
     match method.as_str() {
         "snapshot" => {
             let replies = ask_all(engines, "snapshot", &params);
+            let (fleet, lost) = (fleet.clone(), fleet.lately_lost());
             Box::pin(async move {
                 let mut merged: Option<Snapshot> = None;
+                let mut parts = Vec::new();
                 for (engine, reply) in replies {
                     let Ok(snapshot) =
                         reply.await.and_then(|v| serde_json::from_value::<Snapshot>(v).map_err(bad))
@@ -170,6 +204,10 @@ fn dispatch(engines: &[(String, Caller)], method: String, mut params: Value) -> 
                         continue;
                     };
                     let snapshot = renamed_snapshot(&engine, snapshot);
+                    fleet.remember(&engine, &snapshot);
+                    parts.push(snapshot);
+                }
+                for snapshot in parts.into_iter().chain(lost) {
                     merged = Some(match merged {
                         None => snapshot,
                         Some(so_far) => merge(so_far, snapshot),
@@ -182,6 +220,7 @@ fn dispatch(engines: &[(String, Caller)], method: String, mut params: Value) -> 
         }
         "status" => {
             let replies = ask_all(engines, "status", &params);
+            let lost: Vec<SidecarInfo> = fleet.lately_lost().into_iter().flat_map(|s| s.sidecars).collect();
             Box::pin(async move {
                 let mut sidecars = Vec::new();
                 for (engine, reply) in replies {
@@ -190,6 +229,7 @@ fn dispatch(engines: &[(String, Caller)], method: String, mut params: Value) -> 
                         serde_json::from_value(value["sidecars"].clone()).unwrap_or_default();
                     sidecars.extend(list.into_iter().map(|s| named_info(&engine, s)));
                 }
+                sidecars.extend(lost);
                 Ok(json!({"sidecars": sidecars}))
             })
         }
@@ -360,7 +400,9 @@ async fn relay(engine: String, mut link: Link, fleet: Fleet) {
         let mut members = fleet.members();
         let Some(member) = members.iter_mut().find(|m| m.name == engine) else { return };
         member.live = false;
-        for info in &mut member.status {
+        member.lost_at = Some(std::time::Instant::now());
+        let last = member.last.iter_mut().flat_map(|s| s.sidecars.iter_mut());
+        for info in member.status.iter_mut().chain(last) {
             info.state = "lost".into();
             info.life = super::wire::Life::Idle;
             info.pid = None;

@@ -190,12 +190,22 @@ fn attach_all_shows_every_engines_sidecars_and_a_key_acts_on_the_sidecars_own_en
         "{screen}"
     );
 
-    // Engines that start while it runs join: the agent again, and a wrapper.
-    let _b = agent(&runtime, &two, "[[sidecar]]\nname = \"beta\"\ncommand = [\"sleep\", \"60\"]\n");
+    // Engines that start while it runs join: a wrapper, then the agent again. The
+    // wrapper's joining takes a new snapshot; the lost engine's row stays through it.
     let echo = sidecars_dir().join("jsonrpc_echo.py").display().to_string();
     let _wrapper =
         Killed(wrap_command(root.path(), &["--name", "echo"], &["python3", &echo]).spawn().unwrap());
-    let screen = tmux.wait("the new engines' sidecars", |s| {
+    let screen = tmux.wait("the wrapper's sidecar", |s| {
+        s.lines().any(|l| l.contains("/echo") && l.contains("wrap-echo-"))
+    });
+    assert!(
+        screen.lines().any(|l| l.contains(&format!("{beta_engine}/beta"))
+            && l.contains("lost")
+            && !l.contains("connection")),
+        "a lost engine's sidecar stays in the table through a new snapshot: {screen}"
+    );
+    let _b = agent(&runtime, &two, "[[sidecar]]\nname = \"beta\"\ncommand = [\"sleep\", \"60\"]\n");
+    let screen = tmux.wait("the agent's sidecar back", |s| {
         s.lines().any(|l| l.contains(&format!("{beta_engine}/beta")) && l.contains("ready"))
             && s.lines().any(|l| l.contains("/echo") && l.contains("wrap-echo-"))
     });
