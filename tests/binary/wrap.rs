@@ -35,13 +35,7 @@ fn host_bytes() -> Vec<Vec<u8>> {
 
 /// Runs `child` with the host's bytes on stdin (then closed); returns stdout and status.
 fn converse(mut child: Child) -> (Vec<u8>, std::process::ExitStatus) {
-    let mut stdin = child.stdin.take().unwrap();
-    let mut stdout = child.stdout.take().unwrap();
-    let reader = std::thread::spawn(move || {
-        let mut out = Vec::new();
-        stdout.read_to_end(&mut out).unwrap();
-        out
-    });
+    let (mut stdin, reader) = common::wrapper::stdin_and_output(&mut child);
     for write in host_bytes() {
         stdin.write_all(&write).unwrap();
         stdin.flush().unwrap();

@@ -8,7 +8,7 @@ use crate::common;
 use common::sidecars_dir;
 use common::wrapper::{App, ctl, wrap_command};
 use serde_json::{Value, json};
-use std::io::{Read, Write};
+use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
@@ -109,13 +109,7 @@ fn content_length_frames_cut_anywhere_keep_sidetops_requests_out() {
     .stderr(Stdio::null())
     .spawn()
     .unwrap();
-    let mut stdin = child.stdin.take().unwrap();
-    let mut stdout = child.stdout.take().unwrap();
-    let reader = std::thread::spawn(move || {
-        let mut out = Vec::new();
-        stdout.read_to_end(&mut out).unwrap();
-        out
-    });
+    let (mut stdin, reader) = common::wrapper::stdin_and_output(&mut child);
     common::wait_until(Duration::from_secs(10), "the wrapper's socket", || socket.exists());
     let load_socket = socket.clone();
     let load = std::thread::spawn(move || {

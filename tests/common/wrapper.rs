@@ -22,6 +22,19 @@ pub fn wrap_command(dir: &Path, args: &[&str], cmd: &[&str]) -> Command {
     c
 }
 
+/// The child's stdin, and a thread reading all its stdout (joined: the bytes).
+pub fn stdin_and_output(child: &mut Child) -> (ChildStdin, std::thread::JoinHandle<Vec<u8>>) {
+    use std::io::Read;
+    let stdin = child.stdin.take().unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut out = Vec::new();
+        stdout.read_to_end(&mut out).unwrap();
+        out
+    });
+    (stdin, reader)
+}
+
 /// `sidetop ctl --socket SOCKET ARGS`; its stdout, asserting success.
 pub fn ctl(socket: &Path, args: &[&str]) -> String {
     let out = Command::new(bin()).arg("ctl").arg("--socket").arg(socket).args(args).output().unwrap();
