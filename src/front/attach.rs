@@ -15,10 +15,10 @@ use tokio::io::AsyncBufReadExt;
 const STDERR_KEPT: usize = 10;
 
 pub async fn run(config: &Path, args: &AttachArgs) -> ExitCode {
-    if args.all {
-        return every_engine(args.read_only).await;
+    if args.all || args.socket.len() + args.ssh.len() > 1 {
+        return fleet(args).await;
     }
-    let (link, to, stderr) = match &args.ssh {
+    let (link, to, stderr) = match args.ssh.first() {
         Some(host) => match over_ssh(host, args).await {
             Ok((link, stderr)) => (link, host.to_string(), Some(stderr)),
             Err(e) => {
@@ -27,8 +27,11 @@ pub async fn run(config: &Path, args: &AttachArgs) -> ExitCode {
             }
         },
         None => {
-            let socket =
-                args.socket.clone().unwrap_or_else(|| crate::api::socket_path::default_socket(config));
+            let socket = args
+                .socket
+                .first()
+                .cloned()
+                .unwrap_or_else(|| crate::api::socket_path::default_socket(config));
             match over_socket(&socket, args.read_only).await {
                 Ok(link) => (link, socket.display().to_string(), None),
                 Err(e) => {
@@ -63,13 +66,34 @@ pub async fn run(config: &Path, args: &AttachArgs) -> ExitCode {
     }
 }
 
-/// `attach --all`: one dashboard over every engine that answers.
-async fn every_engine(read_only: bool) -> ExitCode {
+/// One dashboard over several engines: with `--all` every one of this host that answers
+/// (and those that start later), plus each `--socket` and each `--ssh` host.
+async fn fleet(args: &AttachArgs) -> ExitCode {
+    let read_only = args.read_only;
     let mut engines = Vec::new();
-    for (name, socket) in crate::api::socket_path::engine_sockets() {
-        match over_socket(&socket, read_only).await {
+    if args.all {
+        for (name, socket) in crate::api::socket_path::engine_sockets() {
+            match over_socket(&socket, read_only).await {
+                Ok(link) => engines.push((name, link)),
+                Err(e) => tracing::info!("attach --all: {name} is not answering: {e}"),
+            }
+        }
+    }
+    for socket in &args.socket {
+        let name =
+            socket.file_stem().map_or_else(|| socket.display().to_string(), |s| s.to_string_lossy().into());
+        if engines.iter().any(|(n, _)| *n == name) {
+            continue;
+        }
+        match over_socket(socket, read_only).await {
             Ok(link) => engines.push((name, link)),
-            Err(e) => tracing::info!("attach --all: {name} is not answering: {e}"),
+            Err(e) => eprintln!("sidetop attach: no engine on {}: {e}", socket.display()),
+        }
+    }
+    for host in &args.ssh {
+        match over_ssh(host, args).await {
+            Ok((link, _stderr)) => engines.push((host.clone(), link)),
+            Err(e) => eprintln!("sidetop attach: attaching over ssh to {host}: {e}"),
         }
     }
     if engines.is_empty() {
@@ -78,9 +102,12 @@ async fn every_engine(read_only: bool) -> ExitCode {
     }
     let count = engines.len();
     let (link, fleet) = crate::api::fleet::combine(engines);
-    let watching = tokio::spawn(join_new_engines(fleet, read_only));
-    let ended = crate::front::dashboard::attach(link, format!("{count} engines on this host")).await;
-    watching.abort();
+    let watching = args.all.then(|| tokio::spawn(join_new_engines(fleet, read_only)));
+    let place = if args.ssh.is_empty() { "on this host" } else { "on several hosts" };
+    let ended = crate::front::dashboard::attach(link, format!("{count} engines {place}")).await;
+    if let Some(watching) = watching {
+        watching.abort();
+    }
     match ended {
         Ok(Ending::Lost) => {
             eprintln!("error: every engine's connection was lost");

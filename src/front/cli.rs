@@ -108,16 +108,18 @@ pub enum Command {
 #[derive(Debug, Clone, clap::Args)]
 pub struct AttachArgs {
     /// The agent's control socket (default: the one of the agent running --config).
-    #[arg(long, conflicts_with = "ssh")]
-    pub socket: Option<PathBuf>,
+    /// Repeat it, or add --ssh or --all, for one dashboard over several engines.
+    #[arg(long)]
+    pub socket: Vec<PathBuf>,
     /// Every engine of this user on this host (agents, dashboards, wrappers) in one
     /// dashboard: their sidecars as ENGINE/NAME, each key acting on the sidecar's own engine.
-    #[arg(long, conflicts_with_all = ["socket", "ssh"])]
+    #[arg(long)]
     pub all: bool,
     /// An agent on another host: runs `ssh [USER@]HOST sidetop ctl bridge` and speaks the
-    /// API over its stdio (ssh authenticates and encrypts).
+    /// API over its stdio (ssh authenticates and encrypts). Repeatable, and combined with
+    /// --socket and --all: one dashboard over the engines of several hosts.
     #[arg(long, value_name = "[USER@]HOST")]
-    pub ssh: Option<String>,
+    pub ssh: Vec<String>,
     /// With --ssh: the agent's socket on that host (default: its default socket).
     #[arg(long, requires = "ssh")]
     pub remote_socket: Option<PathBuf>,

@@ -156,6 +156,26 @@ fn attach_over_ssh_speaks_the_api_through_the_bridge() {
 }
 
 #[test]
+fn attach_over_ssh_to_several_hosts_shows_them_in_one_dashboard() {
+    let agent = agent();
+    let bin_dir = ssh_stand_in(agent.dir.path());
+    let tmux = Tmux::start(120, 40);
+    let path = format!("{}:{}", bin_dir.display(), std::env::var("PATH").unwrap());
+    // Both stand-in hosts reach the same agent; each is an engine of its own, named after
+    // its host.
+    tmux.type_line(&format!(
+        "PATH={path} sidetop attach --ssh db-1 --ssh db-2 --remote-socket {}; echo attach-exited-$?",
+        agent.socket.display()
+    ));
+    let screen =
+        tmux.wait("both hosts' sidecars", |s| s.contains("db-1/sleeper") && s.contains("db-2/sleeper"));
+    assert!(screen.contains("2 engines on several hosts"), "{screen}");
+    tmux.keys(&["q"]);
+    let screen = tmux.wait_for("attach-exited-0");
+    assert!(screen.contains("detached from 2 engines"), "{screen}");
+}
+
+#[test]
 fn attach_over_ssh_says_why_it_failed() {
     let agent = agent();
     let bin_dir = ssh_stand_in(agent.dir.path());

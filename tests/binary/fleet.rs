@@ -216,3 +216,38 @@ fn attach_all_shows_every_engines_sidecars_and_a_key_acts_on_the_sidecars_own_en
     assert!(screen.contains("detached from 2 engines"), "{screen}");
     assert_eq!(row(&all_status(&runtime).0, "alpha")["pid"], alpha["pid"], "alpha still runs");
 }
+
+#[test]
+fn attach_over_several_sockets_shows_their_engines_in_one_dashboard() {
+    let root = tempfile::tempdir().unwrap();
+    // Two runtime folders: `--all` in either would find only one of the engines.
+    let (run1, run2) = (root.path().join("run1"), root.path().join("run2"));
+    let (one, two) = (root.path().join("one"), root.path().join("two"));
+    std::fs::create_dir_all(&one).unwrap();
+    std::fs::create_dir_all(&two).unwrap();
+    let _a = agent(&run1, &one, "[[sidecar]]\nname = \"alpha\"\ncommand = [\"sleep\", \"60\"]\n");
+    let _b = agent(&run2, &two, "[[sidecar]]\nname = \"beta\"\ncommand = [\"sleep\", \"60\"]\n");
+    let mut sockets = Vec::new();
+    for run in [&run1, &run2] {
+        wait_until(Duration::from_secs(20), "the agent's sidecar", || {
+            let rows = all_status(run).0;
+            rows.len() == 1 && rows[0]["pid"].is_u64()
+        });
+        sockets.push(all_status(run).0[0]["socket"].as_str().unwrap().to_string());
+    }
+    let tmux = common::tmux::Tmux::start(140, 40);
+    tmux.type_line(&format!(
+        "{} attach --socket {} --socket {}; echo attach-exited-$?",
+        bin(),
+        sockets[0],
+        sockets[1]
+    ));
+    let screen = tmux.wait("both engines' sidecars", |s| {
+        s.lines().any(|l| l.contains("/alpha") && l.contains("ready"))
+            && s.lines().any(|l| l.contains("/beta") && l.contains("ready"))
+    });
+    assert!(screen.contains("2 engines"), "{screen}");
+    tmux.keys(&["q"]);
+    let screen = tmux.wait_for("attach-exited-0");
+    assert!(screen.contains("detached from 2 engines"), "{screen}");
+}
