@@ -118,8 +118,13 @@ pub fn capped_text(bytes: &[u8], cap: usize) -> String {
         cut -= 1;
     }
     let mut text = String::from_utf8_lossy(&bytes[..cut]).into_owned();
-    text.push_str(&format!(" … [{} bytes in all]", bytes.len()));
+    text.push_str(&cut_marker(bytes.len()));
     text
+}
+
+/// What ends a text cut short: how long it was.
+fn cut_marker(total: usize) -> String {
+    format!(" … [{total} bytes in all]")
 }
 
 pub fn cap_text(mut text: String) -> String {
@@ -130,7 +135,7 @@ pub fn cap_text(mut text: String) -> String {
         }
         let total = text.len();
         text.truncate(cut);
-        text.push_str(&format!(" … [{total} bytes in all]"));
+        text.push_str(&cut_marker(total));
     }
     text
 }

@@ -133,16 +133,23 @@ fn ssh_stand_in(dir: &Path) -> PathBuf {
     bin_dir
 }
 
-#[test]
-fn attach_over_ssh_speaks_the_api_through_the_bridge() {
-    let agent = agent();
+/// `sidetop attach SSH_ARGS --remote-socket AGENT` in tmux, `ssh` being the stand-in;
+/// the tmux session and the stand-in's folder.
+fn attach_through_stand_in(agent: &Agent, ssh_args: &str) -> (Tmux, PathBuf) {
     let bin_dir = ssh_stand_in(agent.dir.path());
     let tmux = Tmux::start(120, 40);
     let path = format!("{}:{}", bin_dir.display(), std::env::var("PATH").unwrap());
     tmux.type_line(&format!(
-        "PATH={path} sidetop attach --ssh ops@db-1 --remote-socket {}; echo attach-exited-$?",
+        "PATH={path} sidetop attach {ssh_args} --remote-socket {}; echo attach-exited-$?",
         agent.socket.display()
     ));
+    (tmux, bin_dir)
+}
+
+#[test]
+fn attach_over_ssh_speaks_the_api_through_the_bridge() {
+    let agent = agent();
+    let (tmux, bin_dir) = attach_through_stand_in(&agent, "--ssh ops@db-1");
     let screen = tmux.wait_for("attached to agent");
     assert!(screen.contains("on ops@db-1"), "{screen}");
     tmux.wait_for("line 2");
@@ -158,15 +165,9 @@ fn attach_over_ssh_speaks_the_api_through_the_bridge() {
 #[test]
 fn attach_over_ssh_to_several_hosts_shows_them_in_one_dashboard() {
     let agent = agent();
-    let bin_dir = ssh_stand_in(agent.dir.path());
-    let tmux = Tmux::start(120, 40);
-    let path = format!("{}:{}", bin_dir.display(), std::env::var("PATH").unwrap());
     // Both stand-in hosts reach the same agent; each is an engine of its own, named after
     // its host.
-    tmux.type_line(&format!(
-        "PATH={path} sidetop attach --ssh db-1 --ssh db-2 --remote-socket {}; echo attach-exited-$?",
-        agent.socket.display()
-    ));
+    let (tmux, _) = attach_through_stand_in(&agent, "--ssh db-1 --ssh db-2");
     let screen =
         tmux.wait("both hosts' sidecars", |s| s.contains("db-1/sleeper") && s.contains("db-2/sleeper"));
     assert!(screen.contains("2 engines on several hosts"), "{screen}");

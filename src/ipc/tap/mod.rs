@@ -154,7 +154,7 @@ impl Tap {
             self.lose(side);
             return;
         }
-        let after_loss = self.lost[side as usize].swap(false, Ordering::AcqRel);
+        let after_loss = self.take_loss(side);
         let copy = {
             let mut arena = self.arenas[side as usize].lock().unwrap_or_else(|e| e.into_inner());
             if arena.capacity() < bytes.len() {
@@ -169,7 +169,7 @@ impl Tap {
 
     /// That side closed (end of file): a partial frame left is a frame or text.
     pub fn closed(&self, side: Side) {
-        let after_loss = self.lost[side as usize].swap(false, Ordering::AcqRel);
+        let after_loss = self.take_loss(side);
         self.queue(Chunk { side, run: None, bytes: Bytes::new(), at: Instant::now(), eof: true, after_loss });
     }
 
@@ -203,6 +203,13 @@ impl Tap {
             self.queued.fetch_sub(len, Ordering::AcqRel);
             self.lose(side);
         }
+    }
+
+    /// Whether reads of `side` were dropped since its last copy (read first: the flag
+    /// is rarely set, and a swap on every read would write its cache line each time).
+    fn take_loss(&self, side: Side) -> bool {
+        let lost = &self.lost[side as usize];
+        lost.load(Ordering::Relaxed) && lost.swap(false, Ordering::AcqRel)
     }
 
     /// A copy not made: counted, and that side's decoder resyncs at the next frame.

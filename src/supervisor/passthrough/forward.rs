@@ -69,8 +69,7 @@ fn forward(io: &WrapIo, runtime: &Handle) {
                     Ok(Ok(None)) => continue,
                     Ok(Err(_)) => return,
                     Err(_) => {
-                        boundary.feed(&buf);
-                        io.app_between_frames.store(boundary.at(), Ordering::Release);
+                        io.followed(&mut boundary, &buf);
                         runtime.block_on(refuse(io, &buf, at));
                         continue;
                     }
@@ -84,13 +83,22 @@ fn forward(io: &WrapIo, runtime: &Handle) {
             // as it would be without sidetop.
             tracing::debug!("wrap: writing the child's stdin: {e}");
         }
-        boundary.feed(&buf);
-        let between = boundary.at();
-        io.app_between_frames.store(between, Ordering::Release);
+        let between = io.followed(&mut boundary, &buf);
         drop(pipe);
         if between && io.frame_wanted.swap(false, Ordering::AcqRel) {
             io.frame_ended.notify_waiters();
         }
+    }
+}
+
+impl WrapIo {
+    /// The application's stream went on by `bytes`: says whether it now stands between
+    /// two frames (for sidetop's own requests), and returns that.
+    fn followed(&self, boundary: &mut Boundary, bytes: &[u8]) -> bool {
+        boundary.feed(bytes);
+        let between = boundary.at();
+        self.app_between_frames.store(between, Ordering::Release);
+        between
     }
 }
 
