@@ -4,6 +4,11 @@
 
 use super::*;
 
+/// What a request still gets after its whole timeout went on waiting for the sidecar
+/// to listen (or for a permit): enough to learn why it cannot be sent (a refused
+/// connection), which says more than a bare timeout, even on a loaded machine.
+const LAST_TRY: Duration = Duration::from_millis(100);
+
 impl Ipc {
     /// Sends one request and records the exchange (histograms, traffic, subscribers).
     pub async fn request(&self, spec: &RequestSpec, origin: Origin) -> Arc<Exchange> {
@@ -51,9 +56,7 @@ impl Ipc {
             Ok(Ok(_permit)) => {
                 let left = deadline.saturating_duration_since(tokio::time::Instant::now());
                 let augmented = mcp_tasks::augment(self, spec);
-                let sent = self
-                    .send(augmented.as_ref().unwrap_or(spec), left.max(Duration::from_millis(1)), run)
-                    .await;
+                let sent = self.send(augmented.as_ref().unwrap_or(spec), left.max(LAST_TRY), run).await;
                 let mut sent = mcp_tasks::follow(self, run, sent, timeout).await;
                 // Reported against the timeout asked for, however it was spent.
                 if let Outcome::Timeout(_) = sent.1 {

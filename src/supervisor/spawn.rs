@@ -45,9 +45,12 @@ pub fn spawn(config: &SidecarConfig) -> io::Result<Spawned> {
     let stdin = child.stdin.take().expect("piped stdin");
     let stdout = child.stdout.take().expect("piped stdout").into_owned_fd()?;
     let stderr = child.stderr.take().expect("piped stderr").into_owned_fd()?;
-    // Large pipes both ways: a flood of output arrives in large reads, and a wrapper's
-    // bulk writes to the child's stdin go in one call instead of a wait per 64 KiB.
-    for fd in [stdin.as_raw_fd(), stdout.as_raw_fd(), stderr.as_raw_fd()] {
+    // Large output pipes: a flood of output arrives in large reads. A wrapped child's
+    // stdin too: the application's bulk writes go on in one call instead of a wait per
+    // 64 KiB (a sidecar sidetop talks to itself keeps the default, so what it does not
+    // read holds sidetop's writes back as soon as it would anywhere).
+    let stdin_fd = config.wrapped_by.as_ref().map(|_| stdin.as_raw_fd());
+    for fd in stdin_fd.into_iter().chain([stdout.as_raw_fd(), stderr.as_raw_fd()]) {
         // Best effort: the kernel may cap it (fs.pipe-max-size) and that is fine.
         unsafe { libc::fcntl(fd, libc::F_SETPIPE_SZ, PIPE_SIZE) };
     }
