@@ -70,6 +70,10 @@ pub struct HealthTask {
     pub generation: u64,
     pub config: SidecarConfig,
     pub ipc: Option<Arc<Ipc>>,
+    /// A wrapped sidecar (`sidetop wrap`): its handshake and what the server offers are
+    /// the application's (the tap learns them); only the checks are sidetop's, sent
+    /// through the wrapper like any request of its own.
+    pub wrapped: bool,
     pub status: Arc<watch::Sender<Status>>,
     pub events: Arc<EventSink>,
     pub ready_signal: Option<Arc<ReadySignal>>,
@@ -84,12 +88,13 @@ impl HealthTask {
         if !self.handshake().await {
             return;
         }
-        if let Some(ipc) = &self.ipc {
+        let discovering = self.ipc.as_ref().filter(|_| !self.wrapped);
+        if let Some(ipc) = discovering {
             // Before ready: a client that waits for ready finds the tools listed.
             crate::ipc::discovery::learn(ipc).await;
         }
         let relist = async {
-            match &self.ipc {
+            match discovering {
                 Some(ipc) => crate::ipc::discovery::keep_current(ipc).await,
                 None => std::future::pending().await,
             }
@@ -177,7 +182,7 @@ impl HealthTask {
     }
 
     async fn handshake_steps(&self) -> Result<(), String> {
-        let Some(ipc) = &self.ipc else { return Ok(()) };
+        let Some(ipc) = self.ipc.as_ref().filter(|_| !self.wrapped) else { return Ok(()) };
         // HTTP and socket sidecars are ready to be asked once their address accepts a
         // connection; requests and dependants wait for that, not for the spawn.
         if !ipc.uses_stdio() {

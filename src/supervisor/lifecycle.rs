@@ -114,8 +114,10 @@ impl Runner {
             HealthTask {
                 generation: self.generation,
                 config: self.config.clone(),
-                // A wrapped sidecar's handshake and calls are the application's.
-                ipc: self.ipc.clone().filter(|_| self.wrap.is_none()),
+                // A wrapped sidecar's handshake and calls are the application's; its
+                // health checks go through the wrapper.
+                ipc: self.ipc.clone(),
+                wrapped: self.wrap.is_some(),
                 status: self.status.clone(),
                 events: self.events.clone(),
                 ready_signal: run.link.ready.clone(),

@@ -164,3 +164,30 @@ fn a_json_lines_sidecar_says_why_sidetop_cannot_add_its_own_requests() {
     assert!(said.contains("json-lines sidecars answer in order"), "{said}");
     assert!(app.finish().success());
 }
+
+#[test]
+fn health_checks_from_the_config_go_through_the_wrapper() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("sidetop.toml");
+    std::fs::write(
+        &config,
+        "[[sidecar]]\nname = \"echo\"\ncommand = [\"true\"]\n[sidecar.ipc]\nprotocol = \"jsonrpc\"\n\
+         [sidecar.health]\nmethod = \"ping\"\ninterval = \"100ms\"\nfailures = 2\nstart_period = \"0s\"\n\
+         restart_on_unhealthy = true\n",
+    )
+    .unwrap();
+    let script = echo_script();
+    let mut app = App::start(
+        dir.path(),
+        &["--name", "echo", "--config", config.to_str().unwrap()],
+        &["python3", &script],
+    );
+    common::wait_until(Duration::from_secs(10), "health checks through the wrapper", || {
+        count(&counts(&app.socket, "echo"), "ping", "health") >= 5
+    });
+    let status = common::wrapper::status(&app.socket);
+    assert_eq!(status["restarts"], 0, "healthy, never restarted: {status}");
+    assert_eq!(app.call(json!(1), "echo", json!([1]))["result"], json!([1]));
+    assert!(app.told.iter().all(|m| !m.to_string().contains("sidetop-")), "{:?}", app.told);
+    assert!(app.finish().success());
+}
