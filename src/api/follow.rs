@@ -85,7 +85,9 @@ impl Skipped {
     /// anything was dropped.
     pub fn notices(&self, engine: &Engine) -> Option<[Notice; 2]> {
         let count = self.0.swap(0, Ordering::Relaxed);
-        (count > 0).then(|| [Notice::Skipped { count }, Notice::Status { sidecars: engine.status() }])
+        (count > 0).then(|| {
+            [Notice::Skipped { count }, Notice::Status { sidecars: engine.status(), partial: false }]
+        })
     }
 }
 
@@ -108,6 +110,7 @@ pub fn start(tasks: &mut JoinSet<()>, engine: &Arc<Engine>, outbox: &Outbox, fol
     // the answer is missed.
     if follow.status {
         let watched = Watched {
+            statuses: engine.supervisor.watch_statuses(),
             set: engine.supervisor.watch_set(),
             reloads: engine.subscribe_reloads(),
             rounds: engine.samples_taken(),
@@ -138,8 +141,10 @@ async fn events(mut rx: broadcast::Receiver<crate::supervisor::Event>, outbox: O
     }
 }
 
-/// What the status follower wakes on besides a sidecar's own status.
+/// What the status follower wakes on.
 struct Watched {
+    /// Any sidecar's status (one receiver for all of them).
+    statuses: tokio::sync::watch::Receiver<u64>,
     set: tokio::sync::watch::Receiver<u64>,
     reloads: broadcast::Receiver<(bool, String)>,
     /// Sampling rounds: line counts are refreshed with them (uptimes need no refresh: a
@@ -147,27 +152,46 @@ struct Watched {
     rounds: tokio::sync::watch::Receiver<u64>,
 }
 
+/// Pushes the status of the sidecars that changed: every sidecar in the first notice and
+/// after a reload, then only those whose status moved (at 1,000 sidecars a full list is
+/// about 240 KB; one restart should not send it all). Uptimes and backoff countdowns are
+/// not changes: the front end counts them on.
 async fn status(engine: Arc<Engine>, outbox: Outbox, watched: Watched) {
-    let Watched { mut set, mut reloads, mut rounds } = watched;
-    let mut watches: Vec<_> = engine.supervisor.sidecars().iter().map(|h| h.watch()).collect();
-    let mut last = Vec::new();
-    let mut discoveries: std::collections::HashMap<String, u64> = Default::default();
+    let Watched { mut statuses, mut set, mut reloads, mut rounds } = watched;
+    let mut last: HashMap<String, SidecarInfo> = HashMap::new();
+    let mut discoveries: HashMap<String, u64> = Default::default();
     let mut sent_at = tokio::time::Instant::now();
     let mut version = *set.borrow_and_update();
+    let mut whole = true;
     loop {
+        // Marked seen before reading: whatever changes from here on wakes the next round.
+        statuses.borrow_and_update();
+        rounds.borrow_and_update();
         let now_version = *set.borrow_and_update();
         if now_version != version {
             version = now_version;
-            watches = engine.supervisor.sidecars().iter().map(|h| h.watch()).collect();
+            whole = true;
         }
         let now = engine.status();
-        if now != last {
-            if !outbox.notify(Notice::Status { sidecars: now.clone() }) {
+        let changed: Vec<SidecarInfo> = if whole {
+            now.clone()
+        } else {
+            now.iter()
+                .filter(|s| last.get(&s.name).is_none_or(|l| !l.same_apart_from_clocks(s)))
+                .cloned()
+                .collect()
+        };
+        if whole || !changed.is_empty() {
+            if !outbox.notify(Notice::Status { sidecars: changed, partial: !whole }) {
                 return;
             }
-            last = now;
             sent_at = tokio::time::Instant::now();
         }
+        if whole {
+            last.clear();
+        }
+        last.extend(now.into_iter().map(|s| (s.name.clone(), s)));
+        whole = false;
         // Servers that said something new about themselves (after a handshake, a
         // changed tool list).
         for h in engine.supervisor.sidecars().iter() {
@@ -181,10 +205,8 @@ async fn status(engine: Arc<Engine>, outbox: Outbox, watched: Watched) {
                 }
             }
         }
-        let changes: Vec<_> = watches.iter_mut().map(|w| Box::pin(w.changed())).collect();
-        // Also a second's tick: uptimes and line counts move without a state change.
         tokio::select! {
-            _ = crate::os::wait::first_of(changes) => {}
+            _ = statuses.changed() => {}
             _ = set.changed() => {}
             reload = reloads.recv() => {
                 if let Ok((ok, text)) = reload

@@ -87,6 +87,19 @@ impl SidecarInfo {
     pub fn uptime(&self) -> Option<Duration> {
         self.uptime_ms.map(Duration::from_millis)
     }
+
+    /// The same status, whatever the clocks say (uptime and the backoff countdown move on
+    /// by themselves; a front end counts them from what it was sent).
+    pub fn same_apart_from_clocks(&self, other: &SidecarInfo) -> bool {
+        let clocks = |s: &SidecarInfo| (s.uptime_ms.is_some(), s.next_start_ms.is_some());
+        if clocks(self) != clocks(other) {
+            return false;
+        }
+        let mut other = other.clone();
+        other.uptime_ms = self.uptime_ms;
+        other.next_start_ms = self.next_start_ms;
+        *self == other
+    }
 }
 
 /// How an event reads at a glance (its colour in the dashboard).
@@ -220,8 +233,11 @@ pub struct Snapshot {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "method", content = "params", rename_all = "snake_case")]
 pub enum Notice {
+    /// Every sidecar's status, or with `partial` only those that changed since the last.
     Status {
         sidecars: Vec<SidecarInfo>,
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        partial: bool,
     },
     /// An MCP or LSP server's self-description and offer changed (after its handshake,
     /// or when it said its tools changed).

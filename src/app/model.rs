@@ -170,7 +170,8 @@ impl Model {
     /// One notice from the engine, applied.
     pub fn apply(&mut self, notice: Notice) {
         match notice {
-            Notice::Status { sidecars } => {
+            // A partial status names only the sidecars that changed: the rest stand.
+            Notice::Status { sidecars, .. } => {
                 for info in sidecars {
                     if let Some(view) = self.named(&info.name) {
                         view.info = info;

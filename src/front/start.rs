@@ -157,7 +157,7 @@ pub async fn wait_ready(link: &mut Link, name: &str, timeout: Duration) -> Resul
             break;
         }
         match tokio::time::timeout_at(deadline, link.notices.recv()).await {
-            Ok(Some(Notice::Status { sidecars })) => {
+            Ok(Some(Notice::Status { sidecars, .. })) => {
                 if let Some(info) = sidecars.into_iter().find(|s| s.name == name) {
                     last = info;
                 }

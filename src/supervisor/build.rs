@@ -19,6 +19,8 @@ pub(crate) struct Shared {
     pub(super) events: broadcast::Sender<Event>,
     pub(super) exchanges: broadcast::Sender<Arc<Exchange>>,
     pub(super) changed: Arc<Notify>,
+    /// Moves on with any sidecar's status.
+    pub(super) statuses: Arc<watch::Sender<u64>>,
     pub(super) spawner: Arc<dyn Spawner>,
     pub(super) lines: Option<LineFeed>,
 }
@@ -121,7 +123,7 @@ impl Shared {
         });
         let runner = Runner {
             config: cfg.clone(),
-            status: Arc::new(status_tx),
+            status: Arc::new(super::status_tx::StatusTx::new(status_tx, self.statuses.clone())),
             events: event_sink,
             output,
             stdin,

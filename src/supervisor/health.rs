@@ -12,7 +12,7 @@ use crate::supervisor::scrollback::{LogBuffer, STDERR_QUOTED, quote_stderr};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::sync::{Notify, mpsc, watch};
+use tokio::sync::{Notify, mpsc};
 
 /// How long a socket sidecar may take to accept the first connection.
 const CONNECT_GRACE: Duration = Duration::from_secs(30);
@@ -74,7 +74,7 @@ pub struct HealthTask {
     /// the application's (the tap learns them); only the checks are sidetop's, sent
     /// through the wrapper like any request of its own.
     pub wrapped: bool,
-    pub status: Arc<watch::Sender<Status>>,
+    pub status: Arc<super::status_tx::StatusTx>,
     pub events: Arc<EventSink>,
     pub ready_signal: Option<Arc<ReadySignal>>,
     pub commands: mpsc::WeakSender<Command>,

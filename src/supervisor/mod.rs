@@ -25,6 +25,7 @@ pub mod scrollback;
 mod sidecar;
 pub mod spawn;
 pub mod status;
+mod status_tx;
 mod subreaper;
 #[cfg(test)]
 mod tests;
@@ -140,6 +141,7 @@ impl Supervisor {
             events: options.events.clone().unwrap_or_else(|| broadcast::channel(EVENT_BACKLOG).0),
             exchanges: options.exchanges.clone().unwrap_or_else(|| broadcast::channel(EXCHANGE_BACKLOG).0),
             changed: Arc::new(Notify::new()),
+            statuses: Arc::new(watch::channel(0).0),
             spawner: spawner(death_watch.clone()),
             lines: options.lines.clone(),
         };
@@ -178,6 +180,11 @@ impl Supervisor {
     /// again.
     pub fn watch_set(&self) -> watch::Receiver<u64> {
         self.set_version.subscribe()
+    }
+
+    /// Moves on whenever any sidecar's status changes (one receiver for all of them).
+    pub fn watch_statuses(&self) -> watch::Receiver<u64> {
+        self.shared.statuses.subscribe()
     }
 
     /// Each sidecar's name and main pid, in config order, read afresh on every call

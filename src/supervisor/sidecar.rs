@@ -119,7 +119,7 @@ enum Wake {
 
 pub struct Runner {
     pub config: SidecarConfig,
-    pub status: Arc<watch::Sender<Status>>,
+    pub status: Arc<super::status_tx::StatusTx>,
     pub events: Arc<EventSink>,
     pub output: Arc<OutputSink>,
     pub stdin: Arc<Mutex<Option<StdinWriter>>>,

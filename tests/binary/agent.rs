@@ -235,6 +235,52 @@ fn two_clients_see_the_same_state_and_one_sees_the_others_action() {
     assert!(saw_new_pid);
 }
 
+/// At fleet size a status push must not be the whole list each time: the first is every
+/// sidecar, a restart sends only that sidecar, and idle sample rounds send nothing (the
+/// uptimes count on in the client). Before, a new subscriber got one whole list per
+/// sidecar, 15 ms apart (15 s of 240 KB pushes at 1,000 sidecars), and one a second after.
+#[test]
+fn status_pushes_carry_only_what_changed() {
+    let toml: String = (0..40)
+        .map(|i| format!("[[sidecar]]\nname = \"s{i:02}\"\ncommand = [\"sleep\", \"1000\"]\n"))
+        .collect();
+    let agent = Agent::running(&toml);
+    let mut watcher = std::os::unix::net::UnixStream::connect(&agent.socket).unwrap();
+    writeln!(watcher, r#"{{"jsonrpc":"2.0","id":1,"method":"hello","params":{{"version":2}}}}"#).unwrap();
+    writeln!(watcher, r#"{{"jsonrpc":"2.0","id":2,"method":"subscribe","params":{{"status":true}}}}"#)
+        .unwrap();
+    let (tx, rx) = std::sync::mpsc::channel::<Value>();
+    let reader = watcher.try_clone().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(reader).lines() {
+            let Ok(line) = line else { return };
+            let v: Value = serde_json::from_str(&line).unwrap();
+            if v["method"] == "status" && tx.send(v["params"].clone()).is_err() {
+                return;
+            }
+        }
+    });
+    let first = rx.recv_timeout(T).unwrap();
+    assert_eq!(first["sidecars"].as_array().unwrap().len(), 40, "{first}");
+    assert!(first.get("partial").is_none(), "{first}");
+    // Three sample rounds of a quiet fleet: nothing to say.
+    let quiet: Vec<Value> = rx.recv_timeout(Duration::from_millis(3200)).into_iter().collect();
+    assert!(quiet.is_empty(), "status pushed while nothing changed: {quiet:?}");
+    let before = agent.pid_of("s07").unwrap();
+    assert!(agent.ctl(&["restart", "s07"]).status.success());
+    let deadline = Instant::now() + T;
+    loop {
+        let push = rx.recv_timeout(deadline - Instant::now()).expect("a status push for the restart");
+        assert_eq!(push["partial"], true, "{push}");
+        let names: Vec<&str> =
+            push["sidecars"].as_array().unwrap().iter().map(|s| s["name"].as_str().unwrap()).collect();
+        assert_eq!(names, ["s07"], "only the restarted sidecar: {push}");
+        if push["sidecars"][0]["pid"].as_u64().is_some_and(|p| p != before) {
+            break;
+        }
+    }
+}
+
 #[test]
 fn the_bridge_relays_the_protocol_over_stdio() {
     let agent = Agent::start(CONFIG);

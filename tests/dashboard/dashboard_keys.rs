@@ -436,7 +436,7 @@ async fn enter_on_a_sidecar_in_crash_loop_shows_its_events() {
         state: "crash-loop".into(),
         ..Default::default()
     };
-    update(&mut s, Msg::Notice(sidetop::api::Notice::Status { sidecars: vec![info] }));
+    update(&mut s, Msg::Notice(sidetop::api::Notice::Status { sidecars: vec![info], partial: true }));
     update(&mut s, key(KeyCode::Enter));
     assert_eq!((s.tab, s.focus), (Tab::Events, Focus::Detail));
     // On another sidecar Enter keeps its meaning.

@@ -44,7 +44,7 @@ struct Member {
     name: String,
     caller: Caller,
     live: bool,
-    /// Its newest status (a status notice is the whole list: every engine's is sent).
+    /// Its newest status, kept whole from the partial notices.
     status: Vec<SidecarInfo>,
     /// Its part of the last snapshot (renamed), shown for it while it is lost.
     last: Option<Snapshot>,
@@ -295,12 +295,24 @@ async fn relay(engine: String, mut link: Link, fleet: Fleet) {
     let out = fleet.0.notices.clone();
     while let Some(notice) = link.notices.recv().await {
         let renamed = match notice {
-            Notice::Status { sidecars } => {
+            // The dashboard applies a status by name: only this engine's go through.
+            Notice::Status { sidecars, partial } => {
+                let renamed: Vec<SidecarInfo> =
+                    sidecars.into_iter().map(|s| named_info(&engine, s)).collect();
                 let mut members = fleet.members();
                 if let Some(member) = members.iter_mut().find(|m| m.name == engine) {
-                    member.status = sidecars.into_iter().map(|s| named_info(&engine, s)).collect();
+                    if partial {
+                        for info in &renamed {
+                            match member.status.iter_mut().find(|s| s.name == info.name) {
+                                Some(known) => *known = info.clone(),
+                                None => member.status.push(info.clone()),
+                            }
+                        }
+                    } else {
+                        member.status = renamed.clone();
+                    }
                 }
-                Notice::Status { sidecars: members.iter().flat_map(|m| m.status.clone()).collect() }
+                Notice::Status { sidecars: renamed, partial: true }
             }
             Notice::Discovered { sidecar, discovery } => {
                 Notice::Discovered { sidecar: qualified(&engine, &sidecar), discovery }
@@ -338,7 +350,7 @@ async fn relay(engine: String, mut link: Link, fleet: Fleet) {
     let when = crate::text::stamp::Stamp::new(crate::text::stamp::CLOCK)
         .text(super::wire::system_time(at_ms))
         .to_string();
-    let (lost, all) = {
+    let (lost, theirs) = {
         let mut members = fleet.members();
         let Some(member) = members.iter_mut().find(|m| m.name == engine) else { return };
         member.live = false;
@@ -352,9 +364,9 @@ async fn relay(engine: String, mut link: Link, fleet: Fleet) {
             info.error = Some(format!("engine {engine} lost at {when}"));
         }
         let lost: Vec<String> = member.status.iter().map(|i| i.name.clone()).collect();
-        (lost, members.iter().flat_map(|m| m.status.clone()).collect())
+        (lost, member.status.clone())
     };
-    let _ = out.send(Notice::Status { sidecars: all }).await;
+    let _ = out.send(Notice::Status { sidecars: theirs, partial: true }).await;
     for sidecar in lost {
         let text = format!("lost: the connection to engine {engine} closed");
         let event = super::wire::EventInfo { sidecar, at_ms, text, level: super::wire::Level::Bad };
