@@ -7,9 +7,10 @@ grows with the sidecar count; asserts nothing.
 
 One agent, per size N:
   start: from spawning the agent to every sidecar running (status polled every 20 ms);
-  idle CPU: the agent's, with one client subscribed to status and events (target <= 0.5%
+  idle CPU: the agent's, with one client subscribed as a dashboard is (target <= 0.5%
   of a core at 1,000); RSS per sidecar: the agent's RSS over N; snapshot: bytes and time
-  of one `snapshot` call; `ctl status`: wall time of the command.
+  of one `snapshot` call (it carries each sidecar's resource history, up to 5 minutes of
+  samples: taken here about 25 s after the start); `ctl status`: wall time of the command.
 Fleet: 20 agents x 50 sleepers in a private runtime folder, one `attach --all` at 160x48:
   first complete frame (every engine's sidecars counted on screen, target <= 1 s), the
   dashboard's idle CPU (target <= 1%), key to screen (target <= 20 ms), the agents' idle
@@ -25,6 +26,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -88,11 +90,20 @@ def one_agent(tmp, n, idle_s):
         time.sleep(0.02)
     started = time.monotonic() - t0
     watcher = Conn(path)
-    watcher.call("subscribe", {"status": True, "events": True})
+    # What an attached dashboard follows (besides the selected sidecar's logs).
+    watcher.call("subscribe", {"status": True, "events": True, "samples": True, "traffic": True})
+    pushed = [0]
+
+    def drain():
+        # What a dashboard does: read every push (an unread socket would only fill).
+        for line in watcher.file:
+            pushed[0] += len(line)
+    threading.Thread(target=drain, daemon=True).start()
     time.sleep(3)
-    c0, w0 = cpu_seconds(proc.pid), time.monotonic()
+    c0, w0, p0 = cpu_seconds(proc.pid), time.monotonic(), pushed[0]
     time.sleep(idle_s)
     idle = (cpu_seconds(proc.pid) - c0) / (time.monotonic() - w0) * 100
+    pushed_per_s = (pushed[0] - p0) / (time.monotonic() - w0)
     rss = rss_kib(proc.pid)
     snaps = [raw_call(path, "snapshot") for _ in range(5)]
     stats = []
@@ -106,6 +117,7 @@ def one_agent(tmp, n, idle_s):
         "n": n,
         "start_s": started,
         "idle_pct": idle,
+        "pushed": pushed_per_s,
         "rss_kib": rss,
         "snapshot_bytes": snaps[0][0],
         "snapshot_ms": statistics.median(s[1] for s in snaps) * 1e3,
@@ -197,10 +209,10 @@ def main():
     try:
         if not args.skip_one:
             rows = [one_agent(tmp, int(n), args.idle) for n in args.sizes.split(",")]
-            print("one agent, N sleeping sidecars, one client subscribed to status and events:")
-            print("       N   start s   idle %core   RSS MB   RSS/sidecar KiB   snapshot KB   snapshot ms   ctl status ms")
+            print("one agent, N sleeping sidecars, one client subscribed to status, events, samples and traffic:")
+            print("       N   start s   idle %core   pushed B/s   RSS MB   RSS/sidecar KiB   snapshot KB   snapshot ms   ctl status ms")
             for r in rows:
-                print(f"  {r['n']:6}   {r['start_s']:7.2f}   {r['idle_pct']:10.2f}   {r['rss_kib'] / 1024:6.1f}   "
+                print(f"  {r['n']:6}   {r['start_s']:7.2f}   {r['idle_pct']:10.2f}   {r['pushed']:10.0f}   {r['rss_kib'] / 1024:6.1f}   "
                       f"{r['rss_kib'] / r['n']:15.1f}   {r['snapshot_bytes'] / 1e3:11.1f}   {r['snapshot_ms']:11.1f}   "
                       f"{r['status_ms']:13.1f}")
             if len(rows) > 1:
@@ -209,7 +221,8 @@ def main():
                 print(f"  growth from {a['n']} to {b['n']} ({k:.0f}x sidecars): start {b['start_s'] / a['start_s']:.1f}x, "
                       f"idle {b['idle_pct'] / max(a['idle_pct'], 1e-3):.1f}x, snapshot bytes "
                       f"{b['snapshot_bytes'] / a['snapshot_bytes']:.1f}x, snapshot time "
-                      f"{b['snapshot_ms'] / a['snapshot_ms']:.1f}x, ctl status {b['status_ms'] / a['status_ms']:.1f}x")
+                      f"{b['snapshot_ms'] / a['snapshot_ms']:.1f}x, ctl status {b['status_ms'] / a['status_ms']:.1f}x; "
+                      f"RSS per added sidecar {(b['rss_kib'] - a['rss_kib']) / (b['n'] - a['n']):.1f} KiB")
         if not args.skip_fleet:
             fleet(tmp, args.agents, args.each, args.idle, args.presses)
     finally:

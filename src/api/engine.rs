@@ -110,6 +110,7 @@ impl Engine {
                 .filter(|(n, _)| limits_of.iter().any(|l| **l == ***n))
                 .map(|(n, h)| (n.to_string(), h.limits.clone()))
                 .collect(),
+            partial: false,
         }
     }
 
@@ -172,10 +173,13 @@ impl Engine {
         let events = self.all_events(SNAPSHOT_EVENTS);
         let (host, taken, interval, resources) = {
             let r = self.resources();
+            // By name in one pass: a search per sidecar is a million comparisons at 1,000.
+            let by_name: std::collections::HashMap<&str, usize> =
+                r.names.iter().enumerate().map(|(i, n)| (&**n, i)).collect();
             let resources = sidecars
                 .iter()
                 .map(|s| {
-                    let history = r.names.iter().position(|n| *n == s.name).map(|i| &r.sidecars[i]);
+                    let history = by_name.get(&*s.name).map(|&i| &r.sidecars[i]);
                     history.map_or_else(ResourceInfo::default, |h| ResourceInfo {
                         samples: h.samples.iter().copied().collect(),
                         limits: h.limits.clone(),

@@ -163,6 +163,14 @@ async fn status(engine: Arc<Engine>, outbox: Outbox, watched: Watched) {
     let mut sent_at = tokio::time::Instant::now();
     let mut version = *set.borrow_and_update();
     let mut whole = true;
+    // Lines captured and servers' self-descriptions, every sidecar's together: both only
+    // grow, so a sampling round that finds the same total has nothing to say (building
+    // 1,000 statuses to find that out was most of an idle agent's status follower).
+    let moved = |engine: &Engine| -> u64 {
+        let sidecars = engine.supervisor.sidecars();
+        let discovered = |h: &SidecarHandle| h.ipc().map_or(0, |ipc| *ipc.discovery_version.borrow());
+        sidecars.iter().map(|h| h.lines_now() + discovered(h)).sum()
+    };
     loop {
         // Marked seen before reading: whatever changes from here on wakes the next round.
         statuses.borrow_and_update();
@@ -172,6 +180,7 @@ async fn status(engine: Arc<Engine>, outbox: Outbox, watched: Watched) {
             version = now_version;
             whole = true;
         }
+        let moved_then = moved(&engine);
         let now = engine.status();
         let changed: Vec<SidecarInfo> = if whole {
             now.clone()
@@ -205,43 +214,61 @@ async fn status(engine: Arc<Engine>, outbox: Outbox, watched: Watched) {
                 }
             }
         }
-        tokio::select! {
-            _ = statuses.changed() => {}
-            _ = set.changed() => {}
-            reload = reloads.recv() => {
-                if let Ok((ok, text)) = reload
-                    && !outbox.notify(Notice::Reloaded { ok, text })
-                {
-                    return;
+        // A sampling round with nothing new is waited through.
+        loop {
+            let mut round_only = false;
+            tokio::select! {
+                _ = statuses.changed() => {}
+                _ = set.changed() => {}
+                reload = reloads.recv() => {
+                    if let Ok((ok, text)) = reload
+                        && !outbox.notify(Notice::Reloaded { ok, text })
+                    {
+                        return;
+                    }
                 }
+                _ = rounds.changed() => round_only = true,
+                _ = tokio::time::sleep(STATUS_FALLBACK) => {}
             }
-            _ = rounds.changed() => {}
-            _ = tokio::time::sleep(STATUS_FALLBACK) => {}
+            if !(round_only && moved(&engine) == moved_then) {
+                break;
+            }
         }
         // A change after a quiet spell goes out at once; a storm, at most this often.
         tokio::time::sleep_until(sent_at + STATUS_EVERY).await;
     }
 }
 
+/// Each sampling round: the host, and the sidecars whose figures changed (all of them
+/// first); limits when a sidecar's process changed (read by the sampler per process).
 async fn samples(engine: Arc<Engine>, outbox: Outbox, mut taken: tokio::sync::watch::Receiver<u64>) {
     taken.mark_unchanged();
-    let limits_of = |engine: &Engine| -> HashMap<String, Vec<(String, String)>> {
+    let limits_pids = |engine: &Engine| -> HashMap<String, Option<u32>> {
         let r = engine.resources();
-        r.names.iter().zip(&r.sidecars).map(|(n, h)| (n.to_string(), h.limits.clone())).collect()
+        r.names.iter().zip(&r.sidecars).map(|(n, h)| (n.to_string(), h.limits_pid)).collect()
     };
-    let mut limits_sent = limits_of(&engine);
+    let mut limits_sent = limits_pids(&engine);
+    let mut last: HashMap<String, crate::metrics::resources::Sample> = HashMap::new();
     while taken.changed().await.is_ok() {
-        let changed: Vec<String> = limits_of(&engine)
-            .into_iter()
-            .filter(|(name, limits)| limits_sent.get(name) != Some(limits))
-            .map(|(name, _)| name)
+        let now = limits_pids(&engine);
+        let changed: Vec<String> = now
+            .iter()
+            .filter(|(name, pid)| limits_sent.get(*name) != Some(pid))
+            .map(|(n, _)| n.clone())
             .collect();
-        let round = engine.samples(&changed);
-        for (name, limits) in &round.limits {
-            limits_sent.insert(name.clone(), limits.clone());
-        }
-        if !outbox.notify(Notice::Samples(round)) {
-            return;
+        limits_sent = now;
+        let mut round = engine.samples(&changed);
+        let whole = last.is_empty();
+        round.sidecars.retain(|(name, sample)| last.insert(name.clone(), *sample) != Some(*sample));
+        round.partial = !whole;
+        match outbox.offer(Notice::Samples(round)) {
+            Offer::Sent => {}
+            // Not seen: the next round says everything again.
+            Offer::Full => {
+                outbox.skipped.fetch_add(1, Ordering::Relaxed);
+                last.clear();
+            }
+            Offer::Gone => return,
         }
     }
 }

@@ -205,6 +205,10 @@ pub struct Samples {
     /// Limits of sidecars whose process changed since the last round.
     #[serde(default)]
     pub limits: Vec<(String, Vec<(String, String)>)>,
+    /// Only the samples that differ from the last round's: a sidecar not listed has the
+    /// same figures again (a thousand sleepers send nothing new).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub partial: bool,
 }
 
 /// Everything a front end shows but the log lines, at one moment.

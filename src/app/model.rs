@@ -7,7 +7,7 @@ use crate::api::{
 };
 use crate::ipc::protocol::Exchange;
 use crate::metrics::resources::{HISTORY, Sample};
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -104,6 +104,11 @@ pub struct Model {
     /// Sampling rounds seen.
     pub taken: u64,
     pub sidecars: Vec<SidecarView>,
+    /// Each sidecar's place in `sidecars` by name: every notice names its sidecar, and
+    /// at 1,000 sidecars a search per notice entry was most of an idle dashboard's CPU.
+    places: HashMap<String, usize>,
+    /// Over several engines (`attach --all`), theirs in the rows' order; else empty.
+    pub engines: Vec<String>,
 }
 
 fn push_capped<T>(list: &mut VecDeque<T>, item: T, cap: usize) {
@@ -134,7 +139,11 @@ impl Model {
         for (view, traffic) in sidecars.iter_mut().zip(s.traffic) {
             view.traffic = traffic.into();
         }
+        let places = sidecars.iter().enumerate().map(|(i, v)| (v.name().to_string(), i)).collect();
+        let engines = super::groups::engines_of(sidecars.iter().map(|v| v.name()));
         let mut model = Model {
+            places,
+            engines,
             config: s.config,
             pid: s.pid,
             interval: Duration::from_millis(s.interval_ms),
@@ -160,11 +169,11 @@ impl Model {
     }
 
     pub fn index(&self, name: &str) -> Option<usize> {
-        self.sidecars.iter().position(|s| s.setup.name == name)
+        self.places.get(name).copied()
     }
 
     fn named(&mut self, name: &str) -> Option<&mut SidecarView> {
-        self.sidecars.iter_mut().find(|s| s.setup.name == name)
+        self.places.get(name).copied().and_then(|i| self.sidecars.get_mut(i))
     }
 
     /// One notice from the engine, applied.
@@ -227,9 +236,19 @@ impl Model {
         }
         self.taken = round.taken;
         self.host = round.host;
+        let mut named = vec![false; self.sidecars.len()];
         for (name, sample) in round.sidecars {
-            if let Some(view) = self.named(&name) {
-                push_capped(&mut view.samples, sample, HISTORY);
+            if let Some(i) = self.index(&name) {
+                named[i] = true;
+                push_capped(&mut self.sidecars[i].samples, sample, HISTORY);
+            }
+        }
+        // Those not named had the same figures again.
+        if round.partial {
+            for (view, _) in self.sidecars.iter_mut().zip(named).filter(|(_, named)| !named) {
+                if let Some(&last) = view.samples.back() {
+                    push_capped(&mut view.samples, last, HISTORY);
+                }
             }
         }
         for (name, limits) in round.limits {

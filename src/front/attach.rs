@@ -131,16 +131,27 @@ const LOOK_FOR_ENGINES: std::time::Duration = std::time::Duration::from_millis(5
 /// application just spawned, an agent started again) join it.
 async fn join_new_engines(fleet: crate::api::fleet::Fleet, read_only: bool) {
     let mut tick = tokio::time::interval(LOOK_FOR_ENGINES);
+    // The folder is listed again only when it changed (a socket made or removed) or when
+    // the last look left an engine it could not reach yet (one still starting).
+    let mut seen: Option<std::time::SystemTime> = None;
     loop {
         tick.tick().await;
+        let changed =
+            std::fs::metadata(crate::api::socket_path::socket_dir()).and_then(|m| m.modified()).ok();
+        if changed.is_some() && changed == seen {
+            continue;
+        }
+        let mut all_reached = true;
         for (name, socket) in crate::api::socket_path::engine_sockets() {
             if fleet.is_live(&name) {
                 continue;
             }
-            if let Ok(link) = over_socket(&socket, read_only).await {
-                fleet.add(name, link).await;
+            match over_socket(&socket, read_only).await {
+                Ok(link) => fleet.add(name, link).await,
+                Err(_) => all_reached = false,
             }
         }
+        seen = if all_reached { changed } else { None };
     }
 }
 

@@ -3,5 +3,6 @@
 
 pub mod buckets;
 pub mod latency;
+pub mod pace;
 pub mod resources;
 pub mod timeline;

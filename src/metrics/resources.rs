@@ -13,6 +13,8 @@ use std::time::Instant;
 use sysinfo::System;
 use tokio::sync::watch;
 
+use super::pace::{Due, Pace};
+
 /// Samples kept per sidecar (5 minutes at the default 1 s interval).
 pub const HISTORY: usize = 300;
 
@@ -32,8 +34,8 @@ pub struct ResourceHistory {
     pub limits: Vec<(String, String)>,
     /// Whose limits those are: read again only for a new process.
     pub limits_pid: Option<u32>,
-    /// CPU time used since sidetop started, all its processes together (the sampled
-    /// rate integrated over each interval, so it never goes down as processes exit).
+    /// CPU time used since sidetop started, all its processes together (the ticks each
+    /// read found used since the one before, so it never goes down as processes exit).
     pub cpu_seconds: f64,
 }
 
@@ -85,11 +87,12 @@ impl Sampler {
             let Ok(mut system) = System::new() else { return };
             let mut trees = Trees::default();
             let mut ticks = Ticks::default();
+            let mut pace = Pace::default();
             while !thread_stop.load(Ordering::Relaxed) {
                 let now = pids();
                 align(&mut thread_data.lock().unwrap_or_else(|e| e.into_inner()), &now);
                 let mains: Vec<Option<u32>> = now.iter().map(|(_, pid)| *pid).collect();
-                let count = sample(&mut system, &mains, &mut trees, &mut ticks, &thread_data);
+                let count = sample(&mut system, &mains, (&mut trees, &mut ticks, &mut pace), &thread_data);
                 taken_tx.send_replace(count);
                 std::thread::sleep(interval);
             }
@@ -114,23 +117,18 @@ fn align(r: &mut Resources, now: &[(Arc<str>, Option<u32>)]) {
     }
 }
 
-/// Each sidecar's process tree, walked again only every few samples (or for a new main
-/// process): process trees change rarely, and the walk is most of a sample's cost.
+/// Each sidecar's process tree, walked again only when its pace says (or for a new main
+/// process): process trees change rarely, and the walk is most of a read's cost.
 #[derive(Default)]
 struct Trees {
     trees: Vec<Vec<(u32, u32)>>,
-    samples: u32,
 }
 
-const REWALK_EVERY: u32 = 5;
-
 impl Trees {
-    fn update(&mut self, mains: &[Option<u32>]) -> &[Vec<(u32, u32)>] {
+    fn update(&mut self, mains: &[Option<u32>], due: &[Due]) -> &[Vec<(u32, u32)>] {
         self.trees.resize(mains.len(), Vec::new());
-        let rewalk = self.samples.is_multiple_of(REWALK_EVERY);
-        self.samples = self.samples.wrapping_add(1);
-        for (tree, &main) in self.trees.iter_mut().zip(mains) {
-            if rewalk || tree.first().map(|t| t.0) != main {
+        for ((tree, &main), due) in self.trees.iter_mut().zip(mains).zip(due) {
+            if due.walk || tree.first().map(|t| t.0) != main {
                 *tree = main.map(crate::os::proctree::descendants_and_self).unwrap_or_default();
             }
         }
@@ -138,12 +136,11 @@ impl Trees {
     }
 }
 
-/// CPU ticks per process at the previous sample, and when that was; `/proc/PID/stat`
-/// kept open per process, so a sample is one `pread` each (no path walk, no open).
+/// CPU ticks per process at its previous read, and when that was; `/proc/PID/stat` kept
+/// open per process, so a read is one `pread` (no path walk, no open).
 #[derive(Default)]
 struct Ticks {
-    previous: HashMap<u32, u64>,
-    at: Option<Instant>,
+    previous: HashMap<u32, (u64, Instant)>,
     files: HashMap<u32, std::fs::File>,
 }
 
@@ -171,25 +168,24 @@ impl Ticks {
     }
 
     /// Closes the files of processes no longer sampled.
-    fn retain(&mut self, pids: &HashMap<u32, u64>) {
+    fn retain(&mut self, pids: &HashMap<u32, (u64, Instant)>) {
         self.files.retain(|pid, _| pids.contains_key(pid));
     }
 }
 
-/// One sample of every sidecar. Every `/proc` read happens before the shared data is
-/// locked, so a reader of it (the engine's status, a snapshot) never waits on the
-/// kernel; the lock is held only to append.
+/// One sample of every sidecar (those its pace skips this round repeat their last). Every
+/// `/proc` read happens before the shared data is locked, so a reader of it (the
+/// engine's status, a snapshot) never waits on the kernel; the lock is held only to
+/// append.
 fn sample(
     system: &mut System,
     mains: &[Option<u32>],
-    trees: &mut Trees,
-    ticks: &mut Ticks,
+    (trees, ticks, pace): (&mut Trees, &mut Ticks, &mut Pace),
     data: &Mutex<Resources>,
 ) -> u64 {
-    let trees = trees.update(mains);
+    let due = pace.plan(mains);
+    let trees = trees.update(mains, &due);
     let now = Instant::now();
-    let elapsed = ticks.at.map_or(0.0, |at| now.duration_since(at).as_secs_f64());
-    ticks.at = Some(now);
     let mut current = HashMap::with_capacity(ticks.previous.len());
     system.refresh_cpu_usage();
     system.refresh_memory();
@@ -198,24 +194,38 @@ fn sample(
         out.sidecars.iter().map(|h| h.limits_pid).collect()
     };
     let mut taken = Vec::with_capacity(trees.len());
-    for (i, tree) in trees.iter().enumerate() {
-        let mut s = Sample::default();
+    for (i, (tree, due)) in trees.iter().zip(&due).enumerate() {
+        if !due.read {
+            for &(pid, _) in tree {
+                if let Some(&before) = ticks.previous.get(&pid) {
+                    current.insert(pid, before);
+                }
+            }
+            taken.push(None);
+            continue;
+        }
+        let (mut s, mut used_ticks) = (Sample::default(), 0);
         for &(pid, threads) in tree {
             let Some((used, pages)) = ticks.read_stat(pid) else { continue };
-            current.insert(pid, used);
-            if let Some(before) = ticks.previous.get(&pid).filter(|_| elapsed > 0.0) {
-                s.cpu += used.saturating_sub(*before) as f32 / *CLOCK_TICKS as f32 / elapsed as f32 * 100.0;
+            current.insert(pid, (used, now));
+            if let Some(&(before, at)) = ticks.previous.get(&pid) {
+                let (ticks, span) = (used.saturating_sub(before), now.duration_since(at).as_secs_f32());
+                used_ticks += ticks;
+                if span > 0.0 {
+                    s.cpu += ticks as f32 / *CLOCK_TICKS as f32 / span * 100.0;
+                }
             }
             s.rss += pages * *PAGE_SIZE;
             s.threads += threads;
             s.processes += 1;
         }
+        pace.saw(i, used_ticks > 0);
         let limits = tree
             .first()
             .map(|&(main, _)| main)
             .filter(|main| limits_pids.get(i).copied().flatten() != Some(*main))
             .map(|main| (main, read_limits(main)));
-        taken.push((s, limits));
+        taken.push(Some((s, used_ticks as f64 / *CLOCK_TICKS as f64, limits)));
     }
     ticks.retain(&current);
     ticks.previous = current;
@@ -223,8 +233,18 @@ fn sample(
     out.host_cpu = system.global_cpu_usage();
     out.host_mem_used = system.used_memory();
     out.host_mem_total = system.total_memory();
-    for (history, (s, limits)) in out.sidecars.iter_mut().zip(taken) {
-        history.cpu_seconds += f64::from(s.cpu) / 100.0 * elapsed;
+    for (history, read) in out.sidecars.iter_mut().zip(taken) {
+        // Not read this round: the last figures stand for it (its CPU is counted when it
+        // is read next, over the whole time since).
+        let Some((s, used_seconds, limits)) = read else {
+            let last = history.samples.back().copied().unwrap_or_default();
+            if history.samples.len() == HISTORY {
+                history.samples.pop_front();
+            }
+            history.samples.push_back(last);
+            continue;
+        };
+        history.cpu_seconds += used_seconds;
         if history.samples.len() == HISTORY {
             history.samples.pop_front();
         }

@@ -86,6 +86,11 @@ impl SidecarHandle {
         self.status.clone()
     }
 
+    /// Lines captured so far.
+    pub fn lines_now(&self) -> u64 {
+        *self.lines_seen.borrow()
+    }
+
     /// Changes whenever lines are captured (the value is the count so far).
     pub fn watch_lines(&self) -> watch::Receiver<u64> {
         self.lines_seen.subscribe()

@@ -18,11 +18,19 @@ pub fn render(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
         Mode::InProcess => String::new(),
         Mode::Attached { to } => format!("attached to {to} · "),
     };
-    let mut spans =
-        vec![Span::styled("sidetop ", theme.title()), Span::raw(format!("{whose}{}  ", state.model.config))];
-    for (label, (n, symbol, style)) in counts {
-        spans.push(Span::styled(format!("{symbol} {n} {label}  "), style));
-    }
+    let counts: Vec<Span> = counts
+        .into_iter()
+        .map(|(label, (n, symbol, style))| Span::styled(format!("{symbol} {n} {label}  "), style))
+        .collect();
+    // The counts always show: a long config (every engine's, attached to many) is cut to
+    // the room they and the clock leave.
+    let counted: usize = counts.iter().map(|s| s.content.chars().count()).sum();
+    let room = (area.width as usize).saturating_sub("sidetop ".len() + counted + CLOCK_ROOM);
+    let mut spans = vec![
+        Span::styled("sidetop ", theme.title()),
+        Span::raw(cut(&format!("{whose}{}", state.model.config), room)),
+    ];
+    spans.extend(counts);
     let r = &state.model.host;
     let clock = chrono::Local::now().format("%H:%M:%S").to_string();
     let used: usize = spans.iter().map(|s| s.content.chars().count()).sum();
@@ -39,4 +47,17 @@ pub fn render(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
     spans.push(Span::raw(" ".repeat(pad)));
     spans.push(Span::styled(right, theme.dim()));
     frame.render_widget(Paragraph::new(Line::from(spans)), area);
+}
+
+/// Kept for the clock at the right of the line.
+const CLOCK_ROOM: usize = 10;
+
+/// `text` and two spaces in at most `room` columns, cut with `…` when longer.
+fn cut(text: &str, room: usize) -> String {
+    let room = room.max(12);
+    if text.chars().count() + 2 <= room {
+        return format!("{text}  ");
+    }
+    let kept: String = text.chars().take(room.saturating_sub(3)).collect();
+    format!("{kept}…  ")
 }

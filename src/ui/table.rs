@@ -54,6 +54,14 @@ fn group_line(state: &State, engine: &str, theme: &Theme, wide: bool) -> Row<'st
     Row::new(cells)
 }
 
+/// A row's name as shown: its own only, without its engine, when `bare`.
+fn shown_name(name: &str, bare: bool) -> &str {
+    match (bare, name.split_once(crate::api::fleet::SEPARATOR)) {
+        (true, Some((_, own))) => own,
+        _ => name,
+    }
+}
+
 pub fn render(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
     let wide = area.width >= 120;
     let order = state.order();
@@ -64,17 +72,12 @@ pub fn render(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
     let full_width = state.sidecars().iter().map(|s| s.name().chars().count()).max().unwrap_or(4);
     let other_columns: usize = if wide { 99 } else { 66 };
     let bare = groups.is_some() && full_width + other_columns > area.width.saturating_sub(2) as usize;
-    let shown = |name: &str| -> String {
-        match (bare, name.split_once(crate::api::fleet::SEPARATOR)) {
-            (true, Some((_, own))) => own.to_string(),
-            _ => name.to_string(),
-        }
-    };
+    let shown = |name: &'_ str| -> String { shown_name(name, bare).to_string() };
     let most = if groups.is_some() { 40 } else { 24 };
     let name_width = state
         .sidecars()
         .iter()
-        .map(|s| shown(s.name()).chars().count())
+        .map(|s| shown_name(s.name(), bare).chars().count())
         .chain(groups.iter().flatten().map(|e| groups::engine_label(e).chars().count() + 2))
         .max()
         .unwrap_or(4)

@@ -237,25 +237,31 @@ fn two_clients_see_the_same_state_and_one_sees_the_others_action() {
 
 /// At fleet size a status push must not be the whole list each time: the first is every
 /// sidecar, a restart sends only that sidecar, and idle sample rounds send nothing (the
-/// uptimes count on in the client). Before, a new subscriber got one whole list per
+/// uptimes count on in the client); sample rounds leave out figures that did not move.
+/// Before, a new subscriber got one whole list per
 /// sidecar, 15 ms apart (15 s of 240 KB pushes at 1,000 sidecars), and one a second after.
 #[test]
-fn status_pushes_carry_only_what_changed() {
+fn status_and_sample_pushes_carry_only_what_changed() {
     let toml: String = (0..40)
         .map(|i| format!("[[sidecar]]\nname = \"s{i:02}\"\ncommand = [\"sleep\", \"1000\"]\n"))
         .collect();
     let agent = Agent::running(&toml);
     let mut watcher = std::os::unix::net::UnixStream::connect(&agent.socket).unwrap();
     writeln!(watcher, r#"{{"jsonrpc":"2.0","id":1,"method":"hello","params":{{"version":2}}}}"#).unwrap();
-    writeln!(watcher, r#"{{"jsonrpc":"2.0","id":2,"method":"subscribe","params":{{"status":true}}}}"#)
-        .unwrap();
+    writeln!(
+        watcher,
+        r#"{{"jsonrpc":"2.0","id":2,"method":"subscribe","params":{{"status":true,"samples":true}}}}"#
+    )
+    .unwrap();
     let (tx, rx) = std::sync::mpsc::channel::<Value>();
+    let (samples_tx, samples) = std::sync::mpsc::channel::<Value>();
     let reader = watcher.try_clone().unwrap();
     std::thread::spawn(move || {
         for line in BufReader::new(reader).lines() {
             let Ok(line) = line else { return };
             let v: Value = serde_json::from_str(&line).unwrap();
-            if v["method"] == "status" && tx.send(v["params"].clone()).is_err() {
+            let to = if v["method"] == "status" { &tx } else { &samples_tx };
+            if v["method"].is_string() && to.send(v["params"].clone()).is_err() {
                 return;
             }
         }
@@ -266,6 +272,15 @@ fn status_pushes_carry_only_what_changed() {
     // Three sample rounds of a quiet fleet: nothing to say.
     let quiet: Vec<Value> = rx.recv_timeout(Duration::from_millis(3200)).into_iter().collect();
     assert!(quiet.is_empty(), "status pushed while nothing changed: {quiet:?}");
+    // Samples too: every sidecar's first, then only figures that moved (sleepers' stay).
+    let rounds: Vec<Value> = samples.try_iter().collect();
+    assert!(rounds.len() >= 3, "{rounds:?}");
+    assert_eq!(rounds[0]["sidecars"].as_array().unwrap().len(), 40, "{}", rounds[0]);
+    assert!(rounds[0].get("partial").is_none());
+    let later = &rounds[1..];
+    assert!(later.iter().all(|r| r["partial"] == true), "{later:?}");
+    let sent: usize = later.iter().map(|r| r["sidecars"].as_array().unwrap().len()).sum();
+    assert!(sent < 40 * later.len() / 2, "{sent} samples in {} partial rounds of 40 sleepers", later.len());
     let before = agent.pid_of("s07").unwrap();
     assert!(agent.ctl(&["restart", "s07"]).status.success());
     let deadline = Instant::now() + T;

@@ -481,3 +481,30 @@ async fn a_paste_goes_to_the_focused_text_field_and_never_acts() {
     update(&mut s, Msg::Paste("Kx\tr".into()));
     assert_eq!(s.logs.typing.as_deref(), Some("Kx r"));
 }
+
+/// A partial sampling round names only the sidecars whose figures changed: the others
+/// had the same again, and their history moves on with the round (a resource graph of a
+/// quiet sidecar keeps pace with a busy one's).
+#[test]
+fn a_partial_sampling_round_repeats_the_figures_of_those_it_leaves_out() {
+    let (mut s, _dir) = offline_dashboard(CONFIG);
+    let sample = |cpu: f32| sidetop::metrics::resources::Sample { cpu, rss: 4096, threads: 1, processes: 1 };
+    let round = |taken: u64, sidecars: Vec<(String, sidetop::metrics::resources::Sample)>, partial: bool| {
+        Msg::Notice(sidetop::api::Notice::Samples(sidetop::api::Samples {
+            taken,
+            host: Default::default(),
+            sidecars,
+            limits: Vec::new(),
+            partial,
+        }))
+    };
+    update(&mut s, round(1, vec![("alpha".into(), sample(1.0)), ("echo".into(), sample(2.0))], false));
+    update(&mut s, round(2, vec![("alpha".into(), sample(50.0))], true));
+    update(&mut s, round(3, vec![], true));
+    let cpu = |s: &State, i: usize| s.sidecars()[i].samples.iter().map(|x| x.cpu).collect::<Vec<_>>();
+    assert_eq!(cpu(&s, 0), [1.0, 50.0, 50.0]);
+    assert_eq!(cpu(&s, 1), [2.0, 2.0, 2.0]);
+    // A whole round leaves out nobody: a sidecar not in it gets nothing.
+    update(&mut s, round(4, vec![("alpha".into(), sample(3.0))], false));
+    assert_eq!((cpu(&s, 0).len(), cpu(&s, 1).len()), (4, 3));
+}

@@ -241,6 +241,38 @@ async fn every_tab_and_overlay_renders_at_both_sizes() {
 
 /// `attach --all`: the rows of several engines under a line per engine with its counts;
 /// sorted by a column, the lines go (the order is no longer by engine).
+/// Attached to 20 engines the header's config is every engine's file: it is cut, and the
+/// counts by state still show (they were pushed off the line).
+#[test]
+fn the_header_counts_show_however_long_the_config_is() {
+    let toml = "[[sidecar]]\nname = \"a\"\ncommand = [\"true\"]\n[[sidecar]]\nname = \"b\"\ncommand = [\"true\"]\n\
+                [[sidecar]]\nname = \"c\"\ncommand = [\"true\"]\n";
+    let (_dir, config) = config(toml, &marker());
+    let setups: Vec<sidetop::api::SidecarSetup> =
+        config.sidecars.iter().map(sidetop::api::build::setup).collect();
+    let infos = setups
+        .iter()
+        .zip(["ready", "ready", "lost"])
+        .map(|(s, state)| sidetop::api::SidecarInfo {
+            name: s.name.clone(),
+            state: state.into(),
+            ..Default::default()
+        })
+        .collect();
+    let long: Vec<String> =
+        (0..20).map(|i| format!("/home/operator/projects/service-{i:02}/sidetop.toml")).collect();
+    let snapshot =
+        sidetop::api::Snapshot { config: long.join(", "), setups, sidecars: infos, ..Default::default() };
+    let state =
+        State::new(sidetop::app::model::Model::from_snapshot(snapshot), sidetop::app::state::Mode::InProcess);
+    for (w, h) in [(80, 24), (160, 48)] {
+        let screen = draw(&state, w, h);
+        let header = screen.lines().next().unwrap();
+        assert!(header.contains("2 ready") && header.contains("1 lost"), "{w}x{h}: {header}");
+        assert!(header.contains("service-00") && header.contains('…'), "{w}x{h}: {header}");
+    }
+}
+
 #[test]
 fn rows_of_several_engines_come_under_a_line_per_engine() {
     let toml = "[[sidecar]]\nname = \"a\"\ncommand = [\"true\"]\n[[sidecar]]\nname = \"b\"\ncommand = [\"true\"]\n\

@@ -50,6 +50,8 @@ struct Member {
     last: Option<Snapshot>,
     /// When it stopped answering.
     lost_at: Option<std::time::Instant>,
+    /// Its sidecars' newest samples (renamed), to make a partial round whole.
+    samples: std::collections::HashMap<String, crate::metrics::resources::Sample>,
 }
 
 /// One link over `engines` (name, link), in that order, and the fleet to add more to.
@@ -100,6 +102,7 @@ impl Fleet {
                     member.caller = caller;
                     member.live = true;
                     member.lost_at = None;
+                    member.samples.clear();
                 }
                 None => members.push(Member {
                     name: name.clone(),
@@ -108,6 +111,7 @@ impl Fleet {
                     status: Vec::new(),
                     last: None,
                     lost_at: None,
+                    samples: Default::default(),
                 }),
             }
         }
@@ -328,6 +332,21 @@ async fn relay(engine: String, mut link: Link, fleet: Fleet) {
                 for (name, _) in &mut samples.sidecars {
                     *name = qualified(&engine, name);
                 }
+                // Made whole for this engine: the dashboard would repeat every engine's
+                // figures for a partial one.
+                if let Some(member) = fleet.members().iter_mut().find(|m| m.name == engine) {
+                    member.samples.extend(samples.sidecars.iter().cloned());
+                    if samples.partial {
+                        let given: std::collections::HashSet<String> =
+                            samples.sidecars.iter().map(|(n, _)| n.clone()).collect();
+                        let rest = member.status.iter().filter(|s| !given.contains(&s.name));
+                        let known: Vec<_> = rest
+                            .filter_map(|s| Some((s.name.clone(), *member.samples.get(&s.name)?)))
+                            .collect();
+                        samples.sidecars.extend(known);
+                    }
+                }
+                samples.partial = false;
                 for (name, _) in &mut samples.limits {
                     *name = qualified(&engine, name);
                 }

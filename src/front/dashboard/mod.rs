@@ -26,6 +26,10 @@ use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 
 const FRAME: Duration = Duration::from_millis(33);
+/// A frame for new resource samples alone waits this long since the last: over 20
+/// engines their rounds arrive apart, and a frame for each was most of an idle
+/// dashboard's CPU (the figures are taken once a second anyway).
+const SAMPLED_FRAME: Duration = Duration::from_millis(500);
 /// Notices applied in one go before the loop looks at input again.
 const NOTICE_BATCH: usize = 256;
 
@@ -122,6 +126,8 @@ async fn dashboard(
         .and_then(|ms| ms.parse().ok())
         .map(|ms| Instant::now() + Duration::from_millis(ms));
     let mut dirty = true;
+    // New resource samples only: drawn at most every SAMPLED_FRAME.
+    let mut resampled = false;
     let mut last_draw = Instant::now() - FRAME;
     let mut terminal_ok = true;
     let mut first_frame = true;
@@ -178,7 +184,7 @@ async fn dashboard(
                 tracing::warn!("drawing failed: {e}");
                 terminal_ok = false;
             }
-            dirty = false;
+            (dirty, resampled) = (false, false);
             last_draw = Instant::now();
             if first_frame && !state.following.is_empty() {
                 // The frame with the followed log in it (its lines arrive after the snapshot).
@@ -195,6 +201,7 @@ async fn dashboard(
             }
         }
         let next_frame = tokio::time::Instant::from_std(last_draw + FRAME);
+        let next_sampled_frame = tokio::time::Instant::from_std(last_draw + SAMPLED_FRAME);
         let attached = engine.is_none();
         effects = tokio::select! {
             biased;
@@ -220,7 +227,8 @@ async fn dashboard(
                 let Some(notice) = notice else {
                     break 'run if state.quitting.is_some() { Ending::AgentGone } else { Ending::Lost };
                 };
-                dirty = true;
+                let samples_only = |n: &crate::api::Notice| matches!(n, crate::api::Notice::Samples(_));
+                let mut quiet = samples_only(&notice);
                 let mut out = update(&mut state, Msg::Notice(notice));
                 // Notices of one moment (a sampling round and its status) come in a row:
                 // let the rest arrive, and draw them once.
@@ -228,8 +236,10 @@ async fn dashboard(
                 // A burst is applied in one go and drawn once.
                 for _ in 0..NOTICE_BATCH {
                     let Ok(notice) = link.notices.try_recv() else { break };
+                    quiet &= samples_only(&notice);
                     out.extend(update(&mut state, Msg::Notice(notice)));
                 }
+                if quiet { resampled = true } else { dirty = true }
                 out
             }
             _ = signals.term.recv() => signal_quit(&mut state, attached),
@@ -242,6 +252,10 @@ async fn dashboard(
                 Vec::new()
             }
             _ = tokio::time::sleep_until(next_frame), if dirty => Vec::new(),
+            _ = tokio::time::sleep_until(next_sampled_frame), if resampled && !dirty => {
+                dirty = true;
+                Vec::new()
+            }
         };
     };
     drop(input);
