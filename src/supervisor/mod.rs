@@ -120,6 +120,9 @@ impl Supervisor {
         spawner: impl FnOnce(Option<Arc<DeathWatch>>) -> Arc<dyn Spawner>,
     ) -> std::io::Result<Supervisor> {
         spawn::close_inherited_descriptors();
+        if let Some((was, now)) = crate::os::nofile::raise() {
+            tracing::info!("open-file limit raised from {was} to {now} (children get {was})");
+        }
         let death_watch = if options.no_death_watch {
             None
         } else if let Some(preforked) = DeathWatch::preforked() {

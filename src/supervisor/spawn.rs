@@ -42,6 +42,7 @@ pub fn spawn(config: &SidecarConfig) -> io::Result<Spawned> {
     // sidetop dies, which a parent-death signal could only do for the direct child.
     let mut child = cmd.spawn()?;
     let pid = child.id().ok_or_else(|| io::Error::other("child exited before its pid was read"))?;
+    crate::os::nofile::give_back(pid);
     let stdin = child.stdin.take().expect("piped stdin");
     let stdout = child.stdout.take().expect("piped stdout").into_owned_fd()?;
     let stderr = child.stderr.take().expect("piped stderr").into_owned_fd()?;

@@ -738,3 +738,42 @@ fn the_default_config_comes_up_all_green() {
         .collect();
     assert!(last.len() > 10 && not_green.is_empty(), "not green: {not_green:#?}");
 }
+
+/// Five descriptors a sidecar: under the usual soft limit an agent of a few hundred
+/// sidecars failed the rest with EMFILE. The agent raises its soft limit to the hard
+/// one, and its children get the limit it was started with.
+#[test]
+fn an_agent_started_under_a_low_open_file_limit_runs_every_sidecar() {
+    let dir = tempfile::tempdir().unwrap();
+    let toml: String = (0..80)
+        .map(|i| format!("[[sidecar]]\nname = \"s{i:02}\"\ncommand = [\"sleep\", \"1000\"]\n"))
+        .collect();
+    let marker = marker();
+    let config = write_config(dir.path(), &toml, &marker);
+    let socket = dir.path().join("agent.sock");
+    let child = Command::new("sh")
+        .arg("-c")
+        .arg(r#"ulimit -Sn 200 && exec "$0" agent --config "$1" --socket "$2" --log-dir "$3""#)
+        .arg(bin())
+        .arg(&config)
+        .arg(&socket)
+        .arg(dir.path().join("logs"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Killed with its sidecars however the test ends.
+    let agent = Agent { child, socket, config, dir, marker };
+    wait_until(T, "80 sidecars running under a soft limit of 200 descriptors", || {
+        let s = agent.status();
+        s.len() == 80 && s.iter().all(|s| s["pid"].is_u64())
+    });
+    let limits = |pid: u64| std::fs::read_to_string(format!("/proc/{pid}/limits")).unwrap();
+    let soft = |text: &str| -> String {
+        let line = text.lines().find(|l| l.starts_with("Max open files")).unwrap().to_string();
+        line.split_whitespace().nth(3).unwrap().to_string()
+    };
+    assert_ne!(soft(&limits(agent.child.id().into())), "200", "the agent raised its own");
+    let child = agent.pid_of("s42").unwrap();
+    assert_eq!(soft(&limits(child)), "200", "a sidecar gets the limit the agent was given");
+}
