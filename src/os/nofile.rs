@@ -26,7 +26,7 @@ pub fn raise() -> Option<(u64, u64)> {
         return None;
     }
     let _ = GIVEN.set(limit);
-    Some((limit.rlim_cur as u64, raised.rlim_cur as u64))
+    Some((limit.rlim_cur, raised.rlim_cur))
 }
 
 /// Gives child `pid` the limit sidetop was started with (when it raised its own).
