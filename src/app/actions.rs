@@ -182,9 +182,11 @@ pub(crate) fn act(state: &mut State, action: Action) -> Vec<Effect> {
             state.say("reading the config again…");
             return vec![Effect::Reload { dry_run: true }];
         }
+        // The table's filter too, once typed (Enter kept it): Esc shows every row again.
         Action::Escape => {
             state.logs.search = None;
             state.traffic_open = false;
+            state.table_filter = None;
         }
     }
     Vec::new()

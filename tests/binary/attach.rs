@@ -196,9 +196,9 @@ fn attach_over_ssh_says_why_it_failed() {
 
 /// A real sshd on 127.0.0.1, with keys made for this test; `ssh` on PATH is the real
 /// client pointed at it by a config file.
-struct Sshd {
+pub(crate) struct Sshd {
     child: Child,
-    bin_dir: PathBuf,
+    pub(crate) bin_dir: PathBuf,
     _dir: tempfile::TempDir,
 }
 
@@ -215,7 +215,7 @@ fn run_ok(cmd: &mut Command) {
 }
 
 impl Sshd {
-    fn start() -> Sshd {
+    pub(crate) fn start() -> Sshd {
         let sshd = Path::new("/usr/sbin/sshd");
         assert!(sshd.exists(), "a real sshd is needed: install openssh-server (.ci/run and scripts/test do)");
         let dir = tempfile::tempdir().unwrap();

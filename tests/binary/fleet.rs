@@ -251,3 +251,90 @@ fn attach_over_several_sockets_shows_their_engines_in_one_dashboard() {
     let screen = tmux.wait_for("attach-exited-0");
     assert!(screen.contains("detached from 2 engines"), "{screen}");
 }
+
+/// `attach --all --ssh HOST`: every engine on that host through one ssh connection (a
+/// real sshd on 127.0.0.1 whose sessions see their own runtime folder), beside this
+/// host's: a key acts on the remote sidecar's own engine, an engine started there while
+/// attached joins, one killed there is marked lost and the others go on.
+#[test]
+fn attach_all_over_ssh_shows_every_engine_of_that_host_through_one_connection() {
+    let root = tempfile::tempdir().unwrap();
+    let (here, there) = (root.path().join("run-here"), root.path().join("run-there"));
+    let dirs: Vec<_> = ["one", "two", "three", "four"].iter().map(|d| root.path().join(d)).collect();
+    for d in &dirs {
+        std::fs::create_dir_all(d).unwrap();
+    }
+    let sleeper = |name: &str| format!("[[sidecar]]\nname = \"{name}\"\ncommand = [\"sleep\", \"60\"]\n");
+    let _alpha = agent(&here, &dirs[0], &sleeper("alpha"));
+    let _beta = agent(&there, &dirs[1], &sleeper("beta"));
+    let mut gamma = agent(&there, &dirs[2], &sleeper("gamma"));
+    let mut rows = Vec::new();
+    wait_until(Duration::from_secs(20), "the remote agents' sidecars", || {
+        rows = all_status(&there).0;
+        rows.len() == 2 && rows.iter().all(|r| r["pid"].is_u64())
+    });
+    let row = |rows: &[Value], name: &str| rows.iter().find(|r| r["name"] == name).unwrap().clone();
+    let (beta, gamma_row) = (row(&rows, "beta"), row(&rows, "gamma"));
+    let beta_engine = beta["engine"].as_str().unwrap().to_string();
+    let gamma_engine = gamma_row["engine"].as_str().unwrap().to_string();
+
+    let sshd = crate::attach::Sshd::start();
+    // The remote sidetop: this binary, its sessions in the remote runtime folder.
+    let remote = root.path().join("remote-sidetop");
+    std::fs::write(
+        &remote,
+        format!("#!/bin/sh\nXDG_RUNTIME_DIR={} exec {} \"$@\"\n", there.display(), bin()),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&remote, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let tmux = common::tmux::Tmux::start(160, 40);
+    tmux.type_line(&format!(
+        "PATH={}:$PATH XDG_RUNTIME_DIR={} {} attach --all --ssh test-sshd --remote-sidetop {}; echo attach-exited-$?",
+        sshd.bin_dir.display(),
+        here.display(),
+        bin(),
+        remote.display()
+    ));
+    let (beta_row, gamma_name) =
+        (format!("test-sshd:{beta_engine}/beta"), format!("test-sshd:{gamma_engine}/gamma"));
+    let screen = tmux.wait("every engine's sidecars", |s| {
+        s.contains(&beta_row) && s.contains(&gamma_name) && s.contains("/alpha")
+    });
+    assert!(screen.contains("3 engines on several hosts"), "{screen}");
+    let connections = Command::new("pgrep").args(["-c", "-f", "ssh -F .* test-sshd"]).output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&connections.stdout).trim(), "1", "one ssh connection for the host");
+
+    // `r` on the remote beta restarts exactly it, in its own engine there.
+    tmux.keys(&["/"]);
+    tmux.type_line("beta");
+    tmux.wait_for("1 shown");
+    tmux.keys(&["r"]);
+    let mut after = Vec::new();
+    wait_until(Duration::from_secs(10), "beta restarted in its own engine", || {
+        after = all_status(&there).0;
+        after.len() == 2 && row(&after, "beta")["pid"] != beta["pid"] && row(&after, "beta")["pid"].is_u64()
+    });
+    assert_eq!(row(&after, "gamma")["pid"], gamma_row["pid"], "gamma's engine untouched");
+    tmux.wait_for(&format!("restarted {beta_row}"));
+    tmux.keys(&["Escape"]);
+
+    // An engine started there while attached joins through the same connection.
+    let _delta = agent(&there, &dirs[3], &sleeper("delta"));
+    tmux.wait("the new remote engine's sidecar", |s| {
+        s.lines().any(|l| l.contains("test-sshd:") && l.contains("/delta") && l.contains("ready"))
+    });
+    // One killed there: lost with when; the rest go on.
+    let _ = gamma.0.kill();
+    let _ = gamma.0.wait();
+    let screen =
+        tmux.wait("gamma marked lost", |s| s.lines().any(|l| l.contains(&gamma_name) && l.contains("lost")));
+    assert!(screen.lines().any(|l| l.contains(&beta_row) && l.contains("ready")), "{screen}");
+    assert!(screen.lines().any(|l| l.contains("/alpha") && l.contains("ready")), "{screen}");
+    tmux.keys(&["q"]);
+    tmux.wait_for("attach-exited-0");
+    assert!(
+        row(&all_status(&there).0, "beta")["pid"].is_u64(),
+        "detaching leaves the remote sidecars running"
+    );
+}

@@ -343,7 +343,11 @@ fn rows_of_several_engines_come_under_a_line_per_engine() {
     assert!(filtered.contains("/wrap▏") && state.selected == 2, "{filtered}");
     update(&mut state, Msg::Key(KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE)));
     assert!(draw(&state, 120, 40).contains("/wrap: 1 shown"));
+    // Esc once the filter is kept shows every row again, as it does while typing.
+    update(&mut state, Msg::Key(KeyEvent::new(KeyCode::Esc, KeyModifiers::NONE)));
+    assert!(draw(&state, 120, 40).contains("agent-one/a"), "Esc after Enter shows every row again");
     update(&mut state, Msg::Key(KeyEvent::new(KeyCode::Char('/'), KeyModifiers::NONE)));
+    update(&mut state, Msg::Key(KeyEvent::new(KeyCode::Char('x'), KeyModifiers::NONE)));
     update(&mut state, Msg::Key(KeyEvent::new(KeyCode::Esc, KeyModifiers::NONE)));
     assert!(draw(&state, 120, 40).contains("agent-one/a"), "Esc shows every row again");
     // Narrow too, and without the lines once sorted by a column.

@@ -2,6 +2,7 @@
 //! 0 done, 1 the operation failed, 2 bad arguments (an unknown sidecar, invalid JSON),
 //! 3 no agent on that socket.
 
+mod bridge;
 mod fleet;
 mod reads;
 
@@ -18,12 +19,11 @@ pub use crate::front::exit_codes::{EXIT_FAILED, EXIT_NO_AGENT, EXIT_USAGE};
 
 pub async fn run(config: &Path, args: &CtlArgs) -> ExitCode {
     let socket = args.socket.clone().unwrap_or_else(|| default_socket(config));
-    if args.all {
-        return fleet::run(args).await;
-    }
-    match &args.command {
-        CtlCommand::List => return list(args.json).await,
-        CtlCommand::Bridge => return bridge(&socket).await,
+    match (&args.command, args.all) {
+        (CtlCommand::Bridge, true) => return bridge::bridge_all().await,
+        (_, true) => return fleet::run(args).await,
+        (CtlCommand::List, _) => return list(args.json).await,
+        (CtlCommand::Bridge, _) => return bridge::bridge(&socket).await,
         _ => {}
     }
     let mut client = match Client::connect(&socket, args.read_only).await {
@@ -348,24 +348,5 @@ async fn list(json: bool) -> ExitCode {
             (Err(_), false) => println!("{name}  (stale: nobody answers; the next agent replaces it)"),
         }
     }
-    ExitCode::SUCCESS
-}
-
-/// Copies stdin to the socket and the socket to stdout, so a remote client can speak the
-/// control protocol through `ssh HOST sidetop ctl bridge`.
-async fn bridge(socket: &Path) -> ExitCode {
-    let stream = match tokio::net::UnixStream::connect(socket).await {
-        Ok(s) => s,
-        Err(e) => {
-            return fail(ClientError::NoAgent(format!("no sidetop agent on {} ({e})", socket.display())));
-        }
-    };
-    let (mut read, mut write) = stream.into_split();
-    let up = tokio::spawn(async move {
-        let _ = tokio::io::copy(&mut tokio::io::stdin(), &mut write).await;
-        let _ = tokio::io::AsyncWriteExt::shutdown(&mut write).await;
-    });
-    let _ = tokio::io::copy(&mut read, &mut tokio::io::stdout()).await;
-    up.abort();
     ExitCode::SUCCESS
 }

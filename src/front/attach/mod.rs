@@ -5,14 +5,13 @@ use crate::api::link::Link;
 use crate::front::cli::AttachArgs;
 use crate::front::dashboard::Ending;
 use crate::front::exit_codes::{EXIT_FAILED, EXIT_NO_AGENT};
+use ssh::{over_ssh, print_kept};
 use std::io;
 use std::path::Path;
-use std::process::{ExitCode, Stdio};
-use std::sync::{Arc, Mutex};
-use tokio::io::AsyncBufReadExt;
+use std::process::ExitCode;
 
-/// Lines of ssh's stderr kept to explain a failure.
-const STDERR_KEPT: usize = 10;
+mod ssh;
+mod ssh_all;
 
 pub async fn run(config: &Path, args: &AttachArgs) -> ExitCode {
     if args.all || args.socket.len() + args.ssh.len() > 1 {
@@ -67,7 +66,8 @@ pub async fn run(config: &Path, args: &AttachArgs) -> ExitCode {
 }
 
 /// One dashboard over several engines: with `--all` every one of this host that answers
-/// (and those that start later), plus each `--socket` and each `--ssh` host.
+/// (and those that start later), plus each `--socket`, and each `--ssh` host's default
+/// engine (with `--all`, every engine on that host, through one ssh connection each).
 async fn fleet(args: &AttachArgs) -> ExitCode {
     let read_only = args.read_only;
     let mut engines = Vec::new();
@@ -90,7 +90,19 @@ async fn fleet(args: &AttachArgs) -> ExitCode {
             Err(e) => eprintln!("sidetop attach: no engine on {}: {e}", socket.display()),
         }
     }
+    // With --all, a host's every engine through one ssh connection; else its default one.
+    let mut later_on_hosts = Vec::new();
     for host in &args.ssh {
+        if args.all {
+            match ssh_all::over_ssh_all(host, args).await {
+                Ok(found) => {
+                    engines.extend(found.initial);
+                    later_on_hosts.push(found.later);
+                }
+                Err(e) => eprintln!("sidetop attach: attaching over ssh to every engine on {host}: {e}"),
+            }
+            continue;
+        }
         match over_ssh(host, args).await {
             Ok((link, _stderr)) => engines.push((host.clone(), link)),
             Err(e) => eprintln!("sidetop attach: attaching over ssh to {host}: {e}"),
@@ -102,6 +114,14 @@ async fn fleet(args: &AttachArgs) -> ExitCode {
     }
     let count = engines.len();
     let (link, fleet) = crate::api::fleet::combine(engines);
+    for mut later in later_on_hosts {
+        let fleet = fleet.clone();
+        tokio::spawn(async move {
+            while let Some((name, link)) = later.recv().await {
+                fleet.add(name, link).await;
+            }
+        });
+    }
     let watching = args.all.then(|| tokio::spawn(join_new_engines(fleet, read_only)));
     let place = if args.ssh.is_empty() { "on this host" } else { "on several hosts" };
     let ended = crate::front::dashboard::attach(link, format!("{count} engines {place}")).await;
@@ -159,72 +179,4 @@ async fn over_socket(socket: &Path, read_only: bool) -> io::Result<Link> {
     let stream = tokio::net::UnixStream::connect(socket).await?;
     let (read, write) = stream.into_split();
     crate::client::link::connect(read, write, read_only).await
-}
-
-/// `ssh -T HOST 'sidetop' 'ctl' ['--socket' 'PATH'] 'bridge'`, its stdio carrying the API.
-async fn over_ssh(host: &str, args: &AttachArgs) -> io::Result<(Link, Arc<Mutex<Vec<String>>>)> {
-    let mut remote = vec![args.remote_sidetop.clone(), "ctl".into()];
-    if let Some(socket) = &args.remote_socket {
-        remote.extend(["--socket".into(), socket.display().to_string()]);
-    }
-    remote.push("bridge".into());
-    // ssh joins its arguments into one command line for the remote shell: quote each.
-    let command: Vec<String> = remote.iter().map(|a| shell_quote(a)).collect();
-    let mut child = tokio::process::Command::new("ssh")
-        .arg("-T")
-        // A host starting with `-` must not be read as an option.
-        .arg("--")
-        .arg(host)
-        .args(&command)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .map_err(|e| io::Error::new(e.kind(), format!("cannot run ssh: {e}")))?;
-    let (Some(stdin), Some(stdout), Some(stderr)) =
-        (child.stdin.take(), child.stdout.take(), child.stderr.take())
-    else {
-        return Err(io::Error::other("ssh without pipes"));
-    };
-    // ssh's own messages (and the bridge's) must not scribble over the dashboard: kept,
-    // and shown if attaching fails.
-    let kept = Arc::new(Mutex::new(Vec::new()));
-    let lines = kept.clone();
-    tokio::spawn(async move {
-        let mut reader = tokio::io::BufReader::new(stderr).lines();
-        while let Ok(Some(line)) = reader.next_line().await {
-            let mut lines = lines.lock().unwrap_or_else(|e| e.into_inner());
-            if lines.len() == STDERR_KEPT {
-                lines.remove(0);
-            }
-            lines.push(line);
-        }
-    });
-    // The child lives as long as the link's tasks hold its pipes; reaped when it exits.
-    tokio::spawn(async move {
-        let _ = child.wait().await;
-    });
-    match crate::client::link::connect(stdout, stdin, args.read_only).await {
-        Ok(link) => Ok((link, kept)),
-        Err(e) => {
-            // Give ssh a moment to say why on stderr.
-            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-            let said = kept.lock().unwrap_or_else(|e| e.into_inner()).join("\n");
-            Err(io::Error::new(
-                e.kind(),
-                if said.is_empty() { e.to_string() } else { format!("{e}\n{said}") },
-            ))
-        }
-    }
-}
-
-fn print_kept(kept: &Mutex<Vec<String>>) {
-    for line in kept.lock().unwrap_or_else(|e| e.into_inner()).iter() {
-        eprintln!("ssh: {line}");
-    }
-}
-
-fn shell_quote(arg: &str) -> String {
-    format!("'{}'", arg.replace('\'', r"'\''"))
 }

@@ -1,0 +1,91 @@
+//! Reaching an engine on another host: `ssh -T HOST 'sidetop' 'ctl' ... 'bridge'`, its
+//! stdio carrying the control protocol; ssh's own messages kept (never drawn over the
+//! dashboard) to explain a failure.
+
+use super::AttachArgs;
+use crate::api::link::Link;
+use std::io;
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use tokio::io::AsyncBufReadExt;
+use tokio::process::{ChildStdin, ChildStdout};
+
+/// Lines of ssh's stderr kept to explain a failure.
+const STDERR_KEPT: usize = 10;
+
+pub type Kept = Arc<Mutex<Vec<String>>>;
+
+/// ssh running `REMOTE_SIDETOP ctl REMOTE...` on `host`: its stdin and stdout, and the
+/// last lines of its stderr. The child is reaped when it exits; it lives as long as
+/// its pipes are held.
+pub fn spawn(host: &str, args: &AttachArgs, remote: &[&str]) -> io::Result<(ChildStdin, ChildStdout, Kept)> {
+    let mut words = vec![args.remote_sidetop.as_str(), "ctl"];
+    words.extend(remote);
+    // ssh joins its arguments into one command line for the remote shell: quote each.
+    let command: Vec<String> = words.iter().map(|a| shell_quote(a)).collect();
+    let mut child = tokio::process::Command::new("ssh")
+        .arg("-T")
+        // A host starting with `-` must not be read as an option.
+        .arg("--")
+        .arg(host)
+        .args(&command)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|e| io::Error::new(e.kind(), format!("cannot run ssh: {e}")))?;
+    let (Some(stdin), Some(stdout), Some(stderr)) =
+        (child.stdin.take(), child.stdout.take(), child.stderr.take())
+    else {
+        return Err(io::Error::other("ssh without pipes"));
+    };
+    let kept: Kept = Arc::default();
+    let lines = kept.clone();
+    tokio::spawn(async move {
+        let mut reader = tokio::io::BufReader::new(stderr).lines();
+        while let Ok(Some(line)) = reader.next_line().await {
+            let mut lines = lines.lock().unwrap_or_else(|e| e.into_inner());
+            if lines.len() == STDERR_KEPT {
+                lines.remove(0);
+            }
+            lines.push(line);
+        }
+    });
+    tokio::spawn(async move {
+        let _ = child.wait().await;
+    });
+    Ok((stdin, stdout, kept))
+}
+
+/// One engine on `host` (its default one, or `--remote-socket`) through `ctl bridge`.
+pub async fn over_ssh(host: &str, args: &AttachArgs) -> io::Result<(Link, Kept)> {
+    let socket = args.remote_socket.as_ref().map(|s| s.display().to_string());
+    let mut remote = Vec::new();
+    if let Some(socket) = &socket {
+        remote.extend(["--socket", socket.as_str()]);
+    }
+    remote.push("bridge");
+    let (stdin, stdout, kept) = spawn(host, args, &remote)?;
+    match crate::client::link::connect(stdout, stdin, args.read_only).await {
+        Ok(link) => Ok((link, kept)),
+        Err(e) => Err(explained(e, &kept).await),
+    }
+}
+
+/// `e`, with what ssh said on stderr (given a moment to say it).
+pub async fn explained(e: io::Error, kept: &Kept) -> io::Error {
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let said = kept.lock().unwrap_or_else(|e| e.into_inner()).join("\n");
+    io::Error::new(e.kind(), if said.is_empty() { e.to_string() } else { format!("{e}\n{said}") })
+}
+
+pub fn print_kept(kept: &Mutex<Vec<String>>) {
+    for line in kept.lock().unwrap_or_else(|e| e.into_inner()).iter() {
+        eprintln!("ssh: {line}");
+    }
+}
+
+fn shell_quote(arg: &str) -> String {
+    format!("'{}'", arg.replace('\'', r"'\''"))
+}
