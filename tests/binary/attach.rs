@@ -198,6 +198,7 @@ fn attach_over_ssh_says_why_it_failed() {
 /// client pointed at it by a config file.
 pub(crate) struct Sshd {
     child: Child,
+    port: u16,
     pub(crate) bin_dir: PathBuf,
     _dir: tempfile::TempDir,
 }
@@ -256,10 +257,31 @@ impl Sshd {
         .unwrap();
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
-        let child =
-            Command::new(sshd).arg("-D").arg("-e").arg("-f").arg(d.join("sshd_config")).spawn().unwrap();
+        let child = Sshd::listen(d, port);
+        Sshd { child, port, bin_dir, _dir: dir }
+    }
+
+    fn listen(dir: &Path, port: u16) -> Child {
+        let child = Command::new("/usr/sbin/sshd")
+            .arg("-D")
+            .arg("-e")
+            .arg("-f")
+            .arg(dir.join("sshd_config"))
+            .spawn()
+            .unwrap();
         wait_until(T, "sshd to listen", || std::net::TcpStream::connect(("127.0.0.1", port)).is_ok());
-        Sshd { child, bin_dir, _dir: dir }
+        child
+    }
+
+    /// No new connections (those made go on: each has a process of its own).
+    pub(crate) fn stop_listening(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Listening again, on the same port.
+    pub(crate) fn listen_again(&mut self) {
+        self.child = Sshd::listen(self._dir.path(), self.port);
     }
 }
 

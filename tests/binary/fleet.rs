@@ -255,7 +255,8 @@ fn attach_over_several_sockets_shows_their_engines_in_one_dashboard() {
 /// `attach --all --ssh HOST`: every engine on that host through one ssh connection (a
 /// real sshd on 127.0.0.1 whose sessions see their own runtime folder), beside this
 /// host's: a key acts on the remote sidecar's own engine, an engine started there while
-/// attached joins, one killed there is marked lost and the others go on.
+/// attached joins, one killed there is marked lost and the others go on; a dropped
+/// connection is tried again until the host answers.
 #[test]
 fn attach_all_over_ssh_shows_every_engine_of_that_host_through_one_connection() {
     let root = tempfile::tempdir().unwrap();
@@ -278,7 +279,7 @@ fn attach_all_over_ssh_shows_every_engine_of_that_host_through_one_connection() 
     let beta_engine = beta["engine"].as_str().unwrap().to_string();
     let gamma_engine = gamma_row["engine"].as_str().unwrap().to_string();
 
-    let sshd = crate::attach::Sshd::start();
+    let mut sshd = crate::attach::Sshd::start();
     // The remote sidetop: this binary, its sessions in the remote runtime folder.
     let remote = root.path().join("remote-sidetop");
     std::fs::write(
@@ -302,7 +303,9 @@ fn attach_all_over_ssh_shows_every_engine_of_that_host_through_one_connection() 
         s.contains(&beta_row) && s.contains(&gamma_name) && s.contains("/alpha")
     });
     assert!(screen.contains("3 engines on several hosts"), "{screen}");
-    let connections = Command::new("pgrep").args(["-c", "-f", "ssh -F .* test-sshd"]).output().unwrap();
+    // This test's ssh client: the one reading this sshd's client config.
+    let client = format!("ssh -F {}/ssh_config", sshd.bin_dir.parent().unwrap().display());
+    let connections = Command::new("pgrep").args(["-c", "-f", &client]).output().unwrap();
     assert_eq!(String::from_utf8_lossy(&connections.stdout).trim(), "1", "one ssh connection for the host");
 
     // `r` on the remote beta restarts exactly it, in its own engine there.
@@ -331,6 +334,23 @@ fn attach_all_over_ssh_shows_every_engine_of_that_host_through_one_connection() 
         tmux.wait("gamma marked lost", |s| s.lines().any(|l| l.contains(&gamma_name) && l.contains("lost")));
     assert!(screen.lines().any(|l| l.contains(&beta_row) && l.contains("ready")), "{screen}");
     assert!(screen.lines().any(|l| l.contains("/alpha") && l.contains("ready")), "{screen}");
+
+    // The connection drops while the host does not answer: its sidecars say they are
+    // reconnecting, tries back off, and once it answers again they are ready again.
+    sshd.stop_listening();
+    let _ = Command::new("pkill").args(["-f", &client]).status();
+    let screen = tmux.wait("beta reconnecting, after a failed try", |s| {
+        s.lines().any(|l| l.contains(&beta_row) && l.contains("retrying") && l.contains("try 2"))
+    });
+    assert!(
+        screen.lines().any(|l| l.contains("/alpha") && l.contains("ready")),
+        "this host's goes on: {screen}"
+    );
+    sshd.listen_again();
+    tmux.wait("beta ready again over a new connection", |s| {
+        s.lines().any(|l| l.contains(&beta_row) && l.contains("ready"))
+            && s.lines().any(|l| l.contains("/delta") && l.contains("ready"))
+    });
     tmux.keys(&["q"]);
     tmux.wait_for("attach-exited-0");
     assert!(

@@ -3,6 +3,7 @@
 //! engine under its own name; a snapshot or status is every engine's, merged; each
 //! engine's notices come through renamed. The dashboard does not know it is more than one.
 
+mod reconnect;
 mod rename;
 
 use super::link::{Call, Caller, Link};

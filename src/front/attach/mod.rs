@@ -10,6 +10,7 @@ use std::io;
 use std::path::Path;
 use std::process::ExitCode;
 
+mod hosts;
 mod ssh;
 mod ssh_all;
 
@@ -18,7 +19,7 @@ pub async fn run(config: &Path, args: &AttachArgs) -> ExitCode {
         return fleet(args).await;
     }
     let (link, to, stderr) = match args.ssh.first() {
-        Some(host) => match over_ssh(host, args).await {
+        Some(host) => match over_ssh(host, args).await.map(|(link, kept, _)| (link, kept)) {
             Ok((link, stderr)) => (link, host.to_string(), Some(stderr)),
             Err(e) => {
                 eprintln!("error: attaching over ssh to {host}: {e}");
@@ -91,20 +92,13 @@ async fn fleet(args: &AttachArgs) -> ExitCode {
         }
     }
     // With --all, a host's every engine through one ssh connection; else its default one.
-    let mut later_on_hosts = Vec::new();
+    let mut hosts = Vec::new();
     for host in &args.ssh {
-        if args.all {
-            match ssh_all::over_ssh_all(host, args).await {
-                Ok(found) => {
-                    engines.extend(found.initial);
-                    later_on_hosts.push(found.later);
-                }
-                Err(e) => eprintln!("sidetop attach: attaching over ssh to every engine on {host}: {e}"),
+        match hosts::reach(host, args).await {
+            Ok(mut reached) => {
+                engines.extend(std::mem::take(&mut reached.engines));
+                hosts.push((host.clone(), reached));
             }
-            continue;
-        }
-        match over_ssh(host, args).await {
-            Ok((link, _stderr)) => engines.push((host.clone(), link)),
             Err(e) => eprintln!("sidetop attach: attaching over ssh to {host}: {e}"),
         }
     }
@@ -114,19 +108,18 @@ async fn fleet(args: &AttachArgs) -> ExitCode {
     }
     let count = engines.len();
     let (link, fleet) = crate::api::fleet::combine(engines);
-    for mut later in later_on_hosts {
-        let fleet = fleet.clone();
-        tokio::spawn(async move {
-            while let Some((name, link)) = later.recv().await {
-                fleet.add(name, link).await;
-            }
-        });
-    }
+    let kept: Vec<_> = hosts
+        .into_iter()
+        .map(|(host, reached)| tokio::spawn(hosts::keep(host, args.clone(), fleet.clone(), reached)))
+        .collect();
     let watching = args.all.then(|| tokio::spawn(join_new_engines(fleet, read_only)));
     let place = if args.ssh.is_empty() { "on this host" } else { "on several hosts" };
     let ended = crate::front::dashboard::attach(link, format!("{count} engines {place}")).await;
     if let Some(watching) = watching {
         watching.abort();
+    }
+    for host in kept {
+        host.abort();
     }
     match ended {
         Ok(Ending::Lost) => {

@@ -9,16 +9,24 @@ use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use tokio::io::AsyncBufReadExt;
 use tokio::process::{ChildStdin, ChildStdout};
+use tokio::sync::oneshot;
 
 /// Lines of ssh's stderr kept to explain a failure.
 const STDERR_KEPT: usize = 10;
 
 pub type Kept = Arc<Mutex<Vec<String>>>;
 
+/// Resolves when the ssh process has exited (its connection is gone).
+pub type Exited = oneshot::Receiver<()>;
+
 /// ssh running `REMOTE_SIDETOP ctl REMOTE...` on `host`: its stdin and stdout, and the
 /// last lines of its stderr. The child is reaped when it exits; it lives as long as
 /// its pipes are held.
-pub fn spawn(host: &str, args: &AttachArgs, remote: &[&str]) -> io::Result<(ChildStdin, ChildStdout, Kept)> {
+pub fn spawn(
+    host: &str,
+    args: &AttachArgs,
+    remote: &[&str],
+) -> io::Result<(ChildStdin, ChildStdout, Kept, Exited)> {
     let mut words = vec![args.remote_sidetop.as_str(), "ctl"];
     words.extend(remote);
     // ssh joins its arguments into one command line for the remote shell: quote each.
@@ -52,23 +60,25 @@ pub fn spawn(host: &str, args: &AttachArgs, remote: &[&str]) -> io::Result<(Chil
             lines.push(line);
         }
     });
+    let (exited_tx, exited) = oneshot::channel();
     tokio::spawn(async move {
         let _ = child.wait().await;
+        let _ = exited_tx.send(());
     });
-    Ok((stdin, stdout, kept))
+    Ok((stdin, stdout, kept, exited))
 }
 
 /// One engine on `host` (its default one, or `--remote-socket`) through `ctl bridge`.
-pub async fn over_ssh(host: &str, args: &AttachArgs) -> io::Result<(Link, Kept)> {
+pub async fn over_ssh(host: &str, args: &AttachArgs) -> io::Result<(Link, Kept, Exited)> {
     let socket = args.remote_socket.as_ref().map(|s| s.display().to_string());
     let mut remote = Vec::new();
     if let Some(socket) = &socket {
         remote.extend(["--socket", socket.as_str()]);
     }
     remote.push("bridge");
-    let (stdin, stdout, kept) = spawn(host, args, &remote)?;
+    let (stdin, stdout, kept, exited) = spawn(host, args, &remote)?;
     match crate::client::link::connect(stdout, stdin, args.read_only).await {
-        Ok(link) => Ok((link, kept)),
+        Ok(link) => Ok((link, kept, exited)),
         Err(e) => Err(explained(e, &kept).await),
     }
 }

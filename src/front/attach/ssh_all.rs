@@ -24,6 +24,8 @@ const WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 pub struct Host {
     pub initial: Vec<(String, Link)>,
     pub later: mpsc::Receiver<(String, Link)>,
+    /// Resolves when the connection is gone.
+    pub exited: ssh::Exited,
 }
 
 /// One engine's end of its pipe on this side: what it sends is written in; the reader
@@ -40,7 +42,7 @@ impl Drop for Route {
 }
 
 pub async fn over_ssh_all(host: &str, args: &AttachArgs) -> io::Result<Host> {
-    let (mut stdin, stdout, kept) = ssh::spawn(host, args, &["--all", "bridge"])?;
+    let (mut stdin, stdout, kept, exited) = ssh::spawn(host, args, &["--all", "bridge"])?;
     let (up_tx, mut up_rx) = mpsc::channel::<String>(QUEUED);
     tokio::spawn(async move {
         while let Some(line) = up_rx.recv().await {
@@ -79,7 +81,7 @@ pub async fn over_ssh_all(host: &str, args: &AttachArgs) -> io::Result<Host> {
             }
         }
     });
-    Ok(Host { initial, later })
+    Ok(Host { initial, later, exited })
 }
 
 struct Demux {

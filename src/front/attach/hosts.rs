@@ -1,0 +1,92 @@
+//! The ssh hosts of a dashboard over several engines: each connection kept for as long
+//! as the dashboard runs. One that drops (ssh exits: the network went, the host
+//! rebooted) is tried again with backoff, from half a second doubling to 30 s, its
+//! engines' sidecars marked `retrying` (reconnecting) with the try, when the next is and why the
+//! last failed; when the host answers again its engines join as they were.
+
+use super::AttachArgs;
+use super::ssh::{self, Exited};
+use super::ssh_all::over_ssh_all;
+use crate::api::fleet::Fleet;
+use crate::api::link::Link;
+use std::io;
+use std::time::Duration;
+use tokio::sync::mpsc;
+
+const FIRST_RETRY: Duration = Duration::from_millis(500);
+const LONGEST_RETRY: Duration = Duration::from_secs(30);
+
+/// What one connection to a host gave: its engines, those found there later (with
+/// `--all`), and when the connection ends.
+pub struct Reached {
+    pub engines: Vec<(String, Link)>,
+    later: Option<mpsc::Receiver<(String, Link)>>,
+    exited: Exited,
+}
+
+/// `host`'s every engine with `--all` (named `HOST:ENGINE`), else its default one
+/// (named `HOST`).
+pub async fn reach(host: &str, args: &AttachArgs) -> io::Result<Reached> {
+    if args.all {
+        let found = over_ssh_all(host, args).await?;
+        return Ok(Reached { engines: found.initial, later: Some(found.later), exited: found.exited });
+    }
+    let (link, _kept, exited) = ssh::over_ssh(host, args).await?;
+    Ok(Reached { engines: vec![(host.to_string(), link)], later: None, exited })
+}
+
+/// Keeps `host` in `fleet`: engines found there later join; a dropped connection is
+/// made again. `reached` is the first connection, its engines already in the fleet.
+pub async fn keep(host: String, args: AttachArgs, fleet: Fleet, mut reached: Reached) {
+    let prefix = format!("{host}:");
+    let of_host = |name: &str| name == host || name.starts_with(&prefix);
+    loop {
+        let mut later = reached.later.take();
+        let mut exited = reached.exited;
+        // Those that answer as it drops are the ones to say are being retried.
+        let mut answering = fleet.live_of(of_host);
+        loop {
+            let found = async {
+                match later.as_mut() {
+                    Some(later) => later.recv().await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                _ = &mut exited => break,
+                Some((name, link)) = found => {
+                    answering.push(name.clone());
+                    fleet.add(name, link).await;
+                }
+            }
+        }
+        let dropped = chrono::Local::now().format("%H:%M:%S");
+        // The engines' relays mark them lost as their links close: after that.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let (mut delay, mut tries, mut why) = (FIRST_RETRY, 1u32, String::new());
+        reached = loop {
+            let text = format!(
+                "reconnecting to {host}: try {tries} in {}{why}; dropped at {dropped}",
+                crate::text::duration::short_duration(delay)
+            );
+            fleet.mark_lost(&answering, "retrying", &text).await;
+            tokio::time::sleep(delay).await;
+            match reach(&host, &args).await {
+                Ok(again) => break again,
+                Err(e) => {
+                    let last = e.to_string().lines().last().unwrap_or_default().to_string();
+                    why = format!(" (last: {last})");
+                    tries += 1;
+                    delay = (delay * 2).min(LONGEST_RETRY);
+                }
+            }
+        };
+        let back = std::mem::take(&mut reached.engines);
+        answering.retain(|name| !back.iter().any(|(n, _)| n == name));
+        let text = format!("lost: not on {host} when it answered again");
+        fleet.mark_lost(&answering, "lost", &text).await;
+        for (name, link) in back {
+            fleet.add(name, link).await;
+        }
+    }
+}
