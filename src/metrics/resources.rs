@@ -125,11 +125,19 @@ struct Trees {
 }
 
 impl Trees {
-    fn update(&mut self, mains: &[Option<u32>], due: &[Due]) -> &[Vec<(u32, u32)>] {
+    fn update(
+        &mut self,
+        mains: &[Option<u32>],
+        due: &[Due],
+        threads: &HashMap<u32, u32>,
+    ) -> &[Vec<(u32, u32)>] {
         self.trees.resize(mains.len(), Vec::new());
+        let known = |pid: u32| threads.get(&pid).copied();
         for ((tree, &main), due) in self.trees.iter_mut().zip(mains).zip(due) {
             if due.walk || tree.first().map(|t| t.0) != main {
-                *tree = main.map(crate::os::proctree::descendants_and_self).unwrap_or_default();
+                *tree = main
+                    .map(|m| crate::os::proctree::descendants_and_self_knowing(m, known))
+                    .unwrap_or_default();
             }
         }
         &self.trees
@@ -142,6 +150,8 @@ impl Trees {
 struct Ticks {
     previous: HashMap<u32, (u64, Instant)>,
     files: HashMap<u32, std::fs::File>,
+    /// Threads of each process at its last read (the tree walk needs them).
+    threads: HashMap<u32, u32>,
 }
 
 impl Ticks {
@@ -162,14 +172,18 @@ impl Ticks {
             return None;
         };
         let text = std::str::from_utf8(&buf[..n]).ok()?;
-        use crate::os::procstat::{RSS, STIME, StatFields, UTIME};
+        use crate::os::procstat::{NUM_THREADS, RSS, STIME, StatFields, UTIME};
         let stat = StatFields::parse(text)?;
+        if let Some(threads) = stat.number(NUM_THREADS) {
+            self.threads.insert(pid, threads as u32);
+        }
         Some((stat.number(UTIME)? + stat.number(STIME)?, stat.number(RSS)?))
     }
 
     /// Closes the files of processes no longer sampled.
     fn retain(&mut self, pids: &HashMap<u32, (u64, Instant)>) {
         self.files.retain(|pid, _| pids.contains_key(pid));
+        self.threads.retain(|pid, _| pids.contains_key(pid));
     }
 }
 
@@ -184,7 +198,7 @@ fn sample(
     data: &Mutex<Resources>,
 ) -> u64 {
     let due = pace.plan(mains);
-    let trees = trees.update(mains, &due);
+    let trees = trees.update(mains, &due, &ticks.threads);
     let now = Instant::now();
     let mut current = HashMap::with_capacity(ticks.previous.len());
     system.refresh_cpu_usage();
@@ -216,7 +230,8 @@ fn sample(
                 }
             }
             s.rss += pages * *PAGE_SIZE;
-            s.threads += threads;
+            // As read now (the walk's count may be seconds old).
+            s.threads += ticks.threads.get(&pid).copied().unwrap_or(threads);
             s.processes += 1;
         }
         pace.saw(i, used_ticks > 0);

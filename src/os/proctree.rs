@@ -5,6 +5,12 @@
 /// `/proc/PID/task/*/children`. A single-threaded process (most are) has one task, named
 /// after it: its children are read without listing the task folder.
 pub fn descendants_and_self(pid: u32) -> Vec<(u32, u32)> {
+    descendants_and_self_knowing(pid, |_| None)
+}
+
+/// The same, with the thread counts `known` already has (the sampler read them with the
+/// CPU ticks): a walk is then one read per process instead of two.
+pub fn descendants_and_self_knowing(pid: u32, known: impl Fn(u32) -> Option<u32>) -> Vec<(u32, u32)> {
     let mut out = vec![(pid, 0)];
     let mut i = 0;
     let add_children = |out: &mut Vec<(u32, u32)>, path: std::path::PathBuf| {
@@ -14,7 +20,7 @@ pub fn descendants_and_self(pid: u32) -> Vec<(u32, u32)> {
     };
     while i < out.len() && out.len() < 4096 {
         let pid = out[i].0;
-        let threads = thread_count(pid).unwrap_or(0);
+        let threads = known(pid).or_else(|| thread_count(pid)).unwrap_or(0);
         if threads == 1 {
             add_children(&mut out, format!("/proc/{pid}/task/{pid}/children").into());
         } else if let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) {
