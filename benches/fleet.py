@@ -31,6 +31,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from agent import BIN, Conn, cpu_seconds  # noqa: E402
+from tui import key_to_screen  # noqa: E402
 
 SESSIONS = []
 
@@ -168,23 +169,12 @@ def fleet(tmp, agents, each, idle_s, presses):
     dash = (cpu_seconds(pid) - d0) / wall * 100
     agents_cpu = (sum(cpu_seconds(p.pid) for p in procs) - a0) / wall * 100
     dash_rss = rss_kib(pid)
-    samples = []
-    for i in range(presses * 2):
-        opening = i % 2 == 0
-        k0 = time.monotonic()
-        tmux("send-keys", "-t", session, "?" if opening else "Escape")
-        while True:
-            shown = "keys (Esc closes)" in tmux("capture-pane", "-p", "-t", session)
-            if shown == opening or time.monotonic() - k0 > 5:
-                break
-        samples.append((time.monotonic() - k0) * 1e3)
-        time.sleep(0.1)
+    samples = key_to_screen(session, presses)
     tmux("kill-session", "-t", session)
     for p in procs:
         p.terminate()
     for p in procs:
         p.wait(timeout=60)
-    samples.sort()
     print(f"fleet, {agents} agents x {each} sleepers ({total}), attach --all at 160x48:")
     print(f"  first complete frame (all {total} counted ready on screen) {first * 1e3:.0f} ms   (target <= 1 s)")
     print(f"  dashboard idle {dash:.2f}% of a core, RSS {dash_rss / 1024:.1f} MB   (target <= 1%)")

@@ -95,6 +95,26 @@ def idle(tmpdir, seconds):
           f"{(c1 - c0) / (t1 - t0) * 100:.2f}% of a core   (target <= 0.2%)")
 
 
+def key_to_screen(session, presses):
+    """Milliseconds from each key to the screen of tmux `session` showing it (`?` opens
+    the help, Esc closes it), `presses` of each, sorted; tmux's capture polling included."""
+    samples = []
+    for i in range(presses * 2):
+        opening = i % 2 == 0
+        t0 = time.monotonic()
+        tmux("send-keys", "-t", session, "?" if opening else "Escape")
+        while True:
+            shown = "keys (Esc closes)" in tmux("capture-pane", "-p", "-t", session, capture=True)
+            if shown == opening:
+                break
+            if time.monotonic() - t0 > 5:
+                print("  a key press took over 5 s")
+                break
+        samples.append((time.monotonic() - t0) * 1000)
+        time.sleep(0.1)
+    return sorted(samples)
+
+
 def key_latency(tmpdir, presses, flood):
     config = os.path.join(tmpdir, f"keys-{flood}.toml")
     flood_script = os.path.join(tmpdir, "flood.py")
@@ -110,22 +130,8 @@ def key_latency(tmpdir, presses, flood):
     session = f"bench-keys-{flood}"
     start(session, config, tmpdir, f"keys-{flood}")
     time.sleep(2)
-    samples = []
-    for i in range(presses * 2):
-        opening = i % 2 == 0
-        t0 = time.monotonic()
-        tmux("send-keys", "-t", session, "?" if opening else "Escape")
-        while True:
-            shown = "keys (Esc closes)" in tmux("capture-pane", "-p", "-t", session, capture=True)
-            if shown == opening:
-                break
-            if time.monotonic() - t0 > 5:
-                print("  a key press took over 5 s")
-                break
-        samples.append((time.monotonic() - t0) * 1000)
-        time.sleep(0.1)
+    samples = key_to_screen(session, presses)
     stop(session)
-    samples.sort()
     label = "flooding ~100,000 lines/s" if flood else "no flood (baseline)"
     print(f"key to screen, {label}: median {statistics.median(samples):.1f} ms, "
           f"p90 {samples[int(len(samples) * 0.9)]:.1f} ms, max {samples[-1]:.1f} ms   (target <= 15 ms under the flood)")

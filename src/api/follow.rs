@@ -243,9 +243,10 @@ async fn status(engine: Arc<Engine>, outbox: Outbox, watched: Watched) {
 /// first); limits when a sidecar's process changed (read by the sampler per process).
 async fn samples(engine: Arc<Engine>, outbox: Outbox, mut taken: tokio::sync::watch::Receiver<u64>) {
     taken.mark_unchanged();
-    let limits_pids = |engine: &Engine| -> HashMap<String, Option<u32>> {
+    // Whose limits were read for which process (names shared, not copied each round).
+    let limits_pids = |engine: &Engine| -> HashMap<Arc<str>, Option<u32>> {
         let r = engine.resources();
-        r.names.iter().zip(&r.sidecars).map(|(n, h)| (n.to_string(), h.limits_pid)).collect()
+        r.names.iter().zip(&r.sidecars).map(|(n, h)| (n.clone(), h.limits_pid)).collect()
     };
     let mut limits_sent = limits_pids(&engine);
     let mut last: HashMap<String, crate::metrics::resources::Sample> = HashMap::new();
@@ -254,7 +255,7 @@ async fn samples(engine: Arc<Engine>, outbox: Outbox, mut taken: tokio::sync::wa
         let changed: Vec<String> = now
             .iter()
             .filter(|(name, pid)| limits_sent.get(*name) != Some(pid))
-            .map(|(n, _)| n.clone())
+            .map(|(n, _)| n.to_string())
             .collect();
         limits_sent = now;
         let mut round = engine.samples(&changed);

@@ -48,6 +48,22 @@ fn all_status(runtime: &Path) -> (Vec<Value>, String) {
     (rows, String::from_utf8_lossy(&out.stderr).into_owned())
 }
 
+/// The row of sidecar `name` among `rows`.
+fn row(rows: &[Value], name: &str) -> Value {
+    rows.iter().find(|r| r["name"] == name).unwrap().clone()
+}
+
+/// The rows of `runtime`'s engines (`count` of them) once `name` runs with a pid other
+/// than `before`: restarted, in its own engine.
+fn after_restart(runtime: &Path, name: &str, before: &Value, count: usize) -> Vec<Value> {
+    let mut after = Vec::new();
+    wait_until(Duration::from_secs(10), &format!("{name} restarted in its own engine"), || {
+        after = all_status(runtime).0;
+        after.len() == count && row(&after, name)["pid"] != *before && row(&after, name)["pid"].is_u64()
+    });
+    after
+}
+
 #[test]
 fn ctl_all_status_lists_every_engines_sidecars_with_its_engine() {
     let root = tempfile::tempdir().unwrap();
@@ -151,7 +167,6 @@ fn attach_all_shows_every_engines_sidecars_and_a_key_acts_on_the_sidecars_own_en
         rows = all_status(&runtime).0;
         rows.len() == 2 && rows.iter().all(|r| r["pid"].is_u64())
     });
-    let row = |rows: &[Value], name: &str| rows.iter().find(|r| r["name"] == name).unwrap().clone();
     let (alpha, beta) = (row(&rows, "alpha"), row(&rows, "beta"));
     let (alpha_engine, beta_engine) = (alpha["engine"].as_str().unwrap(), beta["engine"].as_str().unwrap());
 
@@ -170,11 +185,7 @@ fn attach_all_shows_every_engines_sidecars_and_a_key_acts_on_the_sidecars_own_en
         tmux.keys(&["j"]);
     }
     tmux.keys(&["r"]);
-    let mut after = Vec::new();
-    wait_until(Duration::from_secs(10), "beta restarted in its own engine", || {
-        after = all_status(&runtime).0;
-        after.len() == 2 && row(&after, "beta")["pid"] != beta["pid"] && row(&after, "beta")["pid"].is_u64()
-    });
+    let after = after_restart(&runtime, "beta", &beta["pid"], 2);
     assert_eq!(row(&after, "alpha")["pid"], alpha["pid"], "alpha's engine untouched");
     tmux.wait_for(&format!("restarted {beta_engine}/beta"));
 
@@ -274,7 +285,6 @@ fn attach_all_over_ssh_shows_every_engine_of_that_host_through_one_connection() 
         rows = all_status(&there).0;
         rows.len() == 2 && rows.iter().all(|r| r["pid"].is_u64())
     });
-    let row = |rows: &[Value], name: &str| rows.iter().find(|r| r["name"] == name).unwrap().clone();
     let (beta, gamma_row) = (row(&rows, "beta"), row(&rows, "gamma"));
     let beta_engine = beta["engine"].as_str().unwrap().to_string();
     let gamma_engine = gamma_row["engine"].as_str().unwrap().to_string();
@@ -313,11 +323,7 @@ fn attach_all_over_ssh_shows_every_engine_of_that_host_through_one_connection() 
     tmux.type_line("beta");
     tmux.wait_for("1 shown");
     tmux.keys(&["r"]);
-    let mut after = Vec::new();
-    wait_until(Duration::from_secs(10), "beta restarted in its own engine", || {
-        after = all_status(&there).0;
-        after.len() == 2 && row(&after, "beta")["pid"] != beta["pid"] && row(&after, "beta")["pid"].is_u64()
-    });
+    let after = after_restart(&there, "beta", &beta["pid"], 2);
     assert_eq!(row(&after, "gamma")["pid"], gamma_row["pid"], "gamma's engine untouched");
     tmux.wait_for(&format!("restarted {beta_row}"));
     tmux.keys(&["Escape"]);

@@ -6,11 +6,6 @@ use super::Fleet;
 use crate::api::wire::{Notice, SidecarInfo};
 
 impl Fleet {
-    /// The engines `of_host` picks that answer now.
-    pub fn live_of(&self, of_host: impl Fn(&str) -> bool) -> Vec<String> {
-        self.members().iter().filter(|m| m.live && of_host(&m.name)).map(|m| m.name.clone()).collect()
-    }
-
     /// Marks the sidecars of the lost engines `engines` with `state` and `text`.
     pub async fn mark_lost(&self, engines: &[String], state: &str, text: &str) {
         let marked: Vec<SidecarInfo> = {

@@ -5,23 +5,23 @@
 //! last failed; when the host answers again its engines join as they were.
 
 use super::AttachArgs;
-use super::ssh::{self, Exited};
+use super::ssh;
 use super::ssh_all::over_ssh_all;
 use crate::api::fleet::Fleet;
 use crate::api::link::Link;
 use std::io;
 use std::time::Duration;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 
 const FIRST_RETRY: Duration = Duration::from_millis(500);
 const LONGEST_RETRY: Duration = Duration::from_secs(30);
 
 /// What one connection to a host gave: its engines, those found there later (with
-/// `--all`), and when the connection ends.
+/// `--all`), and, when the connection ends, the engines it still carried.
 pub struct Reached {
     pub engines: Vec<(String, Link)>,
     later: Option<mpsc::Receiver<(String, Link)>>,
-    exited: Exited,
+    exited: oneshot::Receiver<Vec<String>>,
 }
 
 /// `host`'s every engine with `--all` (named `HOST:ENGINE`), else its default one
@@ -32,20 +32,24 @@ pub async fn reach(host: &str, args: &AttachArgs) -> io::Result<Reached> {
         return Ok(Reached { engines: found.initial, later: Some(found.later), exited: found.exited });
     }
     let (link, _kept, exited) = ssh::over_ssh(host, args).await?;
-    Ok(Reached { engines: vec![(host.to_string(), link)], later: None, exited })
+    let (carried_tx, carried) = oneshot::channel();
+    let name = host.to_string();
+    tokio::spawn(async move {
+        let _ = exited.await;
+        let _ = carried_tx.send(vec![name]);
+    });
+    Ok(Reached { engines: vec![(host.to_string(), link)], later: None, exited: carried })
 }
 
 /// Keeps `host` in `fleet`: engines found there later join; a dropped connection is
 /// made again. `reached` is the first connection, its engines already in the fleet.
 pub async fn keep(host: String, args: AttachArgs, fleet: Fleet, mut reached: Reached) {
-    let prefix = format!("{host}:");
-    let of_host = |name: &str| name == host || name.starts_with(&prefix);
     loop {
         let mut later = reached.later.take();
         let mut exited = reached.exited;
-        // Those that answer as it drops are the ones to say are being retried.
-        let mut answering = fleet.live_of(of_host);
-        loop {
+        // The engines the connection still carried when it dropped are the ones to say
+        // are being retried (one lost before stays lost).
+        let mut answering = loop {
             let found = async {
                 match later.as_mut() {
                     Some(later) => later.recv().await,
@@ -53,13 +57,10 @@ pub async fn keep(host: String, args: AttachArgs, fleet: Fleet, mut reached: Rea
                 }
             };
             tokio::select! {
-                _ = &mut exited => break,
-                Some((name, link)) = found => {
-                    answering.push(name.clone());
-                    fleet.add(name, link).await;
-                }
+                open = &mut exited => break open.unwrap_or_default(),
+                Some((name, link)) = found => fleet.add(name, link).await,
             }
-        }
+        };
         let dropped = chrono::Local::now().format("%H:%M:%S");
         // The engines' relays mark them lost as their links close: after that.
         tokio::time::sleep(Duration::from_millis(200)).await;

@@ -24,8 +24,8 @@ const WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 pub struct Host {
     pub initial: Vec<(String, Link)>,
     pub later: mpsc::Receiver<(String, Link)>,
-    /// Resolves when the connection is gone.
-    pub exited: ssh::Exited,
+    /// When the connection is gone: the engines it still carried (`HOST:ENGINE`).
+    pub exited: oneshot::Receiver<Vec<String>>,
 }
 
 /// One engine's end of its pipe on this side: what it sends is written in; the reader
@@ -42,7 +42,8 @@ impl Drop for Route {
 }
 
 pub async fn over_ssh_all(host: &str, args: &AttachArgs) -> io::Result<Host> {
-    let (mut stdin, stdout, kept, exited) = ssh::spawn(host, args, &["--all", "bridge"])?;
+    // The connection's end is seen as its output ending (the demux's).
+    let (mut stdin, stdout, kept, _exited) = ssh::spawn(host, args, &["--all", "bridge"])?;
     let (up_tx, mut up_rx) = mpsc::channel::<String>(QUEUED);
     tokio::spawn(async move {
         while let Some(line) = up_rx.recv().await {
@@ -53,8 +54,9 @@ pub async fn over_ssh_all(host: &str, args: &AttachArgs) -> io::Result<Host> {
     });
     let (links_tx, mut links_rx) = mpsc::channel::<(String, io::Result<Link>)>(64);
     let (listed_tx, listed_rx) = oneshot::channel::<usize>();
+    let (carried_tx, exited) = oneshot::channel();
     let demux = Demux { host: host.to_string(), read_only: args.read_only, up: up_tx, links: links_tx };
-    tokio::spawn(demux.run(stdout, listed_tx));
+    tokio::spawn(demux.run(stdout, listed_tx, carried_tx));
     let fail = |e: io::Error| async { Err(ssh::explained(e, &kept).await) };
     let count = match tokio::time::timeout(WAIT, listed_rx).await {
         Ok(Ok(count)) => count,
@@ -92,8 +94,14 @@ struct Demux {
 }
 
 impl Demux {
-    /// Reads the bridge's lines until ssh ends; then every engine's pipe closes.
-    async fn run(self, stdout: tokio::process::ChildStdout, listed: oneshot::Sender<usize>) {
+    /// Reads the bridge's lines until ssh ends; then every engine's pipe closes, and
+    /// those still open at the end are said on `carried`.
+    async fn run(
+        self,
+        stdout: tokio::process::ChildStdout,
+        listed: oneshot::Sender<usize>,
+        carried: oneshot::Sender<Vec<String>>,
+    ) {
         let mut routes: HashMap<String, Route> = HashMap::new();
         let mut listed = Some(listed);
         let mut lines = BufReader::new(stdout).lines();
@@ -119,6 +127,7 @@ impl Demux {
                 routes.remove(engine);
             }
         }
+        let _ = carried.send(routes.keys().map(|engine| format!("{}:{engine}", self.host)).collect());
     }
 
     /// A pipe for `engine`, and its link made over the other end (the hello goes through
