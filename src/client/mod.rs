@@ -1,7 +1,11 @@
 //! The client side of the control socket: [`link`] (the API over a byte stream, as the
-//! dashboard uses it attached) and [`Client`], `ctl`'s view of it.
+//! dashboard uses it attached), reaching engines ([`over_socket`], over [`ssh`] one
+//! engine of a host, over [`ssh_all`] every engine of a host) and [`Client`], `ctl`'s
+//! view of a link.
 
 pub mod link;
+pub mod ssh;
+pub mod ssh_all;
 
 use crate::api::codes;
 use serde_json::Value;
@@ -39,6 +43,13 @@ pub struct Client {
     pub hello: Value,
 }
 
+/// The engine on `socket`, hello said.
+pub async fn over_socket(socket: &Path, read_only: bool) -> io::Result<crate::api::link::Link> {
+    let stream = UnixStream::connect(socket).await?;
+    let (read, write) = stream.into_split();
+    link::connect(read, write, read_only).await
+}
+
 impl Client {
     /// Connects and says hello.
     pub async fn connect(path: &Path, read_only: bool) -> Result<Client, ClientError> {
@@ -50,7 +61,12 @@ impl Client {
         })?;
         let (read, write) = stream.into_split();
         let link = link::connect(read, write, read_only).await.map_err(ClientError::Io)?;
-        Ok(Client { hello: link.hello.clone(), link })
+        Ok(Client::from_link(link))
+    }
+
+    /// A link made some other way (over ssh).
+    pub fn from_link(link: crate::api::link::Link) -> Client {
+        Client { hello: link.hello.clone(), link }
     }
 
     pub async fn call(&mut self, method: &str, params: Value) -> Result<Value, ClientError> {

@@ -131,6 +131,31 @@ pub struct AttachArgs {
     pub read_only: bool,
 }
 
+impl AttachArgs {
+    pub fn remote(&self) -> crate::client::ssh::Remote {
+        crate::client::ssh::Remote {
+            sidetop: self.remote_sidetop.clone(),
+            socket: self.remote_socket.clone(),
+            read_only: self.read_only,
+        }
+    }
+}
+
+impl CtlArgs {
+    pub fn remote(&self) -> crate::client::ssh::Remote {
+        crate::client::ssh::Remote {
+            sidetop: self.remote_sidetop.clone(),
+            socket: self.remote_socket.clone(),
+            read_only: self.read_only,
+        }
+    }
+
+    /// More than one engine: `--all`, or several `--socket`/`--ssh`.
+    pub fn several(&self) -> bool {
+        self.all || self.socket.len() + self.ssh.len() > 1
+    }
+}
+
 #[derive(Debug, Clone, clap::Args)]
 pub struct AgentArgs {
     /// The control socket (default: $XDG_RUNTIME_DIR/sidetop/NAME.sock, NAME from the config).
@@ -143,9 +168,22 @@ pub struct AgentArgs {
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct CtlArgs {
-    /// The control socket (default: the one of the agent running --config).
+    /// The control socket (default: the one of the agent running --config). Repeat it,
+    /// or add --ssh or --all, for the reads of several engines at once.
     #[arg(long, global = true)]
-    pub socket: Option<PathBuf>,
+    pub socket: Vec<PathBuf>,
+    /// An engine on another host, through `ssh [USER@]HOST sidetop ctl bridge`. With
+    /// --all, every engine on that host through one connection. Repeatable.
+    #[arg(long, global = true, value_name = "[USER@]HOST")]
+    pub ssh: Vec<String>,
+    // Not `requires = "ssh"`: clap checks that before a global --ssh reaches the
+    // subcommand; `ctl` checks it.
+    /// With --ssh: the engine's socket on that host (default: its default socket).
+    #[arg(long, global = true)]
+    pub remote_socket: Option<PathBuf>,
+    /// With --ssh: the sidetop program on that host.
+    #[arg(long, global = true, default_value = "sidetop")]
+    pub remote_sidetop: String,
     /// One JSON object per line, for scripts.
     #[arg(long, global = true)]
     pub json: bool,
@@ -153,10 +191,11 @@ pub struct CtlArgs {
     #[arg(long, global = true)]
     pub read_only: bool,
     /// Every engine of this user on this host (agents, dashboards, wrappers), as `ctl list`
-    /// finds them: `--all status` and `--all events` of all of them (rows with their
-    /// engine); `--all logs|latency|traffic NAME` from the engine that runs NAME
-    /// (`ENGINE/NAME` when several do). Reads only; before the command.
-    #[arg(long, conflicts_with = "socket")]
+    /// finds them, plus each --socket, and with --ssh every engine on each host:
+    /// `--all status` and `--all events` of all of them (rows with their engine);
+    /// `--all logs|latency|traffic NAME` from the engine that runs NAME (`ENGINE/NAME`
+    /// when several do). Reads only; before the command.
+    #[arg(long)]
     pub all: bool,
     #[command(subcommand)]
     pub command: CtlCommand,

@@ -128,6 +128,21 @@ fn ctl_all_status_lists_every_engines_sidecars_with_its_engine() {
     assert_eq!(engines.len(), 3, "{events:?}");
     assert!(events.windows(2).all(|w| w[0]["at_ms"].as_u64() <= w[1]["at_ms"].as_u64()), "{events:?}");
 
+    // Several --socket: those engines' rows; one that does not answer is said, exit 3.
+    let socket_of = |name: &str| row(&rows, name)["socket"].as_str().unwrap().to_string();
+    let (alpha_socket, beta_socket) = (socket_of("alpha"), socket_of("beta"));
+    let out = ctl(&["--socket", &alpha_socket, "--socket", &beta_socket, "--json", "status"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let listed: Vec<Value> =
+        String::from_utf8_lossy(&out.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let mut names: Vec<&str> = listed.iter().map(|r| r["name"].as_str().unwrap()).collect();
+    names.sort();
+    assert_eq!(names, ["alpha", "beta", "gamma", "shared", "shared"], "{listed:?}");
+    let out = ctl(&["--socket", "/nonexistent/x.sock", "--socket", &alpha_socket, "status"]);
+    assert_eq!(out.status.code(), Some(3), "an engine named and not answering");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("alpha"), "the others are still shown");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("x: not answering"));
+
     // The text form groups rows under their engine.
     let out = Command::new(bin())
         .args(["ctl", "--all", "status"])
@@ -299,6 +314,37 @@ fn attach_all_over_ssh_shows_every_engine_of_that_host_through_one_connection() 
     .unwrap();
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(&remote, std::fs::Permissions::from_mode(0o755)).unwrap();
+    // `ctl` over the same ssh: the reads of every engine there beside this host's, and
+    // an action on one remote engine through `--ssh` alone.
+    let path = format!("{}:{}", sshd.bin_dir.display(), std::env::var("PATH").unwrap());
+    let ctl = |args: &[&str]| {
+        Command::new(bin())
+            .arg("ctl")
+            .args(args)
+            .args(["--remote-sidetop", remote.to_str().unwrap()])
+            .env("PATH", &path)
+            .env("XDG_RUNTIME_DIR", &here)
+            .output()
+            .unwrap()
+    };
+    let out = ctl(&["--all", "--ssh", "test-sshd", "--json", "status"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let listed: Vec<Value> =
+        String::from_utf8_lossy(&out.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(listed.len(), 3, "alpha here, beta and gamma there: {listed:?}");
+    let remote_beta = row(&listed, "beta");
+    assert_eq!(remote_beta["engine"], format!("test-sshd:{beta_engine}"), "{remote_beta}");
+    assert_eq!(remote_beta["host"], "test-sshd", "{remote_beta}");
+    assert!(row(&listed, "alpha")["socket"].is_string());
+    let out = ctl(&["--all", "--ssh", "test-sshd", "logs", "gamma"]);
+    assert!(out.status.success(), "a read from the remote engine that runs it: {out:?}");
+    let gamma_socket = gamma_row["socket"].as_str().unwrap();
+    let out = ctl(&["--ssh", "test-sshd", "--remote-socket", gamma_socket, "restart", "gamma"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let after = after_restart(&there, "gamma", &gamma_row["pid"], 2);
+    assert_eq!(row(&after, "beta")["pid"], beta["pid"], "beta's engine untouched");
+    let gamma_row = row(&after, "gamma");
+
     let tmux = common::tmux::Tmux::start(160, 40);
     tmux.type_line(&format!(
         "PATH={}:$PATH XDG_RUNTIME_DIR={} {} attach --all --ssh test-sshd --remote-sidetop {}; echo attach-exited-$?",

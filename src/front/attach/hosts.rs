@@ -4,11 +4,10 @@
 //! engines' sidecars marked `retrying` (reconnecting) with the try, when the next is and why the
 //! last failed; when the host answers again its engines join as they were.
 
-use super::AttachArgs;
-use super::ssh;
-use super::ssh_all::over_ssh_all;
 use crate::api::fleet::Fleet;
 use crate::api::link::Link;
+use crate::client::ssh::{self, Remote};
+use crate::client::ssh_all::over_ssh_all;
 use std::io;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
@@ -26,12 +25,12 @@ pub struct Reached {
 
 /// `host`'s every engine with `--all` (named `HOST:ENGINE`), else its default one
 /// (named `HOST`).
-pub async fn reach(host: &str, args: &AttachArgs) -> io::Result<Reached> {
-    if args.all {
-        let found = over_ssh_all(host, args).await?;
+pub async fn reach(host: &str, all: bool, remote: &Remote) -> io::Result<Reached> {
+    if all {
+        let found = over_ssh_all(host, remote).await?;
         return Ok(Reached { engines: found.initial, later: Some(found.later), exited: found.exited });
     }
-    let (link, _kept, exited) = ssh::over_ssh(host, args).await?;
+    let (link, _kept, exited) = ssh::over_ssh(host, remote).await?;
     let (carried_tx, carried) = oneshot::channel();
     let name = host.to_string();
     tokio::spawn(async move {
@@ -43,7 +42,7 @@ pub async fn reach(host: &str, args: &AttachArgs) -> io::Result<Reached> {
 
 /// Keeps `host` in `fleet`: engines found there later join; a dropped connection is
 /// made again. `reached` is the first connection, its engines already in the fleet.
-pub async fn keep(host: String, args: AttachArgs, fleet: Fleet, mut reached: Reached) {
+pub async fn keep(host: String, all: bool, remote: Remote, fleet: Fleet, mut reached: Reached) {
     loop {
         let mut later = reached.later.take();
         let mut exited = reached.exited;
@@ -72,7 +71,7 @@ pub async fn keep(host: String, args: AttachArgs, fleet: Fleet, mut reached: Rea
             );
             fleet.mark_lost(&answering, "retrying", &text).await;
             tokio::time::sleep(delay).await;
-            match reach(&host, &args).await {
+            match reach(&host, all, &remote).await {
                 Ok(again) => break again,
                 Err(e) => {
                     let last = e.to_string().lines().last().unwrap_or_default().to_string();

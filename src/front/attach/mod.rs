@@ -1,25 +1,22 @@
 //! `sidetop attach`: the dashboard of a running agent, over its control socket or over
 //! `ssh HOST sidetop ctl bridge`. Detaching leaves the agent and its sidecars running.
 
-use crate::api::link::Link;
+use crate::client::over_socket;
+use crate::client::ssh::{over_ssh, print_kept};
 use crate::front::cli::AttachArgs;
 use crate::front::dashboard::Ending;
 use crate::front::exit_codes::{EXIT_FAILED, EXIT_NO_AGENT};
-use ssh::{over_ssh, print_kept};
-use std::io;
 use std::path::Path;
 use std::process::ExitCode;
 
 mod hosts;
-mod ssh;
-mod ssh_all;
 
 pub async fn run(config: &Path, args: &AttachArgs) -> ExitCode {
     if args.all || args.socket.len() + args.ssh.len() > 1 {
         return fleet(args).await;
     }
     let (link, to, stderr) = match args.ssh.first() {
-        Some(host) => match over_ssh(host, args).await.map(|(link, kept, _)| (link, kept)) {
+        Some(host) => match over_ssh(host, &args.remote()).await.map(|(link, kept, _)| (link, kept)) {
             Ok((link, stderr)) => (link, host.to_string(), Some(stderr)),
             Err(e) => {
                 eprintln!("error: attaching over ssh to {host}: {e}");
@@ -94,7 +91,7 @@ async fn fleet(args: &AttachArgs) -> ExitCode {
     // With --all, a host's every engine through one ssh connection; else its default one.
     let mut hosts = Vec::new();
     for host in &args.ssh {
-        match hosts::reach(host, args).await {
+        match hosts::reach(host, args.all, &args.remote()).await {
             Ok(mut reached) => {
                 engines.extend(std::mem::take(&mut reached.engines));
                 hosts.push((host.clone(), reached));
@@ -110,7 +107,9 @@ async fn fleet(args: &AttachArgs) -> ExitCode {
     let (link, fleet) = crate::api::fleet::combine(engines);
     let kept: Vec<_> = hosts
         .into_iter()
-        .map(|(host, reached)| tokio::spawn(hosts::keep(host, args.clone(), fleet.clone(), reached)))
+        .map(|(host, reached)| {
+            tokio::spawn(hosts::keep(host, args.all, args.remote(), fleet.clone(), reached))
+        })
         .collect();
     let watching = args.all.then(|| tokio::spawn(join_new_engines(fleet, read_only)));
     let place = if args.ssh.is_empty() { "on this host" } else { "on several hosts" };
@@ -166,10 +165,4 @@ async fn join_new_engines(fleet: crate::api::fleet::Fleet, read_only: bool) {
         }
         seen = if all_reached { changed } else { None };
     }
-}
-
-async fn over_socket(socket: &Path, read_only: bool) -> io::Result<Link> {
-    let stream = tokio::net::UnixStream::connect(socket).await?;
-    let (read, write) = stream.into_split();
-    crate::client::link::connect(read, write, read_only).await
 }

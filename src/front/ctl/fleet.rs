@@ -1,24 +1,31 @@
-//! `sidetop ctl --all ...`: every engine of this user on this host at once (agents, the
-//! engines of running dashboards, wrappers), as found in the socket folder `ctl list`
-//! reads. Each row says its engine; an engine that does not answer is said on stderr and
-//! the others are still shown.
+//! `sidetop ctl --all ...` (and `ctl` over several `--socket`/`--ssh`): the reads of
+//! several engines at once: with `--all` every engine of this user on this host (agents,
+//! the engines of running dashboards, wrappers) as found in the socket folder `ctl list`
+//! reads, plus each `--socket`, plus each `--ssh` host's (see [`super::engines`]). Each
+//! row says its engine; an engine that does not answer is said on stderr and the others
+//! are still shown. Exit 3 when an engine named by `--socket` or `--ssh` did not answer.
 
-use super::{EXIT_USAGE, clock, print_status};
+use super::engines::{Place, Reached, reach};
+use super::{EXIT_NO_AGENT, clock, print_status, usage};
 use crate::api::socket_path::socket_dir;
 use crate::api::{EventInfo, SidecarInfo};
 use crate::client::{Client, ClientError};
 use crate::front::cli::{CtlArgs, CtlCommand};
 use serde_json::{Value, json};
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 pub use crate::api::socket_path::engine_sockets as sockets;
 
+/// How long an engine has to answer a call.
+const ANSWER: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// One engine's answer to a call, or why it gave none.
 struct Engine {
     name: String,
-    socket: PathBuf,
+    place: Place,
+    named: bool,
     config: Value,
+    client: Option<Client>,
     answer: Result<Value, Failure>,
 }
 
@@ -34,34 +41,48 @@ impl Engine {
         let answer = self.answer.as_ref().ok()?;
         serde_json::from_value(answer["sidecars"].clone()).ok()
     }
-}
 
-async fn ask(name: String, socket: PathBuf, method: &'static str, params: Value) -> Engine {
-    let answer = async {
-        let mut client = Client::connect(&socket, true).await.map_err(|e| Failure::Silent(e.to_string()))?;
-        let config = client.hello["config"].clone();
-        let answer = client.call(method, params).await.map_err(|e| match e {
-            ClientError::Rpc { .. } => Failure::Refused,
-            other => Failure::Silent(other.to_string()),
-        })?;
-        Ok::<_, Failure>((config, answer))
-    };
-    // An engine that accepts and never answers must not hold the others up.
-    let answer = tokio::time::timeout(std::time::Duration::from_secs(5), answer)
-        .await
-        .unwrap_or_else(|_| Err(Failure::Silent("no answer within 5s".into())));
-    match answer {
-        Ok((config, answer)) => Engine { name, socket, config, answer: Ok(answer) },
-        Err(e) => Engine { name, socket, config: Value::Null, answer: Err(e) },
+    /// Where it is, for a JSON row: its `socket`, or its `host`.
+    fn place_json(&self, row: &mut Value) {
+        match &self.place {
+            Place::Socket(socket) => row["socket"] = json!(socket),
+            Place::Host(host) => row["host"] = json!(host),
+        }
     }
 }
 
+async fn ask(reached: Reached, method: &'static str, params: Value) -> Engine {
+    let Reached { name, place, named, client } = reached;
+    let mut engine = Engine {
+        name,
+        place,
+        named,
+        config: Value::Null,
+        client: None,
+        answer: Err(Failure::Silent(String::new())),
+    };
+    let mut client = match client {
+        Ok(client) => client,
+        Err(e) => {
+            engine.answer = Err(Failure::Silent(e));
+            return engine;
+        }
+    };
+    engine.config = client.hello["config"].clone();
+    engine.answer = match tokio::time::timeout(ANSWER, client.call(method, params)).await {
+        Ok(Ok(answer)) => Ok(answer),
+        Ok(Err(ClientError::Rpc { .. })) => Err(Failure::Refused),
+        Ok(Err(other)) => Err(Failure::Silent(other.to_string())),
+        Err(_) => Err(Failure::Silent(format!("no answer within {}s", ANSWER.as_secs()))),
+    };
+    engine.client = Some(client);
+    engine
+}
+
 /// Every engine asked the same at once; one that does not answer is said on stderr.
-async fn engines(method: &'static str, params: Value) -> Vec<Engine> {
-    let asked: Vec<_> = sockets()
-        .into_iter()
-        .map(|(name, socket)| tokio::spawn(ask(name, socket, method, params.clone())))
-        .collect();
+async fn engines(args: &CtlArgs, method: &'static str, params: Value) -> Vec<Engine> {
+    let asked: Vec<_> =
+        reach(args).await.into_iter().map(|r| tokio::spawn(ask(r, method, params.clone()))).collect();
     let mut engines = Vec::new();
     for task in asked {
         if let Ok(engine) = task.await {
@@ -71,10 +92,16 @@ async fn engines(method: &'static str, params: Value) -> Vec<Engine> {
             engines.push(engine);
         }
     }
-    if engines.is_empty() {
+    if engines.is_empty() && args.all {
         eprintln!("no sidetop engine in {}", socket_dir().display());
     }
     engines
+}
+
+/// Done, unless an engine asked for by name did not answer.
+fn outcome(engines: &[Engine]) -> ExitCode {
+    let silent = |e: &&Engine| e.named && matches!(e.answer, Err(Failure::Silent(_)));
+    if engines.iter().any(|e| silent(&e)) { ExitCode::from(EXIT_NO_AGENT) } else { ExitCode::SUCCESS }
 }
 
 /// `ctl --all ...`: `status` and `events` of every engine; `logs`, `latency` and
@@ -83,34 +110,31 @@ async fn engines(method: &'static str, params: Value) -> Vec<Engine> {
 /// engine" for a restart.
 pub async fn run(args: &CtlArgs) -> ExitCode {
     match &args.command {
-        CtlCommand::Status => status(args.json).await,
+        CtlCommand::Status => status(args).await,
         CtlCommand::Events { follow: false, sidecar, lines } => {
-            events(sidecar.as_deref(), *lines, args.json).await
+            events(args, sidecar.as_deref(), *lines).await
         }
         CtlCommand::Logs { name, .. } | CtlCommand::Latency { name } | CtlCommand::Traffic { name, .. } => {
             one(args, name).await
         }
-        _ => {
-            usage("--all applies to status, events, logs, latency and traffic (reads); give --socket to act")
-        }
+        _ => usage(
+            "several engines at once is for status, events, logs, latency and traffic (reads); \
+             give one --socket or --ssh to act",
+        ),
     }
 }
 
-fn usage(why: &str) -> ExitCode {
-    eprintln!("error: {why}");
-    ExitCode::from(EXIT_USAGE)
-}
-
 /// `ctl --all status`: rows grouped by engine.
-async fn status(json: bool) -> ExitCode {
-    for engine in &engines("status", json!({})).await {
+async fn status(args: &CtlArgs) -> ExitCode {
+    let engines = engines(args, "status", json!({})).await;
+    for engine in &engines {
         match engine.sidecars() {
             None => {}
-            Some(sidecars) if json => {
+            Some(sidecars) if args.json => {
                 for s in sidecars {
                     let mut row = json!(s);
                     row["engine"] = json!(engine.name);
-                    row["socket"] = json!(engine.socket);
+                    engine.place_json(&mut row);
                     row["config"] = engine.config.clone();
                     println!("{row}");
                 }
@@ -121,17 +145,18 @@ async fn status(json: bool) -> ExitCode {
             }
         }
     }
-    ExitCode::SUCCESS
+    outcome(&engines)
 }
 
 /// `ctl --all events`: the last `lines` events of every engine, merged in time order.
-async fn events(sidecar: Option<&str>, lines: u64, json: bool) -> ExitCode {
+async fn events(args: &CtlArgs, sidecar: Option<&str>, lines: u64) -> ExitCode {
     let params = match sidecar {
         Some(s) => json!({"sidecar": s, "limit": lines}),
         None => json!({"limit": lines}),
     };
     let mut all: Vec<(String, EventInfo)> = Vec::new();
-    for engine in engines("events", params).await {
+    let engines = engines(args, "events", params).await;
+    for engine in &engines {
         // An engine without that sidecar answers with an error: it has no events of it.
         let Ok(answer) = &engine.answer else { continue };
         let events: Vec<EventInfo> = serde_json::from_value(answer["events"].clone()).unwrap_or_default();
@@ -140,7 +165,7 @@ async fn events(sidecar: Option<&str>, lines: u64, json: bool) -> ExitCode {
     all.sort_by_key(|(_, e)| e.at_ms);
     let skip = all.len().saturating_sub(lines as usize);
     for (engine, event) in all.into_iter().skip(skip) {
-        if json {
+        if args.json {
             let mut row = json!(event);
             row["engine"] = json!(engine);
             println!("{row}");
@@ -148,7 +173,7 @@ async fn events(sidecar: Option<&str>, lines: u64, json: bool) -> ExitCode {
             println!("{} {engine} {}: {}", clock(event.at_ms), event.sidecar, event.text);
         }
     }
-    ExitCode::SUCCESS
+    outcome(&engines)
 }
 
 /// A read of one sidecar, from the engine that runs it, as `ctl --socket` would do it.
@@ -157,14 +182,14 @@ async fn one(args: &CtlArgs, name: &str) -> ExitCode {
         Some((engine, bare)) => (Some(engine), bare),
         None => (None, name),
     };
-    let having: Vec<Engine> = engines("status", json!({}))
+    let mut having: Vec<Engine> = engines(args, "status", json!({}))
         .await
         .into_iter()
         .filter(|e| wanted_engine.is_none_or(|w| w == e.name))
         .filter(|e| e.sidecars().is_some_and(|s| s.iter().any(|s| s.name == bare)))
         .collect();
-    let engine = match having.as_slice() {
-        [engine] => engine,
+    let mut client = match having.as_mut_slice() {
+        [engine] => engine.client.take().expect("an engine that answered has its client"),
         [] => {
             return usage(&format!(
                 "no engine runs a sidecar named {bare:?} (`ctl --all status` lists them)"
@@ -182,10 +207,6 @@ async fn one(args: &CtlArgs, name: &str) -> ExitCode {
         }
         _ => unreachable!("only reads of one sidecar come here"),
     }
-    let mut client = match Client::connect(&engine.socket, args.read_only).await {
-        Ok(client) => client,
-        Err(e) => return super::fail(e),
-    };
     match super::command(&mut client, &args).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => super::fail(e),

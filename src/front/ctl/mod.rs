@@ -3,11 +3,13 @@
 //! 3 no agent on that socket.
 
 mod bridge;
+mod engines;
 mod fleet;
 mod reads;
 
 use crate::api::socket_path::default_socket;
 use crate::api::{EventInfo, LatencyInfo, LogLineInfo, SidecarInfo, codes};
+use crate::client::ssh::over_ssh;
 use crate::client::{Client, ClientError};
 use crate::front::cli::{CtlArgs, CtlCommand};
 use crate::ipc::protocol::Exchange;
@@ -18,15 +20,30 @@ use std::process::ExitCode;
 pub use crate::front::exit_codes::{EXIT_FAILED, EXIT_NO_AGENT, EXIT_USAGE};
 
 pub async fn run(config: &Path, args: &CtlArgs) -> ExitCode {
-    let socket = args.socket.clone().unwrap_or_else(|| default_socket(config));
-    match (&args.command, args.all) {
-        (CtlCommand::Bridge, true) => return bridge::bridge_all().await,
-        (_, true) => return fleet::run(args).await,
-        (CtlCommand::List, _) => return list(args.json).await,
-        (CtlCommand::Bridge, _) => return bridge::bridge(&socket).await,
+    let socket = args.socket.first().cloned().unwrap_or_else(|| default_socket(config));
+    if args.ssh.is_empty() && args.remote_socket.is_some() {
+        return usage("--remote-socket is the socket on the --ssh host: give --ssh HOST");
+    }
+    match &args.command {
+        CtlCommand::Bridge if args.all => return bridge::bridge_all().await,
+        CtlCommand::List | CtlCommand::Bridge if !args.ssh.is_empty() => {
+            return usage(
+                "`list` and `bridge` are of this host: `ctl --all --ssh HOST status` shows a host's engines",
+            );
+        }
+        _ if args.several() => return fleet::run(args).await,
+        CtlCommand::List => return list(args.json).await,
+        CtlCommand::Bridge => return bridge::bridge(&socket).await,
         _ => {}
     }
-    let mut client = match Client::connect(&socket, args.read_only).await {
+    let client = match args.ssh.first() {
+        Some(host) => over_ssh(host, &args.remote())
+            .await
+            .map(|(link, _stderr, _exited)| Client::from_link(link))
+            .map_err(|e| ClientError::NoAgent(format!("over ssh to {host}: {e}"))),
+        None => Client::connect(&socket, args.read_only).await,
+    };
+    let mut client = match client {
         Ok(c) => c,
         Err(e) => return fail(e),
     };
@@ -34,6 +51,11 @@ pub async fn run(config: &Path, args: &CtlArgs) -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => fail(e),
     }
+}
+
+fn usage(why: &str) -> ExitCode {
+    eprintln!("error: {why}");
+    ExitCode::from(EXIT_USAGE)
 }
 
 /// `record NAME FILE`, `record --all FILE`, `record --stop`, as the engine's `record`

@@ -4,8 +4,7 @@
 //! socket: named `HOST:ENGINE`, lost when the bridge says it left, and those that start
 //! on the host later join as they are found there.
 
-use super::AttachArgs;
-use super::ssh;
+use super::ssh::{self, Remote};
 use crate::api::link::Link;
 use serde_json::Value;
 use std::collections::HashMap;
@@ -41,9 +40,9 @@ impl Drop for Route {
     }
 }
 
-pub async fn over_ssh_all(host: &str, args: &AttachArgs) -> io::Result<Host> {
+pub async fn over_ssh_all(host: &str, remote: &Remote) -> io::Result<Host> {
     // The connection's end is seen as its output ending (the demux's).
-    let (mut stdin, stdout, kept, _exited) = ssh::spawn(host, args, &["--all", "bridge"])?;
+    let (mut stdin, stdout, kept, _exited) = ssh::spawn(host, remote, &["--all", "bridge"])?;
     let (up_tx, mut up_rx) = mpsc::channel::<String>(QUEUED);
     tokio::spawn(async move {
         while let Some(line) = up_rx.recv().await {
@@ -55,7 +54,7 @@ pub async fn over_ssh_all(host: &str, args: &AttachArgs) -> io::Result<Host> {
     let (links_tx, mut links_rx) = mpsc::channel::<(String, io::Result<Link>)>(64);
     let (listed_tx, listed_rx) = oneshot::channel::<usize>();
     let (carried_tx, exited) = oneshot::channel();
-    let demux = Demux { host: host.to_string(), read_only: args.read_only, up: up_tx, links: links_tx };
+    let demux = Demux { host: host.to_string(), read_only: remote.read_only, up: up_tx, links: links_tx };
     tokio::spawn(demux.run(stdout, listed_tx, carried_tx));
     let fail = |e: io::Error| async { Err(ssh::explained(e, &kept).await) };
     let count = match tokio::time::timeout(WAIT, listed_rx).await {

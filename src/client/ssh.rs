@@ -2,14 +2,25 @@
 //! stdio carrying the control protocol; ssh's own messages kept (never drawn over the
 //! dashboard) to explain a failure.
 
-use super::AttachArgs;
 use crate::api::link::Link;
 use std::io;
+use std::path::PathBuf;
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use tokio::io::AsyncBufReadExt;
 use tokio::process::{ChildStdin, ChildStdout};
 use tokio::sync::oneshot;
+
+/// How to reach the engines on another host (from `attach`'s or `ctl`'s options).
+#[derive(Debug, Clone)]
+pub struct Remote {
+    /// The sidetop program there.
+    pub sidetop: String,
+    /// The engine's socket there, for one engine (default: its default socket).
+    pub socket: Option<PathBuf>,
+    /// Watch only: every action is refused.
+    pub read_only: bool,
+}
 
 /// Lines of ssh's stderr kept to explain a failure.
 const STDERR_KEPT: usize = 10;
@@ -24,11 +35,11 @@ pub type Exited = oneshot::Receiver<()>;
 /// its pipes are held.
 pub fn spawn(
     host: &str,
-    args: &AttachArgs,
-    remote: &[&str],
+    remote: &Remote,
+    words_there: &[&str],
 ) -> io::Result<(ChildStdin, ChildStdout, Kept, Exited)> {
-    let mut words = vec![args.remote_sidetop.as_str(), "ctl"];
-    words.extend(remote);
+    let mut words = vec![remote.sidetop.as_str(), "ctl"];
+    words.extend(words_there);
     // ssh joins its arguments into one command line for the remote shell: quote each.
     let command: Vec<String> = words.iter().map(|a| shell_quote(a)).collect();
     let mut child = tokio::process::Command::new("ssh")
@@ -69,15 +80,15 @@ pub fn spawn(
 }
 
 /// One engine on `host` (its default one, or `--remote-socket`) through `ctl bridge`.
-pub async fn over_ssh(host: &str, args: &AttachArgs) -> io::Result<(Link, Kept, Exited)> {
-    let socket = args.remote_socket.as_ref().map(|s| s.display().to_string());
-    let mut remote = Vec::new();
+pub async fn over_ssh(host: &str, remote: &Remote) -> io::Result<(Link, Kept, Exited)> {
+    let socket = remote.socket.as_ref().map(|s| s.display().to_string());
+    let mut words = Vec::new();
     if let Some(socket) = &socket {
-        remote.extend(["--socket", socket.as_str()]);
+        words.extend(["--socket", socket.as_str()]);
     }
-    remote.push("bridge");
-    let (stdin, stdout, kept, exited) = spawn(host, args, &remote)?;
-    match crate::client::link::connect(stdout, stdin, args.read_only).await {
+    words.push("bridge");
+    let (stdin, stdout, kept, exited) = spawn(host, remote, &words)?;
+    match crate::client::link::connect(stdout, stdin, remote.read_only).await {
         Ok(link) => Ok((link, kept, exited)),
         Err(e) => Err(explained(e, &kept).await),
     }
