@@ -81,7 +81,11 @@ fn main() -> ExitCode {
                 return ExitCode::FAILURE;
             }
         };
-        return runtime.block_on(sidetop::front::ctl::run(&cli.config, args));
+        let code = runtime.block_on(sidetop::front::ctl::run(&cli.config, args));
+        // Not waiting on stdin's blocking read: `ctl bridge` ends when its engine's
+        // connection does, whether or not the other side closed stdin.
+        runtime.shutdown_timeout(std::time::Duration::from_millis(200));
+        return code;
     }
     // `attach` needs no config either: the agent has it.
     if let Some(Command::Attach(args)) = &cli.command {

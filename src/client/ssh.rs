@@ -101,12 +101,6 @@ pub async fn explained(e: io::Error, kept: &Kept) -> io::Error {
     io::Error::new(e.kind(), if said.is_empty() { e.to_string() } else { format!("{e}\n{said}") })
 }
 
-pub fn print_kept(kept: &Mutex<Vec<String>>) {
-    for line in kept.lock().unwrap_or_else(|e| e.into_inner()).iter() {
-        eprintln!("ssh: {line}");
-    }
-}
-
 fn shell_quote(arg: &str) -> String {
     format!("'{}'", arg.replace('\'', r"'\''"))
 }

@@ -285,10 +285,12 @@ impl Sshd {
     }
 }
 
+/// Over a real sshd: the dashboard of the agent there; a connection that drops is made
+/// again (its sidecars say `retrying` meanwhile), and `Q` stops the agent through it.
 #[test]
 fn attach_over_a_real_sshd() {
-    let agent = agent();
-    let sshd = Sshd::start();
+    let mut agent = agent();
+    let mut sshd = Sshd::start();
     let tmux = Tmux::start(120, 40);
     let path = format!("{}:{}", sshd.bin_dir.display(), std::env::var("PATH").unwrap());
     tmux.type_line(&format!(
@@ -300,7 +302,31 @@ fn attach_over_a_real_sshd() {
     let screen = tmux.wait_for("attached to agent");
     assert!(screen.contains("sleeper") && screen.contains("on test-sshd"), "{screen}");
     tmux.wait_for("line 2");
-    tmux.keys(&["q"]);
-    tmux.wait_for("attach-exited-0");
-    assert!(agent.pid_of("talker").is_some());
+
+    // The connection drops while the host does not answer: the dashboard stays, says it
+    // is reconnecting, and once the host answers the sidecars are live again.
+    sshd.stop_listening();
+    let client = format!("ssh -F {}/ssh_config", sshd.bin_dir.parent().unwrap().display());
+    let _ = Command::new("pkill").args(["-f", &client]).status();
+    tmux.wait("the sidecars reconnecting, after a failed try", |s| {
+        s.lines().any(|l| l.contains("sleeper") && l.contains("retrying")) && s.contains("try 2")
+    });
+    sshd.listen_again();
+    let talker = agent.pid_of("talker").unwrap();
+    tmux.wait("the talker live again", |s| {
+        s.lines().any(|l| l.contains("talker") && l.contains(&talker.to_string()) && !l.contains("retrying"))
+    });
+    let before = agent.pid_of("sleeper").unwrap();
+    tmux.keys(&["j", "r"]);
+    wait_until(T, "a restart over the new connection", || {
+        agent.pid_of("sleeper").is_some_and(|p| p != before)
+    });
+
+    // `Q` stops the agent there; the dashboard ends instead of reconnecting.
+    tmux.keys(&["Q"]);
+    tmux.wait_for("stop the agent?");
+    tmux.keys(&["y"]);
+    let screen = tmux.wait_for("attach-exited-0");
+    assert!(screen.contains("stopped"), "{screen}");
+    assert!(agent.child.wait().unwrap().success());
 }

@@ -5,6 +5,9 @@
 
 mod reconnect;
 mod rename;
+mod single;
+
+pub use single::one_reconnecting;
 
 use super::link::{Call, Caller, Link};
 use super::wire::{Notice, SidecarInfo, Snapshot};
@@ -39,6 +42,12 @@ struct Inner {
     rounds: AtomicU64,
     /// What the dashboard subscribed to, for an engine that joins later.
     subscription: Mutex<Option<Value>>,
+    /// One engine under its own names, every call passed through (see [`single`]).
+    bare: bool,
+    /// A bare fleet's engine was asked to shut down: once it is gone, so is the fleet.
+    stopping: std::sync::atomic::AtomicBool,
+    /// Ends a bare fleet's link (its dashboard sees the engine gone).
+    end: Mutex<Option<tokio::sync::oneshot::Sender<()>>>,
 }
 
 struct Member {
@@ -57,8 +66,6 @@ struct Member {
 
 /// One link over `engines` (name, link), in that order, and the fleet to add more to.
 pub fn combine(engines: Vec<(String, Link)>) -> (Link, Fleet) {
-    let (caller, calls) = Caller::new();
-    let (notices_tx, notices) = mpsc::channel(AHEAD);
     let names: Vec<String> = engines.iter().map(|(n, _)| n.clone()).collect();
     let hello = json!({
         "engines": names,
@@ -66,12 +73,9 @@ pub fn combine(engines: Vec<(String, Link)>) -> (Link, Fleet) {
         "config": format!("{} engines", engines.len()),
         "read_only": engines.iter().any(|(_, l)| l.hello["read_only"] == true),
     });
-    let fleet = Fleet(Arc::new(Inner {
-        members: Mutex::new(Vec::new()),
-        notices: notices_tx,
-        rounds: AtomicU64::new(0),
-        subscription: Mutex::new(None),
-    }));
+    let (caller, calls) = Caller::new();
+    let (notices_tx, notices) = mpsc::channel(AHEAD);
+    let fleet = Fleet::new(notices_tx, false, None);
     for (name, link) in engines {
         fleet.join(name, link);
     }
@@ -80,6 +84,22 @@ pub fn combine(engines: Vec<(String, Link)>) -> (Link, Fleet) {
 }
 
 impl Fleet {
+    fn new(
+        notices: mpsc::Sender<Notice>,
+        bare: bool,
+        end: Option<tokio::sync::oneshot::Sender<()>>,
+    ) -> Fleet {
+        Fleet(Arc::new(Inner {
+            members: Mutex::new(Vec::new()),
+            notices,
+            rounds: AtomicU64::new(0),
+            subscription: Mutex::new(None),
+            bare,
+            stopping: Default::default(),
+            end: Mutex::new(end),
+        }))
+    }
+
     fn members(&self) -> std::sync::MutexGuard<'_, Vec<Member>> {
         self.0.members.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -143,18 +163,22 @@ impl Fleet {
             let _ = link.caller.call("subscribe", params).await;
         }
         self.join(name.clone(), link);
-        let text = format!("engine {name} joined");
+        let text =
+            if name.is_empty() { "the engine answers again".into() } else { format!("engine {name} joined") };
         let _ = self.0.notices.send(Notice::Reloaded { ok: true, text }).await;
     }
 }
 
+/// `ENGINE/NAME`; a bare fleet's engine (named "") keeps its own names.
 pub fn qualified(engine: &str, name: &str) -> String {
-    format!("{engine}{SEPARATOR}{name}")
+    if engine.is_empty() { name.to_string() } else { format!("{engine}{SEPARATOR}{name}") }
 }
 
-/// `ENGINE/NAME` as (engine, name).
-fn split(qualified: &str) -> Option<(&str, &str)> {
-    qualified.split_once(SEPARATOR)
+impl Fleet {
+    /// `ENGINE/NAME` as (engine, name); in a bare fleet a plain name is its engine's.
+    fn split<'a>(&self, qualified: &'a str) -> Option<(&'a str, &'a str)> {
+        qualified.split_once(SEPARATOR).or(self.0.bare.then_some(("", qualified)))
+    }
 }
 
 // ---- calls ----
@@ -182,7 +206,7 @@ fn refused(why: &str) -> Pending {
 
 fn dispatch(fleet: &Fleet, engines: &[(String, Caller)], method: String, mut params: Value) -> Pending {
     if let Some(qualified_name) = params["sidecar"].as_str().map(str::to_string) {
-        let Some((engine, name)) = split(&qualified_name) else {
+        let Some((engine, name)) = fleet.split(&qualified_name) else {
             return refused(&format!("{qualified_name:?} is not ENGINE{SEPARATOR}NAME"));
         };
         let Some((engine, caller)) = engines.iter().find(|(e, _)| e == engine) else {
@@ -246,7 +270,7 @@ fn dispatch(fleet: &Fleet, engines: &[(String, Caller)], method: String, mut par
             let mut per_engine: BTreeMap<String, serde_json::Map<String, Value>> = BTreeMap::new();
             if let Some(map) = params["sidecars"].as_object() {
                 for (qualified_name, seq) in map {
-                    if let Some((engine, name)) = split(qualified_name) {
+                    if let Some((engine, name)) = fleet.split(qualified_name) {
                         per_engine
                             .entry(engine.to_string())
                             .or_default()
@@ -277,6 +301,7 @@ fn dispatch(fleet: &Fleet, engines: &[(String, Caller)], method: String, mut par
                 last
             })
         }
+        _ if fleet.0.bare => single::passed_through(fleet, engines, method, params),
         _ => refused(&format!(
             "`{method}` is for one engine: attach to it alone (sidetop attach --socket ...) to do that"
         )),
@@ -317,7 +342,8 @@ async fn relay(engine: String, mut link: Link, fleet: Fleet) {
                         member.status = renamed.clone();
                     }
                 }
-                Notice::Status { sidecars: renamed, partial: true }
+                // Another engine's sidecars are not in this one's whole list.
+                Notice::Status { sidecars: renamed, partial: partial || !fleet.0.bare }
             }
             Notice::Discovered { sidecar, discovery } => {
                 Notice::Discovered { sidecar: qualified(&engine, &sidecar), discovery }
@@ -381,14 +407,14 @@ async fn relay(engine: String, mut link: Link, fleet: Fleet) {
             info.life = super::wire::Life::Idle;
             info.pid = None;
             info.uptime_ms = None;
-            info.error = Some(format!("engine {engine} lost at {when}"));
+            info.error = Some(format!("{} lost at {when}", single::label(&engine)));
         }
         let lost: Vec<String> = member.status.iter().map(|i| i.name.clone()).collect();
         (lost, member.status.clone())
     };
     let _ = out.send(Notice::Status { sidecars: theirs, partial: true }).await;
     for sidecar in lost {
-        let text = format!("lost: the connection to engine {engine} closed");
+        let text = format!("lost: the connection to {} closed", single::label(&engine));
         let event = super::wire::EventInfo { sidecar, at_ms, text, level: super::wire::Level::Bad };
         let _ = out.send(Notice::Event(event)).await;
     }

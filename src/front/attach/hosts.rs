@@ -15,6 +15,17 @@ use tokio::sync::{mpsc, oneshot};
 const FIRST_RETRY: Duration = Duration::from_millis(500);
 const LONGEST_RETRY: Duration = Duration::from_secs(30);
 
+/// A host and which of its engines.
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub host: String,
+    /// Every engine there (named `HOST:ENGINE`), else its default one.
+    pub all: bool,
+    /// The default engine's name in the fleet: the host's, or "" in a fleet of one.
+    pub named: String,
+    pub remote: Remote,
+}
+
 /// What one connection to a host gave: its engines, those found there later (with
 /// `--all`), and, when the connection ends, the engines it still carried.
 pub struct Reached {
@@ -23,26 +34,26 @@ pub struct Reached {
     exited: oneshot::Receiver<Vec<String>>,
 }
 
-/// `host`'s every engine with `--all` (named `HOST:ENGINE`), else its default one
-/// (named `HOST`).
-pub async fn reach(host: &str, all: bool, remote: &Remote) -> io::Result<Reached> {
-    if all {
-        let found = over_ssh_all(host, remote).await?;
+/// The target's engines.
+pub async fn reach(target: &Target) -> io::Result<Reached> {
+    if target.all {
+        let found = over_ssh_all(&target.host, &target.remote).await?;
         return Ok(Reached { engines: found.initial, later: Some(found.later), exited: found.exited });
     }
-    let (link, _kept, exited) = ssh::over_ssh(host, remote).await?;
+    let (link, _kept, exited) = ssh::over_ssh(&target.host, &target.remote).await?;
     let (carried_tx, carried) = oneshot::channel();
-    let name = host.to_string();
+    let name = target.named.clone();
     tokio::spawn(async move {
         let _ = exited.await;
         let _ = carried_tx.send(vec![name]);
     });
-    Ok(Reached { engines: vec![(host.to_string(), link)], later: None, exited: carried })
+    Ok(Reached { engines: vec![(target.named.clone(), link)], later: None, exited: carried })
 }
 
 /// Keeps `host` in `fleet`: engines found there later join; a dropped connection is
 /// made again. `reached` is the first connection, its engines already in the fleet.
-pub async fn keep(host: String, all: bool, remote: Remote, fleet: Fleet, mut reached: Reached) {
+pub async fn keep(target: Target, fleet: Fleet, mut reached: Reached) {
+    let host = &target.host;
     loop {
         let mut later = reached.later.take();
         let mut exited = reached.exited;
@@ -60,6 +71,11 @@ pub async fn keep(host: String, all: bool, remote: Remote, fleet: Fleet, mut rea
                 Some((name, link)) = found => fleet.add(name, link).await,
             }
         };
+        if fleet.is_stopping() {
+            // Asked to shut down, and gone: not to be reconnected.
+            fleet.end();
+            return;
+        }
         let dropped = chrono::Local::now().format("%H:%M:%S");
         // The engines' relays mark them lost as their links close: after that.
         tokio::time::sleep(Duration::from_millis(200)).await;
@@ -71,7 +87,7 @@ pub async fn keep(host: String, all: bool, remote: Remote, fleet: Fleet, mut rea
             );
             fleet.mark_lost(&answering, "retrying", &text).await;
             tokio::time::sleep(delay).await;
-            match reach(&host, all, &remote).await {
+            match reach(&target).await {
                 Ok(again) => break again,
                 Err(e) => {
                     let last = e.to_string().lines().last().unwrap_or_default().to_string();

@@ -2,7 +2,6 @@
 //! `ssh HOST sidetop ctl bridge`. Detaching leaves the agent and its sidecars running.
 
 use crate::client::over_socket;
-use crate::client::ssh::{over_ssh, print_kept};
 use crate::front::cli::AttachArgs;
 use crate::front::dashboard::Ending;
 use crate::front::exit_codes::{EXIT_FAILED, EXIT_NO_AGENT};
@@ -11,18 +10,31 @@ use std::process::ExitCode;
 
 mod hosts;
 
+use hosts::Target;
+
 pub async fn run(config: &Path, args: &AttachArgs) -> ExitCode {
     if args.all || args.socket.len() + args.ssh.len() > 1 {
         return fleet(args).await;
     }
-    let (link, to, stderr) = match args.ssh.first() {
-        Some(host) => match over_ssh(host, &args.remote()).await.map(|(link, kept, _)| (link, kept)) {
-            Ok((link, stderr)) => (link, host.to_string(), Some(stderr)),
-            Err(e) => {
-                eprintln!("error: attaching over ssh to {host}: {e}");
-                return ExitCode::from(EXIT_NO_AGENT);
+    // Over ssh, a connection that drops is made again while the dashboard runs.
+    let mut keeper = None;
+    let (link, to) = match args.ssh.first() {
+        Some(host) => {
+            let target =
+                Target { host: host.clone(), all: false, named: String::new(), remote: args.remote() };
+            match hosts::reach(&target).await {
+                Ok(mut reached) => {
+                    let (_, link) = reached.engines.pop().expect("one engine reached");
+                    let (link, fleet) = crate::api::fleet::one_reconnecting(link);
+                    keeper = Some(tokio::spawn(hosts::keep(target, fleet, reached)));
+                    (link, host.to_string())
+                }
+                Err(e) => {
+                    eprintln!("error: attaching over ssh to {host}: {e}");
+                    return ExitCode::from(EXIT_NO_AGENT);
+                }
             }
-        },
+        }
         None => {
             let socket = args
                 .socket
@@ -30,7 +42,7 @@ pub async fn run(config: &Path, args: &AttachArgs) -> ExitCode {
                 .cloned()
                 .unwrap_or_else(|| crate::api::socket_path::default_socket(config));
             match over_socket(&socket, args.read_only).await {
-                Ok(link) => (link, socket.display().to_string(), None),
+                Ok(link) => (link, socket.display().to_string()),
                 Err(e) => {
                     eprintln!("error: no sidetop agent on {}: {e}", socket.display());
                     eprintln!("start one with `sidetop agent --config {}`", config.display());
@@ -40,16 +52,17 @@ pub async fn run(config: &Path, args: &AttachArgs) -> ExitCode {
         }
     };
     let pid = link.hello["pid"].as_u64().unwrap_or(0);
-    match crate::front::dashboard::attach(link, format!("agent {pid} on {to}")).await {
+    let ended = crate::front::dashboard::attach(link, format!("agent {pid} on {to}")).await;
+    if let Some(keeper) = keeper {
+        keeper.abort();
+    }
+    match ended {
         Ok(Ending::Detached) => {
             println!("detached from the agent (pid {pid}); its sidecars keep running");
             ExitCode::SUCCESS
         }
         Ok(Ending::Lost) => {
             eprintln!("error: the connection to the agent (pid {pid}) was lost");
-            if let Some(stderr) = stderr {
-                print_kept(&stderr);
-            }
             ExitCode::from(EXIT_FAILED)
         }
         Ok(_) => {
@@ -91,10 +104,11 @@ async fn fleet(args: &AttachArgs) -> ExitCode {
     // With --all, a host's every engine through one ssh connection; else its default one.
     let mut hosts = Vec::new();
     for host in &args.ssh {
-        match hosts::reach(host, args.all, &args.remote()).await {
+        let target = Target { host: host.clone(), all: args.all, named: host.clone(), remote: args.remote() };
+        match hosts::reach(&target).await {
             Ok(mut reached) => {
                 engines.extend(std::mem::take(&mut reached.engines));
-                hosts.push((host.clone(), reached));
+                hosts.push((target, reached));
             }
             Err(e) => eprintln!("sidetop attach: attaching over ssh to {host}: {e}"),
         }
@@ -107,9 +121,7 @@ async fn fleet(args: &AttachArgs) -> ExitCode {
     let (link, fleet) = crate::api::fleet::combine(engines);
     let kept: Vec<_> = hosts
         .into_iter()
-        .map(|(host, reached)| {
-            tokio::spawn(hosts::keep(host, args.all, args.remote(), fleet.clone(), reached))
-        })
+        .map(|(target, reached)| tokio::spawn(hosts::keep(target, fleet.clone(), reached)))
         .collect();
     let watching = args.all.then(|| tokio::spawn(join_new_engines(fleet, read_only)));
     let place = if args.ssh.is_empty() { "on this host" } else { "on several hosts" };
