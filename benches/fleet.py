@@ -14,7 +14,9 @@ One agent, per size N:
 Fleet: 20 agents x 50 sleepers in a private runtime folder, one `attach --all` at 160x48:
   first complete frame (every engine's sidecars counted on screen, target <= 1 s), the
   dashboard's idle CPU (target <= 1%), key to screen (target <= 20 ms), the agents' idle
-  CPU together.
+  CPU together; an engine joining (an agent with one sidecar started, then stopped, 5
+  times: a wrapper an application spawns): time until its sidecar shows ready, and the
+  CPU it costs the dashboard and the 20 agents, over their idle share of the same time.
 """
 import argparse
 import json
@@ -170,6 +172,7 @@ def fleet(tmp, agents, each, idle_s, presses):
     agents_cpu = (sum(cpu_seconds(p.pid) for p in procs) - a0) / wall * 100
     dash_rss = rss_kib(pid)
     samples = key_to_screen(session, presses)
+    joined = joins(session, tmp, env, procs, pid, total, dash, agents_cpu)
     tmux("kill-session", "-t", session)
     for p in procs:
         p.terminate()
@@ -183,6 +186,31 @@ def fleet(tmp, agents, each, idle_s, presses):
     print(f"  key to screen median {statistics.median(samples):.1f} ms, p90 "
           f"{samples[int(len(samples) * 0.9)]:.1f} ms, max {samples[-1]:.1f} ms   (target <= 20 ms; "
           f"includes tmux capture polling)")
+    times, dash_ms, agents_ms = joined
+    print(f"  an engine joining ({len(times)} times): on screen in median {statistics.median(times) * 1e3:.0f} ms; "
+          f"CPU per join over idle: dashboard {statistics.median(dash_ms):.1f} ms, the {agents} agents "
+          f"{statistics.median(agents_ms):.1f} ms (medians)")
+
+
+def joins(session, tmp, env, procs, pid, total, dash_idle_pct, agents_idle_pct, count=5, window=2.0):
+    """Starts and stops a one-sidecar agent `count` times under the attached dashboard."""
+    times, dash_ms, agents_ms = [], [], []
+    for j in range(count):
+        d0, a0, t0 = cpu_seconds(pid), sum(cpu_seconds(p.pid) for p in procs), time.monotonic()
+        joiner = spawn_agent(tmp, f"joiner-{j}", sleepers(1, f"j{j}-"), env=env)
+        while f"{total + 1} ready" not in tmux("capture-pane", "-p", "-t", session):
+            if time.monotonic() - t0 > 10:
+                raise SystemExit("a joining engine never showed:\n" + tmux("capture-pane", "-p", "-t", session))
+            time.sleep(0.005)
+        times.append(time.monotonic() - t0)
+        time.sleep(max(0.0, window - (time.monotonic() - t0)))
+        wall = time.monotonic() - t0
+        dash_ms.append((cpu_seconds(pid) - d0) * 1e3 - dash_idle_pct / 100 * wall * 1e3)
+        agents_ms.append((sum(cpu_seconds(p.pid) for p in procs) - a0) * 1e3 - agents_idle_pct / 100 * wall * 1e3)
+        joiner.terminate()
+        joiner.wait(timeout=30)
+        time.sleep(1)
+    return times, dash_ms, agents_ms
 
 
 def main():

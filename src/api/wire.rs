@@ -271,6 +271,15 @@ pub enum Notice {
         ok: bool,
         text: String,
     },
+    /// An engine joined (or came back to) a dashboard over several (made by the fleet,
+    /// never sent by an engine): its part of a snapshot, renamed, merged in; the other
+    /// engines' sidecars stay as they are, so a join costs one engine's snapshot, not
+    /// all of them. `config` is the header's config over every engine now.
+    Joined {
+        engine: String,
+        config: String,
+        snapshot: Box<Snapshot>,
+    },
 }
 
 pub fn unix_ms(at: SystemTime) -> u64 {

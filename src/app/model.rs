@@ -168,6 +168,28 @@ impl Model {
         *self = fresh;
     }
 
+    /// An engine's part (its sidecars `ENGINE/NAME`) in place of what was shown of it, or
+    /// after the others: their views stay as they are.
+    fn join(&mut self, engine: &str, config: String, part: Snapshot) {
+        let prefix = crate::api::fleet::qualified(engine, "");
+        let mut fresh = Model::from_snapshot(part).sidecars;
+        let theirs = |v: &SidecarView| v.name().starts_with(&prefix);
+        // Every one before its first is another engine's: that is where its go.
+        let at = self.sidecars.iter().position(theirs).unwrap_or(self.sidecars.len());
+        let (mut old, kept): (Vec<SidecarView>, Vec<SidecarView>) =
+            std::mem::take(&mut self.sidecars).into_iter().partition(theirs);
+        self.sidecars = kept;
+        for view in &mut fresh {
+            if let Some(before) = old.iter_mut().find(|o| o.name() == view.name()) {
+                view.logs = std::mem::take(&mut before.logs);
+            }
+        }
+        self.sidecars.splice(at..at, fresh);
+        self.places = self.sidecars.iter().enumerate().map(|(i, v)| (v.name().to_string(), i)).collect();
+        self.engines = super::groups::engines_of(self.sidecars.iter().map(|v| v.name()));
+        self.config = config;
+    }
+
     pub fn index(&self, name: &str) -> Option<usize> {
         self.places.get(name).copied()
     }
@@ -218,6 +240,7 @@ impl Model {
             Notice::Skipped { .. } => {}
             // The run loop takes a new snapshot.
             Notice::Reloaded { .. } => {}
+            Notice::Joined { engine, config, snapshot } => self.join(&engine, config, *snapshot),
         }
     }
 

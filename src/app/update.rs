@@ -58,22 +58,22 @@ fn handle(state: &mut State, msg: Msg) -> Vec<Effect> {
                 state.say(format!("the screen fell behind: {count} updates skipped"));
                 vec![Effect::Resnapshot]
             }
+            crate::api::Notice::Joined { ref engine, .. } => {
+                state.say(if engine.is_empty() {
+                    "the engine answers again".to_string()
+                } else {
+                    format!("engine {engine} joined")
+                });
+                new_sidecars(state, |model| model.apply(notice));
+                Vec::new()
+            }
             notice => {
                 state.model.apply(notice);
                 Vec::new()
             }
         },
         Msg::Snapshot(snapshot) => {
-            let selected = state.selected().map(|s| s.name().to_string());
-            // A composer or load dialog points at a sidecar by position, which may now be
-            // another one.
-            if matches!(state.overlay, Overlay::Composer(_) | Overlay::Load(_)) {
-                state.overlay = Overlay::None;
-            }
-            state.model.rebuild(*snapshot);
-            state.selected = selected.and_then(|n| state.model.index(&n)).unwrap_or(0);
-            // Follow again what is shown (sidecars may be new).
-            state.following.clear();
+            new_sidecars(state, |model| model.rebuild(*snapshot));
             Vec::new()
         }
         Msg::ReloadPlan(Ok(plan)) => {
@@ -158,6 +158,20 @@ fn handle(state: &mut State, msg: Msg) -> Vec<Effect> {
 pub fn table_offset(state: &State, rows: usize, order: &[usize]) -> usize {
     let pos = order.iter().position(|&i| i == state.selected).unwrap_or(0);
     if rows == 0 { 0 } else { pos.saturating_sub(rows - 1) }
+}
+
+/// The set of sidecars changed (a snapshot, an engine joining): the selection stays on
+/// the same sidecar, and what is shown is followed again.
+fn new_sidecars(state: &mut State, change: impl FnOnce(&mut crate::app::model::Model)) {
+    let selected = state.selected().map(|s| s.name().to_string());
+    // A composer or load dialog points at a sidecar by position, which may now be
+    // another one.
+    if matches!(state.overlay, Overlay::Composer(_) | Overlay::Load(_)) {
+        state.overlay = Overlay::None;
+    }
+    change(&mut state.model);
+    state.selected = selected.and_then(|n| state.model.index(&n)).unwrap_or(0);
+    state.following.clear();
 }
 
 fn on_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {

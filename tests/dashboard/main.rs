@@ -4,5 +4,6 @@
 mod common;
 mod dashboard_keys;
 mod dashboard_render;
+mod fleet_join;
 mod latency_chart;
 mod traffic_keys;

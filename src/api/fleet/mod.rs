@@ -30,6 +30,9 @@ const AHEAD: usize = 1024;
 /// (an engine joining, a reload): long enough to see what was there and when it went.
 const LOST_KEPT: std::time::Duration = std::time::Duration::from_secs(300);
 
+/// How long an engine that joins has to give its snapshot.
+const JOIN_SNAPSHOT: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// The fleet behind a combined link: engines join it (and rejoin after they were lost)
 /// while the dashboard runs.
 #[derive(Clone)]
@@ -116,28 +119,30 @@ impl Fleet {
     }
 
     fn join(&self, name: String, link: Link) {
-        let caller = link.caller.clone();
-        {
-            let mut members = self.members();
-            match members.iter_mut().find(|m| m.name == name) {
-                Some(member) => {
-                    member.caller = caller;
-                    member.live = true;
-                    member.lost_at = None;
-                    member.samples.clear();
-                }
-                None => members.push(Member {
-                    name: name.clone(),
-                    caller,
-                    live: true,
-                    status: Vec::new(),
-                    last: None,
-                    lost_at: None,
-                    samples: Default::default(),
-                }),
-            }
-        }
+        self.enlist(&name, link.caller.clone());
         tokio::spawn(relay::relay(name, link, self.clone()));
+    }
+
+    /// `name` in the fleet and answering through `caller`: new, or back.
+    fn enlist(&self, name: &str, caller: Caller) {
+        let mut members = self.members();
+        match members.iter_mut().find(|m| m.name == name) {
+            Some(member) => {
+                member.caller = caller;
+                member.live = true;
+                member.lost_at = None;
+                member.samples.clear();
+            }
+            None => members.push(Member {
+                name: name.to_string(),
+                caller,
+                live: true,
+                status: Vec::new(),
+                last: None,
+                lost_at: None,
+                samples: Default::default(),
+            }),
+        }
     }
 
     /// The last snapshot part of each engine lost a short while ago, its sidecars marked
@@ -157,16 +162,45 @@ impl Fleet {
     }
 
     /// An engine that appeared (or came back) while the dashboard runs: subscribed as the
-    /// dashboard is, then the dashboard is told to take a new snapshot.
+    /// dashboard is, and its snapshot alone merged into the dashboard's (the others'
+    /// are not taken again: at 20 engines a join cost every one of them a snapshot).
     pub async fn add(&self, name: String, link: Link) {
         let subscription = self.0.subscription.lock().unwrap_or_else(|e| e.into_inner()).clone();
         if let Some(params) = subscription {
             let _ = link.caller.call("subscribe", params).await;
         }
-        self.join(name.clone(), link);
-        let text =
-            if name.is_empty() { "the engine answers again".into() } else { format!("engine {name} joined") };
-        let _ = self.0.notices.send(Notice::Reloaded { ok: true, text }).await;
+        let part = tokio::time::timeout(JOIN_SNAPSHOT, link.caller.call("snapshot", json!({}))).await;
+        let part = part.ok().and_then(Result::ok).and_then(|v| serde_json::from_value::<Snapshot>(v).ok());
+        self.enlist(&name, link.caller.clone());
+        let notice = match part {
+            Some(part) => {
+                let part = renamed_snapshot(&name, part);
+                self.remember(&name, &part);
+                if let Some(member) = self.members().iter_mut().find(|m| m.name == name) {
+                    member.status = part.sidecars.clone();
+                }
+                Notice::Joined { engine: name.clone(), config: self.configs(), snapshot: Box::new(part) }
+            }
+            // No snapshot of its own: the dashboard takes a whole one.
+            None => {
+                let text = if name.is_empty() {
+                    "the engine answers again".into()
+                } else {
+                    format!("engine {name} joined")
+                };
+                Notice::Reloaded { ok: true, text }
+            }
+        };
+        // Before its relay starts: what it says next applies to the part.
+        let _ = self.0.notices.send(notice).await;
+        tokio::spawn(relay::relay(name, link, self.clone()));
+    }
+
+    /// The header's config: each engine's shown (answering, or lost a short while ago).
+    fn configs(&self) -> String {
+        let members = self.members();
+        let shown = members.iter().filter(|m| m.live || m.lost_at.is_some_and(|at| at.elapsed() < LOST_KEPT));
+        shown.filter_map(|m| m.last.as_ref().map(|s| s.config.as_str())).collect::<Vec<_>>().join(", ")
     }
 }
 

@@ -71,7 +71,7 @@ pub(super) async fn relay(engine: String, mut link: Link, fleet: Fleet) {
                 Notice::Latency { sidecar: qualified(&engine, &sidecar), latency }
             }
             Notice::Exchange(exchange) => Notice::Exchange(renamed_exchange(&engine, &exchange)),
-            other @ (Notice::Skipped { .. } | Notice::Reloaded { .. }) => other,
+            other @ (Notice::Skipped { .. } | Notice::Reloaded { .. } | Notice::Joined { .. }) => other,
         };
         if out.send(renamed).await.is_err() {
             return;
