@@ -216,8 +216,8 @@ fn attach_all_shows_every_engines_sidecars_and_a_key_acts_on_the_sidecars_own_en
         "{screen}"
     );
 
-    // Engines that start while it runs join: a wrapper, then the agent again. The
-    // wrapper's joining takes a new snapshot; the lost engine's row stays through it.
+    // Engines that start while it runs join: a wrapper, then the agent again; the lost
+    // engine's row stays through the wrapper's joining.
     let echo = sidecars_dir().join("jsonrpc_echo.py").display().to_string();
     let _wrapper =
         Killed(wrap_command(root.path(), &["--name", "echo"], &["python3", &echo]).spawn().unwrap());
@@ -378,6 +378,13 @@ fn attach_all_over_ssh_shows_every_engine_of_that_host_through_one_connection() 
     let _delta = agent(&there, &dirs[3], &sleeper("delta"));
     tmux.wait("the new remote engine's sidecar", |s| {
         s.lines().any(|l| l.contains("test-sshd:") && l.contains("/delta") && l.contains("ready"))
+    });
+    // A wrapper an application spawns there joins too.
+    let echo = sidecars_dir().join("jsonrpc_echo.py").display().to_string();
+    let mut wrapper = wrap_command(root.path(), &["--name", "echo"], &["python3", &echo]);
+    let _wrapper = Killed(wrapper.env("XDG_RUNTIME_DIR", &there).spawn().unwrap());
+    tmux.wait("the remote wrapper's sidecar", |s| {
+        s.lines().any(|l| l.contains("test-sshd:wrap-echo-") && l.contains("/echo"))
     });
     // One killed there: lost with when; the rest go on.
     let _ = gamma.0.kill();
