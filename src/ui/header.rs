@@ -16,7 +16,12 @@ pub fn render(frame: &mut Frame, area: Rect, state: &State, theme: &Theme) {
     }
     let whose = match &state.mode {
         Mode::InProcess => String::new(),
-        Mode::Attached { to } => format!("attached to {to} · "),
+        // Over several engines `to` is where they are; how many changes as they come and go.
+        Mode::Attached { to } => match state.model.engines.len() {
+            0 => format!("attached to {to} · "),
+            1 => format!("attached to 1 engine {to} · "),
+            n => format!("attached to {n} engines {to} · "),
+        },
     };
     let counts: Vec<Span> = counts
         .into_iter()

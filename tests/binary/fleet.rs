@@ -228,7 +228,11 @@ fn attach_all_shows_every_engines_sidecars_and_a_key_acts_on_the_sidecars_own_en
         screen.lines().any(|l| l.contains(&format!("{beta_engine}/beta"))
             && l.contains("lost")
             && !l.contains("connection")),
-        "a lost engine's sidecar stays in the table through a new snapshot: {screen}"
+        "a lost engine's sidecar stays in the table through the join: {screen}"
+    );
+    assert!(
+        screen.contains("attached to 3 engines on this host"),
+        "the header counts the one joined: {screen}"
     );
     let _b = agent(&runtime, &two, "[[sidecar]]\nname = \"beta\"\ncommand = [\"sleep\", \"60\"]\n");
     let screen = tmux.wait("the agent's sidecar back", |s| {

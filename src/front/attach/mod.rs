@@ -124,8 +124,9 @@ async fn fleet(args: &AttachArgs) -> ExitCode {
         .map(|(target, reached)| tokio::spawn(hosts::keep(target, fleet.clone(), reached)))
         .collect();
     let watching = args.all.then(|| tokio::spawn(join_new_engines(fleet, read_only)));
+    // The header puts the count of engines shown in front (they come and go).
     let place = if args.ssh.is_empty() { "on this host" } else { "on several hosts" };
-    let ended = crate::front::dashboard::attach(link, format!("{count} engines {place}")).await;
+    let ended = crate::front::dashboard::attach(link, place.to_string()).await;
     if let Some(watching) = watching {
         watching.abort();
     }
