@@ -157,7 +157,10 @@ fn ctl_all_status_lists_every_engines_sidecars_with_its_engine() {
     let _ = b.0.wait();
     let (rows, said) = all_status(&runtime);
     assert_eq!(rows.len(), 3, "{rows:?}");
-    assert!(said.contains("not answering"), "{said}");
+    assert!(
+        said.contains("not answering: 1 stale socket(s)"),
+        "one line for the sockets nobody serves: {said}"
+    );
 
     // --all is for reads, never for acting on every engine.
     let out = Command::new(bin())

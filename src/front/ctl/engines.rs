@@ -3,9 +3,9 @@
 //! engine on that host through one ssh connection, named `HOST:ENGINE`). All are reached
 //! at once, so one slow host does not add its time to the others'.
 
-use crate::client::Client;
 use crate::client::ssh::over_ssh;
 use crate::client::ssh_all::over_ssh_all;
+use crate::client::{Client, ClientError};
 use crate::front::cli::CtlArgs;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -27,7 +27,7 @@ pub struct Reached {
     pub place: Place,
     /// Named by `--socket` or `--ssh` (not only found in the socket folder).
     pub named: bool,
-    pub client: Result<Client, String>,
+    pub client: Result<Client, ClientError>,
 }
 
 /// Every engine `args` name, in the order they name them.
@@ -49,8 +49,11 @@ pub async fn reach(args: &CtlArgs) -> Vec<Reached> {
     for (at, (name, socket, named)) in local.into_iter().enumerate() {
         tasks.spawn(async move {
             let client = match tokio::time::timeout(HELLO, Client::connect(&socket, read_only)).await {
-                Ok(client) => client.map_err(|e| e.to_string()),
-                Err(_) => Err(format!("no hello within {}s", HELLO.as_secs())),
+                Ok(client) => client,
+                Err(_) => Err(ClientError::Io(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    format!("no hello within {}s", HELLO.as_secs()),
+                ))),
             };
             (at, vec![Reached { name, place: Place::Socket(socket), named, client }])
         });
@@ -71,7 +74,7 @@ async fn over(host: String, remote: crate::client::ssh::Remote, all: bool) -> Ve
         name: host.clone(),
         place: Place::Host(host.clone()),
         named: true,
-        client: Err(e.to_string()),
+        client: Err(ClientError::Io(e)),
     };
     if all {
         return match over_ssh_all(&host, &remote).await {

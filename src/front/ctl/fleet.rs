@@ -30,6 +30,9 @@ struct Engine {
 }
 
 enum Failure {
+    /// A socket found in the folder that nobody serves (an agent killed before it could
+    /// remove it): counted on one line, not one line each.
+    Stale,
     /// It does not answer (gone, or stuck): said on stderr.
     Silent(String),
     /// It answered with an error (no sidecar of that name there).
@@ -63,8 +66,12 @@ async fn ask(reached: Reached, method: &'static str, params: Value) -> Engine {
     };
     let mut client = match client {
         Ok(client) => client,
+        Err(ClientError::NoAgent(_)) if !engine.named => {
+            engine.answer = Err(Failure::Stale);
+            return engine;
+        }
         Err(e) => {
-            engine.answer = Err(Failure::Silent(e));
+            engine.answer = Err(Failure::Silent(e.to_string()));
             return engine;
         }
     };
@@ -84,13 +91,24 @@ async fn engines(args: &CtlArgs, method: &'static str, params: Value) -> Vec<Eng
     let asked: Vec<_> =
         reach(args).await.into_iter().map(|r| tokio::spawn(ask(r, method, params.clone()))).collect();
     let mut engines = Vec::new();
+    let mut stale = Vec::new();
     for task in asked {
         if let Ok(engine) = task.await {
-            if let Err(Failure::Silent(e)) = &engine.answer {
-                eprintln!("{}: not answering: {e}", engine.name);
+            match &engine.answer {
+                Err(Failure::Silent(e)) => eprintln!("{}: not answering: {e}", engine.name),
+                Err(Failure::Stale) => stale.push(engine.name.clone()),
+                _ => {}
             }
             engines.push(engine);
         }
+    }
+    if !stale.is_empty() {
+        let shown = stale.iter().take(3).cloned().collect::<Vec<_>>().join(", ");
+        let more = if stale.len() > 3 { format!(" and {} more", stale.len() - 3) } else { String::new() };
+        eprintln!(
+            "not answering: {} stale socket(s), nobody serves them ({shown}{more}; `ctl list` shows them)",
+            stale.len()
+        );
     }
     if engines.is_empty() && args.all {
         eprintln!("no sidetop engine in {}", socket_dir().display());
