@@ -1,4 +1,7 @@
 //! Command-line interface. These names are relied on by docs, tests and scripts.
+//!
+//! Long because it is every command's flags with their help in one place (clap derives
+//! the parser, the completions and the man pages from it); each struct is short.
 
 use crate::config::DEFAULT_CONFIG_PATH;
 use clap::{Parser, Subcommand};
