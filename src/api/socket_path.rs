@@ -77,10 +77,12 @@ pub fn engine_sockets() -> Vec<(String, PathBuf)> {
         .filter(|p| p.extension().is_some_and(|e| e == "sock"))
         .collect();
     sockets.sort();
-    sockets
-        .into_iter()
-        .map(|p| (p.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default(), p))
-        .collect()
+    sockets.into_iter().map(|p| (engine_name(&p), p)).collect()
+}
+
+/// An engine's name, from its socket: the file's name without `.sock`.
+pub fn engine_name(socket: &Path) -> String {
+    socket.file_stem().map_or_else(|| socket.display().to_string(), |s| s.to_string_lossy().into())
 }
 
 #[cfg(test)]

@@ -139,11 +139,9 @@ impl Model {
         for (view, traffic) in sidecars.iter_mut().zip(s.traffic) {
             view.traffic = traffic.into();
         }
-        let places = sidecars.iter().enumerate().map(|(i, v)| (v.name().to_string(), i)).collect();
-        let engines = super::groups::engines_of(sidecars.iter().map(|v| v.name()));
         let mut model = Model {
-            places,
-            engines,
+            places: HashMap::new(),
+            engines: Vec::new(),
             config: s.config,
             pid: s.pid,
             interval: Duration::from_millis(s.interval_ms),
@@ -151,6 +149,7 @@ impl Model {
             taken: s.taken,
             sidecars,
         };
+        model.reindex();
         for event in s.events {
             model.event(event);
         }
@@ -185,9 +184,14 @@ impl Model {
             }
         }
         self.sidecars.splice(at..at, fresh);
+        self.reindex();
+        self.config = config;
+    }
+
+    /// What is derived from the sidecars' order: the name index and the engines.
+    fn reindex(&mut self) {
         self.places = self.sidecars.iter().enumerate().map(|(i, v)| (v.name().to_string(), i)).collect();
         self.engines = super::groups::engines_of(self.sidecars.iter().map(|v| v.name()));
-        self.config = config;
     }
 
     pub fn index(&self, name: &str) -> Option<usize> {

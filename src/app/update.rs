@@ -59,11 +59,7 @@ fn handle(state: &mut State, msg: Msg) -> Vec<Effect> {
                 vec![Effect::Resnapshot]
             }
             crate::api::Notice::Joined { ref engine, .. } => {
-                state.say(if engine.is_empty() {
-                    "the engine answers again".to_string()
-                } else {
-                    format!("engine {engine} joined")
-                });
+                state.say(crate::api::fleet::joined_text(engine));
                 new_sidecars(state, |model| model.apply(notice));
                 Vec::new()
             }

@@ -8,7 +8,7 @@ mod relay;
 mod rename;
 mod single;
 
-pub use single::one_reconnecting;
+pub use single::{joined_text, one_reconnecting};
 
 use super::link::{Call, Caller, Link};
 use super::wire::{Notice, SidecarInfo, Snapshot};
@@ -182,14 +182,7 @@ impl Fleet {
                 Notice::Joined { engine: name.clone(), config: self.configs(), snapshot: Box::new(part) }
             }
             // No snapshot of its own: the dashboard takes a whole one.
-            None => {
-                let text = if name.is_empty() {
-                    "the engine answers again".into()
-                } else {
-                    format!("engine {name} joined")
-                };
-                Notice::Reloaded { ok: true, text }
-            }
+            None => Notice::Reloaded { ok: true, text: single::joined_text(&name) },
         };
         // Before its relay starts: what it says next applies to the part.
         let _ = self.0.notices.send(notice).await;

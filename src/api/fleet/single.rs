@@ -38,6 +38,11 @@ pub fn one_reconnecting(link: Link) -> (Link, Fleet) {
     (Link { caller, notices, hello, received }, fleet)
 }
 
+/// What the dashboard says when an engine joins (a fleet of one: when it is back).
+pub fn joined_text(engine: &str) -> String {
+    if engine.is_empty() { "the engine answers again".into() } else { format!("engine {engine} joined") }
+}
+
 /// How the fleet's texts name an engine.
 pub(super) fn label(engine: &str) -> String {
     if engine.is_empty() { "the engine".into() } else { format!("engine {engine}") }

@@ -91,8 +91,7 @@ async fn fleet(args: &AttachArgs) -> ExitCode {
         }
     }
     for socket in &args.socket {
-        let name =
-            socket.file_stem().map_or_else(|| socket.display().to_string(), |s| s.to_string_lossy().into());
+        let name = crate::api::socket_path::engine_name(socket);
         if engines.iter().any(|(n, _)| *n == name) {
             continue;
         }

@@ -37,15 +37,15 @@ pub async fn reach(args: &CtlArgs) -> Vec<Reached> {
         local.extend(super::fleet::sockets().into_iter().map(|(name, socket)| (name, socket, false)));
     }
     for socket in &args.socket {
-        let name =
-            socket.file_stem().map_or_else(|| socket.display().to_string(), |s| s.to_string_lossy().into());
+        let name = crate::api::socket_path::engine_name(socket);
         match local.iter_mut().find(|(n, _, _)| *n == name) {
             Some(found) => found.2 = true,
             None => local.push((name, socket.clone(), true)),
         }
     }
     let mut tasks = tokio::task::JoinSet::new();
-    let read_only = args.read_only;
+    // Reads only: every engine is asked as a watcher.
+    let read_only = true;
     for (at, (name, socket, named)) in local.into_iter().enumerate() {
         tasks.spawn(async move {
             let client = match tokio::time::timeout(HELLO, Client::connect(&socket, read_only)).await {
@@ -60,7 +60,8 @@ pub async fn reach(args: &CtlArgs) -> Vec<Reached> {
     }
     let first_host = tasks.len();
     for (at, host) in args.ssh.iter().enumerate() {
-        let (host, remote, all) = (host.clone(), args.remote(), args.all);
+        let remote = crate::client::ssh::Remote { read_only: true, ..args.remote() };
+        let (host, all) = (host.clone(), args.all);
         tasks.spawn(async move { (first_host + at, over(host, remote, all).await) });
     }
     let mut reached = tasks.join_all().await;
@@ -70,12 +71,8 @@ pub async fn reach(args: &CtlArgs) -> Vec<Reached> {
 
 /// The engines of one host: all of them, or its default one.
 async fn over(host: String, remote: crate::client::ssh::Remote, all: bool) -> Vec<Reached> {
-    let failed = |e: std::io::Error| Reached {
-        name: host.clone(),
-        place: Place::Host(host.clone()),
-        named: true,
-        client: Err(ClientError::Io(e)),
-    };
+    let reached =
+        |name: String, client| Reached { name, place: Place::Host(host.clone()), named: true, client };
     if all {
         return match over_ssh_all(&host, &remote).await {
             Ok(found) if found.initial.is_empty() => {
@@ -85,23 +82,11 @@ async fn over(host: String, remote: crate::client::ssh::Remote, all: bool) -> Ve
             Ok(found) => found
                 .initial
                 .into_iter()
-                .map(|(name, link)| Reached {
-                    name,
-                    place: Place::Host(host.clone()),
-                    named: true,
-                    client: Ok(Client::from_link(link)),
-                })
+                .map(|(name, link)| reached(name, Ok(Client::from_link(link))))
                 .collect(),
-            Err(e) => vec![failed(e)],
+            Err(e) => vec![reached(host.clone(), Err(ClientError::Io(e)))],
         };
     }
-    match over_ssh(&host, &remote).await {
-        Ok((link, _stderr, _exited)) => vec![Reached {
-            name: host.clone(),
-            place: Place::Host(host.clone()),
-            named: true,
-            client: Ok(Client::from_link(link)),
-        }],
-        Err(e) => vec![failed(e)],
-    }
+    let client = over_ssh(&host, &remote).await.map(|(link, _stderr, _exited)| Client::from_link(link));
+    vec![reached(host.clone(), client.map_err(ClientError::Io))]
 }

@@ -118,8 +118,8 @@ async fn engines(args: &CtlArgs, method: &'static str, params: Value) -> Vec<Eng
 
 /// Done, unless an engine asked for by name did not answer.
 fn outcome(engines: &[Engine]) -> ExitCode {
-    let silent = |e: &&Engine| e.named && matches!(e.answer, Err(Failure::Silent(_)));
-    if engines.iter().any(|e| silent(&e)) { ExitCode::from(EXIT_NO_AGENT) } else { ExitCode::SUCCESS }
+    let silent = |e: &Engine| e.named && matches!(e.answer, Err(Failure::Silent(_)));
+    if engines.iter().any(silent) { ExitCode::from(EXIT_NO_AGENT) } else { ExitCode::SUCCESS }
 }
 
 /// `ctl --all ...`: `status` and `events` of every engine; `logs`, `latency` and
