@@ -235,7 +235,10 @@ fn sidetop_request(config: &std::path::Path, args: &[&str]) -> std::process::Out
 #[test]
 fn sidetop_request_lists_and_calls_tools() {
     let dir = tempfile::tempdir().unwrap();
-    let config = write_config(dir.path(), &stdio_config(), &marker());
+    // A generous timeout: on a loaded machine python's first reply can pass 400 ms, and a
+    // handshake that times out leaves the server unhealthy (listing is what is tested).
+    let toml = stdio_config().replace("timeout = \"400ms\"", "timeout = \"5s\"");
+    let config = write_config(dir.path(), &toml, &marker());
     let out = sidetop_request(&config, &["--list"]);
     let listed = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{listed}{}", String::from_utf8_lossy(&out.stderr));
