@@ -95,25 +95,6 @@ impl Engine {
         self.supervisor.sidecars().iter().map(|h| build::info(h)).collect()
     }
 
-    /// The newest round of samples; with the limits of the sidecars named in `limits_of`.
-    pub fn samples(&self, limits_of: &[String]) -> Samples {
-        let r = self.resources();
-        let named = r.names.iter().zip(&r.sidecars);
-        Samples {
-            taken: r.taken,
-            host: host(&r),
-            sidecars: named
-                .clone()
-                .map(|(n, h)| (n.to_string(), h.latest().copied().unwrap_or_default()))
-                .collect(),
-            limits: named
-                .filter(|(n, _)| limits_of.iter().any(|l| **l == ***n))
-                .map(|(n, h)| (n.to_string(), h.limits.clone()))
-                .collect(),
-            partial: false,
-        }
-    }
-
     pub fn latency(&self, name: &str) -> Option<LatencyInfo> {
         latency_of(&*self.supervisor.get(name).ok()?)
     }
@@ -186,7 +167,7 @@ impl Engine {
                     })
                 })
                 .collect();
-            (host(&r), r.taken, r.interval, resources)
+            (super::sample_rounds::host(&r), r.taken, r.interval, resources)
         };
         Snapshot {
             config: self.config_path.display().to_string(),
@@ -430,10 +411,6 @@ fn latency_of(h: &SidecarHandle) -> Option<LatencyInfo> {
 /// What an MCP or LSP server said about itself, once it did.
 pub fn discovered(h: &SidecarHandle) -> Option<crate::ipc::discovery::Discovery> {
     h.ipc().filter(|ipc| *ipc.discovery_version.borrow() > 0).map(|ipc| ipc.discovery())
-}
-
-fn host(r: &Resources) -> Host {
-    Host { cpu: r.host_cpu, mem_used: r.host_mem_used, mem_total: r.host_mem_total }
 }
 
 pub fn op_error(e: OpError) -> RpcError {

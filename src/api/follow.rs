@@ -7,6 +7,7 @@
 
 use super::build;
 use super::engine::Engine;
+use super::sample_rounds::SentSamples;
 use super::wire::*;
 use crate::supervisor::SidecarHandle;
 use std::collections::{HashMap, HashSet};
@@ -243,31 +244,15 @@ async fn status(engine: Arc<Engine>, outbox: Outbox, watched: Watched) {
 /// first); limits when a sidecar's process changed (read by the sampler per process).
 async fn samples(engine: Arc<Engine>, outbox: Outbox, mut taken: tokio::sync::watch::Receiver<u64>) {
     taken.mark_unchanged();
-    // Whose limits were read for which process (names shared, not copied each round).
-    let limits_pids = |engine: &Engine| -> HashMap<Arc<str>, Option<u32>> {
-        let r = engine.resources();
-        r.names.iter().zip(&r.sidecars).map(|(n, h)| (n.clone(), h.limits_pid)).collect()
-    };
-    let mut limits_sent = limits_pids(&engine);
-    let mut last: HashMap<String, crate::metrics::resources::Sample> = HashMap::new();
+    let mut sent = SentSamples::new(&engine.resources());
     while taken.changed().await.is_ok() {
-        let now = limits_pids(&engine);
-        let changed: Vec<String> = now
-            .iter()
-            .filter(|(name, pid)| limits_sent.get(*name) != Some(pid))
-            .map(|(n, _)| n.to_string())
-            .collect();
-        limits_sent = now;
-        let mut round = engine.samples(&changed);
-        let whole = last.is_empty();
-        round.sidecars.retain(|(name, sample)| last.insert(name.clone(), *sample) != Some(*sample));
-        round.partial = !whole;
+        let round = sent.round(&engine.resources());
         match outbox.offer(Notice::Samples(round)) {
             Offer::Sent => {}
             // Not seen: the next round says everything again.
             Offer::Full => {
                 outbox.skipped.fetch_add(1, Ordering::Relaxed);
-                last.clear();
+                sent.forget();
             }
             Offer::Gone => return,
         }

@@ -15,6 +15,7 @@ pub mod local;
 pub mod params;
 pub mod record;
 pub mod request;
+pub mod sample_rounds;
 pub mod session;
 pub mod socket_path;
 pub mod watch_dirs;

@@ -5,4 +5,5 @@ pub mod buckets;
 pub mod latency;
 pub mod pace;
 pub mod resources;
+pub mod ticks;
 pub mod timeline;

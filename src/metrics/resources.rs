@@ -14,6 +14,7 @@ use sysinfo::System;
 use tokio::sync::watch;
 
 use super::pace::{Due, Pace};
+use super::ticks::Ticks;
 
 /// Samples kept per sidecar (5 minutes at the default 1 s interval).
 pub const HISTORY: usize = 300;
@@ -118,73 +119,47 @@ fn align(r: &mut Resources, now: &[(Arc<str>, Option<u32>)]) {
 }
 
 /// Each sidecar's process tree, walked again only when its pace says (or for a new main
-/// process): process trees change rarely, and the walk is most of a read's cost.
+/// process): process trees change rarely, and the walk is most of a read's cost. `update`
+/// says whether any tree came out different (only then are processes forgotten).
 #[derive(Default)]
 struct Trees {
     trees: Vec<Vec<(u32, u32)>>,
 }
 
 impl Trees {
-    fn update(
-        &mut self,
-        mains: &[Option<u32>],
-        due: &[Due],
-        threads: &HashMap<u32, u32>,
-    ) -> &[Vec<(u32, u32)>] {
+    fn update(&mut self, mains: &[Option<u32>], due: &[Due], threads: &HashMap<u32, u32>) -> bool {
+        let mut changed = self.trees.len() != mains.len();
         self.trees.resize(mains.len(), Vec::new());
         let known = |pid: u32| threads.get(&pid).copied();
         for ((tree, &main), due) in self.trees.iter_mut().zip(mains).zip(due) {
             if due.walk || tree.first().map(|t| t.0) != main {
-                *tree = main
+                let walked = main
                     .map(|m| crate::os::proctree::descendants_and_self_knowing(m, known))
                     .unwrap_or_default();
+                let same =
+                    walked.len() == tree.len() && walked.iter().zip(tree.iter()).all(|(a, b)| a.0 == b.0);
+                changed |= !same;
+                *tree = walked;
             }
         }
-        &self.trees
+        changed
+    }
+
+    /// Every process of every sidecar.
+    fn pids(&self) -> std::collections::HashSet<u32> {
+        self.trees.iter().flatten().map(|&(pid, _)| pid).collect()
     }
 }
 
-/// CPU ticks per process at its previous read, and when that was; `/proc/PID/stat` kept
-/// open per process, so a read is one `pread` (no path walk, no open).
-#[derive(Default)]
-struct Ticks {
-    previous: HashMap<u32, (u64, Instant)>,
-    files: HashMap<u32, std::fs::File>,
-    /// Threads of each process at its last read (the tree walk needs them).
-    threads: HashMap<u32, u32>,
-}
-
-impl Ticks {
-    /// utime + stime (clock ticks) and resident pages of `pid`. sysinfo's per-process
-    /// refresh also reads `/proc/PID/status` each time: that was most of an idle
-    /// dashboard's cost.
-    fn read_stat(&mut self, pid: u32) -> Option<(u64, u64)> {
-        use std::os::unix::fs::FileExt;
-        let file = match self.files.entry(pid) {
-            std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
-            std::collections::hash_map::Entry::Vacant(e) => {
-                e.insert(std::fs::File::open(format!("/proc/{pid}/stat")).ok()?)
-            }
-        };
-        let mut buf = [0u8; 1024];
-        let Ok(n) = file.read_at(&mut buf, 0) else {
-            self.files.remove(&pid);
-            return None;
-        };
-        let text = std::str::from_utf8(&buf[..n]).ok()?;
-        use crate::os::procstat::{NUM_THREADS, RSS, STIME, StatFields, UTIME};
-        let stat = StatFields::parse(text)?;
-        if let Some(threads) = stat.number(NUM_THREADS) {
-            self.threads.insert(pid, threads as u32);
-        }
-        Some((stat.number(UTIME)? + stat.number(STIME)?, stat.number(RSS)?))
-    }
-
-    /// Closes the files of processes no longer sampled.
-    fn retain(&mut self, pids: &HashMap<u32, (u64, Instant)>) {
-        self.files.retain(|pid, _| pids.contains_key(pid));
-        self.threads.retain(|pid, _| pids.contains_key(pid));
-    }
+/// What a round found of one sidecar.
+enum Read {
+    /// Its processes read: the sample, CPU seconds used since the last read, and the main
+    /// process's limits when they were read (a new process).
+    Fresh(Sample, f64, Option<(u32, Vec<(String, String)>)>),
+    /// Its pace skipped it this round.
+    Skipped,
+    /// The probe found it has not run since its last read.
+    Still,
 }
 
 /// One sample of every sidecar (those its pace skips this round repeat their last). Every
@@ -197,10 +172,21 @@ fn sample(
     (trees, ticks, pace): (&mut Trees, &mut Ticks, &mut Pace),
     data: &Mutex<Resources>,
 ) -> u64 {
-    let due = pace.plan(mains);
-    let trees = trees.update(mains, &due, &ticks.threads);
+    let mut due = pace.plan(mains);
+    // A sidecar that has not run since it was last read has nothing new to read.
+    let still: Vec<bool> = (trees.trees.iter().zip(mains))
+        .zip(&mut due)
+        .map(|((tree, &main), due)| {
+            let still = due.read && tree.first().map(|t| t.0) == main && ticks.still(tree);
+            due.walk &= !still;
+            still
+        })
+        .collect();
+    if trees.update(mains, &due, &ticks.threads) {
+        ticks.retain(&trees.pids());
+    }
+    let trees = &trees.trees;
     let now = Instant::now();
-    let mut current = HashMap::with_capacity(ticks.previous.len());
     system.refresh_cpu_usage();
     system.refresh_memory();
     let limits_pids: Vec<Option<u32>> = {
@@ -210,19 +196,21 @@ fn sample(
     let mut taken = Vec::with_capacity(trees.len());
     for (i, (tree, due)) in trees.iter().zip(&due).enumerate() {
         if !due.read {
-            for &(pid, _) in tree {
-                if let Some(&before) = ticks.previous.get(&pid) {
-                    current.insert(pid, before);
-                }
-            }
-            taken.push(None);
+            taken.push(Read::Skipped);
+            continue;
+        }
+        if still.get(i) == Some(&true) {
+            pace.saw(i, false);
+            taken.push(Read::Still);
             continue;
         }
         let (mut s, mut used_ticks) = (Sample::default(), 0);
         for &(pid, threads) in tree {
-            let Some((used, pages)) = ticks.read_stat(pid) else { continue };
-            current.insert(pid, (used, now));
-            if let Some(&(before, at)) = ticks.previous.get(&pid) {
+            let Some((used, pages)) = ticks.read_stat(pid) else {
+                ticks.forget(pid);
+                continue;
+            };
+            if let Some((before, at)) = ticks.previous.insert(pid, (used, now)) {
                 let (ticks, span) = (used.saturating_sub(before), now.duration_since(at).as_secs_f32());
                 used_ticks += ticks;
                 if span > 0.0 {
@@ -240,24 +228,23 @@ fn sample(
             .map(|&(main, _)| main)
             .filter(|main| limits_pids.get(i).copied().flatten() != Some(*main))
             .map(|main| (main, read_limits(main)));
-        taken.push(Some((s, used_ticks as f64 / *CLOCK_TICKS as f64, limits)));
+        taken.push(Read::Fresh(s, used_ticks as f64 / *CLOCK_TICKS as f64, limits));
     }
-    ticks.retain(&current);
-    ticks.previous = current;
     let mut out = data.lock().unwrap_or_else(|e| e.into_inner());
     out.host_cpu = system.global_cpu_usage();
     out.host_mem_used = system.used_memory();
     out.host_mem_total = system.total_memory();
     for (history, read) in out.sidecars.iter_mut().zip(taken) {
-        // Not read this round: the last figures stand for it (its CPU is counted when it
-        // is read next, over the whole time since).
-        let Some((s, used_seconds, limits)) = read else {
-            let last = history.samples.back().copied().unwrap_or_default();
-            if history.samples.len() == HISTORY {
-                history.samples.pop_front();
+        let (s, used_seconds, limits) = match read {
+            Read::Fresh(s, used_seconds, limits) => (s, used_seconds, limits),
+            // Not read this round: the last figures stand for it (its CPU is counted when
+            // it is read next, over the whole time since).
+            Read::Skipped => (history.samples.back().copied().unwrap_or_default(), 0.0, None),
+            // It did not run: no CPU, the rest as it was.
+            Read::Still => {
+                let last = history.samples.back().copied().unwrap_or_default();
+                (Sample { cpu: 0.0, ..last }, 0.0, None)
             }
-            history.samples.push_back(last);
-            continue;
         };
         history.cpu_seconds += used_seconds;
         if history.samples.len() == HISTORY {
