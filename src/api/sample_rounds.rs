@@ -6,8 +6,7 @@
 //! most of an idle agent's follower.
 
 use super::wire::{Host, Samples};
-use crate::metrics::resources::{Resources, Sample};
-use std::collections::HashMap;
+use crate::metrics::resources::{Resources, Sample, keep_by_name};
 use std::sync::Arc;
 
 /// What one follower has sent, sidecar by sidecar.
@@ -59,15 +58,7 @@ impl SentSamples {
     /// Follows a change of the set (a reload): each sidecar keeps what was sent of it by
     /// name; a new one has had nothing sent.
     fn align(&mut self, r: &Resources) {
-        if self.names.len() == r.names.len() && self.names.iter().zip(&r.names).all(|(a, b)| a == b) {
-            return;
-        }
-        let mut old: HashMap<Arc<str>, (Option<Sample>, Option<u32>)> =
-            self.names.drain(..).zip(self.sent.drain(..)).collect();
-        for name in &r.names {
-            self.names.push(name.clone());
-            self.sent.push(old.remove(name).unwrap_or((None, None)));
-        }
+        keep_by_name(&mut self.names, &mut self.sent, r.names.iter());
     }
 }
 

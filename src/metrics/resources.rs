@@ -107,14 +107,24 @@ impl Sampler {
 
 /// Histories in the order of `now`, each kept by name (new ones start empty).
 fn align(r: &mut Resources, now: &[(Arc<str>, Option<u32>)]) {
-    if r.names.len() == now.len() && r.names.iter().zip(now).all(|(a, (b, _))| a == b) {
+    keep_by_name(&mut r.names, &mut r.sidecars, now.iter().map(|(name, _)| name));
+}
+
+/// Reorders `items` (one per name in `names`) to follow `now`, each item kept with its
+/// name and a new name given a default one; nothing is done when the order is the same
+/// (the usual case: only a reload changes the set).
+pub fn keep_by_name<'a, T: Default>(
+    names: &mut Vec<Arc<str>>,
+    items: &mut Vec<T>,
+    now: impl Iterator<Item = &'a Arc<str>> + Clone,
+) {
+    if names.len() == now.clone().count() && names.iter().zip(now.clone()).all(|(a, b)| a == b) {
         return;
     }
-    let mut old: std::collections::HashMap<Arc<str>, ResourceHistory> =
-        r.names.drain(..).zip(r.sidecars.drain(..)).collect();
-    for (name, _) in now {
-        r.names.push(name.clone());
-        r.sidecars.push(old.remove(name).unwrap_or_default());
+    let mut old: HashMap<Arc<str>, T> = names.drain(..).zip(items.drain(..)).collect();
+    for name in now {
+        names.push(name.clone());
+        items.push(old.remove(name).unwrap_or_default());
     }
 }
 
